@@ -1,0 +1,11 @@
+//! Linux plumbing shared by `c1m-server` and `c1m-loadgen`.
+//!
+//! Everything here is about the machine, not about echoing bytes: which CPUs to use and
+//! how to pin to them, how to open a `SO_REUSEPORT` listener, what the file-descriptor
+//! limit allows, and what `/proc` says about memory, CPU time and kernel tuning.
+
+pub mod cpus;
+pub mod limits;
+pub mod net;
+pub mod procfs;
+pub mod signals;

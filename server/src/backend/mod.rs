@@ -1,0 +1,65 @@
+//! The interchangeable I/O backends. Each one runs one event loop on the calling (pinned)
+//! thread until a stop is requested; the choice is a plain `match`, nothing dynamic.
+
+use crate::config::{Backend, Limits};
+use crate::stats::{ConnCount, LoopStats};
+use std::net::TcpListener;
+use std::sync::mpsc::SyncSender;
+use std::sync::Arc;
+
+pub mod epoll;
+pub mod tokio_rt;
+pub mod tokio_uring_rt;
+pub mod uring;
+
+/// Options only the uring backend reads.
+#[derive(Debug, Clone, Copy)]
+pub struct UringOptions {
+    /// Provided receive buffers in the loop's buffer ring (power of two).
+    pub buffers: u32,
+    pub buffer_size: u32,
+    /// Slots in the ring's fixed-file table: the most connections the loop can hold.
+    pub fixed_slots: u32,
+}
+
+/// Everything one event loop owns.
+pub struct LoopContext {
+    pub index: usize,
+    pub cpu: usize,
+    /// One listener per `--listen` address, all `SO_REUSEPORT`, non-blocking.
+    pub listeners: Vec<TcpListener>,
+    pub limits: Limits,
+    pub conns: Arc<ConnCount>,
+    pub stats: Arc<LoopStats>,
+    pub uring: UringOptions,
+    /// Send `Ok(())` once the loop accepts, or the setup error; exactly once.
+    pub ready: SyncSender<anyhow::Result<()>>,
+}
+
+impl LoopContext {
+    /// Reports the end of setup to the main thread.
+    pub fn report_ready(&self, result: anyhow::Result<()>) {
+        let _ = self.ready.send(result);
+    }
+}
+
+/// Runs one event loop with `backend` until a stop is requested. Setup errors go to
+/// `ctx.ready`; errors after that are returned.
+pub fn run_loop(backend: Backend, ctx: LoopContext) -> anyhow::Result<()> {
+    match backend {
+        Backend::Uring => uring::run(ctx),
+        Backend::Epoll => epoll::run(ctx),
+        Backend::TokioUring => tokio_uring_rt::run(ctx),
+        Backend::Tokio => tokio_rt::run(ctx),
+    }
+}
+
+/// Checks before any thread starts that the backend can work on this kernel, with a
+/// message that says what to change if not.
+pub fn check_available(backend: Backend) -> anyhow::Result<()> {
+    match backend {
+        Backend::Uring => uring::check_available(),
+        Backend::TokioUring => uring::check_io_uring_basic(),
+        Backend::Epoll | Backend::Tokio => Ok(()),
+    }
+}

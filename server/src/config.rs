@@ -1,0 +1,171 @@
+//! Command line of `c1m-server` and the validated settings the event loops run with.
+
+use clap::{Parser, ValueEnum};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Which I/O interface the event loops use. Everything else (topology, connection state
+/// machine, limits, stats) is the same for all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Backend {
+    /// io_uring: multishot accept into direct descriptors, multishot recv on a
+    /// provided-buffer ring, sends from the received buffers.
+    Uring,
+    /// Edge-triggered epoll, non-blocking read/write (the classic design).
+    Epoll,
+    /// One tokio-uring runtime per pinned thread.
+    TokioUring,
+    /// One current-thread tokio runtime per pinned thread.
+    Tokio,
+}
+
+impl Backend {
+    pub const ALL: [Backend; 4] = [
+        Backend::Uring,
+        Backend::Epoll,
+        Backend::TokioUring,
+        Backend::Tokio,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Uring => "uring",
+            Backend::Epoll => "epoll",
+            Backend::TokioUring => "tokio-uring",
+            Backend::Tokio => "tokio",
+        }
+    }
+}
+
+/// Thread-per-core TCP echo server.
+#[derive(Debug, Parser)]
+#[command(name = "c1m-server", version, about, long_about = None)]
+pub struct Args {
+    /// I/O backend of the event loops.
+    #[arg(long, value_enum, default_value_t = Backend::Uring)]
+    pub backend: Backend,
+
+    /// Address to listen on; repeat for several (every loop listens on each).
+    #[arg(long = "listen", value_name = "ADDR:PORT", default_values_t = vec!["127.0.0.1:7000".parse::<SocketAddr>().expect("valid default")])]
+    pub listen: Vec<SocketAddr>,
+
+    /// CPUs to run one pinned event loop on each, e.g. `0`, `0-1`, `0,2` (default: all online).
+    #[arg(long, value_name = "LIST")]
+    pub cpus: Option<String>,
+
+    /// Event loops in all (default: one per CPU). More loops than CPUs are spread over
+    /// the CPUs round-robin; the uring backend adds loops by itself when one ring's
+    /// fixed-file table (at most RLIMIT_NOFILE slots) cannot hold --max-conns.
+    #[arg(long, value_name = "N")]
+    pub loops: Option<usize>,
+
+    /// Close new connections beyond this many open ones (default: no limit).
+    #[arg(long, value_name = "N")]
+    pub max_conns: Option<usize>,
+
+    /// Close a connection after this many seconds without traffic (default: never).
+    #[arg(long, value_name = "SECS")]
+    pub idle_timeout: Option<f64>,
+
+    /// Print one stats line on stderr every SECS (default: none).
+    #[arg(long, value_name = "SECS")]
+    pub stats_interval: Option<f64>,
+
+    /// Write the final stats as JSON to PATH at exit.
+    #[arg(long, value_name = "PATH")]
+    pub stats_json: Option<std::path::PathBuf>,
+
+    /// Stop reading a connection while this many echoed bytes are still unsent to it.
+    #[arg(long, value_name = "BYTES", default_value_t = 256 * 1024)]
+    pub max_unsent: usize,
+
+    /// uring: provided receive buffers per loop (a power of two, at most 32768).
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub buffers: u32,
+
+    /// uring: size of each provided receive buffer.
+    #[arg(long, value_name = "BYTES", default_value_t = 4096)]
+    pub buffer_size: u32,
+}
+
+/// Everything a loop needs to know about limits, shared by all backends.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Pause reading a connection at this many unsent bytes...
+    pub max_unsent: usize,
+    /// ...and resume once it is down to this many.
+    pub resume_unsent: usize,
+    pub idle_timeout: Option<Duration>,
+    pub max_conns: Option<usize>,
+}
+
+/// A command-line value that parses but makes no sense.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("--{flag} {value}: {why}")]
+    Invalid {
+        flag: &'static str,
+        value: String,
+        why: &'static str,
+    },
+}
+
+fn positive_secs(flag: &'static str, v: Option<f64>) -> Result<Option<Duration>, ConfigError> {
+    match v {
+        None => Ok(None),
+        Some(s) if s.is_finite() && s > 0.0 && s < 1e9 => Ok(Some(Duration::from_secs_f64(s))),
+        Some(s) => Err(ConfigError::Invalid {
+            flag,
+            value: s.to_string(),
+            why: "give a positive number of seconds",
+        }),
+    }
+}
+
+impl Args {
+    pub fn limits(&self) -> Result<Limits, ConfigError> {
+        if self.max_unsent < 4096 {
+            return Err(ConfigError::Invalid {
+                flag: "max-unsent",
+                value: self.max_unsent.to_string(),
+                why: "must be at least 4096 bytes",
+            });
+        }
+        if self.max_conns == Some(0) {
+            return Err(ConfigError::Invalid {
+                flag: "max-conns",
+                value: "0".into(),
+                why: "must be at least 1 (leave it out for no limit)",
+            });
+        }
+        Ok(Limits {
+            max_unsent: self.max_unsent,
+            resume_unsent: self.max_unsent / 4,
+            idle_timeout: positive_secs("idle-timeout", self.idle_timeout)?,
+            max_conns: self.max_conns,
+        })
+    }
+
+    pub fn stats_interval(&self) -> Result<Option<Duration>, ConfigError> {
+        positive_secs("stats-interval", self.stats_interval)
+    }
+
+    pub fn check_buffers(&self) -> Result<(), ConfigError> {
+        if !self.buffers.is_power_of_two() || !(2..=32768).contains(&self.buffers) {
+            return Err(ConfigError::Invalid {
+                flag: "buffers",
+                value: self.buffers.to_string(),
+                why: "must be a power of two from 2 to 32768",
+            });
+        }
+        if !(64..=1 << 20).contains(&self.buffer_size) {
+            return Err(ConfigError::Invalid {
+                flag: "buffer-size",
+                value: self.buffer_size.to_string(),
+                why: "must be between 64 and 1048576 bytes",
+            });
+        }
+        Ok(())
+    }
+}

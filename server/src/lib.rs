@@ -1,0 +1,13 @@
+//! `c1m-server`: a thread-per-core TCP echo server whose I/O backend can be swapped, so
+//! that differences in the numbers are differences of the backend alone.
+//!
+//! [`server::run`] binds one `SO_REUSEPORT` listener per event loop, starts the loops on
+//! pinned threads, reports stats and shuts down on SIGINT/SIGTERM. Each loop runs one
+//! backend from [`backend`]; all of them drive the same per-connection state machine in
+//! [`conn`].
+
+pub mod backend;
+pub mod config;
+pub mod conn;
+pub mod server;
+pub mod stats;

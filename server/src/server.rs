@@ -1,0 +1,294 @@
+//! Process topology: bind the listeners, start one pinned thread per event loop, print
+//! "listening on", report stats, stop on SIGINT/SIGTERM, write the final JSON.
+
+use crate::backend::{self, LoopContext, UringOptions};
+use crate::config::{Args, Backend};
+use crate::stats::{interval_line, ConnCount, LoopStats, Totals};
+use anyhow::{anyhow, Context};
+use c1m_platform::{cpus, limits, net, procfs, signals};
+use serde::Serialize;
+use std::io::Write;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Why the server stopped with an error, and the exit status that goes with it.
+#[derive(Debug)]
+pub enum Failure {
+    /// Bad flags, address in use, backend unavailable: fix the input (exit 2).
+    Setup(anyhow::Error),
+    /// Something broke while serving (exit 1).
+    Runtime(anyhow::Error),
+}
+
+impl Failure {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Failure::Setup(_) => 2,
+            Failure::Runtime(_) => 1,
+        }
+    }
+
+    pub fn error(&self) -> &anyhow::Error {
+        match self {
+            Failure::Setup(e) | Failure::Runtime(e) => e,
+        }
+    }
+}
+
+/// How long loops get to finish setup, and to close everything after a stop.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
+const STOP_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// Kernel fds a loop needs besides connections (listeners, ring, epoll, eventfds).
+const FDS_PER_LOOP_OVERHEAD: u64 = 16;
+
+/// Final stats, written to `--stats-json`.
+#[derive(Debug, Serialize)]
+pub struct ServerReport {
+    pub backend: Backend,
+    pub loops: usize,
+    pub cpus: Vec<usize>,
+    pub listen: Vec<String>,
+    pub pid: u32,
+    pub nofile_soft: u64,
+    pub nofile_hard: u64,
+    pub fixed_slots_per_loop: Option<u32>,
+    pub peak_connections: usize,
+    pub open_connections_at_exit: usize,
+    pub wall_s: f64,
+    pub cpu_user_s: f64,
+    pub cpu_sys_s: f64,
+    /// Server CPU microseconds per receive (a receive carries one or more messages).
+    pub cpu_us_per_recv: Option<f64>,
+    pub syscalls: u64,
+    pub syscalls_per_recv: Option<f64>,
+    pub rss_baseline_bytes: u64,
+    pub rss_peak_bytes: u64,
+    pub rss_at_exit_bytes: u64,
+    /// (peak RSS - RSS before the first connection) / peak connections.
+    pub rss_per_peak_conn_bytes: Option<f64>,
+    #[serde(flatten)]
+    pub totals: Totals,
+}
+
+struct Loop {
+    stats: Arc<LoopStats>,
+    handle: JoinHandle<anyhow::Result<()>>,
+}
+
+/// Parses nothing, validates everything, serves until SIGINT/SIGTERM.
+pub fn run(args: Args) -> Result<(), Failure> {
+    let setup = Failure::Setup;
+    let limits = args.limits().map_err(|e| setup(e.into()))?;
+    let stats_every = args.stats_interval().map_err(|e| setup(e.into()))?;
+    args.check_buffers().map_err(|e| setup(e.into()))?;
+    let cpus = cpus::resolve_cpus(args.cpus.as_deref())
+        .map_err(|e| setup(anyhow!(e).context("--cpus")))?;
+    if args.loops == Some(0) {
+        return Err(setup(anyhow!(
+            "--loops 0: give at least 1 (or leave it out for one per CPU)"
+        )));
+    }
+    signals::install_stop_handlers()
+        .context("installing SIGINT/SIGTERM handlers")
+        .map_err(setup)?;
+    backend::check_available(args.backend).map_err(setup)?;
+
+    // Each connection needs an fd, except in the uring backend where it needs a slot in
+    // a fixed-file table, and one table may not be larger than RLIMIT_NOFILE.
+    let want_fds = args.max_conns.map_or(1 << 20, |m| m as u64 + 1024);
+    let nofile = limits::raise_nofile(want_fds);
+    let mut loops = args.loops.unwrap_or(cpus.len());
+    let mut fixed_slots = None;
+    if args.backend == Backend::Uring {
+        let per_ring = nofile.soft.min(1 << 20) as u32;
+        if let Some(max) = args.max_conns {
+            let needed = max.div_ceil(per_ring as usize);
+            if needed > loops {
+                eprintln!(
+                    "c1m-server: {max} connections need {needed} rings of {per_ring} fixed-file slots \
+                     (RLIMIT_NOFILE {}): running {needed} loops over CPUs {}",
+                    nofile.soft,
+                    cpus::format_cpu_list(&cpus)
+                );
+                loops = needed;
+            }
+        }
+        fixed_slots = Some(per_ring);
+    } else if let Some(max) = args.max_conns {
+        let fds = max as u64 + FDS_PER_LOOP_OVERHEAD * loops as u64;
+        if fds > nofile.soft {
+            eprintln!(
+                "c1m-server: warning: --max-conns {max} needs about {fds} fds but RLIMIT_NOFILE is {}; \
+                 connections past that are refused by the kernel (EMFILE). Raise `ulimit -n` or run \
+                 several server processes on the same port (SO_REUSEPORT).",
+                nofile.soft
+            );
+        }
+    }
+
+    // Bind everything before starting threads, so "address in use" is a clean exit 2.
+    let mut per_loop: Vec<Vec<std::net::TcpListener>> = (0..loops).map(|_| Vec::new()).collect();
+    let mut listen_addrs = Vec::new();
+    for &addr in &args.listen {
+        let group = net::bind_reuseport_group(addr, loops).map_err(|e| setup(e.into()))?;
+        let resolved = group[0]
+            .local_addr()
+            .context("reading the bound address")
+            .map_err(setup)?;
+        listen_addrs.push(resolved);
+        for (i, l) in group.into_iter().enumerate() {
+            per_loop[i].push(l);
+        }
+    }
+
+    let conns = Arc::new(ConnCount::default());
+    let rss_baseline = procfs::self_status_bytes("VmRSS").unwrap_or(0);
+    let started = Instant::now();
+    let mut running = Vec::with_capacity(loops);
+    let (ready_tx, ready_rx) = mpsc::sync_channel(loops);
+    for (index, listeners) in per_loop.into_iter().enumerate() {
+        let cpu = cpus[index % cpus.len()];
+        let stats = Arc::new(LoopStats::default());
+        let ctx = LoopContext {
+            index,
+            cpu,
+            listeners,
+            limits,
+            conns: conns.clone(),
+            stats: stats.clone(),
+            uring: UringOptions {
+                buffers: args.buffers,
+                buffer_size: args.buffer_size,
+                fixed_slots: fixed_slots.unwrap_or(0),
+            },
+            ready: ready_tx.clone(),
+        };
+        let backend = args.backend;
+        let handle = std::thread::Builder::new()
+            .name(format!("c1m-{}-{index}", backend.name()))
+            .spawn(move || {
+                if !cpus::pin_current_thread(ctx.cpu) {
+                    eprintln!(
+                        "c1m-server: warning: could not pin loop {index} to CPU {}",
+                        ctx.cpu
+                    );
+                }
+                let result = backend::run_loop(backend, ctx);
+                if result.is_err() {
+                    signals::request_stop();
+                }
+                result
+            })
+            .context("starting a loop thread")
+            .map_err(Failure::Runtime)?;
+        running.push(Loop { stats, handle });
+    }
+    drop(ready_tx);
+
+    for _ in 0..loops {
+        let outcome = ready_rx
+            .recv_timeout(SETUP_TIMEOUT)
+            .map_err(|_| anyhow!("an event loop did not start within {SETUP_TIMEOUT:?}"));
+        if let Err(e) = outcome.and_then(|r| r) {
+            signals::request_stop();
+            join_all(running, Instant::now() + STOP_TIMEOUT);
+            return Err(setup(
+                e.context(format!("starting the {} backend", args.backend.name())),
+            ));
+        }
+    }
+
+    let mut out = std::io::stdout().lock();
+    for addr in &listen_addrs {
+        let _ = writeln!(out, "listening on {addr}");
+    }
+    let _ = out.flush();
+    drop(out);
+
+    let all_stats: Vec<Arc<LoopStats>> = running.iter().map(|l| l.stats.clone()).collect();
+    let sum = || Totals::sum(all_stats.iter().map(|s| s.as_ref()));
+    let mut prev = sum();
+    let mut last_line = Instant::now();
+    let mut rss_peak = rss_baseline;
+    while !signals::stop_requested() && !running.iter().any(|l| l.handle.is_finished()) {
+        std::thread::sleep(Duration::from_millis(50));
+        if let Some(every) = stats_every {
+            if last_line.elapsed() >= every {
+                let now = sum();
+                let secs = last_line.elapsed().as_secs_f64();
+                eprintln!("{}", interval_line(&now, &prev, conns.open(), secs));
+                prev = now;
+                last_line = Instant::now();
+            }
+        }
+        rss_peak = rss_peak.max(procfs::self_status_bytes("VmRSS").unwrap_or(0));
+    }
+    signals::request_stop();
+
+    let errors = join_all(running, Instant::now() + STOP_TIMEOUT);
+    let totals = sum();
+    let cpu = procfs::process_cpu_times();
+    let peak = conns.peak();
+    let rss_peak = rss_peak.max(procfs::self_status_bytes("VmHWM").unwrap_or(0));
+    let per_recv = |x: f64| (totals.recvs > 0).then(|| x / totals.recvs as f64);
+    let report = ServerReport {
+        backend: args.backend,
+        loops,
+        cpus: cpus.clone(),
+        listen: listen_addrs.iter().map(|a| a.to_string()).collect(),
+        pid: std::process::id(),
+        nofile_soft: nofile.soft,
+        nofile_hard: nofile.hard,
+        fixed_slots_per_loop: fixed_slots,
+        peak_connections: peak,
+        open_connections_at_exit: conns.open(),
+        wall_s: started.elapsed().as_secs_f64(),
+        cpu_user_s: cpu.user_s,
+        cpu_sys_s: cpu.sys_s,
+        cpu_us_per_recv: per_recv((cpu.user_s + cpu.sys_s) * 1e6),
+        syscalls: totals.syscalls(),
+        syscalls_per_recv: per_recv(totals.syscalls() as f64),
+        rss_baseline_bytes: rss_baseline,
+        rss_peak_bytes: rss_peak,
+        rss_at_exit_bytes: procfs::self_status_bytes("VmRSS").unwrap_or(0),
+        rss_per_peak_conn_bytes: (peak > 0)
+            .then(|| rss_peak.saturating_sub(rss_baseline) as f64 / peak as f64),
+        totals,
+    };
+    if let Some(path) = &args.stats_json {
+        let json = serde_json::to_string_pretty(&report).map_err(|e| Failure::Runtime(e.into()))?;
+        std::fs::write(path, json + "\n")
+            .with_context(|| format!("writing --stats-json {}", path.display()))
+            .map_err(Failure::Runtime)?;
+    }
+    match errors.into_iter().next() {
+        Some(e) => Err(Failure::Runtime(e)),
+        None => Ok(()),
+    }
+}
+
+/// Waits for every loop until `deadline`; returns the errors of loops that failed.
+/// Loops still running at the deadline are left behind: the process exits anyway.
+fn join_all(running: Vec<Loop>, deadline: Instant) -> Vec<anyhow::Error> {
+    let mut errors = Vec::new();
+    for l in running {
+        while !l.handle.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if !l.handle.is_finished() {
+            eprintln!(
+                "c1m-server: warning: a loop did not stop within {STOP_TIMEOUT:?}; exiting anyway"
+            );
+            continue;
+        }
+        match l.handle.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => errors.push(e),
+            Err(_) => errors.push(anyhow!("an event loop panicked")),
+        }
+    }
+    errors
+}

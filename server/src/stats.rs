@@ -1,0 +1,152 @@
+//! Counters. Each loop owns one [`LoopStats`] and is its only writer (a relaxed load and
+//! store, no locked instruction on the data path); the stats thread only reads them.
+//! The open-connection count is the one shared counter, touched on accept and close.
+
+use serde::Serialize;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+/// A counter with a single writer.
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    #[inline]
+    pub fn add(&self, n: u64) {
+        // Single writer: load + store is exact and cheaper than fetch_add.
+        self.0.store(
+            self.0.load(Ordering::Relaxed).wrapping_add(n),
+            Ordering::Relaxed,
+        );
+    }
+
+    #[inline]
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// What one event loop did. Syscall counters count the calls the loop itself makes.
+#[derive(Debug, Default)]
+pub struct LoopStats {
+    pub accepted: Counter,
+    pub closed: Counter,
+    /// Connections closed at once because `--max-conns` was reached.
+    pub rejected: Counter,
+    pub idle_closed: Counter,
+    pub bytes_in: Counter,
+    pub bytes_out: Counter,
+    /// Receive completions (uring) or reads that returned data (epoll, tokio).
+    pub recvs: Counter,
+    pub sends: Counter,
+    /// Connections closed because of an error (reset, broken pipe, ...).
+    pub conn_errors: Counter,
+    /// Loop-level trouble that was recovered from (ENOBUFS, a full fixed-file table, ...).
+    pub loop_errors: Counter,
+    pub sys_io_uring_enter: Counter,
+    pub sys_epoll_wait: Counter,
+    pub sys_read: Counter,
+    pub sys_write: Counter,
+    pub sys_accept: Counter,
+    pub sys_other: Counter,
+}
+
+/// Open connections across all loops, with the peak and the `--max-conns` check.
+#[derive(Debug, Default)]
+pub struct ConnCount {
+    open: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+impl ConnCount {
+    /// Counts a new connection; false (and not counted) if that would pass `max`.
+    pub fn try_open(&self, max: Option<usize>) -> bool {
+        let now = self.open.fetch_add(1, Ordering::Relaxed) + 1;
+        if max.is_some_and(|m| now > m) {
+            self.open.fetch_sub(1, Ordering::Relaxed);
+            return false;
+        }
+        self.peak.fetch_max(now, Ordering::Relaxed);
+        true
+    }
+
+    pub fn close(&self) {
+        self.open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    pub fn peak(&self) -> usize {
+        self.peak.load(Ordering::Relaxed)
+    }
+}
+
+/// Sum of all loops' counters at one moment.
+#[derive(Debug, Default, Clone, Copy, Serialize)]
+pub struct Totals {
+    pub accepted: u64,
+    pub closed: u64,
+    pub rejected: u64,
+    pub idle_closed: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub recvs: u64,
+    pub sends: u64,
+    pub conn_errors: u64,
+    pub loop_errors: u64,
+    pub sys_io_uring_enter: u64,
+    pub sys_epoll_wait: u64,
+    pub sys_read: u64,
+    pub sys_write: u64,
+    pub sys_accept: u64,
+    pub sys_other: u64,
+}
+
+impl Totals {
+    pub fn sum<'a>(loops: impl IntoIterator<Item = &'a LoopStats>) -> Self {
+        let mut t = Totals::default();
+        for s in loops {
+            t.accepted += s.accepted.get();
+            t.closed += s.closed.get();
+            t.rejected += s.rejected.get();
+            t.idle_closed += s.idle_closed.get();
+            t.bytes_in += s.bytes_in.get();
+            t.bytes_out += s.bytes_out.get();
+            t.recvs += s.recvs.get();
+            t.sends += s.sends.get();
+            t.conn_errors += s.conn_errors.get();
+            t.loop_errors += s.loop_errors.get();
+            t.sys_io_uring_enter += s.sys_io_uring_enter.get();
+            t.sys_epoll_wait += s.sys_epoll_wait.get();
+            t.sys_read += s.sys_read.get();
+            t.sys_write += s.sys_write.get();
+            t.sys_accept += s.sys_accept.get();
+            t.sys_other += s.sys_other.get();
+        }
+        t
+    }
+
+    pub fn syscalls(&self) -> u64 {
+        self.sys_io_uring_enter
+            + self.sys_epoll_wait
+            + self.sys_read
+            + self.sys_write
+            + self.sys_accept
+            + self.sys_other
+    }
+}
+
+/// One stats line for stderr, covering the interval since `prev`.
+pub fn interval_line(now: &Totals, prev: &Totals, open: usize, secs: f64) -> String {
+    let rate = |a: u64, b: u64| (a.saturating_sub(b)) as f64 / secs.max(1e-9);
+    format!(
+        "conns {open} accepts/s {:.0} recvs/s {:.0} in {:.1} MB/s out {:.1} MB/s errors {} syscalls/s {:.0}",
+        rate(now.accepted, prev.accepted),
+        rate(now.recvs, prev.recvs),
+        rate(now.bytes_in, prev.bytes_in) / 1e6,
+        rate(now.bytes_out, prev.bytes_out) / 1e6,
+        (now.conn_errors + now.loop_errors) - (prev.conn_errors + prev.loop_errors),
+        rate(now.syscalls(), prev.syscalls()),
+    )
+}
