@@ -1,0 +1,114 @@
+//! Command line of `c1m-loadgen` (the contract scripts and tests rely on).
+
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Load generator for c1m: many connections, verified echoes, honest latency.
+#[derive(Debug, Parser)]
+#[command(name = "c1m-loadgen", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Open connections to an echo server, drive a workload, write a run folder.
+    Run(RunArgs),
+    /// Side-by-side markdown table (and optional SVG plot) of several run folders.
+    Compare(CompareArgs),
+    /// Merge run folders of several processes or hosts into one.
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Server address; repeat for several (connections are spread round-robin).
+    #[arg(long = "target", value_name = "ADDR:PORT", required = true)]
+    pub targets: Vec<SocketAddr>,
+
+    /// Concurrent connections in all (across --procs and threads).
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub connections: usize,
+
+    /// Measured seconds, after warm-up.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub duration: f64,
+
+    /// Seconds of load before measuring (kept in the interval log, left out of the totals).
+    #[arg(long, value_name = "SECS", default_value_t = 0.0)]
+    pub warmup: f64,
+
+    /// Message size in bytes (at least 16: sequence number and send timestamp).
+    #[arg(long, value_name = "BYTES", default_value_t = 64)]
+    pub size: usize,
+
+    /// CPUs for the loadgen's threads, one pinned thread each (default: all online).
+    #[arg(long, value_name = "LIST")]
+    pub cpus: Option<String>,
+
+    /// Source addresses: a range `127.0.0.2-127.0.0.40` or a list `a,b,c`
+    /// (each reaches about 64k connections per target).
+    #[arg(long, value_name = "RANGE|LIST")]
+    pub source_ips: Option<String>,
+
+    /// Connection attempts per second while ramping up (default: as fast as possible).
+    #[arg(long, value_name = "N")]
+    pub connect_rate: Option<f64>,
+
+    /// Worker processes; their results are merged into --out.
+    #[arg(long, value_name = "P", default_value_t = 1)]
+    pub procs: usize,
+
+    /// Name for this run in reports.
+    #[arg(long, value_name = "NAME")]
+    pub label: Option<String>,
+
+    /// Run folder to write (summary.json, latency.hgrm, latency.hlog).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Closed loop: requests in flight per connection.
+    #[arg(long, value_name = "K", default_value_t = 1)]
+    pub pipeline: usize,
+
+    /// Open loop at this many messages per second in all; latency from the intended send time.
+    #[arg(long, value_name = "MSGS/S", conflicts_with_all = ["heartbeat", "churn"])]
+    pub rate: Option<f64>,
+
+    /// Hold the connections; each sends one message every SECS, spread evenly.
+    #[arg(long, value_name = "SECS", conflicts_with_all = ["rate", "churn"])]
+    pub heartbeat: Option<f64>,
+
+    /// Connect, one exchange, close; again.
+    #[arg(long, conflicts_with_all = ["rate", "heartbeat"])]
+    pub churn: bool,
+
+    /// Worker process index (set by the parent when --procs > 1).
+    #[arg(long, hide = true)]
+    pub worker: Option<usize>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompareArgs {
+    /// Run folders; ratios are against the first.
+    #[arg(required = true, num_args = 1.., value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+    /// Write the markdown table here as well as to stdout.
+    #[arg(long, value_name = "FILE.md")]
+    pub out: Option<PathBuf>,
+    /// Draw all runs' percentile distributions into one SVG.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MergeArgs {
+    /// Run folders to merge.
+    #[arg(required = true, num_args = 1.., value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+    /// Merged run folder to write.
+    #[arg(long, value_name = "DIR", required = true)]
+    pub out: PathBuf,
+}

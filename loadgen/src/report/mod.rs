@@ -1,0 +1,4 @@
+//! Run folders: summary.json, latency.hgrm, latency.hlog; merging and comparing them.
+
+pub mod compare;
+pub mod merge;
