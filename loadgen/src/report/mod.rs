@@ -2,3 +2,6 @@
 
 pub mod compare;
 pub mod merge;
+pub mod summary;
+
+pub use summary::{Environment, LatencySummary, Summary, Workload};

@@ -1,0 +1,91 @@
+//! `summary.json`: everything a reader needs to know about one run, and to re-run it.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Latency percentiles in microseconds.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct LatencySummary {
+    pub count: u64,
+    pub min_us: f64,
+    pub mean_us: f64,
+    pub p50_us: f64,
+    pub p90_us: f64,
+    pub p99_us: f64,
+    pub p999_us: f64,
+    pub p9999_us: f64,
+    pub max_us: f64,
+}
+
+/// Where and how the run was made.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Environment {
+    pub command_line: Vec<String>,
+    pub git_revision: String,
+    pub hostname: String,
+    pub kernel: String,
+    pub cpu_model: String,
+    pub online_cpus: Vec<usize>,
+    /// CPUs the loadgen's threads were pinned to.
+    pub loadgen_cpus: Vec<usize>,
+    pub nofile_soft: u64,
+    pub nofile_hard: u64,
+    pub sysctls: BTreeMap<String, String>,
+    /// Machine CPU busy % during the measured phase, and the share of it not ours,
+    /// to flag runs disturbed by other processes.
+    pub machine_cpu_busy_pct: Option<f64>,
+    pub loadgen_cpu_pct: Option<f64>,
+}
+
+/// What was asked for.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Workload {
+    /// "closed", "rate", "heartbeat" or "churn".
+    pub kind: String,
+    pub targets: Vec<String>,
+    pub connections: u64,
+    pub size: u64,
+    pub pipeline: u64,
+    pub rate_msgs_per_s: Option<f64>,
+    pub heartbeat_s: Option<f64>,
+    pub connect_rate: Option<f64>,
+    pub source_ips: Vec<String>,
+    pub procs: u64,
+    pub duration_s: f64,
+    pub warmup_s: f64,
+}
+
+/// The whole `summary.json`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Summary {
+    pub label: String,
+    /// RFC 3339 UTC start time.
+    pub start_time: String,
+    pub environment: Environment,
+    pub workload: Workload,
+
+    pub connections_established: u64,
+    pub connections_failed: u64,
+    /// Failed connects by errno name ("ECONNREFUSED": 3, ...).
+    pub connect_errors: BTreeMap<String, u64>,
+    /// Connections lost after being established (reset, EOF from the server), by cause.
+    pub connection_errors: BTreeMap<String, u64>,
+    /// Seconds from the first connect to the last established connection.
+    pub ramp_s: f64,
+    pub connect_latency: LatencySummary,
+
+    /// Measured phase only (after warm-up).
+    pub messages_sent: u64,
+    pub messages_received: u64,
+    /// Echoes that were corrupt, missing or out of order.
+    pub verify_errors: u64,
+    pub measured_s: f64,
+    pub throughput_msgs_per_s: f64,
+    pub latency: LatencySummary,
+    /// True when latency is measured from the intended send time (open loop).
+    pub coordinated_omission_corrected: bool,
+    /// Open loop: how far the sender fell behind its schedule at worst, in microseconds.
+    pub max_send_lag_us: Option<f64>,
+    /// Churn: completed connect-exchange-close cycles per second.
+    pub connects_per_s: Option<f64>,
+}
