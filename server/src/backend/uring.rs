@@ -1,9 +1,25 @@
-//! The io_uring backend.
+//! The io_uring backend: the reason the project exists.
+//!
+//! One ring per loop. Connections live only as direct descriptors (slots in the ring's
+//! fixed-file table, filled by multishot accept), so they cost no entry in the process's
+//! fd table. Each connection has one multishot recv that picks buffers from the loop's
+//! provided-buffer ring; a received buffer is queued on its connection and sent straight
+//! back from the same memory, then returned to the ring. Receive memory is therefore per
+//! loop, not per connection. One send per connection is in flight at a time, which keeps
+//! the bytes in order even when a send comes back short.
 
 use super::LoopContext;
-use anyhow::anyhow;
-use io_uring::IoUring;
+use crate::config::Limits;
+use crate::conn::{idle_sweep_every, Clock, ConnState, ReadControl, Tick};
+use crate::stats::LoopStats;
+use anyhow::{anyhow, Context};
+use c1m_platform::signals;
+use io_uring::types::{BufRingEntry, CancelBuilder, Fd, Fixed, SubmitArgs, Timespec};
+use io_uring::{cqueue, opcode, squeue, IoUring};
 use std::io;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
 
 /// Explains why `io_uring_setup` failed, in terms of what to change.
 fn explain_setup_error(e: io::Error) -> anyhow::Error {
@@ -78,7 +94,777 @@ pub fn check_available() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Submission queue size: enough for one batch of re-arms and sends per wakeup.
+const SQ_ENTRIES: u32 = 4096;
+/// The buffer group id of the loop's provided-buffer ring (one ring per loop).
+const BUFFER_GROUP: u16 = 0;
+/// How long one wait may block, so a stop request is seen within this time.
+const WAIT_TIMEOUT: Duration = Duration::from_millis(100);
+/// After the fixed-file table was full (-ENFILE), wait this long before accepting again.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
+/// Connections starved of buffers (-ENOBUFS) re-arm once this share of buffers is back.
+const STARVED_REARM_DIVISOR: u32 = 4;
+/// Longest wait for in-flight closes when stopping.
+const STOP_DRAIN: Duration = Duration::from_secs(1);
+
+// ---- user_data: op (8 bits) | buffer id (16) | generation (16) | slot (24) ----
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Op {
+    Accept = 1,
+    Recv = 2,
+    Send = 3,
+    Close = 4,
+    Cancel = 5,
+}
+
+const SLOT_BITS: u32 = 24;
+const SLOT_MASK: u64 = (1 << SLOT_BITS) - 1;
+/// The fixed-file table is capped so a slot always fits its user_data field.
+const MAX_SLOTS: u32 = 1 << SLOT_BITS;
+
+#[inline]
+fn pack(op: Op, bid: u16, gen: u16, slot: u32) -> u64 {
+    (op as u64) << 56 | (bid as u64) << 40 | (gen as u64) << 24 | (slot as u64 & SLOT_MASK)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Tag {
+    op: Option<Op>,
+    bid: u16,
+    gen: u16,
+    slot: u32,
+}
+
+#[inline]
+fn unpack(user_data: u64) -> Tag {
+    let op = match (user_data >> 56) as u8 {
+        1 => Some(Op::Accept),
+        2 => Some(Op::Recv),
+        3 => Some(Op::Send),
+        4 => Some(Op::Close),
+        5 => Some(Op::Cancel),
+        _ => None,
+    };
+    Tag {
+        op,
+        bid: (user_data >> 40) as u16,
+        gen: (user_data >> 24) as u16,
+        slot: (user_data & SLOT_MASK) as u32,
+    }
+}
+
+// ---- provided-buffer ring ----
+
+/// Anonymous memory from mmap: page-aligned as the buffer ring requires, and only the
+/// pages actually written become resident.
+struct Mapping {
+    ptr: *mut u8,
+    len: usize,
+}
+
+impl Mapping {
+    fn new(len: usize) -> io::Result<Self> {
+        // SAFETY: an anonymous private mapping with no address hint aliases nothing.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Self {
+            ptr: ptr.cast(),
+            len,
+        })
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: ptr/len came from a successful mmap and are unmapped exactly once; the
+        // ring that could write here is dropped before (field order in `UringLoop`).
+        unsafe { libc::munmap(self.ptr.cast(), self.len) };
+    }
+}
+
+/// The loop's provided buffers: a ring of descriptors the kernel takes buffers from, and
+/// the buffer memory itself. Returned buffers are published in one batch per wakeup.
+struct BufferRing {
+    ring: Mapping,
+    memory: Mapping,
+    entries: u32,
+    buffer_size: u32,
+    /// Our copy of the tail; the kernel sees it only on `publish`.
+    tail: u16,
+    /// Buffers currently owned by the kernel (in the ring).
+    available: u32,
+}
+
+impl BufferRing {
+    fn new(entries: u32, buffer_size: u32) -> io::Result<Self> {
+        let ring = Mapping::new(entries as usize * std::mem::size_of::<BufRingEntry>())?;
+        let memory = Mapping::new(entries as usize * buffer_size as usize)?;
+        let mut this = Self {
+            ring,
+            memory,
+            entries,
+            buffer_size,
+            tail: 0,
+            available: 0,
+        };
+        for bid in 0..entries {
+            this.give_back(bid as u16);
+        }
+        this.publish();
+        Ok(this)
+    }
+
+    fn base(&self) -> *mut BufRingEntry {
+        self.ring.ptr.cast()
+    }
+
+    /// Hands buffer `bid` back to the kernel (visible after `publish`).
+    fn give_back(&mut self, bid: u16) {
+        let index = (self.tail as u32 & (self.entries - 1)) as usize;
+        // SAFETY: index < entries, the ring mapping holds `entries` descriptors, and the
+        // kernel never reads descriptors past the published tail, which this one is.
+        let entry = unsafe { &mut *self.base().add(index) };
+        entry.set_addr(self.buffer_ptr(bid) as u64);
+        entry.set_len(self.buffer_size);
+        entry.set_bid(bid);
+        self.tail = self.tail.wrapping_add(1);
+        self.available += 1;
+    }
+
+    /// Makes every `give_back` since the last publish visible to the kernel.
+    fn publish(&self) {
+        // SAFETY: the tail field overlays the first descriptor's reserved field in the
+        // page-aligned ring; the kernel reads it with acquire semantics, so a release
+        // store orders the descriptor writes before it.
+        unsafe {
+            let tail = BufRingEntry::tail(self.base()) as *const AtomicU16;
+            (*tail).store(self.tail, Ordering::Release);
+        }
+    }
+
+    fn buffer_ptr(&self, bid: u16) -> *mut u8 {
+        // SAFETY: bid < entries (the kernel only returns ids we gave it), so the offset
+        // stays inside the buffer mapping.
+        unsafe {
+            self.memory
+                .ptr
+                .add(bid as usize * self.buffer_size as usize)
+        }
+    }
+
+    /// The first `len` bytes of buffer `bid`, starting at `offset`.
+    fn bytes(&self, bid: u16, offset: u32, len: u32) -> (*const u8, u32) {
+        // SAFETY: offset < len <= buffer_size, inside buffer `bid`.
+        (
+            unsafe { self.buffer_ptr(bid).add(offset as usize) },
+            len - offset,
+        )
+    }
+}
+
+// ---- connections ----
+
+const NO_BUFFER: u16 = u16::MAX;
+
+/// Per-connection state: 28 bytes, indexed by fixed-file slot.
+#[derive(Debug, Clone, Copy)]
+struct Conn {
+    state: ConnState,
+    gen: u16,
+    open: bool,
+    recv_armed: bool,
+    send_in_flight: bool,
+    /// Waiting for buffers after -ENOBUFS ended its recv.
+    starved: bool,
+    /// Queue of received buffers to echo, linked through `BufferQueue::next`.
+    head: u16,
+    tail: u16,
+    /// Bytes of the head buffer already sent.
+    head_sent: u32,
+}
+
+impl Default for Conn {
+    fn default() -> Self {
+        Self {
+            state: ConnState::default(),
+            gen: 0,
+            open: false,
+            recv_armed: false,
+            send_in_flight: false,
+            starved: false,
+            head: NO_BUFFER,
+            tail: NO_BUFFER,
+            head_sent: 0,
+        }
+    }
+}
+
+impl Conn {
+    fn wants_recv(&self) -> bool {
+        self.open
+            && !self.recv_armed
+            && !self.starved
+            && !self.state.paused()
+            && !self.state.peer_closed()
+    }
+}
+
+/// Why a connection is closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CloseReason {
+    Finished,
+    Error,
+    Idle,
+    Stopping,
+}
+
+struct UringLoop {
+    // Field order is drop order: the ring goes first, so the kernel is done with the
+    // buffer memory before it is unmapped.
+    ring: IoUring,
+    buffers: BufferRing,
+    /// Length of the data in each buffer, and the next buffer in its connection's queue.
+    buffer_len: Vec<u32>,
+    buffer_next: Vec<u16>,
+    conns: Vec<Conn>,
+    starved: Vec<(u32, u16)>,
+    listeners: Vec<std::net::TcpListener>,
+    /// Per listener: accept re-arm time after -ENFILE, or None while armed.
+    accept_paused_until: Vec<Option<Instant>>,
+    limits: Limits,
+    clock: Clock,
+    counts: std::sync::Arc<crate::stats::ConnCount>,
+    stats: std::sync::Arc<LoopStats>,
+    completions: Vec<(u64, i32, u32)>,
+    closes_in_flight: usize,
+}
+
 pub fn run(ctx: LoopContext) -> anyhow::Result<()> {
-    ctx.report_ready(Err(anyhow!("this backend is not built yet")));
-    Ok(())
+    let mut lp = match UringLoop::new(&ctx) {
+        Ok(lp) => lp,
+        Err(e) => {
+            ctx.report_ready(Err(e));
+            return Ok(());
+        }
+    };
+    ctx.report_ready(Ok(()));
+    lp.serve()
+}
+
+impl UringLoop {
+    fn new(ctx: &LoopContext) -> anyhow::Result<Self> {
+        let opts = ctx.uring;
+        let slots = opts.fixed_slots.clamp(1, MAX_SLOTS);
+        // A CQ large enough for every connection to have a completion or two pending
+        // between waits, so it does not overflow in normal operation (an overflow would
+        // end multishots; they are re-armed, but it costs).
+        let cq_entries = (slots.saturating_mul(2))
+            .next_power_of_two()
+            .clamp(8192, 65536);
+        let ring: IoUring = IoUring::builder()
+            // Only this thread submits: the kernel can skip locking around submission.
+            .setup_single_issuer()
+            // Completion work runs only when we wait: batches it, no interrupting IPIs.
+            .setup_defer_taskrun()
+            // Keep submitting the rest of a batch when one SQE fails.
+            .setup_submit_all()
+            .setup_cqsize(cq_entries)
+            .build(SQ_ENTRIES)
+            .map_err(|e| {
+                anyhow!("creating the io_uring (SQ {SQ_ENTRIES}, CQ {cq_entries}): {e}")
+            })?;
+        ring.submitter().register_files_sparse(slots).map_err(|e| {
+            anyhow!(
+                "registering a fixed-file table of {slots} slots: {e} (a table may hold at most \
+                 RLIMIT_NOFILE slots; raise `ulimit -n` or use more loops)"
+            )
+        })?;
+        let buffers = BufferRing::new(opts.buffers, opts.buffer_size).with_context(|| {
+            format!(
+                "allocating {} receive buffers of {} bytes",
+                opts.buffers, opts.buffer_size
+            )
+        })?;
+        // SAFETY: the ring mapping holds `entries` descriptors, is page-aligned, and lives
+        // in `self.buffers`, which outlives the ring (dropped after it).
+        unsafe {
+            ring.submitter().register_buf_ring_with_flags(
+                buffers.ring.ptr as u64,
+                opts.buffers as u16,
+                BUFFER_GROUP,
+                0,
+            )
+        }
+        .map_err(|e| anyhow!("registering the provided-buffer ring: {e} (needs Linux 5.19+)"))?;
+        let n = opts.buffers as usize;
+        let mut lp = Self {
+            ring,
+            buffers,
+            buffer_len: vec![0; n],
+            buffer_next: vec![NO_BUFFER; n],
+            // Reserved, not touched: only slots in use become resident.
+            conns: Vec::with_capacity(slots as usize),
+            starved: Vec::new(),
+            accept_paused_until: vec![None; ctx.listeners.len()],
+            listeners: ctx
+                .listeners
+                .iter()
+                .map(|l| l.try_clone())
+                .collect::<io::Result<_>>()?,
+            limits: ctx.limits,
+            clock: Clock::new(),
+            counts: ctx.conns.clone(),
+            stats: ctx.stats.clone(),
+            completions: Vec::with_capacity(cq_entries as usize),
+            closes_in_flight: 0,
+        };
+        for i in 0..lp.listeners.len() {
+            lp.arm_accept(i);
+        }
+        lp.submit_and_wait(0, None)
+            .context("submitting the first accepts")?;
+        Ok(lp)
+    }
+
+    fn serve(&mut self) -> anyhow::Result<()> {
+        let sweep_every = idle_sweep_every(&self.limits);
+        let mut next_sweep = Instant::now() + sweep_every.unwrap_or(Duration::MAX / 4);
+        while !signals::stop_requested() {
+            self.submit_and_wait(1, Some(WAIT_TIMEOUT))?;
+            self.clock.update();
+            self.drain_completions();
+            self.after_batch();
+            if sweep_every.is_some() && Instant::now() >= next_sweep {
+                self.close_idle();
+                next_sweep = Instant::now() + sweep_every.unwrap_or_default();
+            }
+        }
+        self.stop()
+    }
+
+    /// One `io_uring_enter`: submits what is queued and waits for `want` completions or
+    /// the timeout. A timeout, an interrupt or a busy CQ are not errors here.
+    fn submit_and_wait(&mut self, want: usize, timeout: Option<Duration>) -> anyhow::Result<()> {
+        self.stats.sys_io_uring_enter.add(1);
+        let result = match timeout {
+            Some(t) => {
+                let ts = Timespec::new().sec(t.as_secs()).nsec(t.subsec_nanos());
+                let args = SubmitArgs::new().timespec(&ts);
+                self.ring.submitter().submit_with_args(want, &args)
+            }
+            None => self.ring.submitter().submit_and_wait(want),
+        };
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ETIME | libc::EINTR | libc::EBUSY | libc::EAGAIN)
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(anyhow!("io_uring_enter failed: {e}")),
+        }
+    }
+
+    /// Queues one SQE, submitting first if the queue is full.
+    fn push(&mut self, entry: squeue::Entry) {
+        loop {
+            // SAFETY: every buffer an entry points to (send data in the buffer mapping)
+            // stays valid until its completion: buffers are reused only after that.
+            if unsafe { self.ring.submission().push(&entry) }.is_ok() {
+                return;
+            }
+            self.stats.sys_io_uring_enter.add(1);
+            if let Err(e) = self.ring.submit() {
+                // A failing submit leaves entries queued; count it and keep trying, the
+                // next wait reports a persistent failure.
+                self.stats.loop_errors.add(1);
+                if e.raw_os_error() != Some(libc::EBUSY) {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        }
+    }
+
+    fn arm_accept(&mut self, listener: usize) {
+        let fd = self.listeners[listener].as_raw_fd();
+        let entry = opcode::AcceptMulti::new(Fd(fd))
+            .allocate_file_index(true)
+            .build()
+            .user_data(pack(Op::Accept, 0, 0, listener as u32));
+        self.push(entry);
+    }
+
+    fn arm_recv(&mut self, slot: u32) {
+        let conn = &mut self.conns[slot as usize];
+        conn.recv_armed = true;
+        let gen = conn.gen;
+        let entry = opcode::RecvMulti::new(Fixed(slot), BUFFER_GROUP)
+            .build()
+            .user_data(pack(Op::Recv, 0, gen, slot));
+        self.push(entry);
+    }
+
+    /// Starts sending the head of the connection's queue, unless a send is in flight.
+    fn send_head(&mut self, slot: u32) {
+        let conn = &mut self.conns[slot as usize];
+        if conn.send_in_flight || conn.head == NO_BUFFER || !conn.open {
+            return;
+        }
+        conn.send_in_flight = true;
+        let (bid, sent, gen) = (conn.head, conn.head_sent, conn.gen);
+        let (ptr, len) = self.buffers.bytes(bid, sent, self.buffer_len[bid as usize]);
+        let entry = opcode::Send::new(Fixed(slot), ptr, len)
+            .flags(libc::MSG_NOSIGNAL | libc::MSG_WAITALL)
+            .build()
+            .user_data(pack(Op::Send, bid, gen, slot));
+        self.push(entry);
+    }
+
+    fn drain_completions(&mut self) {
+        let mut batch = std::mem::take(&mut self.completions);
+        batch.clear();
+        batch.extend(
+            self.ring
+                .completion()
+                .map(|c| (c.user_data(), c.result(), c.flags())),
+        );
+        for &(user_data, result, flags) in &batch {
+            let tag = unpack(user_data);
+            match tag.op {
+                Some(Op::Recv) => self.on_recv(tag, result, flags),
+                Some(Op::Send) => self.on_send(tag, result),
+                Some(Op::Accept) => self.on_accept(tag.slot as usize, result, flags),
+                Some(Op::Close) => {
+                    self.closes_in_flight = self.closes_in_flight.saturating_sub(1);
+                    if result < 0 {
+                        self.stats.loop_errors.add(1);
+                    }
+                }
+                Some(Op::Cancel) | None => {}
+            }
+        }
+        self.completions = batch;
+    }
+
+    /// Work done once per batch of completions rather than per completion.
+    fn after_batch(&mut self) {
+        // Buffers given back during the batch become visible to the kernel at once.
+        self.buffers.publish();
+        if !self.starved.is_empty()
+            && self.buffers.available >= (self.buffers.entries / STARVED_REARM_DIVISOR).max(1)
+        {
+            let starved = std::mem::take(&mut self.starved);
+            for &(slot, gen) in &starved {
+                let conn = &mut self.conns[slot as usize];
+                if conn.gen == gen && conn.starved {
+                    conn.starved = false;
+                    if conn.wants_recv() {
+                        self.arm_recv(slot);
+                    }
+                }
+            }
+            self.starved = starved;
+            self.starved.clear();
+        }
+        let now = Instant::now();
+        for i in 0..self.accept_paused_until.len() {
+            if self.accept_paused_until[i].is_some_and(|t| now >= t) {
+                self.accept_paused_until[i] = None;
+                self.arm_accept(i);
+            }
+        }
+    }
+
+    fn on_accept(&mut self, listener: usize, result: i32, flags: u32) {
+        if result >= 0 {
+            let slot = result as u32;
+            self.stats.accepted.add(1);
+            if !self.counts.try_open(self.limits.max_conns) {
+                self.stats.rejected.add(1);
+                self.close_slot(slot);
+            } else {
+                self.open_conn(slot);
+            }
+        } else {
+            self.stats.loop_errors.add(1);
+            if result == -libc::ENFILE {
+                // The fixed-file table is full; the multishot has ended. Try again a bit
+                // later instead of spinning on the same error.
+                if !cqueue::more(flags) {
+                    self.accept_paused_until[listener] = Some(Instant::now() + ACCEPT_BACKOFF);
+                }
+                return;
+            }
+        }
+        if !cqueue::more(flags) && self.accept_paused_until[listener].is_none() {
+            self.arm_accept(listener);
+        }
+    }
+
+    fn open_conn(&mut self, slot: u32) {
+        let index = slot as usize;
+        if index >= self.conns.len() {
+            self.conns.resize(index + 1, Conn::default());
+        }
+        let conn = &mut self.conns[index];
+        *conn = Conn {
+            state: ConnState::new(self.clock.now()),
+            gen: conn.gen,
+            open: true,
+            ..Conn::default()
+        };
+        self.arm_recv(slot);
+    }
+
+    fn on_recv(&mut self, tag: Tag, result: i32, flags: u32) {
+        let bid = cqueue::buffer_select(flags);
+        if bid.is_some() {
+            self.buffers.available -= 1;
+        }
+        let more = cqueue::more(flags);
+        let slot = tag.slot as usize;
+        let live = self
+            .conns
+            .get(slot)
+            .is_some_and(|c| c.open && c.gen == tag.gen);
+        if !live {
+            // A completion for a connection that is gone: the buffer goes straight back.
+            if let Some(bid) = bid {
+                self.buffers.give_back(bid);
+            }
+            return;
+        }
+        if !more {
+            self.conns[slot].recv_armed = false;
+        }
+        if result > 0 {
+            let Some(bid) = bid else {
+                // Cannot happen with buffer select; treat it as a broken connection.
+                self.stats.conn_errors.add(1);
+                return self.close_conn(tag.slot, CloseReason::Error);
+            };
+            let n = result as u32;
+            self.stats.recvs.add(1);
+            self.stats.bytes_in.add(n as u64);
+            self.buffer_len[bid as usize] = n;
+            self.buffer_next[bid as usize] = NO_BUFFER;
+            let now = self.clock.now();
+            let conn = &mut self.conns[slot];
+            if conn.tail == NO_BUFFER {
+                conn.head = bid;
+            } else {
+                self.buffer_next[conn.tail as usize] = bid;
+            }
+            conn.tail = bid;
+            if conn.state.on_received(n as usize, now, &self.limits) == ReadControl::Pause
+                && conn.recv_armed
+            {
+                // Too much unsent to this peer: stop reading it until the queue drains.
+                let entry = opcode::AsyncCancel::new(pack(Op::Recv, 0, conn.gen, tag.slot))
+                    .build()
+                    .user_data(pack(Op::Cancel, 0, 0, 0));
+                self.push(entry);
+            }
+            self.send_head(tag.slot);
+        } else if result == 0 {
+            if let Some(bid) = bid {
+                self.buffers.give_back(bid);
+            }
+            let conn = &mut self.conns[slot];
+            conn.state.on_peer_closed();
+            if conn.state.finished() {
+                return self.close_conn(tag.slot, CloseReason::Finished);
+            }
+        } else {
+            if let Some(bid) = bid {
+                self.buffers.give_back(bid);
+            }
+            match -result {
+                libc::ENOBUFS => {
+                    self.stats.loop_errors.add(1);
+                    let conn = &mut self.conns[slot];
+                    if !conn.starved {
+                        conn.starved = true;
+                        self.starved.push((tag.slot, conn.gen));
+                    }
+                }
+                libc::ECANCELED => {}
+                _ => {
+                    self.stats.conn_errors.add(1);
+                    return self.close_conn(tag.slot, CloseReason::Error);
+                }
+            }
+        }
+        if !more && self.conns[slot].wants_recv() {
+            self.arm_recv(tag.slot);
+        }
+    }
+
+    fn on_send(&mut self, tag: Tag, result: i32) {
+        let slot = tag.slot as usize;
+        let live = self
+            .conns
+            .get(slot)
+            .is_some_and(|c| c.open && c.gen == tag.gen);
+        if !live {
+            self.buffers.give_back(tag.bid);
+            return;
+        }
+        self.conns[slot].send_in_flight = false;
+        if result < 0 {
+            // The buffer is still the head of the queue; close_conn gives it back.
+            self.stats.conn_errors.add(1);
+            return self.close_conn(tag.slot, CloseReason::Error);
+        }
+        let n = result as u32;
+        self.stats.sends.add(1);
+        self.stats.bytes_out.add(n as u64);
+        let now = self.clock.now();
+        let conn = &mut self.conns[slot];
+        debug_assert_eq!(conn.head, tag.bid);
+        conn.head_sent += n;
+        let control = conn.state.on_sent(n as usize, now, &self.limits);
+        if conn.head_sent >= self.buffer_len[tag.bid as usize] {
+            conn.head = self.buffer_next[tag.bid as usize];
+            if conn.head == NO_BUFFER {
+                conn.tail = NO_BUFFER;
+            }
+            conn.head_sent = 0;
+            self.buffers.give_back(tag.bid);
+        }
+        if conn.state.finished() {
+            return self.close_conn(tag.slot, CloseReason::Finished);
+        }
+        if control == ReadControl::Resume && conn.wants_recv() {
+            self.arm_recv(tag.slot);
+        }
+        self.send_head(tag.slot);
+    }
+
+    /// Closes a connection: cancels whatever is in flight on it, closes its slot, gives
+    /// back queued buffers. Completions still on their way carry the old generation and
+    /// are recognised as stale.
+    fn close_conn(&mut self, slot: u32, reason: CloseReason) {
+        let conn = &mut self.conns[slot as usize];
+        if !conn.open {
+            return;
+        }
+        let in_flight = conn.send_in_flight.then_some(conn.head);
+        conn.open = false;
+        conn.gen = conn.gen.wrapping_add(1);
+        let mut bid = conn.head;
+        conn.head = NO_BUFFER;
+        conn.tail = NO_BUFFER;
+        conn.starved = false;
+        while bid != NO_BUFFER {
+            let next = self.buffer_next[bid as usize];
+            // The buffer of an in-flight send comes back with its completion.
+            if Some(bid) != in_flight {
+                self.buffers.give_back(bid);
+            }
+            bid = next;
+        }
+        match reason {
+            CloseReason::Idle => self.stats.idle_closed.add(1),
+            CloseReason::Finished | CloseReason::Error | CloseReason::Stopping => {}
+        }
+        self.stats.closed.add(1);
+        self.counts.close();
+        let cancel = opcode::AsyncCancel2::new(CancelBuilder::fd(Fixed(slot)).all())
+            .build()
+            .user_data(pack(Op::Cancel, 0, 0, slot));
+        self.push(cancel);
+        self.close_slot(slot);
+    }
+
+    /// Closes the direct descriptor in `slot`, freeing the slot for the next accept.
+    fn close_slot(&mut self, slot: u32) {
+        self.closes_in_flight += 1;
+        let entry = opcode::Close::new(Fixed(slot))
+            .build()
+            .user_data(pack(Op::Close, 0, 0, slot));
+        self.push(entry);
+    }
+
+    fn close_idle(&mut self) {
+        let now: Tick = self.clock.now();
+        for slot in 0..self.conns.len() {
+            let c = &self.conns[slot];
+            if c.open && c.state.idle(now, &self.limits) {
+                self.close_conn(slot as u32, CloseReason::Idle);
+            }
+        }
+    }
+
+    /// Stops accepting, closes every connection and waits (bounded) for the closes.
+    fn stop(&mut self) -> anyhow::Result<()> {
+        for i in 0..self.listeners.len() {
+            let entry = opcode::AsyncCancel::new(pack(Op::Accept, 0, 0, i as u32))
+                .build()
+                .user_data(pack(Op::Cancel, 0, 0, 0));
+            self.push(entry);
+        }
+        for slot in 0..self.conns.len() {
+            if self.conns[slot].open {
+                self.close_conn(slot as u32, CloseReason::Stopping);
+            }
+        }
+        let deadline = Instant::now() + STOP_DRAIN;
+        while self.closes_in_flight > 0 && Instant::now() < deadline {
+            self.submit_and_wait(1, Some(Duration::from_millis(50)))?;
+            self.drain_completions();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_data_round_trips() {
+        for (op, bid, gen, slot) in [
+            (Op::Recv, 0, 0, 0),
+            (Op::Send, 4095, 65535, MAX_SLOTS - 1),
+            (Op::Close, 7, 1, 1_000_000),
+        ] {
+            let tag = unpack(pack(op, bid, gen, slot));
+            assert_eq!(
+                tag,
+                Tag {
+                    op: Some(op),
+                    bid,
+                    gen,
+                    slot
+                }
+            );
+        }
+        assert_eq!(unpack(0).op, None);
+    }
+
+    #[test]
+    fn conn_state_stays_small() {
+        assert!(
+            std::mem::size_of::<Conn>() <= 32,
+            "{}",
+            std::mem::size_of::<Conn>()
+        );
+    }
 }
