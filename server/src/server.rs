@@ -105,7 +105,9 @@ pub fn run(args: Args) -> Result<(), Failure> {
     if args.backend == Backend::Uring {
         let per_ring = nofile.soft.min(1 << 20) as u32;
         if let Some(max) = args.max_conns {
-            let needed = max.div_ceil(per_ring as usize);
+            // SO_REUSEPORT spreads connections by hash, not evenly: leave 1/8 headroom so
+            // one loop's table does not fill while others have room.
+            let needed = (max + max / 8).div_ceil(per_ring as usize);
             if needed > loops {
                 eprintln!(
                     "c1m-server: {max} connections need {needed} rings of {per_ring} fixed-file slots \
