@@ -118,7 +118,12 @@ pub fn run(args: Args) -> Result<(), Failure> {
                 loops = needed;
             }
         }
-        fixed_slots = Some(per_ring);
+        // A table only as large as this loop's share of --max-conns (plus the headroom),
+        // since the CQ is sized from it.
+        let share = args
+            .max_conns
+            .map_or(per_ring as usize, |m| (m + m / 8).div_ceil(loops).max(64));
+        fixed_slots = Some(per_ring.min(share as u32));
     } else if let Some(max) = args.max_conns {
         let fds = max as u64 + FDS_PER_LOOP_OVERHEAD * loops as u64;
         if fds > nofile.soft {

@@ -95,7 +95,7 @@ pub fn check_available() -> anyhow::Result<()> {
 }
 
 /// Submission queue size: enough for one batch of re-arms and sends per wakeup.
-const SQ_ENTRIES: u32 = 4096;
+const SQ_ENTRIES: u32 = 2048;
 /// The buffer group id of the loop's provided-buffer ring (one ring per loop).
 const BUFFER_GROUP: u16 = 0;
 /// How long one wait may block, so a stop request is seen within this time.
@@ -368,12 +368,10 @@ impl UringLoop {
     fn new(ctx: &LoopContext) -> anyhow::Result<Self> {
         let opts = ctx.uring;
         let slots = opts.fixed_slots.clamp(1, MAX_SLOTS);
-        // A CQ large enough for every connection to have a completion or two pending
-        // between waits, so it does not overflow in normal operation (an overflow would
-        // end multishots; they are re-armed, but it costs).
-        let cq_entries = (slots.saturating_mul(2))
-            .next_power_of_two()
-            .clamp(8192, 65536);
+        // A CQ with room for a completion from every connection between two waits, so it
+        // does not overflow in normal operation (an overflow ends multishots: they are
+        // re-armed, but it costs). Not larger: the CQ is resident memory of every loop.
+        let cq_entries = slots.next_power_of_two().clamp(4096, 65536);
         let ring: IoUring = IoUring::builder()
             // Only this thread submits: the kernel can skip locking around submission.
             .setup_single_issuer()
