@@ -1,5 +1,475 @@
-use crate::cli::CompareArgs;
+//! `c1m-loadgen compare DIR...`: a side-by-side markdown table of run folders, ratios
+//! against the first, and optionally one SVG of all their percentile distributions.
+//!
+//! Server columns appear when a `server.json` (written by `c1m-server --stats-json`) sits
+//! in the run folder or in its parent folder. Its fields are read leniently (missing or
+//! odd fields leave a cell empty): `backend`, `cpu_user_s`, `cpu_sys_s`, `syscalls`,
+//! `rss_per_peak_conn_bytes`.
 
-pub fn run(_args: CompareArgs) -> anyhow::Result<()> {
-    anyhow::bail!("c1m-loadgen compare is not built yet")
+use super::plot::{format_number, percentile_plot_svg, Series};
+use super::rundir::{read_run_dir, RunRecord};
+use crate::cli::CompareArgs;
+use anyhow::Context as _;
+use serde_json::Value;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+pub const SERVER_FILE: &str = "server.json";
+
+/// What compare takes from a server.json.
+#[derive(Debug, Clone, Default)]
+pub struct ServerStats {
+    pub path: PathBuf,
+    pub backend: Option<String>,
+    /// User + system CPU seconds over the server's life.
+    pub cpu_s: Option<f64>,
+    pub syscalls: Option<f64>,
+    pub recvs: Option<f64>,
+    pub rss_per_conn_bytes: Option<f64>,
+}
+
+impl ServerStats {
+    pub fn from_json(path: PathBuf, v: &Value) -> ServerStats {
+        let num = |k: &str| v.get(k).and_then(Value::as_f64);
+        let cpu_s = match (num("cpu_user_s"), num("cpu_sys_s")) {
+            (None, None) => None,
+            (u, s) => Some(u.unwrap_or(0.0) + s.unwrap_or(0.0)),
+        };
+        ServerStats {
+            path,
+            backend: v.get("backend").and_then(|b| match b {
+                Value::String(s) => Some(s.clone()),
+                Value::Null => None,
+                other => Some(other.to_string()),
+            }),
+            cpu_s,
+            syscalls: num("syscalls"),
+            recvs: num("recvs"),
+            rss_per_conn_bytes: num("rss_per_peak_conn_bytes"),
+        }
+    }
+}
+
+/// The server.json for a run folder: in it, else in its parent. Unreadable or invalid
+/// files are reported on stderr and skipped (the table is still useful without them).
+pub fn find_server_stats(dir: &Path) -> Option<ServerStats> {
+    let mut candidates = vec![dir.join(SERVER_FILE)];
+    if let Some(parent) = dir.parent() {
+        candidates.push(parent.join(SERVER_FILE));
+    }
+    for path in candidates {
+        if !path.is_file() {
+            continue;
+        }
+        match fs::read(&path)
+            .map_err(anyhow::Error::from)
+            .and_then(|b| serde_json::from_slice::<Value>(&b).map_err(anyhow::Error::from))
+        {
+            Ok(v) => return Some(ServerStats::from_json(path, &v)),
+            Err(e) => {
+                eprintln!(
+                    "c1m-loadgen compare: ignoring {}: {e} (rewrite it with c1m-server --stats-json)",
+                    path.display()
+                );
+            }
+        }
+    }
+    None
+}
+
+/// One column of the comparison.
+pub struct Run {
+    pub name: String,
+    pub record: RunRecord,
+    pub server: Option<ServerStats>,
+}
+
+impl Run {
+    /// Errors of every kind: failed echo verification, failed connects, connections lost.
+    pub fn errors(&self) -> u64 {
+        let s = &self.record.summary;
+        s.verify_errors + s.connections_failed + s.connection_errors.values().sum::<u64>()
+    }
+
+    /// Messages echoed over the whole run, warm-up included: what the server worked for
+    /// during its life. Taken from the interval log (one sample per echo); the measured
+    /// count when the log has fewer.
+    pub fn messages_whole_run(&self) -> u64 {
+        let from_intervals: u64 = self.record.intervals.iter().map(|i| i.hist.len()).sum();
+        from_intervals.max(self.record.summary.messages_received)
+    }
+
+    fn per_message(&self, total: Option<f64>) -> Option<f64> {
+        let msgs = self.messages_whole_run();
+        match total {
+            Some(t) if msgs > 0 => Some(t / msgs as f64),
+            _ => None,
+        }
+    }
+
+    /// Server CPU µs per message.
+    pub fn cpu_us_per_msg(&self) -> Option<f64> {
+        self.per_message(self.server.as_ref()?.cpu_s.map(|s| s * 1e6))
+    }
+
+    pub fn syscalls_per_msg(&self) -> Option<f64> {
+        self.per_message(self.server.as_ref()?.syscalls)
+    }
+}
+
+fn run_name(dir: &Path, rec: &RunRecord) -> String {
+    if !rec.summary.label.trim().is_empty() {
+        return rec.summary.label.trim().to_owned();
+    }
+    let canonical = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    canonical
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| dir.display().to_string())
+}
+
+/// Reads the folders in order; the first is the baseline of the ratio columns.
+pub fn load_runs(dirs: &[PathBuf]) -> anyhow::Result<Vec<Run>> {
+    dirs.iter()
+        .map(|dir| {
+            let record =
+                read_run_dir(dir).with_context(|| format!("cannot compare {}", dir.display()))?;
+            Ok(Run {
+                name: run_name(dir, &record),
+                server: find_server_stats(dir),
+                record,
+            })
+        })
+        .collect()
+}
+
+fn fmt_us(v: f64) -> String {
+    if v >= 100.0 {
+        format_number(v.round())
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn fmt_ratio(this: f64, first: f64) -> String {
+    if first > 0.0 && this.is_finite() && first.is_finite() {
+        format!("{:.2}", this / first)
+    } else {
+        "–".to_owned()
+    }
+}
+
+fn fmt_bytes(b: f64) -> String {
+    if b >= 1024.0 * 1024.0 {
+        format!("{:.1} MiB", b / (1024.0 * 1024.0))
+    } else if b >= 1024.0 {
+        format!("{:.1} KiB", b / 1024.0)
+    } else {
+        format!("{b:.0} B")
+    }
+}
+
+fn opt(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
+    v.map(f).unwrap_or_else(|| "–".to_owned())
+}
+
+/// The markdown: a one-line preamble, the table, and notes on how the columns are made.
+pub fn compare_markdown(runs: &[Run]) -> String {
+    let Some(first) = runs.first() else {
+        return String::new();
+    };
+    let with_server = runs.iter().any(|r| r.server.is_some());
+    let mut header: Vec<&str> = vec![
+        "run",
+        "conns",
+        "msgs/s",
+        "p50 µs",
+        "p90 µs",
+        "p99 µs",
+        "p99.9 µs",
+        "p99.99 µs",
+        "max µs",
+        "errors",
+    ];
+    if with_server {
+        header.extend(["backend", "srv CPU µs/msg", "syscalls/msg", "RSS/conn"]);
+    }
+    header.extend(["msgs/s ×", "p99 ×", "p99.9 ×"]);
+    if with_server {
+        header.push("CPU/msg ×");
+    }
+
+    let f = &first.record.summary;
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for r in runs {
+        let s = &r.record.summary;
+        let l = &s.latency;
+        let mut row = vec![
+            r.name.replace('|', "\\|"),
+            format_number(s.connections_established as f64),
+            format_number(s.throughput_msgs_per_s.round()),
+            fmt_us(l.p50_us),
+            fmt_us(l.p90_us),
+            fmt_us(l.p99_us),
+            fmt_us(l.p999_us),
+            fmt_us(l.p9999_us),
+            fmt_us(l.max_us),
+            format_number(r.errors() as f64),
+        ];
+        if with_server {
+            let srv = r.server.as_ref();
+            row.push(
+                srv.and_then(|s| s.backend.clone())
+                    .unwrap_or_else(|| "–".to_owned()),
+            );
+            row.push(opt(r.cpu_us_per_msg(), |v| format!("{v:.2}")));
+            row.push(opt(r.syscalls_per_msg(), |v| format!("{v:.3}")));
+            row.push(opt(srv.and_then(|s| s.rss_per_conn_bytes), fmt_bytes));
+        }
+        row.push(fmt_ratio(s.throughput_msgs_per_s, f.throughput_msgs_per_s));
+        row.push(fmt_ratio(l.p99_us, f.latency.p99_us));
+        row.push(fmt_ratio(l.p999_us, f.latency.p999_us));
+        if with_server {
+            row.push(match (r.cpu_us_per_msg(), first.cpu_us_per_msg()) {
+                (Some(a), Some(b)) => fmt_ratio(a, b),
+                _ => "–".to_owned(),
+            });
+        }
+        rows.push(row);
+    }
+
+    let widths: Vec<usize> = (0..header.len())
+        .map(|c| {
+            rows.iter()
+                .map(|r| r[c].chars().count())
+                .chain([header[c].chars().count(), 3])
+                .max()
+                .unwrap_or(3)
+        })
+        .collect();
+    let pad = |s: &str, w: usize, right: bool| {
+        let n = w.saturating_sub(s.chars().count());
+        if right {
+            format!("{}{s}", " ".repeat(n))
+        } else {
+            format!("{s}{}", " ".repeat(n))
+        }
+    };
+    // Text columns (run, backend) left-aligned, numbers right-aligned.
+    let is_text = |c: usize| header[c] == "run" || header[c] == "backend";
+
+    let mut md = String::new();
+    // Writing to a String cannot fail; results are ignored on purpose.
+    let _ = writeln!(
+        md,
+        "Ratios (×) are against the first run, {}. Latency in µs, measured phase only.\n",
+        first.name
+    );
+    let cells: Vec<String> = (0..header.len())
+        .map(|c| pad(header[c], widths[c], !is_text(c)))
+        .collect();
+    let _ = writeln!(md, "| {} |", cells.join(" | "));
+    let rules: Vec<String> = (0..header.len())
+        .map(|c| {
+            if is_text(c) {
+                "-".repeat(widths[c])
+            } else {
+                format!("{}:", "-".repeat(widths[c] - 1))
+            }
+        })
+        .collect();
+    let _ = writeln!(md, "| {} |", rules.join(" | "));
+    for row in &rows {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(c, v)| pad(v, widths[c], !is_text(c)))
+            .collect();
+        let _ = writeln!(md, "| {} |", cells.join(" | "));
+    }
+    md.push('\n');
+    md.push_str(
+        "- errors: failed echo verifications + failed connects + established connections lost.\n",
+    );
+    if runs
+        .iter()
+        .any(|r| r.record.summary.coordinated_omission_corrected)
+    {
+        let corrected: Vec<&str> = runs
+            .iter()
+            .filter(|r| r.record.summary.coordinated_omission_corrected)
+            .map(|r| r.name.as_str())
+            .collect();
+        let _ = writeln!(
+            md,
+            "- latency measured from the intended send time (coordinated omission corrected): {}.",
+            corrected.join(", ")
+        );
+    }
+    if with_server {
+        md.push_str(
+            "- srv CPU µs/msg, syscalls/msg: the server's user+sys CPU time and syscalls over its whole life (server.json) \
+             divided by the messages echoed over the whole run, warm-up included (from latency.hlog); \
+             connection set-up is counted in.\n\
+             - RSS/conn: (peak RSS − RSS before the first connection) / peak connections.\n",
+        );
+        for r in runs {
+            if let Some(s) = &r.server {
+                let _ = writeln!(md, "- {}: {}", r.name, s.path.display());
+            }
+        }
+    }
+    md
+}
+
+/// `c1m-loadgen compare DIR... [--out FILE.md] [--plot FILE.svg]`.
+pub fn run(args: CompareArgs) -> anyhow::Result<()> {
+    let runs = load_runs(&args.dirs)?;
+    let md = compare_markdown(&runs);
+    print!("{md}");
+    if let Some(out) = &args.out {
+        write_creating_parent(out, md.as_bytes())?;
+        eprintln!("wrote {}", out.display());
+    }
+    if let Some(plot) = &args.plot {
+        let series: Vec<Series<'_>> = runs
+            .iter()
+            .map(|r| Series {
+                name: &r.name,
+                hist: &r.record.latency,
+            })
+            .collect();
+        let svg = percentile_plot_svg("Latency by percentile", &series);
+        write_creating_parent(plot, svg.as_bytes())?;
+        eprintln!("wrote {}", plot.display());
+    }
+    Ok(())
+}
+
+fn write_creating_parent(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create the folder {}", parent.display()))?;
+    }
+    fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::rundir::tests::{synthetic_record, TempDir};
+    use crate::report::rundir::write_run_dir;
+
+    #[test]
+    fn compare_two_synthetic_folders() {
+        let tmp = TempDir::new("compare");
+        let scenario = tmp.0.join("scenario");
+        let uring = scenario.join("uring");
+        let epoll = scenario.join("epoll");
+        let a = synthetic_record("uring", 11, 20_000, 4, 1, 3000);
+        let mut b = synthetic_record("", 12, 40_000, 4, 1, 1500);
+        b.summary.verify_errors = 3;
+        write_run_dir(&uring, &a).expect("write");
+        write_run_dir(&epoll, &b).expect("write");
+        // uring: server.json inside its folder; epoll: in the parent (scenario) folder.
+        fs::write(
+            uring.join(SERVER_FILE),
+            r#"{"backend":"uring","cpu_user_s":1.0,"cpu_sys_s":2.0,"syscalls":6000,"recvs":9000,"rss_per_peak_conn_bytes":2048.0}"#,
+        )
+        .expect("write");
+        fs::write(
+            scenario.join(SERVER_FILE),
+            r#"{"backend":"epoll","cpu_user_s":2.5,"cpu_sys_s":3.5,"syscalls":24000,"rss_per_peak_conn_bytes":null,"extra":[1,2]}"#,
+        )
+        .expect("write");
+
+        let out = tmp.0.join("out").join("compare.md");
+        let plot = tmp.0.join("out").join("latency.svg");
+        run(CompareArgs {
+            dirs: vec![uring.clone(), epoll.clone()],
+            out: Some(out.clone()),
+            plot: Some(plot.clone()),
+        })
+        .expect("compare");
+        let md = fs::read_to_string(&out).expect("md written");
+        let svg = fs::read_to_string(&plot).expect("svg written");
+        assert!(svg.contains("<polyline"));
+
+        let lines: Vec<&str> = md.lines().filter(|l| l.starts_with('|')).collect();
+        assert_eq!(lines.len(), 4, "{md}");
+        assert!(lines[0].contains("srv CPU µs/msg") && lines[0].contains("p99 ×"));
+        let cells = |l: &str| -> Vec<String> {
+            l.trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().to_owned())
+                .collect()
+        };
+        let head = cells(lines[0]);
+        let col = |name: &str| head.iter().position(|h| h == name).expect(name);
+        let r1 = cells(lines[2]);
+        let r2 = cells(lines[3]);
+        assert_eq!(r1[col("run")], "uring");
+        // No label: the folder name.
+        assert_eq!(r2[col("run")], "epoll");
+        assert_eq!(r1[col("backend")], "uring");
+        assert_eq!(r2[col("backend")], "epoll");
+        // errors = verify + failed connects + lost connections = 0 + 2 + 1, and 3 + 2 + 1.
+        assert_eq!(r1[col("errors")], "3");
+        assert_eq!(r2[col("errors")], "6");
+        // CPU per message over the whole run (4 intervals of 3000 and 1500 samples).
+        assert_eq!(r1[col("srv CPU µs/msg")], format!("{:.2}", 3e6 / 12_000.0));
+        assert_eq!(r2[col("srv CPU µs/msg")], format!("{:.2}", 6e6 / 6_000.0));
+        assert_eq!(r1[col("syscalls/msg")], "0.500");
+        assert_eq!(r2[col("syscalls/msg")], "4.000");
+        assert_eq!(r1[col("RSS/conn")], "2.0 KiB");
+        assert_eq!(r2[col("RSS/conn")], "–");
+        assert_eq!(r1[col("p99 ×")], "1.00");
+        assert_eq!(
+            r2[col("p99 ×")],
+            format!("{:.2}", b.summary.latency.p99_us / a.summary.latency.p99_us)
+        );
+        assert_eq!(
+            r2[col("msgs/s ×")],
+            format!(
+                "{:.2}",
+                b.summary.throughput_msgs_per_s / a.summary.throughput_msgs_per_s
+            )
+        );
+        assert_eq!(r2[col("CPU/msg ×")], "4.00");
+        assert_eq!(r1[col("p50 µs")], fmt_us(a.summary.latency.p50_us));
+        assert!(md.contains("errors: failed echo verifications"));
+    }
+
+    #[test]
+    fn compare_without_server_json_and_with_a_bad_folder() {
+        let tmp = TempDir::new("compare-plain");
+        let a = tmp.0.join("a");
+        write_run_dir(&a, &synthetic_record("a", 1, 10_000, 2, 0, 100)).expect("write");
+        let runs = load_runs(std::slice::from_ref(&a)).expect("load");
+        let md = compare_markdown(&runs);
+        assert!(!md.contains("srv CPU"), "{md}");
+        assert!(md.contains("| a "), "{md}");
+
+        let e = run(CompareArgs {
+            dirs: vec![a, tmp.0.join("missing")],
+            out: None,
+            plot: None,
+        })
+        .expect_err("must fail");
+        let e = format!("{e:#}");
+        assert!(e.contains("missing does not exist"), "{e}");
+    }
+
+    #[test]
+    fn number_formats() {
+        assert_eq!(fmt_us(1234.4), "1,234");
+        assert_eq!(fmt_us(12.34), "12.3");
+        assert_eq!(fmt_us(1.234), "1.23");
+        assert_eq!(fmt_ratio(2.0, 0.0), "–");
+        assert_eq!(fmt_bytes(3.5 * 1024.0 * 1024.0), "3.5 MiB");
+        assert_eq!(fmt_bytes(100.0), "100 B");
+    }
 }

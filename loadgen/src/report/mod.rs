@@ -1,7 +1,27 @@
-//! Run folders: summary.json, latency.hgrm, latency.hlog; merging and comparing them.
+//! Run folders (summary.json, latency.hgrm, connect.hgrm, latency.hlog, connect.hlog) and
+//! the reports made from them: merging several into one, comparing several side by side.
+//!
+//! Code map:
+//! - [`rundir`]: [`RunRecord`], writing and reading a run folder, [`latency_summary`];
+//! - [`hgrm`]: the classic percentile distribution text (Java's `outputPercentileDistribution`);
+//! - [`hlog`]: HdrHistogram interval logs (V2 + DEFLATE, base64);
+//! - [`merge`]: `c1m-loadgen merge`, [`merge_records`];
+//! - [`compare`]: `c1m-loadgen compare`, the markdown table;
+//! - [`plot`]: the SVG of percentile distributions;
+//! - [`summary`]: the `summary.json` types.
+//!
+//! Every latency histogram holds nanoseconds ([`new_histogram`]); reports print µs.
 
 pub mod compare;
+pub mod hgrm;
+pub mod hlog;
 pub mod merge;
+pub mod plot;
+pub mod rundir;
 pub mod summary;
 
+pub use merge::merge_records;
+pub use rundir::{
+    latency_summary, new_histogram, read_run_dir, write_run_dir, Interval, RunRecord,
+};
 pub use summary::{Environment, LatencySummary, Summary, Workload};

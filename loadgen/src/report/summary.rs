@@ -1,10 +1,14 @@
 //! `summary.json`: everything a reader needs to know about one run, and to re-run it.
+//!
+//! Every struct is `#[serde(default)]`: a field missing from an older or hand-written
+//! summary.json reads as its default instead of failing the whole folder.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Latency percentiles in microseconds.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
 pub struct LatencySummary {
     pub count: u64,
     pub min_us: f64,
@@ -19,6 +23,7 @@ pub struct LatencySummary {
 
 /// Where and how the run was made.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Environment {
     pub command_line: Vec<String>,
     pub git_revision: String,
@@ -39,6 +44,7 @@ pub struct Environment {
 
 /// What was asked for.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Workload {
     /// "closed", "rate", "heartbeat" or "churn".
     pub kind: String,
@@ -57,6 +63,7 @@ pub struct Workload {
 
 /// The whole `summary.json`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Summary {
     pub label: String,
     /// RFC 3339 UTC start time.

@@ -1,0 +1,396 @@
+//! A hand-written SVG of several runs' percentile distributions, the way the HdrHistogram
+//! plotter draws `.hgrm` files: x is 1/(1-percentile) on a log scale, labelled 0%, 90%,
+//! 99%, ...; y is latency in µs (log scale when the curves span more than two decades).
+
+use super::hgrm::{percentile_rows, TICKS_PER_HALF_DISTANCE};
+use hdrhistogram::Histogram;
+use std::fmt::Write as _;
+
+/// One curve.
+pub struct Series<'a> {
+    pub name: &'a str,
+    /// Nanoseconds.
+    pub hist: &'a Histogram<u64>,
+}
+
+const WIDTH: f64 = 1000.0;
+const HEIGHT: f64 = 620.0;
+const LEFT: f64 = 96.0;
+const RIGHT: f64 = 28.0;
+const TOP: f64 = 64.0;
+const BOTTOM: f64 = 78.0;
+const FONT: &str = "DejaVu Sans, Helvetica, Arial, sans-serif";
+/// Tableau 10: distinguishable, and readable for the common colour-vision deficiencies.
+const COLORS: [&str; 10] = [
+    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
+    "#9c755f", "#bab0ac",
+];
+
+pub(crate) fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// "12,345" for integers, up to 3 decimals (trailing zeros dropped) otherwise.
+pub(crate) fn format_number(v: f64) -> String {
+    if !v.is_finite() {
+        return "–".to_owned();
+    }
+    let rounded = (v * 1000.0).round() / 1000.0;
+    if rounded.fract() == 0.0 {
+        return group_thousands(rounded as i64);
+    }
+    let s = format!("{rounded:.3}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    match s.split_once('.') {
+        Some((int, frac)) => match int.parse::<i64>() {
+            Ok(i) if int != "-0" => format!("{}.{frac}", group_thousands(i)),
+            _ => s.to_owned(),
+        },
+        None => s.to_owned(),
+    }
+}
+
+pub(crate) fn group_thousands(v: i64) -> String {
+    let digits = v.unsigned_abs().to_string();
+    let mut out = String::new();
+    // A comma before every digit that has a multiple of three digits after it.
+    let lead = digits.len() % 3;
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && i % 3 == lead {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if v < 0 {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+/// "99.99%" for 10^decade on the 1/(1-p) axis.
+fn percent_label(decade: i32) -> String {
+    match decade {
+        d if d <= 0 => "0%".to_owned(),
+        1 => "90%".to_owned(),
+        2 => "99%".to_owned(),
+        d => format!("99.{}%", "9".repeat((d - 2) as usize)),
+    }
+}
+
+/// A 1, 2, 2.5 or 5 times a power of ten step giving about `target` ticks over `range`.
+fn nice_step(range: f64, target: f64) -> f64 {
+    let raw = (range / target).max(f64::MIN_POSITIVE);
+    let mag = 10_f64.powf(raw.log10().floor());
+    let norm = raw / mag;
+    let step = if norm <= 1.0 {
+        1.0
+    } else if norm <= 2.0 {
+        2.0
+    } else if norm <= 2.5 {
+        2.5
+    } else if norm <= 5.0 {
+        5.0
+    } else {
+        10.0
+    };
+    step * mag
+}
+
+enum YScale {
+    Linear { max: f64 },
+    Log { lo_decade: i32, hi_decade: i32 },
+}
+
+impl YScale {
+    /// 0 at the bottom of the plot area, 1 at the top.
+    fn frac(&self, v: f64) -> f64 {
+        match *self {
+            YScale::Linear { max } => v / max,
+            YScale::Log {
+                lo_decade,
+                hi_decade,
+            } => (v.max(1e-9).log10() - f64::from(lo_decade)) / f64::from(hi_decade - lo_decade),
+        }
+    }
+}
+
+/// The SVG text: one polyline per series (empty series are listed in the legend only).
+pub fn percentile_plot_svg(title: &str, series: &[Series<'_>]) -> String {
+    // Points (log10 of 1/(1-p), µs) per series; the 100% row has no finite x and is left
+    // out, as the HdrHistogram plotter leaves it out.
+    let curves: Vec<Vec<(f64, f64)>> = series
+        .iter()
+        .map(|s| {
+            percentile_rows(s.hist, TICKS_PER_HALF_DISTANCE)
+                .into_iter()
+                .filter(|r| r.percentile < 100.0)
+                .map(|r| {
+                    let x = (1.0 / (1.0 - r.percentile / 100.0)).log10();
+                    (x, r.value as f64 / 1000.0)
+                })
+                .collect()
+        })
+        .collect();
+    let all = curves.iter().flatten();
+    let x_hi = all.clone().map(|p| p.0).fold(0.0_f64, f64::max);
+    let x_decades = (x_hi.ceil() as i32).clamp(2, 8);
+    let y_max = all.clone().map(|p| p.1).fold(0.0_f64, f64::max);
+    let y_min_pos = all
+        .clone()
+        .map(|p| p.1)
+        .filter(|v| *v > 0.0)
+        .fold(f64::INFINITY, f64::min);
+
+    let yscale = if y_min_pos.is_finite() && y_max / y_min_pos > 100.0 {
+        YScale::Log {
+            lo_decade: y_min_pos.log10().floor() as i32,
+            hi_decade: (y_max.log10().ceil() as i32).max(y_min_pos.log10().floor() as i32 + 1),
+        }
+    } else {
+        let top = if y_max > 0.0 { y_max * 1.08 } else { 1.0 };
+        let step = nice_step(top, 6.0);
+        YScale::Linear {
+            max: (top / step).ceil() * step,
+        }
+    };
+
+    let pw = WIDTH - LEFT - RIGHT;
+    let ph = HEIGHT - TOP - BOTTOM;
+    let px = |x: f64| LEFT + pw * (x / f64::from(x_decades)).clamp(0.0, 1.0);
+    let py = |v: f64| TOP + ph * (1.0 - yscale.frac(v).clamp(0.0, 1.0));
+
+    let mut svg = String::new();
+    // Writing to a String cannot fail; results are ignored on purpose.
+    let _ = writeln!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="{FONT}">"#
+    );
+    let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let _ = writeln!(
+        svg,
+        r#"<text x="{}" y="34" font-size="20" font-weight="bold" text-anchor="middle">{}</text>"#,
+        WIDTH / 2.0,
+        xml_escape(title)
+    );
+
+    // Grid and x ticks.
+    for d in 0..=x_decades {
+        let x = px(f64::from(d));
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{x:.1}" y1="{TOP}" x2="{x:.1}" y2="{:.1}" stroke="#dddddd"/>"##,
+            TOP + ph
+        );
+        let _ = writeln!(
+            svg,
+            r#"<text x="{x:.1}" y="{:.1}" font-size="14" text-anchor="middle">{}</text>"#,
+            TOP + ph + 22.0,
+            percent_label(d)
+        );
+    }
+    let _ = writeln!(
+        svg,
+        r#"<text x="{:.1}" y="{:.1}" font-size="15" text-anchor="middle">Percentile (log scale of 1/(1−p))</text>"#,
+        LEFT + pw / 2.0,
+        HEIGHT - 22.0
+    );
+
+    // y ticks.
+    let mut y_ticks: Vec<f64> = Vec::new();
+    match yscale {
+        YScale::Linear { max } => {
+            let step = nice_step(max, 6.0);
+            let mut v = 0.0;
+            while v <= max * (1.0 + 1e-9) {
+                y_ticks.push(v);
+                v += step;
+            }
+        }
+        YScale::Log {
+            lo_decade,
+            hi_decade,
+        } => {
+            let few = hi_decade - lo_decade <= 3;
+            for d in lo_decade..=hi_decade {
+                let base = 10_f64.powi(d);
+                y_ticks.push(base);
+                if few && d < hi_decade {
+                    y_ticks.push(2.0 * base);
+                    y_ticks.push(5.0 * base);
+                }
+            }
+        }
+    }
+    for v in y_ticks {
+        let y = py(v);
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{LEFT}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#dddddd"/>"##,
+            LEFT + pw
+        );
+        let _ = writeln!(
+            svg,
+            r#"<text x="{:.1}" y="{:.1}" font-size="14" text-anchor="end">{}</text>"#,
+            LEFT - 8.0,
+            y + 5.0,
+            format_number(v)
+        );
+    }
+    let scale_note = match yscale {
+        YScale::Linear { .. } => "",
+        YScale::Log { .. } => ", log scale",
+    };
+    let _ = writeln!(
+        svg,
+        r#"<text transform="translate(24 {:.1}) rotate(-90)" font-size="15" text-anchor="middle">Latency (µs{scale_note})</text>"#,
+        TOP + ph / 2.0
+    );
+    let _ = writeln!(
+        svg,
+        r#"<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="none" stroke="black"/>"#
+    );
+
+    // Curves.
+    for (i, pts) in curves.iter().enumerate() {
+        if pts.is_empty() {
+            continue;
+        }
+        let color = COLORS[i % COLORS.len()];
+        let mut points = String::new();
+        for &(x, v) in pts {
+            let _ = write!(points, "{:.1},{:.1} ", px(x), py(v));
+        }
+        let _ = writeln!(
+            svg,
+            r#"<polyline fill="none" stroke="{color}" stroke-width="2.5" stroke-linejoin="round" points="{}"/>"#,
+            points.trim_end()
+        );
+    }
+
+    // Legend, top left (curves rise to the right, so that corner is usually free).
+    let line_h = 22.0;
+    let legend: Vec<String> = series
+        .iter()
+        .map(|s| {
+            if s.hist.is_empty() {
+                format!("{} (no samples)", s.name)
+            } else {
+                let us = |ns: u64| format_number(ns as f64 / 1000.0);
+                format!(
+                    "{}: p50 {} · p99 {} · max {} µs",
+                    s.name,
+                    us(s.hist.value_at_quantile(0.5)),
+                    us(s.hist.value_at_quantile(0.99)),
+                    us(s.hist.max())
+                )
+            }
+        })
+        .collect();
+    let longest = legend.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+    let box_w = 46.0 + 7.6 * longest as f64;
+    let box_h = 12.0 + line_h * legend.len() as f64;
+    let (lx, ly) = (LEFT + 14.0, TOP + 14.0);
+    let _ = writeln!(
+        svg,
+        r##"<rect x="{lx}" y="{ly}" width="{box_w:.1}" height="{box_h:.1}" fill="white" fill-opacity="0.9" stroke="#999999"/>"##
+    );
+    for (i, text) in legend.iter().enumerate() {
+        let y = ly + 6.0 + line_h * (i as f64 + 0.5);
+        let color = COLORS[i % COLORS.len()];
+        let _ = writeln!(
+            svg,
+            r#"<line x1="{:.1}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="{color}" stroke-width="3"/>"#,
+            lx + 8.0,
+            lx + 34.0
+        );
+        let _ = writeln!(
+            svg,
+            r#"<text x="{:.1}" y="{:.1}" font-size="14">{}</text>"#,
+            lx + 40.0,
+            y + 5.0,
+            xml_escape(text)
+        );
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::rundir::new_histogram;
+    use crate::report::rundir::tests::lcg;
+
+    #[test]
+    fn labels_and_numbers() {
+        assert_eq!(percent_label(0), "0%");
+        assert_eq!(percent_label(1), "90%");
+        assert_eq!(percent_label(3), "99.9%");
+        assert_eq!(percent_label(5), "99.999%");
+        assert_eq!(format_number(1234567.0), "1,234,567");
+        assert_eq!(format_number(2.5), "2.5");
+        assert_eq!(format_number(1234.125), "1,234.125");
+        assert_eq!(format_number(0.0), "0");
+        assert_eq!(nice_step(100.0, 6.0), 20.0);
+        assert_eq!(xml_escape("a<b&\"c\""), "a&lt;b&amp;&quot;c&quot;");
+    }
+
+    #[test]
+    fn svg_has_one_polyline_per_run_and_a_legend() {
+        let mut seed = 5;
+        let mut a = new_histogram();
+        let mut b = new_histogram();
+        for _ in 0..20_000 {
+            a.record(20_000 + lcg(&mut seed) % 30_000).expect("record");
+            b.record(40_000 + (lcg(&mut seed) % 3000).pow(2))
+                .expect("record");
+        }
+        let empty = new_histogram();
+        let svg = percentile_plot_svg(
+            "t <1>",
+            &[
+                Series {
+                    name: "uring",
+                    hist: &a,
+                },
+                Series {
+                    name: "epoll",
+                    hist: &b,
+                },
+                Series {
+                    name: "none",
+                    hist: &empty,
+                },
+            ],
+        );
+        assert!(svg.starts_with("<svg "));
+        assert!(svg.ends_with("</svg>\n"));
+        assert_eq!(svg.matches("<polyline").count(), 2);
+        assert!(svg.contains("uring: p50"));
+        assert!(svg.contains("none (no samples)"));
+        assert!(svg.contains("t &lt;1&gt;"));
+        assert!(svg.contains(">99.99%<"));
+        // b spans 40 µs .. 9 ms: more than two decades, so the y axis is logarithmic.
+        assert!(svg.contains("log scale)"));
+        let only_a = percentile_plot_svg(
+            "a",
+            &[Series {
+                name: "a",
+                hist: &a,
+            }],
+        );
+        assert!(!only_a.contains("log scale)"));
+    }
+}
