@@ -8,6 +8,7 @@ use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 
 pub mod epoll;
+mod tokio_common;
 pub mod tokio_rt;
 pub mod tokio_uring_rt;
 pub mod uring;
