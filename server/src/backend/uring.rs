@@ -592,12 +592,13 @@ impl UringLoop {
     fn on_accept(&mut self, listener: usize, result: i32, flags: u32) {
         if result >= 0 {
             let slot = result as u32;
-            self.stats.accepted.add(1);
-            if !self.counts.try_open(self.limits.max_conns) {
+            // `accepted` counts served connections only, so accepted - closed = open.
+            if self.counts.try_open(self.limits.max_conns) {
+                self.stats.accepted.add(1);
+                self.open_conn(slot);
+            } else {
                 self.stats.rejected.add(1);
                 self.close_slot(slot);
-            } else {
-                self.open_conn(slot);
             }
         } else {
             self.stats.loop_errors.add(1);
