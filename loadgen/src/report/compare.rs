@@ -6,7 +6,7 @@
 //! odd fields leave a cell empty): `backend`, `cpu_user_s`, `cpu_sys_s`, `syscalls`,
 //! `rss_per_peak_conn_bytes`.
 
-use super::plot::{format_number, percentile_plot_svg, Series};
+use super::plot::{format_number, format_us as fmt_us, percentile_plot_svg, Series};
 use super::rundir::{read_run_dir, RunRecord};
 use crate::cli::CompareArgs;
 use anyhow::Context as _;
@@ -142,16 +142,6 @@ pub fn load_runs(dirs: &[PathBuf]) -> anyhow::Result<Vec<Run>> {
             })
         })
         .collect()
-}
-
-fn fmt_us(v: f64) -> String {
-    if v >= 100.0 {
-        format_number(v.round())
-    } else if v >= 10.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
-    }
 }
 
 fn fmt_ratio(this: f64, first: f64) -> String {

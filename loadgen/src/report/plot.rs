@@ -14,11 +14,14 @@ pub struct Series<'a> {
 }
 
 const WIDTH: f64 = 1000.0;
-const HEIGHT: f64 = 620.0;
 const LEFT: f64 = 96.0;
-const RIGHT: f64 = 28.0;
+/// Room for the last x label ("99.99999%") to the right of the plot area.
+const RIGHT: f64 = 52.0;
 const TOP: f64 = 64.0;
-const BOTTOM: f64 = 78.0;
+const PLOT_HEIGHT: f64 = 440.0;
+/// From the plot area's bottom edge to the first legend row: tick labels, axis title.
+const BELOW_PLOT: f64 = 86.0;
+const LEGEND_ROW: f64 = 24.0;
 const FONT: &str = "DejaVu Sans, Helvetica, Arial, sans-serif";
 /// Tableau 10: distinguishable, and readable for the common colour-vision deficiencies.
 const COLORS: [&str; 10] = [
@@ -58,6 +61,19 @@ pub(crate) fn format_number(v: f64) -> String {
             _ => s.to_owned(),
         },
         None => s.to_owned(),
+    }
+}
+
+/// A latency in µs with about three significant digits: 1.23, 12.3, 123, 1,234.
+pub(crate) fn format_us(v: f64) -> String {
+    if !v.is_finite() {
+        "–".to_owned()
+    } else if v >= 100.0 {
+        format_number(v.round())
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
     }
 }
 
@@ -109,8 +125,14 @@ fn nice_step(range: f64, target: f64) -> f64 {
 }
 
 enum YScale {
-    Linear { max: f64 },
-    Log { lo_decade: i32, hi_decade: i32 },
+    Linear {
+        max: f64,
+    },
+    /// From `lo` to `hi`, both 1, 2 or 5 times a power of ten.
+    Log {
+        lo: f64,
+        hi: f64,
+    },
 }
 
 impl YScale {
@@ -118,11 +140,30 @@ impl YScale {
     fn frac(&self, v: f64) -> f64 {
         match *self {
             YScale::Linear { max } => v / max,
-            YScale::Log {
-                lo_decade,
-                hi_decade,
-            } => (v.max(1e-9).log10() - f64::from(lo_decade)) / f64::from(hi_decade - lo_decade),
+            YScale::Log { lo, hi } => {
+                (v.max(1e-12).log10() - lo.log10()) / (hi.log10() - lo.log10())
+            }
         }
+    }
+}
+
+/// The largest 1, 2 or 5 times a power of ten at or below `v` (`up`: smallest at or above).
+fn nice_125(v: f64, up: bool) -> f64 {
+    let mag = 10_f64.powf(v.log10().floor());
+    let steps = [1.0, 2.0, 5.0, 10.0];
+    if up {
+        steps
+            .iter()
+            .map(|m| m * mag)
+            .find(|c| *c >= v * (1.0 - 1e-12))
+            .unwrap_or(10.0 * mag)
+    } else {
+        steps
+            .iter()
+            .rev()
+            .map(|m| m * mag)
+            .find(|c| *c <= v * (1.0 + 1e-12))
+            .unwrap_or(mag)
     }
 }
 
@@ -155,8 +196,8 @@ pub fn percentile_plot_svg(title: &str, series: &[Series<'_>]) -> String {
 
     let yscale = if y_min_pos.is_finite() && y_max / y_min_pos > 100.0 {
         YScale::Log {
-            lo_decade: y_min_pos.log10().floor() as i32,
-            hi_decade: (y_max.log10().ceil() as i32).max(y_min_pos.log10().floor() as i32 + 1),
+            lo: nice_125(y_min_pos, false),
+            hi: nice_125(y_max, true),
         }
     } else {
         let top = if y_max > 0.0 { y_max * 1.08 } else { 1.0 };
@@ -167,7 +208,9 @@ pub fn percentile_plot_svg(title: &str, series: &[Series<'_>]) -> String {
     };
 
     let pw = WIDTH - LEFT - RIGHT;
-    let ph = HEIGHT - TOP - BOTTOM;
+    let ph = PLOT_HEIGHT;
+    let legend_top = TOP + ph + BELOW_PLOT;
+    let height = legend_top + LEGEND_ROW * series.len() as f64 + 16.0;
     let px = |x: f64| LEFT + pw * (x / f64::from(x_decades)).clamp(0.0, 1.0);
     let py = |v: f64| TOP + ph * (1.0 - yscale.frac(v).clamp(0.0, 1.0));
 
@@ -175,7 +218,7 @@ pub fn percentile_plot_svg(title: &str, series: &[Series<'_>]) -> String {
     // Writing to a String cannot fail; results are ignored on purpose.
     let _ = writeln!(
         svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="{FONT}">"#
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="{FONT}">"#
     );
     let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
     let _ = writeln!(
@@ -204,7 +247,7 @@ pub fn percentile_plot_svg(title: &str, series: &[Series<'_>]) -> String {
         svg,
         r#"<text x="{:.1}" y="{:.1}" font-size="15" text-anchor="middle">Percentile (log scale of 1/(1−p))</text>"#,
         LEFT + pw / 2.0,
-        HEIGHT - 22.0
+        TOP + ph + 52.0
     );
 
     // y ticks.
@@ -218,18 +261,18 @@ pub fn percentile_plot_svg(title: &str, series: &[Series<'_>]) -> String {
                 v += step;
             }
         }
-        YScale::Log {
-            lo_decade,
-            hi_decade,
-        } => {
-            let few = hi_decade - lo_decade <= 3;
-            for d in lo_decade..=hi_decade {
-                let base = 10_f64.powi(d);
-                y_ticks.push(base);
-                if few && d < hi_decade {
-                    y_ticks.push(2.0 * base);
-                    y_ticks.push(5.0 * base);
+        YScale::Log { lo, hi } => {
+            // 1-2-5 ticks over up to three decades, decades only beyond.
+            let few = hi / lo <= 1000.0 * (1.0 + 1e-9);
+            let mut d = lo.log10().floor() as i32;
+            while 10_f64.powi(d) <= hi * (1.0 + 1e-9) {
+                for m in [1.0, 2.0, 5.0] {
+                    let v = m * 10_f64.powi(d);
+                    if (m == 1.0 || few) && v >= lo * (1.0 - 1e-9) && v <= hi * (1.0 + 1e-9) {
+                        y_ticks.push(v);
+                    }
                 }
+                d += 1;
             }
         }
     }
@@ -279,48 +322,34 @@ pub fn percentile_plot_svg(title: &str, series: &[Series<'_>]) -> String {
         );
     }
 
-    // Legend, top left (curves rise to the right, so that corner is usually free).
-    let line_h = 22.0;
-    let legend: Vec<String> = series
-        .iter()
-        .map(|s| {
-            if s.hist.is_empty() {
-                format!("{} (no samples)", s.name)
-            } else {
-                let us = |ns: u64| format_number(ns as f64 / 1000.0);
-                format!(
-                    "{}: p50 {} · p99 {} · max {} µs",
-                    s.name,
-                    us(s.hist.value_at_quantile(0.5)),
-                    us(s.hist.value_at_quantile(0.99)),
-                    us(s.hist.max())
-                )
-            }
-        })
-        .collect();
-    let longest = legend.iter().map(|l| l.chars().count()).max().unwrap_or(0);
-    let box_w = 46.0 + 7.6 * longest as f64;
-    let box_h = 12.0 + line_h * legend.len() as f64;
-    let (lx, ly) = (LEFT + 14.0, TOP + 14.0);
-    let _ = writeln!(
-        svg,
-        r##"<rect x="{lx}" y="{ly}" width="{box_w:.1}" height="{box_h:.1}" fill="white" fill-opacity="0.9" stroke="#999999"/>"##
-    );
-    for (i, text) in legend.iter().enumerate() {
-        let y = ly + 6.0 + line_h * (i as f64 + 0.5);
+    // Legend under the plot, one row per run, so it never hides a curve.
+    for (i, s) in series.iter().enumerate() {
+        let text = if s.hist.is_empty() {
+            format!("{} (no samples)", s.name)
+        } else {
+            let us = |ns: u64| format_us(ns as f64 / 1000.0);
+            format!(
+                "{}: p50 {} · p99 {} · p99.9 {} · max {} µs",
+                s.name,
+                us(s.hist.value_at_quantile(0.5)),
+                us(s.hist.value_at_quantile(0.99)),
+                us(s.hist.value_at_quantile(0.999)),
+                us(s.hist.max())
+            )
+        };
+        let y = legend_top + LEGEND_ROW * i as f64;
         let color = COLORS[i % COLORS.len()];
         let _ = writeln!(
             svg,
-            r#"<line x1="{:.1}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="{color}" stroke-width="3"/>"#,
-            lx + 8.0,
-            lx + 34.0
+            r#"<line x1="{LEFT}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="{color}" stroke-width="3"/>"#,
+            LEFT + 28.0
         );
         let _ = writeln!(
             svg,
             r#"<text x="{:.1}" y="{:.1}" font-size="14">{}</text>"#,
-            lx + 40.0,
+            LEFT + 36.0,
             y + 5.0,
-            xml_escape(text)
+            xml_escape(&text)
         );
     }
     svg.push_str("</svg>\n");
