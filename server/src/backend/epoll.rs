@@ -308,8 +308,9 @@ impl EventLoop<'_> {
             let Some(conn) = self.slab.get(token) else {
                 continue;
             };
-            // Registered once for everything it will ever need: with EPOLLET, EPOLLOUT
-            // only fires when a full send buffer gets room, so it costs nothing until then.
+            // Registered once for everything it will ever need, so no epoll_ctl later.
+            // EPOLLOUT adds no wakeups of its own: edge-triggered, it is reported with
+            // the socket's other wakeups and when a full send buffer gets room again.
             let interest = EpollFlags::EPOLLIN
                 | EpollFlags::EPOLLOUT
                 | EpollFlags::EPOLLRDHUP
@@ -321,7 +322,6 @@ impl EventLoop<'_> {
                 .is_err()
             {
                 // ENOMEM/ENOSPC (max_user_watches): this connection cannot be served.
-                self.stats.loop_errors.add(1);
                 self.close(token, Close::Error);
                 continue;
             }
