@@ -40,6 +40,9 @@ pub struct Environment {
     /// to flag runs disturbed by other processes.
     pub machine_cpu_busy_pct: Option<f64>,
     pub loadgen_cpu_pct: Option<f64>,
+    /// Loadgen CPU (user + sys, getrusage) per message received in the measured phase,
+    /// in microseconds: must stay below the server's for the run to measure the server.
+    pub loadgen_cpu_us_per_msg: Option<f64>,
 }
 
 /// What was asked for.

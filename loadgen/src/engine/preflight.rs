@@ -1,0 +1,210 @@
+//! Before the first connect: does the request fit this machine? Ports per (source,
+//! target) pair, fixed-file slots and rings against `RLIMIT_NOFILE`, memory against
+//! `MemAvailable`, socket memory against `net.ipv4.tcp_mem`. A request that cannot fit
+//! stops here with what to change (exit status 2), not half-way through a ramp.
+
+use super::plan::{Mode, Plan};
+use anyhow::bail;
+use c1m_platform::procfs;
+
+/// Kernel memory per connection, measured here (MACHINE.md): one socket ~3.8 KB; on
+/// loopback both ends live on this machine.
+const KERNEL_BYTES_PER_SOCKET: u64 = 3_800;
+/// What the kernel charges per queued skb beyond its data (truesize overhead).
+const SKB_OVERHEAD: u64 = 768;
+const PAGE: u64 = 4096;
+
+/// The local port range (`net.ipv4.ip_local_port_range`) as (low, high).
+pub fn port_range() -> (u32, u32) {
+    procfs::read_sysctl("net.ipv4.ip_local_port_range")
+        .and_then(|v| {
+            let mut it = v.split_whitespace().filter_map(|x| x.parse::<u32>().ok());
+            Some((it.next()?, it.next()?))
+        })
+        .unwrap_or((32768, 60999))
+}
+
+/// Checks `plan` against the machine. Ok: notes worth printing; Err: what to change.
+pub fn check(plan: &Plan, nofile_soft: u64) -> anyhow::Result<Vec<String>> {
+    let mut notes = Vec::new();
+    let total = plan.total_connections() as u64;
+
+    // Ports: one (source address, server address:port) pair reaches at most the local
+    // port range.
+    let (lo, hi) = port_range();
+    let ports = u64::from(hi.saturating_sub(lo)) + 1;
+    let sources = plan.sources.len().max(1) as u64;
+    let pairs = sources * plan.targets.len() as u64;
+    let per_pair = total.div_ceil(pairs);
+    if per_pair > ports {
+        let need_sources = total.div_ceil(ports * plan.targets.len() as u64);
+        bail!(
+            "{total} connections over {pairs} (source, target) pair(s) is {per_pair} per pair, but \
+             net.ipv4.ip_local_port_range ({lo}-{hi}) gives only {ports} ports per pair: add \
+             --source-ips 127.0.0.2-127.0.0.{} ({need_sources} addresses or more), more --target \
+             ports, or widen the range (sysctl -w net.ipv4.ip_local_port_range='1024 65535')",
+            need_sources + 1
+        );
+    }
+    if per_pair * 10 > ports * 9 {
+        notes.push(format!(
+            "{per_pair} connections per (source, target) pair use most of the {ports} local ports; \
+             connects may fail with EADDRNOTAVAIL (add --source-ips)"
+        ));
+    }
+    if plan.mode == Mode::Churn && plan.sources.is_empty() {
+        notes.push(
+            "churn leaves sockets in TIME_WAIT on the loadgen side; if connects fail with \
+             EADDRNOTAVAIL, add --source-ips or set net.ipv4.tcp_tw_reuse=1"
+                .into(),
+        );
+    }
+
+    // Descriptors: sockets live in fixed-file tables (direct descriptors), one ring per
+    // loop, each with at most RLIMIT_NOFILE slots; only the rings themselves are fds.
+    let loops = plan.loops as u64;
+    if loops + 64 > nofile_soft {
+        bail!(
+            "{total} connections need {loops} rings of {} fixed-file slots, and each ring is an \
+             open file: RLIMIT_NOFILE {nofile_soft} is too low; raise it (ulimit -n) or use --procs",
+            plan.slots_per_ring
+        );
+    }
+    if plan.connections as u64 + 64 > nofile_soft {
+        notes.push(format!(
+            "{} connections exceed RLIMIT_NOFILE {nofile_soft}: using direct descriptors \
+             ({loops} io_uring rings of up to {} fixed-file slots; a few ordinary fds at a time)",
+            plan.connections, plan.slots_per_ring
+        ));
+    }
+
+    // Memory: kernel sockets, queued data, and the loadgen's own per-connection state.
+    let loopback = plan.targets.iter().all(|t| t.ip().is_loopback());
+    let sockets_here = if loopback { 2 } else { 1 };
+    let kernel = total * sockets_here * KERNEL_BYTES_PER_SOCKET;
+    let in_flight = match plan.mode {
+        Mode::Closed => plan.pipeline as u64,
+        Mode::Rate(_) => plan.inflight_cap as u64,
+        Mode::Heartbeat(_) | Mode::Churn => 1,
+    };
+    let queued = match plan.mode {
+        Mode::Closed | Mode::Rate(_) => total * (in_flight * plan.size as u64 + SKB_OVERHEAD),
+        Mode::Heartbeat(_) | Mode::Churn => 0,
+    };
+    let own_per_conn = 96 + (plan.inflight_cap * plan.size) as u64;
+    let own = total * own_per_conn + loops * (8 << 20);
+    let need = kernel + queued + own;
+    if let Some(avail) = procfs::meminfo_bytes("MemAvailable") {
+        if need > avail / 10 * 9 {
+            bail!(
+                "{total} connections need about {:.1} GiB ({:.1} kernel sockets{}, {:.1} queued \
+                 data, {:.1} loadgen) but MemAvailable is {:.1} GiB: lower --connections, \
+                 --pipeline or --size, or free memory",
+                gib(need),
+                gib(kernel),
+                if loopback { " on both ends" } else { "" },
+                gib(queued),
+                gib(own),
+                gib(avail)
+            );
+        }
+    }
+
+    // tcp_mem: every socket holding data is charged at least a page; past the middle
+    // value the kernel enters memory pressure and throttles every socket.
+    if let Some((_, pressure, high)) = tcp_mem() {
+        let per_socket_pages = (in_flight * plan.size as u64 + SKB_OVERHEAD)
+            .div_ceil(PAGE)
+            .max(1);
+        let pages = match plan.mode {
+            Mode::Closed => total * per_socket_pages,
+            _ => 0,
+        };
+        if pages > pressure {
+            bail!(
+                "{total} connections with data in flight need about {pages} pages of socket \
+                 memory, beyond net.ipv4.tcp_mem pressure ({pressure}; max {high}): raise it, \
+                 e.g. sysctl -w net.ipv4.tcp_mem='{} {} {}', or use fewer connections",
+                pages * 2,
+                pages * 3,
+                pages * 4
+            );
+        }
+    }
+    Ok(notes)
+}
+
+fn tcp_mem() -> Option<(u64, u64, u64)> {
+    let v = procfs::read_sysctl("net.ipv4.tcp_mem")?;
+    let mut it = v.split_whitespace().filter_map(|x| x.parse::<u64>().ok());
+    Some((it.next()?, it.next()?, it.next()?))
+}
+
+fn gib(bytes: u64) -> f64 {
+    bytes as f64 / (1u64 << 30) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn plan(extra: &[&str]) -> Plan {
+        let mut argv = vec!["c1m-loadgen", "run", "--target", "127.0.0.1:7000"];
+        argv.extend_from_slice(extra);
+        let Command::Run(a) = Cli::parse_from(argv).command else {
+            unreachable!()
+        };
+        Plan::from_args(&a, 20000).unwrap()
+    }
+
+    #[test]
+    fn too_many_per_pair_suggests_source_ips() {
+        let (lo, hi) = port_range();
+        let n = (hi - lo + 2).to_string();
+        let err = check(&plan(&["--connections", &n, "--heartbeat", "10"]), 20000)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--source-ips"), "{err}");
+        let ok = check(
+            &plan(&[
+                "--connections",
+                &n,
+                "--heartbeat",
+                "10",
+                "--source-ips",
+                "127.0.0.2-127.0.0.3",
+            ]),
+            20000,
+        );
+        assert!(ok.is_ok(), "{ok:?}");
+    }
+
+    #[test]
+    fn memory_beyond_available_is_refused() {
+        let err = check(
+            &plan(&[
+                "--connections",
+                "4000000",
+                "--heartbeat",
+                "10",
+                "--source-ips",
+                "127.0.0.2-127.0.0.200",
+            ]),
+            20000,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("MemAvailable"), "{err}");
+    }
+
+    #[test]
+    fn direct_descriptors_are_noted() {
+        let notes = check(&plan(&["--connections", "25000"]), 20000).unwrap();
+        assert!(
+            notes.iter().any(|n| n.contains("direct descriptors")),
+            "{notes:?}"
+        );
+    }
+}

@@ -1,0 +1,1202 @@
+//! One event loop: a pinned thread with its own io_uring driving its share of the
+//! connections through ramp-up, warm-up, the measured phase and a short drain.
+//!
+//! Per loop iteration: take the time once, walk every ready completion, queue what the
+//! workload wants next, then one `io_uring_enter` submits everything and waits (with a
+//! timeout) for the next completion. Sockets live only in the ring's fixed-file table, so
+//! the process holds a few ordinary fds however many connections it has.
+
+use super::bufring::BufRing;
+use super::clock::now_ns;
+use super::plan::{Mode, Plan};
+use super::proto;
+use crate::report::new_histogram;
+use c1m_platform::net::{client_socket, errno_name};
+use c1m_platform::signals;
+use hdrhistogram::Histogram;
+use io_uring::{cqueue, opcode, squeue, types, IoUring};
+use socket2::SockAddr;
+use std::collections::{BTreeMap, VecDeque};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+
+/// Completion kinds, in the top byte of `user_data`.
+const OP_CONNECT: u64 = 1;
+const OP_TIMEOUT: u64 = 2;
+const OP_RECV: u64 = 3;
+const OP_SEND: u64 = 4;
+const OP_SHUTDOWN: u64 = 5;
+const OP_CLOSE: u64 = 6;
+const OP_CANCEL: u64 = 7;
+
+/// `user_data` = op (8 bits) | generation (24 bits) | slot (32 bits). The generation
+/// tells a late completion of a slot's previous connection from the current one.
+fn pack(op: u64, gen: u32, slot: u32) -> u64 {
+    op << 56 | u64::from(gen & 0xFF_FFFF) << 32 | u64::from(slot)
+}
+
+fn unpack(ud: u64) -> (u64, u32, u32) {
+    (ud >> 56, (ud >> 32) as u32 & 0xFF_FFFF, ud as u32)
+}
+
+/// A connect that has not completed after this long counts as ETIMEDOUT.
+const CONNECT_TIMEOUT_S: u64 = 10;
+/// After the measured phase: how long echoes still in flight may take to come back.
+const DRAIN_GRACE_NS: u64 = 3_000_000_000;
+const DRAIN_GRACE_STOPPED_NS: u64 = 1_000_000_000;
+/// Longest single wait, so stop requests and phase changes are seen promptly.
+const MAX_WAIT_NS: u64 = 50_000_000;
+const SECOND: u64 = 1_000_000_000;
+/// Connects in flight per loop at most, so the server's SYN and accept queues
+/// (`tcp_max_syn_backlog`, `somaxconn`) are not overrun into retransmits.
+const CONNECTS_IN_FLIGHT_TOTAL: usize = 1024;
+
+/// Asked of every loop by the main thread.
+#[derive(Debug, Default)]
+pub struct Control {
+    /// Monotonic ns at which the workload starts (0: not yet; set once all loops ramped).
+    pub start_ns: AtomicU64,
+    /// End the run early (signal, or the ramp could not finish).
+    pub stop: AtomicBool,
+}
+
+/// What a loop publishes for the progress line: plain stores, read once a second.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub struct LoopShared {
+    pub open: AtomicU64,
+    pub connects_ok: AtomicU64,
+    pub connects_failed: AtomicU64,
+    pub received: AtomicU64,
+    pub errors: AtomicU64,
+    pub ramp_done: AtomicBool,
+}
+
+/// One second of one loop's latencies (the last one may be shorter).
+pub struct IntervalMsg {
+    pub index: u64,
+    pub length_ns: u64,
+    pub hist: Histogram<u64>,
+}
+
+/// What a loop hands back at the end.
+pub struct LoopResult {
+    pub measured: Histogram<u64>,
+    pub connect: Histogram<u64>,
+    pub sent_measured: u64,
+    pub received_measured: u64,
+    pub sent_total: u64,
+    pub received_total: u64,
+    pub verify_errors: u64,
+    pub missing_at_end: u64,
+    pub connect_errors: BTreeMap<String, u64>,
+    pub connection_errors: BTreeMap<String, u64>,
+    pub connects_ok: u64,
+    pub connects_failed: u64,
+    pub connects_measured: u64,
+    pub peak_open: u64,
+    pub first_connect_ns: Option<u64>,
+    pub last_ramp_established_ns: Option<u64>,
+    pub max_send_lag_ns: Option<u64>,
+    pub enters: u64,
+    pub cqes: u64,
+}
+
+/// Everything one loop is told.
+pub struct LoopSpec {
+    pub index: usize,
+    pub plan: Arc<Plan>,
+    pub shared: Arc<LoopShared>,
+    pub control: Arc<Control>,
+    pub intervals: Sender<IntervalMsg>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum St {
+    /// No socket in the slot.
+    Idle,
+    Connecting,
+    Open,
+    /// Churn: exchange done, FIN sent, waiting for the server's EOF.
+    ShutSent,
+    /// Close of the fixed slot submitted.
+    Closing,
+    /// Failed or lost for good (not churn).
+    Dead,
+}
+
+/// Per-connection state; the message bytes live in the loop's `txbuf`.
+#[derive(Clone, Copy)]
+struct Conn {
+    /// Messages queued (the next sequence number).
+    tx_seq: u64,
+    /// Messages whose echo is complete.
+    rx_seq: u64,
+    /// Stream bytes the kernel has taken (completed sends).
+    tx_sent: u64,
+    t_connect: u64,
+    gen: u32,
+    /// Bytes of message `rx_seq` received so far.
+    rx_off: u32,
+    incarnation: u32,
+    st: St,
+    send_busy: bool,
+    recv_armed: bool,
+    dirty: bool,
+    /// The message being received has a byte that differs from what was sent.
+    bad: bool,
+}
+
+impl Conn {
+    const EMPTY: Conn = Conn {
+        tx_seq: 0,
+        rx_seq: 0,
+        tx_sent: 0,
+        t_connect: 0,
+        gen: 0,
+        rx_off: 0,
+        incarnation: 0,
+        st: St::Idle,
+        send_busy: false,
+        recv_armed: false,
+        dirty: false,
+        bad: false,
+    };
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Phase {
+    Ramp,
+    WaitStart,
+    Load,
+    Drain,
+}
+
+/// Ring sizes: the SQ takes one iteration's submissions, the CQ every completion that can
+/// be outstanding (one send, one receive, connect + timeout per connection, plus one per
+/// provided buffer), so it does not overflow in normal operation.
+fn ring_sizes(conns: usize, bufs: usize) -> (u32, u32) {
+    let sq = 4096u32;
+    let cq = (4 * conns + bufs + 1024)
+        .next_power_of_two()
+        .clamp(8192, 65536) as u32;
+    (sq, cq)
+}
+
+/// Provided receive buffers: enough for every connection's echo to land at once in
+/// closed loop (small rings for hold mode, where few messages are in flight).
+fn buffer_geometry(plan: &Plan, conns: usize) -> (u16, u32) {
+    let in_flight_bytes = plan.size * plan.inflight_cap;
+    let buf_size = in_flight_bytes.next_power_of_two().clamp(2048, 65536) as u32;
+    let count = match plan.mode {
+        Mode::Heartbeat(_) => 256,
+        _ => (conns * 2).next_power_of_two().clamp(256, 4096),
+    };
+    (count as u16, buf_size)
+}
+
+/// Runs loop `spec` to the end of the run on the calling thread.
+pub fn run(spec: LoopSpec) -> anyhow::Result<LoopResult> {
+    let mut lp = Loop::new(spec)?;
+    lp.run()
+}
+
+struct Loop {
+    // Field order matters: the ring drops (and stops using the buffers) before `bufs`.
+    ring: IoUring,
+    bufs: BufRing,
+    core: Core,
+}
+
+/// Everything but the ring and the receive buffers, so completion handlers can borrow a
+/// received buffer and the connection state at the same time.
+struct Core {
+    plan: Arc<Plan>,
+    index: usize,
+    shared: Arc<LoopShared>,
+    control: Arc<Control>,
+    intervals: Sender<IntervalMsg>,
+    bgid: u16,
+
+    n: usize,
+    size: usize,
+    cap: u64,
+    ring_bytes: usize,
+    conns: Vec<Conn>,
+    /// Per connection `cap` message slots: message `seq` lives in slot `seq % cap` until
+    /// its echo has been verified against it.
+    txbuf: Vec<u8>,
+    /// One socket address per `plan.targets` entry (stable: connects point into it).
+    targets: Vec<SockAddr>,
+    target_index: Vec<u16>,
+    sources: Vec<Option<std::net::IpAddr>>,
+    heartbeat_offset: Vec<f64>,
+
+    sqes: Vec<(squeue::Entry, bool)>,
+    dirty: Vec<u32>,
+    to_connect: VecDeque<u32>,
+    connecting: usize,
+    max_connecting: usize,
+    connect_timeout: types::Timespec,
+
+    now: u64,
+    phase: Phase,
+    ramp_start: u64,
+    connect_rate: Option<f64>,
+    connects_started: u64,
+    start: u64,
+    m0: u64,
+    m1: u64,
+    drain_deadline: u64,
+    stopped_early: bool,
+
+    // Open-loop schedule.
+    next_s: u64,
+    cursor: usize,
+    /// Rate mode: every connection is at its in-flight cap; wait for an echo.
+    sched_blocked: bool,
+    period_ns: f64,
+    phase_ns: f64,
+
+    ivl: Histogram<u64>,
+    ivl_index: u64,
+    measured: Histogram<u64>,
+    connect_hist: Histogram<u64>,
+    open: u64,
+    peak_open: u64,
+    sent_total: u64,
+    sent_measured: u64,
+    received_total: u64,
+    received_measured: u64,
+    verify_errors: u64,
+    connects_ok: u64,
+    connects_failed: u64,
+    connects_measured: u64,
+    connect_errors: BTreeMap<String, u64>,
+    connection_errors: BTreeMap<String, u64>,
+    first_connect_ns: Option<u64>,
+    last_ramp_established_ns: Option<u64>,
+    max_send_lag_ns: Option<u64>,
+    enters: u64,
+    cqes: u64,
+}
+
+impl Loop {
+    fn new(spec: LoopSpec) -> anyhow::Result<Loop> {
+        let plan = spec.plan.clone();
+        let l = spec.index;
+        let n = plan.loop_connections(l);
+        let (buf_count, buf_size) = buffer_geometry(&plan, n);
+        let (sq, cq) = ring_sizes(n, usize::from(buf_count));
+        let ring: IoUring = IoUring::builder()
+            // Only this thread submits: lets the kernel skip submission locking.
+            .setup_single_issuer()
+            // Completion work runs when we wait, in our context, not via IPIs and
+            // interrupts at random points: fewer context switches, better batching.
+            .setup_defer_taskrun()
+            // One bad SQE must not stop the rest of the batch from being submitted.
+            .setup_submit_all()
+            .setup_cqsize(cq)
+            .setup_clamp()
+            .build(sq)
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "io_uring setup failed ({e}): needs Linux 6.1+ with kernel.io_uring_disabled = 0"
+                )
+            })?;
+        ring.submitter()
+            .register_files_sparse(n as u32)
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "registering {n} fixed-file slots failed ({e}): one ring holds at most RLIMIT_NOFILE slots"
+                )
+            })?;
+        let bgid = 1;
+        let bufs = BufRing::new(buf_count, buf_size, bgid)?;
+        bufs.register(&ring.submitter()).map_err(|e| {
+            anyhow::anyhow!("registering the provided-buffer ring failed ({e}): needs Linux 5.19+")
+        })?;
+
+        let size = plan.size;
+        let cap = plan.inflight_cap as u64;
+        let ring_bytes = size * plan.inflight_cap;
+        let total = plan.total_connections() as f64;
+        let mut target_index = Vec::with_capacity(n);
+        let mut sources = Vec::with_capacity(n);
+        let mut heartbeat_offset = Vec::with_capacity(n);
+        for j in 0..n {
+            let g = plan.global_index(l, j);
+            let (t, s) = plan.endpoints(g);
+            let ti = plan.targets.iter().position(|x| *x == t).unwrap_or(0);
+            target_index.push(ti as u16);
+            sources.push(s);
+            heartbeat_offset.push(g as f64 / total);
+        }
+        let (period_ns, phase_ns) = match plan.mode {
+            Mode::Rate(_) => {
+                let p = 1e9 / plan.loop_rate(l).max(1e-9);
+                (p, p * plan.loop_phase(l))
+            }
+            Mode::Heartbeat(secs) => (secs * 1e9, 0.0),
+            _ => (0.0, 0.0),
+        };
+        let max_connecting = (CONNECTS_IN_FLIGHT_TOTAL / plan.loops).max(16);
+        let core = Core {
+            index: l,
+            shared: spec.shared,
+            control: spec.control,
+            intervals: spec.intervals,
+            bgid,
+            n,
+            size,
+            cap,
+            ring_bytes,
+            conns: vec![Conn::EMPTY; n],
+            txbuf: vec![0u8; n * ring_bytes],
+            targets: plan.targets.iter().map(|t| SockAddr::from(*t)).collect(),
+            target_index,
+            sources,
+            heartbeat_offset,
+            sqes: Vec::with_capacity(sq as usize),
+            dirty: Vec::with_capacity(n),
+            to_connect: (0..n as u32).collect(),
+            connecting: 0,
+            max_connecting,
+            connect_timeout: types::Timespec::new().sec(CONNECT_TIMEOUT_S),
+            now: now_ns(),
+            phase: Phase::Ramp,
+            ramp_start: 0,
+            connect_rate: plan.loop_connect_rate(l),
+            connects_started: 0,
+            start: 0,
+            m0: 0,
+            m1: 0,
+            drain_deadline: 0,
+            stopped_early: false,
+            next_s: 0,
+            cursor: 0,
+            sched_blocked: false,
+            period_ns,
+            phase_ns,
+            ivl: new_histogram(),
+            ivl_index: 0,
+            measured: new_histogram(),
+            connect_hist: new_histogram(),
+            open: 0,
+            peak_open: 0,
+            sent_total: 0,
+            sent_measured: 0,
+            received_total: 0,
+            received_measured: 0,
+            verify_errors: 0,
+            connects_ok: 0,
+            connects_failed: 0,
+            connects_measured: 0,
+            connect_errors: BTreeMap::new(),
+            connection_errors: BTreeMap::new(),
+            first_connect_ns: None,
+            last_ramp_established_ns: None,
+            max_send_lag_ns: None,
+            enters: 0,
+            cqes: 0,
+            plan,
+        };
+        Ok(Loop { ring, bufs, core })
+    }
+
+    fn run(&mut self) -> anyhow::Result<LoopResult> {
+        let mut cqes: Vec<(u64, i32, u32)> = Vec::with_capacity(4096);
+        self.core.ramp_start = now_ns();
+        loop {
+            self.core.now = now_ns();
+            self.core.rollover_intervals();
+
+            // Walk every ready completion, then advance the CQ once.
+            cqes.clear();
+            {
+                let mut cq = self.ring.completion();
+                cq.sync();
+                cqes.extend(cq.map(|c| (c.user_data(), c.result(), c.flags())));
+            }
+            self.core.cqes += cqes.len() as u64;
+            for (i, &(ud, res, flags)) in cqes.iter().enumerate() {
+                // Keep timestamps honest through a long batch.
+                if i % 64 == 63 {
+                    self.core.now = now_ns();
+                }
+                self.complete(ud, res, flags);
+            }
+
+            if !self.advance()? {
+                break;
+            }
+            self.core.flush_sends();
+            self.bufs.publish();
+            let timeout = self.core.wait_ns();
+            self.submit_and_wait(timeout)?;
+        }
+        Ok(self.core.finish())
+    }
+
+    /// Phase changes and the work the clock asks for. False when the loop is done.
+    fn advance(&mut self) -> anyhow::Result<bool> {
+        let c = &mut self.core;
+        let stop = c.control.stop.load(Ordering::Relaxed) || signals::stop_requested();
+        match c.phase {
+            Phase::Ramp => {
+                if stop {
+                    c.to_connect.clear();
+                }
+                self.start_connects();
+                let c = &mut self.core;
+                if c.to_connect.is_empty() && c.connecting == 0 {
+                    c.phase = Phase::WaitStart;
+                    c.shared.ramp_done.store(true, Ordering::Release);
+                }
+            }
+            Phase::WaitStart => {
+                let start = c.control.start_ns.load(Ordering::Acquire);
+                if stop && start == 0 {
+                    c.begin_drain(true);
+                } else if start != 0 && c.now >= start {
+                    c.begin_load(start);
+                }
+            }
+            Phase::Load => {
+                if stop || c.now >= c.m1 {
+                    let early = c.now < c.m1;
+                    if early {
+                        c.m1 = c.now;
+                    }
+                    c.begin_drain(early);
+                } else {
+                    c.schedule_sends();
+                    self.start_connects();
+                }
+            }
+            Phase::Drain => {
+                if c.quiet() || c.now >= c.drain_deadline {
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Opens sockets for slots waiting to connect, within the in-flight and rate limits.
+    fn start_connects(&mut self) {
+        loop {
+            let c = &mut self.core;
+            if c.connecting >= c.max_connecting {
+                break;
+            }
+            if let Some(rate) = c.connect_rate {
+                let allowed = (c.now.saturating_sub(c.ramp_start) as f64 * rate / 1e9) as u64 + 1;
+                if c.connects_started >= allowed {
+                    break;
+                }
+            }
+            let Some(slot) = c.to_connect.pop_front() else {
+                break;
+            };
+            self.connect(slot);
+        }
+    }
+
+    /// Socket (a normal fd, for bind and socket options), into fixed slot `slot`, fd
+    /// closed at once; then a connect on the fixed slot with a linked timeout.
+    fn connect(&mut self, slot: u32) {
+        let c = &mut self.core;
+        c.connects_started += 1;
+        if c.first_connect_ns.is_none() {
+            c.first_connect_ns = Some(c.now);
+        }
+        let j = slot as usize;
+        let ti = usize::from(c.target_index[j]);
+        let target = c.plan.targets[ti];
+        let registered = client_socket(target, c.sources[j]).and_then(|sock| {
+            self.ring
+                .submitter()
+                .register_files_update(slot, &[sock.as_raw_fd()])
+                .map(drop)
+            // `sock` closes here: the fixed table holds its own reference.
+        });
+        let c = &mut self.core;
+        if let Err(e) = registered {
+            let name = e.raw_os_error().map_or_else(|| e.to_string(), errno_name);
+            c.connect_failed(slot, name, false);
+            return;
+        }
+        let conn = &mut c.conns[j];
+        conn.gen = conn.gen.wrapping_add(1) & 0xFF_FFFF;
+        conn.incarnation = conn.incarnation.wrapping_add(1);
+        conn.st = St::Connecting;
+        conn.t_connect = c.now;
+        conn.tx_seq = 0;
+        conn.rx_seq = 0;
+        conn.tx_sent = 0;
+        conn.rx_off = 0;
+        conn.send_busy = false;
+        conn.recv_armed = false;
+        conn.bad = false;
+        let gen = conn.gen;
+        let addr = &c.targets[ti];
+        let connect = opcode::Connect::new(types::Fixed(slot), addr.as_ptr().cast(), addr.len())
+            .build()
+            .flags(squeue::Flags::IO_LINK)
+            .user_data(pack(OP_CONNECT, gen, slot));
+        let timeout = opcode::LinkTimeout::new(&c.connect_timeout)
+            .build()
+            .user_data(pack(OP_TIMEOUT, gen, slot));
+        c.sqes.push((connect, true));
+        c.sqes.push((timeout, false));
+        c.connecting += 1;
+    }
+
+    fn complete(&mut self, ud: u64, res: i32, flags: u32) {
+        let (op, gen, slot) = unpack(ud);
+        match op {
+            OP_RECV => {
+                let bid = cqueue::buffer_select(flags);
+                let c = &mut self.core;
+                let current = (slot as usize) < c.n && c.conns[slot as usize].gen == gen;
+                if current {
+                    if res > 0 {
+                        if let Some(bid) = bid {
+                            let data = self.bufs.data(bid, res as usize);
+                            c.on_data(slot, data);
+                        }
+                    }
+                    c.on_recv_status(slot, res, cqueue::more(flags));
+                }
+                // Every buffer goes back, whatever became of its connection.
+                if let Some(bid) = bid {
+                    self.bufs.give_back(bid);
+                }
+            }
+            OP_CONNECT => self.core.on_connect(slot, gen, res),
+            OP_SEND => self.core.on_send(slot, gen, res),
+            OP_CLOSE => self.core.on_close(slot, gen),
+            OP_SHUTDOWN if res < 0 => self.core.on_shutdown_failed(slot, gen, res),
+            // Link timeouts and cancels report nothing the connect/recv does not.
+            _ => {}
+        }
+    }
+
+    /// Pushes the queued SQEs (never splitting a linked pair across submissions) and
+    /// makes one `io_uring_enter` that submits and waits up to `timeout_ns`.
+    fn submit_and_wait(&mut self, timeout_ns: u64) -> anyhow::Result<()> {
+        let c = &mut self.core;
+        let mut i = 0;
+        while i < c.sqes.len() {
+            let mut pushed = 0;
+            {
+                let mut sq = self.ring.submission();
+                sq.sync();
+                let room = sq.capacity() - sq.len();
+                let mut n = room.min(c.sqes.len() - i);
+                if i + n < c.sqes.len() && n > 0 && c.sqes[i + n - 1].1 {
+                    n -= 1;
+                }
+                for (e, _) in &c.sqes[i..i + n] {
+                    // SAFETY: every entry points only into memory this loop owns for its
+                    // whole life (send rings in `txbuf`, target addresses in `targets`,
+                    // the connect timeout in `connect_timeout`); none of it moves or is
+                    // freed before the ring is dropped, which happens first.
+                    if unsafe { sq.push(e) }.is_err() {
+                        break;
+                    }
+                    pushed += 1;
+                }
+            }
+            i += pushed;
+            if i < c.sqes.len() {
+                // SQ full: hand this batch to the kernel and go on.
+                match self.ring.submit() {
+                    Ok(_) => {}
+                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) => break,
+                    Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+                    Err(e) => return Err(anyhow::anyhow!("io_uring submit failed: {e}")),
+                }
+                c.enters += 1;
+            }
+        }
+        c.sqes.drain(..i);
+        let ts = types::Timespec::new()
+            .sec(timeout_ns / SECOND)
+            .nsec((timeout_ns % SECOND) as u32);
+        let args = types::SubmitArgs::new().timespec(&ts);
+        c.enters += 1;
+        match self.ring.submitter().submit_with_args(1, &args) {
+            Ok(_) => Ok(()),
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY)
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(anyhow::anyhow!("io_uring_enter failed: {e}")),
+        }
+    }
+}
+
+impl Core {
+    fn in_window(&self) -> bool {
+        self.now >= self.m0 && self.now < self.m1
+    }
+
+    fn conn_id(&self, slot: u32) -> u64 {
+        let g = self.plan.global_index(self.index, slot as usize) as u64;
+        g | u64::from(self.conns[slot as usize].incarnation) << 40
+    }
+
+    fn begin_load(&mut self, start: u64) {
+        self.phase = Phase::Load;
+        self.start = start;
+        self.m0 = start + (self.plan.warmup_s * 1e9) as u64;
+        self.m1 = self.m0 + (self.plan.duration_s * 1e9) as u64;
+        self.now = self.now.max(start);
+        for slot in 0..self.n as u32 {
+            if self.conns[slot as usize].st == St::Open {
+                self.kick(slot);
+            }
+        }
+        self.schedule_sends();
+    }
+
+    fn begin_drain(&mut self, early: bool) {
+        self.stopped_early |= early;
+        self.phase = Phase::Drain;
+        self.to_connect.clear();
+        self.drain_deadline = self.now
+            + if early {
+                DRAIN_GRACE_STOPPED_NS
+            } else {
+                DRAIN_GRACE_NS
+            };
+    }
+
+    /// Nothing more to wait for: every echo back, no connect or churn close pending.
+    fn quiet(&self) -> bool {
+        self.connecting == 0
+            && self.conns.iter().all(|c| match c.st {
+                St::Open => c.rx_seq == c.tx_seq,
+                St::ShutSent | St::Closing | St::Connecting => false,
+                St::Idle | St::Dead => true,
+            })
+    }
+
+    /// How long the next wait may last: until the next scheduled event, at most
+    /// `MAX_WAIT_NS`; completions end it sooner.
+    fn wait_ns(&self) -> u64 {
+        let mut until = self.now + MAX_WAIT_NS;
+        match self.phase {
+            Phase::Ramp => {
+                if let Some(rate) = self.connect_rate {
+                    if !self.to_connect.is_empty() {
+                        let next =
+                            self.ramp_start + (self.connects_started as f64 * 1e9 / rate) as u64;
+                        until = until.min(next);
+                    }
+                }
+            }
+            Phase::WaitStart => {
+                let start = self.control.start_ns.load(Ordering::Acquire);
+                until = until.min(if start != 0 {
+                    start
+                } else {
+                    self.now + 1_000_000
+                });
+            }
+            Phase::Load => {
+                until = until.min(self.m1);
+                until = until.min(self.start + (self.ivl_index + 1) * SECOND);
+                if self.plan.mode.scheduled() && !self.sched_blocked {
+                    until = until.min(self.intended(self.next_s));
+                }
+                if let (Some(rate), false) = (self.connect_rate, self.to_connect.is_empty()) {
+                    let next = self.ramp_start + (self.connects_started as f64 * 1e9 / rate) as u64;
+                    until = until.min(next);
+                }
+            }
+            Phase::Drain => until = until.min(self.drain_deadline),
+        }
+        until.saturating_sub(self.now).max(1_000)
+    }
+
+    /// Intended send time of scheduled message `s`.
+    fn intended(&self, s: u64) -> u64 {
+        match self.plan.mode {
+            Mode::Rate(_) => self.start + (self.phase_ns + s as f64 * self.period_ns) as u64,
+            Mode::Heartbeat(_) => {
+                let n = self.n as u64;
+                let (round, j) = (s / n, (s % n) as usize);
+                self.start + ((self.heartbeat_offset[j] + round as f64) * self.period_ns) as u64
+            }
+            _ => u64::MAX,
+        }
+    }
+
+    /// Starts the workload on a connection that just opened (or at the start).
+    fn kick(&mut self, slot: u32) {
+        match self.plan.mode {
+            Mode::Closed => {
+                for _ in 0..self.plan.pipeline {
+                    self.enqueue(slot, self.now);
+                }
+            }
+            Mode::Churn => {
+                self.enqueue(slot, self.now);
+            }
+            Mode::Rate(_) | Mode::Heartbeat(_) => {}
+        }
+    }
+
+    /// Sends what the open-loop schedule says is due by now.
+    fn schedule_sends(&mut self) {
+        match self.plan.mode {
+            Mode::Rate(_) => loop {
+                self.sched_blocked = false;
+                let t = self.intended(self.next_s);
+                if t > self.now {
+                    break;
+                }
+                // The next connection with room; the schedule waits (and the lag shows)
+                // only when every connection is full or gone.
+                let mut chosen = None;
+                for k in 0..self.n {
+                    let slot = (self.cursor + k) % self.n;
+                    let c = &self.conns[slot];
+                    if c.st == St::Open && c.tx_seq - c.rx_seq < self.cap {
+                        chosen = Some(slot);
+                        break;
+                    }
+                }
+                let Some(slot) = chosen else {
+                    // Wait for an echo to make room rather than spin on the clock.
+                    self.sched_blocked = true;
+                    break;
+                };
+                self.cursor = (slot + 1) % self.n;
+                self.note_lag(t);
+                self.enqueue(slot as u32, t);
+                self.next_s += 1;
+            },
+            Mode::Heartbeat(_) => loop {
+                let t = self.intended(self.next_s);
+                if t > self.now {
+                    break;
+                }
+                let slot = (self.next_s % self.n as u64) as u32;
+                let c = &self.conns[slot as usize];
+                if c.st == St::Open {
+                    if c.tx_seq - c.rx_seq < self.cap {
+                        self.note_lag(t);
+                        self.enqueue(slot, t);
+                    } else {
+                        *self
+                            .connection_errors
+                            .entry("heartbeat skipped: previous echoes overdue".into())
+                            .or_default() += 1;
+                    }
+                }
+                self.next_s += 1;
+            },
+            _ => {}
+        }
+    }
+
+    fn note_lag(&mut self, intended: u64) {
+        if self.in_window() {
+            let lag = self.now.saturating_sub(intended);
+            self.max_send_lag_ns = Some(self.max_send_lag_ns.unwrap_or(0).max(lag));
+        }
+    }
+
+    /// Writes the next message of `slot` into its send ring and marks the connection for
+    /// the next send flush. `ts` is what latency is measured from.
+    fn enqueue(&mut self, slot: u32, ts: u64) -> bool {
+        let id = self.conn_id(slot);
+        let j = slot as usize;
+        let c = &mut self.conns[j];
+        if c.tx_seq - c.rx_seq >= self.cap {
+            return false;
+        }
+        let base = j * self.ring_bytes + (c.tx_seq % self.cap) as usize * self.size;
+        proto::fill_message(&mut self.txbuf[base..base + self.size], id, c.tx_seq, ts);
+        c.tx_seq += 1;
+        if !c.dirty {
+            c.dirty = true;
+            self.dirty.push(slot);
+        }
+        self.sent_total += 1;
+        if self.now >= self.m0 && self.now < self.m1 {
+            self.sent_measured += 1;
+        }
+        true
+    }
+
+    /// One send per connection with queued bytes and none in flight: everything queued
+    /// that is contiguous in its send ring. (One send at a time per connection keeps the
+    /// stream in order even when a send is short or waits for socket space.)
+    fn flush_sends(&mut self) {
+        for i in 0..self.dirty.len() {
+            let slot = self.dirty[i];
+            let j = slot as usize;
+            let c = &mut self.conns[j];
+            c.dirty = false;
+            if c.send_busy || !matches!(c.st, St::Open) {
+                continue;
+            }
+            let queued = c.tx_seq * self.size as u64;
+            if c.tx_sent >= queued {
+                continue;
+            }
+            let off = (c.tx_sent % self.ring_bytes as u64) as usize;
+            let len = ((queued - c.tx_sent) as usize).min(self.ring_bytes - off);
+            let ptr = self.txbuf[j * self.ring_bytes + off..].as_ptr();
+            let e = opcode::Send::new(types::Fixed(slot), ptr, len as u32)
+                .flags(libc::MSG_NOSIGNAL)
+                .build()
+                .user_data(pack(OP_SEND, c.gen, slot));
+            c.send_busy = true;
+            self.sqes.push((e, false));
+        }
+        self.dirty.clear();
+    }
+
+    fn on_connect(&mut self, slot: u32, gen: u32, res: i32) {
+        let j = slot as usize;
+        if j >= self.n || self.conns[j].gen != gen || self.conns[j].st != St::Connecting {
+            return;
+        }
+        self.connecting -= 1;
+        if res < 0 {
+            // -ECANCELED here means the linked timeout fired first.
+            let name = if -res == libc::ECANCELED {
+                "ETIMEDOUT".to_string()
+            } else {
+                errno_name(-res)
+            };
+            self.connect_failed(slot, name, true);
+            return;
+        }
+        let c = &mut self.conns[j];
+        c.st = St::Open;
+        c.recv_armed = true;
+        let latency = self.now.saturating_sub(c.t_connect).max(1);
+        let _ = self.connect_hist.record(latency);
+        self.connects_ok += 1;
+        self.shared
+            .connects_ok
+            .store(self.connects_ok, Ordering::Relaxed);
+        if self.in_window() {
+            self.connects_measured += 1;
+        }
+        if self.phase == Phase::Ramp {
+            self.last_ramp_established_ns = Some(self.now);
+        }
+        self.open += 1;
+        self.peak_open = self.peak_open.max(self.open);
+        self.shared.open.store(self.open, Ordering::Relaxed);
+        let recv = opcode::RecvMulti::new(types::Fixed(slot), self.bgid)
+            .build()
+            .user_data(pack(OP_RECV, gen, slot));
+        self.sqes.push((recv, false));
+        if self.phase == Phase::Load {
+            self.kick(slot);
+        }
+    }
+
+    /// Counts a failed connect; frees the slot (churn tries the slot again).
+    fn connect_failed(&mut self, slot: u32, name: String, registered: bool) {
+        *self.connect_errors.entry(name).or_default() += 1;
+        self.connects_failed += 1;
+        self.shared
+            .connects_failed
+            .store(self.connects_failed, Ordering::Relaxed);
+        self.shared.errors.fetch_add(1, Ordering::Relaxed);
+        let c = &mut self.conns[slot as usize];
+        if registered {
+            c.st = St::Closing;
+            let e = opcode::Close::new(types::Fixed(slot))
+                .build()
+                .user_data(pack(OP_CLOSE, c.gen, slot));
+            self.sqes.push((e, false));
+        } else {
+            c.st = St::Dead;
+            if self.plan.mode == Mode::Churn && self.phase == Phase::Load {
+                c.st = St::Idle;
+                self.to_connect.push_back(slot);
+            }
+        }
+    }
+
+    fn on_send(&mut self, slot: u32, gen: u32, res: i32) {
+        let j = slot as usize;
+        if j >= self.n || self.conns[j].gen != gen {
+            return;
+        }
+        let c = &mut self.conns[j];
+        c.send_busy = false;
+        if res < 0 {
+            if c.st == St::Open {
+                self.lose(slot, errno_name(-res));
+            }
+            return;
+        }
+        c.tx_sent += res as u64;
+        if c.tx_sent < c.tx_seq * self.size as u64 && !c.dirty {
+            c.dirty = true;
+            self.dirty.push(slot);
+        }
+    }
+
+    /// Checks received bytes against the sent copy, message by message.
+    fn on_data(&mut self, slot: u32, data: &[u8]) {
+        let j = slot as usize;
+        let size = self.size;
+        let mut p = 0;
+        while p < data.len() {
+            let c = &mut self.conns[j];
+            if c.st != St::Open && c.st != St::ShutSent {
+                return;
+            }
+            if c.rx_seq >= c.tx_seq {
+                // More bytes than were ever sent on this connection.
+                self.verify_errors += 1;
+                self.shared.errors.fetch_add(1, Ordering::Relaxed);
+                self.lose(slot, "verify: bytes beyond what was sent".into());
+                return;
+            }
+            let off = c.rx_off as usize;
+            let take = (size - off).min(data.len() - p);
+            let base = j * self.ring_bytes + (c.rx_seq % self.cap) as usize * size;
+            let sent = &self.txbuf[base + off..base + off + take];
+            if sent != &data[p..p + take] {
+                c.bad = true;
+            }
+            p += take;
+            c.rx_off += take as u32;
+            if c.rx_off as usize == size {
+                let bad = c.bad;
+                c.bad = false;
+                c.rx_off = 0;
+                c.rx_seq += 1;
+                let ts = proto::timestamp(&self.txbuf[base..base + size]);
+                self.message_done(slot, bad, ts);
+            }
+        }
+    }
+
+    fn message_done(&mut self, slot: u32, bad: bool, ts: u64) {
+        self.received_total += 1;
+        self.shared
+            .received
+            .store(self.received_total, Ordering::Relaxed);
+        if bad {
+            self.verify_errors += 1;
+            self.shared.errors.fetch_add(1, Ordering::Relaxed);
+        } else {
+            let latency = self.now.saturating_sub(ts).max(1);
+            let _ = self.ivl.record(latency);
+            if self.in_window() {
+                let _ = self.measured.record(latency);
+            }
+        }
+        if self.in_window() {
+            self.received_measured += 1;
+        }
+        match self.plan.mode {
+            Mode::Closed if self.phase == Phase::Load => {
+                self.enqueue(slot, self.now);
+            }
+            Mode::Churn => {
+                // The exchange is done: FIN, then wait for the server's EOF and close.
+                let c = &mut self.conns[slot as usize];
+                if c.st == St::Open {
+                    c.st = St::ShutSent;
+                    self.open -= 1;
+                    self.shared.open.store(self.open, Ordering::Relaxed);
+                    let e = opcode::Shutdown::new(types::Fixed(slot), libc::SHUT_WR)
+                        .build()
+                        .user_data(pack(OP_SHUTDOWN, c.gen, slot));
+                    self.sqes.push((e, false));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The receive's own status: EOF, errors, and re-arming a multishot that ended.
+    fn on_recv_status(&mut self, slot: u32, res: i32, more: bool) {
+        let j = slot as usize;
+        if !more {
+            self.conns[j].recv_armed = false;
+        }
+        let st = self.conns[j].st;
+        if res == 0 {
+            if st == St::ShutSent {
+                self.close_slot(slot);
+            } else if st == St::Open {
+                self.lose(slot, "EOF from server".into());
+            }
+            return;
+        }
+        if res < 0 && res != -libc::ENOBUFS {
+            if st == St::Open || st == St::ShutSent {
+                self.lose(slot, errno_name(-res));
+            }
+            return;
+        }
+        // Data, or out of buffers (-ENOBUFS: they are back by the next submit).
+        if !more && matches!(st, St::Open | St::ShutSent) {
+            let c = &mut self.conns[j];
+            c.recv_armed = true;
+            let e = opcode::RecvMulti::new(types::Fixed(slot), self.bgid)
+                .build()
+                .user_data(pack(OP_RECV, c.gen, slot));
+            self.sqes.push((e, false));
+        }
+    }
+
+    fn on_shutdown_failed(&mut self, slot: u32, gen: u32, res: i32) {
+        let j = slot as usize;
+        if j < self.n && self.conns[j].gen == gen && self.conns[j].st == St::ShutSent {
+            self.lose(slot, errno_name(-res));
+        }
+    }
+
+    /// A connection lost after it was established: counted by cause, closed.
+    fn lose(&mut self, slot: u32, cause: String) {
+        *self.connection_errors.entry(cause).or_default() += 1;
+        self.shared.errors.fetch_add(1, Ordering::Relaxed);
+        self.close_slot(slot);
+    }
+
+    /// Cancels the receive if it is still armed (it holds the socket open) and removes
+    /// the socket from the fixed table.
+    fn close_slot(&mut self, slot: u32) {
+        let c = &mut self.conns[slot as usize];
+        if matches!(c.st, St::Closing | St::Idle | St::Dead) {
+            return;
+        }
+        if c.st == St::Open {
+            self.open -= 1;
+            self.shared.open.store(self.open, Ordering::Relaxed);
+        }
+        c.st = St::Closing;
+        if c.recv_armed {
+            let e = opcode::AsyncCancel::new(pack(OP_RECV, c.gen, slot))
+                .build()
+                .user_data(pack(OP_CANCEL, c.gen, slot));
+            self.sqes.push((e, false));
+        }
+        let e = opcode::Close::new(types::Fixed(slot))
+            .build()
+            .user_data(pack(OP_CLOSE, c.gen, slot));
+        self.sqes.push((e, false));
+    }
+
+    fn on_close(&mut self, slot: u32, gen: u32) {
+        let j = slot as usize;
+        if j >= self.n || self.conns[j].gen != gen || self.conns[j].st != St::Closing {
+            return;
+        }
+        // Churn opens the slot again; a connect that failed during the ramp is not
+        // retried (the ramp would never end against a server that refuses).
+        let churn_again =
+            self.plan.mode == Mode::Churn && self.phase == Phase::Load && !self.stopped_early;
+        let c = &mut self.conns[j];
+        if churn_again {
+            c.st = St::Idle;
+            self.to_connect.push_back(slot);
+        } else {
+            // Lost (or a failed connect): not tried again outside churn.
+            c.st = if c.rx_seq == c.tx_seq && self.plan.mode == Mode::Churn {
+                St::Idle
+            } else {
+                St::Dead
+            };
+        }
+    }
+
+    /// Sends finished seconds to the main thread (one allocation per second, not per
+    /// message).
+    fn rollover_intervals(&mut self) {
+        if !matches!(self.phase, Phase::Load | Phase::Drain) {
+            return;
+        }
+        while self.now >= self.start + (self.ivl_index + 1) * SECOND {
+            let hist = std::mem::replace(&mut self.ivl, new_histogram());
+            let _ = self.intervals.send(IntervalMsg {
+                index: self.ivl_index,
+                length_ns: SECOND,
+                hist,
+            });
+            self.ivl_index += 1;
+        }
+    }
+
+    fn finish(&mut self) -> LoopResult {
+        // The last, partial second.
+        if self.start != 0 {
+            let length = self
+                .now
+                .saturating_sub(self.start + self.ivl_index * SECOND);
+            if length > 0 || !self.ivl.is_empty() {
+                let hist = std::mem::replace(&mut self.ivl, new_histogram());
+                let _ = self.intervals.send(IntervalMsg {
+                    index: self.ivl_index,
+                    length_ns: length.min(SECOND),
+                    hist,
+                });
+            }
+        }
+        // Echoes that never came back count as verify errors (missing bytes).
+        let mut missing = 0;
+        for c in &self.conns {
+            if matches!(c.st, St::Open | St::ShutSent) {
+                missing += c.tx_seq - c.rx_seq;
+            }
+        }
+        self.verify_errors += missing;
+        LoopResult {
+            measured: std::mem::replace(&mut self.measured, new_histogram()),
+            connect: std::mem::replace(&mut self.connect_hist, new_histogram()),
+            sent_measured: self.sent_measured,
+            received_measured: self.received_measured,
+            sent_total: self.sent_total,
+            received_total: self.received_total,
+            verify_errors: self.verify_errors,
+            missing_at_end: missing,
+            connect_errors: std::mem::take(&mut self.connect_errors),
+            connection_errors: std::mem::take(&mut self.connection_errors),
+            connects_ok: self.connects_ok,
+            connects_failed: self.connects_failed,
+            connects_measured: self.connects_measured,
+            peak_open: self.peak_open,
+            first_connect_ns: self.first_connect_ns,
+            last_ramp_established_ns: self.last_ramp_established_ns,
+            max_send_lag_ns: self.max_send_lag_ns,
+            enters: self.enters,
+            cqes: self.cqes,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_data_round_trips() {
+        let ud = pack(OP_SEND, 0xAB_CDEF, 19_999);
+        assert_eq!(unpack(ud), (OP_SEND, 0xAB_CDEF, 19_999));
+        assert_eq!(unpack(pack(OP_CLOSE, 0x1FF_FFFF, 7)).1, 0xFF_FFFF);
+    }
+}
