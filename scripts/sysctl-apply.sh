@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Applies a sysctl profile, first saving the current value of every key it touches to a
+# state file, so that scripts/sysctl-restore.sh can put the machine back exactly.
+#
+#   scripts/sysctl-apply.sh [--state FILE] [--set KEY=VALUE]... [PROFILE]
+#
+# PROFILE is a sysctl.conf-style file (default: sysctl/c1m.conf); --set adds or
+# overrides one key (repeatable; applied after the profile). If the state file already
+# exists (an earlier apply that was never restored), the values saved in it are kept:
+# they are the machine's real originals, the current values are ours.
+# Prints a before/after table. Exit status: 0 all applied, 1 some key failed, 2 usage.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=scripts/lib.sh
+source "$here/lib.sh"
+
+usage() {
+    sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+}
+
+state="${C1M_STATE_FILE:-$C1M_STATE_FILE_DEFAULT}"
+profile=""
+sets=()
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --state) state=${2:?--state needs a file}; shift 2 ;;
+        --state=*) state=${1#*=}; shift ;;
+        --set) sets+=("${2:?--set needs KEY=VALUE}"); shift 2 ;;
+        --set=*) sets+=("${1#*=}"); shift ;;
+        -h | --help) usage; exit 0 ;;
+        -*) printf 'sysctl-apply.sh: unknown option %s\n' "$1" >&2; usage >&2; exit 2 ;;
+        *)
+            [[ -z "$profile" ]] || { printf 'sysctl-apply.sh: one PROFILE only\n' >&2; exit 2; }
+            profile=$1
+            shift
+            ;;
+    esac
+done
+if [[ -z "$profile" && ${#sets[@]} -eq 0 ]]; then
+    profile="$here/../sysctl/c1m.conf"
+fi
+[[ -z "$profile" || -f "$profile" ]] || c1m_die "profile $profile not found"
+
+# Wanted settings, in order; a later entry for the same key wins.
+declare -A want=() optional=()
+keys=()
+add_entry() {
+    local entry=$1 key value
+    [[ "$entry" == *=* ]] || c1m_die "not KEY=VALUE: $entry"
+    key=$(c1m_normalize "${entry%%=*}")
+    value=$(c1m_normalize "${entry#*=}")
+    if [[ "$key" == -* ]]; then
+        key=${key#-}
+        optional[$key]=1
+    fi
+    [[ -n "${want[$key]+set}" ]] || keys+=("$key")
+    want[$key]=$value
+}
+if [[ -n "$profile" ]]; then
+    while IFS= read -r entry; do add_entry "$entry"; done < <(c1m_profile_entries "$profile")
+fi
+for entry in "${sets[@]}"; do add_entry "$entry"; done
+
+if [[ ! -w /proc/sys/net/core/somaxconn ]] && ! c1m_is_root; then
+    c1m_die "sysctl writes need root (uid $(id -u)); nothing was changed"
+fi
+
+present=()
+for key in "${keys[@]}"; do
+    if c1m_sysctl_exists "$key"; then
+        present+=("$key")
+    elif [[ -n "${optional[$key]+set}" ]]; then
+        :
+    else
+        c1m_warn "sysctl $key does not exist on this kernel; skipped"
+    fi
+done
+[[ ${#present[@]} -gt 0 ]] || { c1m_log "nothing to apply"; exit 0; }
+
+# Save the originals before changing anything. The file is created with mode 600 and
+# written in full before the first write to /proc/sys.
+umask 077
+mkdir -p "$(dirname "$state")"
+if [[ -f "$state" ]]; then
+    c1m_warn "$state exists: a previous apply was not restored; keeping the values saved there as the originals"
+else
+    printf '# c1m sysctl state: values before %s applied %s (pid %s, %s)\n' \
+        "${profile:-overrides}" "$(date -u +%FT%TZ)" "$$" "$(id -un)" >"$state"
+fi
+before=$(mktemp)
+after=$(mktemp)
+trap 'rm -f "$before" "$after"' EXIT
+for key in "${present[@]}"; do
+    value=$(c1m_sysctl_get "$key")
+    printf '%s=%s\n' "$key" "$value" >>"$before"
+    if ! c1m_state_get "$state" "$key" >/dev/null; then
+        printf '%s=%s\n' "$key" "$value" >>"$state"
+    fi
+done
+sync "$state" 2>/dev/null || true
+
+status=0
+for key in "${present[@]}"; do
+    value=${want[$key]}
+    if ! c1m_sysctl_set "$key" "$value"; then
+        c1m_warn "could not set $key = '$value' (kernel refused it)"
+        status=1
+    fi
+    now=$(c1m_sysctl_get "$key" || true)
+    if [[ "$now" != "$value" ]]; then
+        c1m_warn "$key reads back as '$now' after writing '$value'"
+        status=1
+    fi
+    printf '%s=%s\n' "$key" "$now" >>"$after"
+done
+
+c1m_log "applied ${profile:-no profile}${sets[*]:+ with ${sets[*]}}; originals saved in $state"
+c1m_print_diff "$before" "$after" "${present[@]}"
+exit $status
