@@ -125,7 +125,8 @@ has_scenario() { local s; for s in "${SCENARIOS[@]}"; do [[ "$s" == "$1" ]] && r
 # --- One run at a time on this machine -----------------------------------------------
 # Two c1m.sh at once would share CPUs, ports and the sysctl state file.
 LOCK="${XDG_RUNTIME_DIR:-/tmp}/c1m.lock"
-exec 9>"$LOCK"
+# flock works on a read-only fd too, for a lock file another user created.
+{ exec 9>>"$LOCK"; } 2>/dev/null || { exec 9<"$LOCK"; } 2>/dev/null || c1m_die "cannot open the lock file $LOCK"
 if ! flock -n 9; then
     c1m_log "another c1m.sh holds $LOCK; waiting for it (up to 20 minutes)"
     flock -w 1200 9 || c1m_die "gave up waiting for $LOCK"
@@ -199,6 +200,10 @@ cleanup() {
         fi
     done
     rm -rf "$TMPD"
+    if [[ -n "${WATCHDOG:-}" ]]; then
+        kill -TERM -- "-$WATCHDOG" 2>/dev/null
+        wait "$WATCHDOG" 2>/dev/null
+    fi
     if ((rc != 0)) && [[ -n "${INTERRUPTED:-}" ]]; then
         c1m_log "interrupted; kernel and processes are back as they were"
     fi
@@ -218,6 +223,11 @@ trap cleanup EXIT
 trap 'on_signal INT' INT
 trap 'on_signal TERM' TERM
 trap 'on_signal HUP' HUP
+# If this script is SIGKILLed, nothing above runs: a watchdog in its own session (so a
+# Ctrl-C does not reach it) then stops our process groups and restores the sysctls. It
+# keeps the lock fd, so no other c1m.sh starts before it is done.
+setsid "$SCRIPTS/c1m-watchdog.sh" "$$" "$TMPD" "$STATE_FILE" </dev/null >/dev/null &
+WATCHDOG=$!
 
 snapshot_sysctls() { # snapshot FILE: KEY=VALUE of every touched key that exists
     local key
@@ -294,6 +304,7 @@ if ((${#apply_args[@]} > 0)); then
     [[ ! -f "$STATE_FILE" ]] || c1m_warn "$STATE_FILE is left from a run that did not restore; its saved values are the originals and will be restored at exit"
     snapshot_sysctls "$TMPD/sysctl.before"
     TUNED=1 # from here on the EXIT trap restores, whatever happens next
+    : >"$TMPD/tuned"
     if ! "$SCRIPTS/sysctl-apply.sh" --state "$STATE_FILE" "${apply_args[@]}" 2>"$TMPD/sysctl-diff.txt"; then
         c1m_warn "some sysctls could not be applied (see the table below); running anyway"
     fi
@@ -452,7 +463,7 @@ plan >"$TMPD/plan.txt"
 cat "$TMPD/plan.txt" >&2
 
 GIT_REV=$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)
-GIT_DIRTY=$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null | head -c1)
+GIT_DIRTY=$({ git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null || true; } | head -c1)
 START_INUSE=$(c1m_tcp_inuse)
 
 # Writes the folder's run.md: how this scenario was made, to re-run it.
@@ -506,17 +517,18 @@ spawn() {
     SPAWNED=$!
     LIVE[$SPAWNED]=1
     ALL_SPAWNED+=("$SPAWNED")
+    echo "$SPAWNED" >>"$TMPD/pgids"
 }
 
-# wait_drained TIMEOUT: until the sockets of earlier runs are gone: TCP sockets in use
-# are back near where they were when c1m.sh started, or have stopped falling for 3 s
-# (other users' sockets).
+# wait_drained TIMEOUT [TARGET]: until the sockets of earlier runs are gone: TCP sockets
+# in use are down to TARGET (default: where they were when c1m.sh started, + 1000), or
+# have stopped falling for 3 s (other users' sockets).
 wait_drained() {
-    local timeout=$1 deadline=$((SECONDS + $1)) inuse low since=$SECONDS
+    local timeout=$1 target=${2:-$((START_INUSE + 1000))} deadline=$((SECONDS + $1)) inuse low since=$SECONDS
     low=$(c1m_tcp_inuse)
     while :; do
         inuse=$(c1m_tcp_inuse)
-        if ((inuse <= START_INUSE + 1000)); then return 0; fi
+        if ((inuse <= target)); then return 0; fi
         if ((inuse < low - 100)); then
             low=$inuse
             since=$SECONDS
@@ -524,11 +536,19 @@ wait_drained() {
             return 0
         fi
         if ((SECONDS >= deadline)); then
-            c1m_warn "$inuse TCP sockets still in use after ${timeout}s (c1m.sh started with $START_INUSE); going on"
+            c1m_warn "$inuse TCP sockets still in use after ${timeout}s (waiting for $target); going on"
             return 0
         fi
         sleep 0.5
     done
+}
+
+# Kernel slab in use: "name active_bytes" per cache from /proc/slabinfo (root only;
+# objects in use, so freed objects cached in partial slabs do not count), into FILE.
+# Prints the total. Fails when /proc/slabinfo is not readable.
+slab_snapshot() {
+    [[ -r /proc/slabinfo ]] || return 1
+    awk 'NR > 2 { b = $2 * $4; t += b; if (b > 0) print $1, b > out } END { print t }' out="$1" /proc/slabinfo
 }
 
 quote_cmd() { printf '%q ' "$@" | sed 's/ $//'; printf '\n'; }
@@ -541,6 +561,7 @@ run_case() {
     local sdir=$1 name=$2 backend=$3 conns=$4 maxc=$5 kind=$6
     shift 6
     local dir="$sdir/$name" procs i pdir suffix src deadline lg rc reason="" slab_before slab_peak slab t0=$SECONDS teardown
+    local inuse_before inuse_peak=0 inuse sl_before=0 sl_peak=0 sl
     local -a spids=() targets=() scmd lcmd
     mkdir -p "$dir"
     echo "$name" >>"$sdir/runs.txt"
@@ -556,6 +577,11 @@ run_case() {
     pick_ports "$procs" || { reason="no $procs free ports in $PORT_LO-$PORT_HI"; }
     : >"$dir/cmd.txt"
     slab_before=$(c1m_meminfo_kb Slab)
+    inuse_before=$(c1m_tcp_inuse)
+    if [[ "$kind" == hold ]]; then
+        sl_before=$(slab_snapshot "$dir/slab-before.txt") || sl_before=0
+        sl_peak=$sl_before
+    fi
     if [[ -z "$reason" ]]; then
         for ((i = 0; i < procs; i++)); do
             if ((procs > 1)); then
@@ -607,6 +633,12 @@ run_case() {
             if [[ "$kind" == hold ]]; then
                 slab=$(c1m_meminfo_kb Slab)
                 slab_peak=$((slab > slab_peak ? slab : slab_peak))
+                inuse=$(c1m_tcp_inuse)
+                inuse_peak=$((inuse > inuse_peak ? inuse : inuse_peak))
+                if ((sl_before > 0)) && sl=$(slab_snapshot "$TMPD/slab-now.txt") && ((sl > sl_peak)); then
+                    sl_peak=$sl
+                    mv "$TMPD/slab-now.txt" "$dir/slab-peak.txt"
+                fi
             fi
             if ((SECONDS >= deadline)); then
                 reason="loadgen still running past its deadline; stopped"
@@ -634,9 +666,12 @@ run_case() {
     fi
     [[ -n "$reason" || -s "$dir/server.json" ]] || reason="server wrote no server.json"
     if [[ "$kind" == hold ]]; then
-        wait_drained 180
+        # Teardown: until 98% of this run's 2 x conns sockets are gone.
+        wait_drained 180 $((inuse_before + (conns / 25 > 100 ? conns / 25 : 100)))
         teardown=$((SECONDS - t0))
         "${REPORT[@]}" hold-json "$dir" "slab_before_kb=$slab_before" "slab_peak_kb=$slab_peak" \
+            "slabinfo_before_bytes=$sl_before" "slabinfo_peak_bytes=$sl_peak" \
+            "tcp_inuse_before=$inuse_before" "tcp_inuse_peak=$inuse_peak" \
             "teardown_s=$teardown" "server_processes=$procs" "connections_asked=$conns" \
             "heartbeat_s=$HB" || true
     fi

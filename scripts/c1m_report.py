@@ -84,7 +84,25 @@ def hold_json(run_dir, pairs):
     est = summary.get("connections_established")
     before, peak = info.get("slab_before_kb"), info.get("slab_peak_kb")
     if num(before) and num(peak) and est:
-        info["slab_per_connection_bytes"] = (peak - before) * 1024 / est
+        info["meminfo_slab_per_connection_bytes"] = (peak - before) * 1024 / est
+    before, peak = info.get("slabinfo_before_bytes"), info.get("slabinfo_peak_bytes")
+    if num(before) and num(peak) and before > 0 and est:
+        info["slabinfo_per_connection_bytes"] = (peak - before) / est
+        caches = slab_breakdown(run_dir, est)
+        if caches:
+            info["slabinfo_per_connection_by_cache"] = caches
+    # Sockets of other processes opened or closed meanwhile distort the slab numbers.
+    b, pk = info.get("tcp_inuse_before"), info.get("tcp_inuse_peak")
+    if num(b) and num(pk) and est:
+        extra = pk - b - 2 * est
+        info["other_tcp_sockets_at_peak"] = extra
+        if abs(extra) > max(200, 0.1 * 2 * est):
+            info["warning"] = ("TCP sockets in use rose by %d during the hold, %d more than this run's "
+                               "2 x %d: other processes were busy, slab per connection is off"
+                               % (pk - b, extra, est))
+    # The headline number: objects in use (slabinfo) when readable, else meminfo Slab.
+    info["slab_per_connection_bytes"] = info.get("slabinfo_per_connection_bytes",
+                                                 info.get("meminfo_slab_per_connection_bytes"))
     info["connections_established"] = est
     info["connections_failed"] = summary.get("connections_failed")
     info["connect_errors"] = summary.get("connect_errors")
@@ -96,6 +114,30 @@ def hold_json(run_dir, pairs):
     with open(os.path.join(run_dir, "hold.json"), "w", encoding="utf-8") as f:
         json.dump(info, f, indent=2)
         f.write("\n")
+
+
+def read_slab(path):
+    out = {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) == 2:
+                    out[parts[0]] = out.get(parts[0], 0) + int(parts[1])
+    except (OSError, ValueError):
+        return None
+    return out
+
+
+def slab_breakdown(run_dir, est, top=8):
+    """Per-connection growth of the caches that grew most, from slab-before/peak.txt."""
+    before = read_slab(os.path.join(run_dir, "slab-before.txt"))
+    peak = read_slab(os.path.join(run_dir, "slab-peak.txt"))
+    if not before or not peak:
+        return None
+    grown = {k: peak.get(k, 0) - before.get(k, 0) for k in set(peak) | set(before)}
+    best = sorted(grown.items(), key=lambda kv: -kv[1])[:top]
+    return {k: round(v / est, 1) for k, v in best if v > 0}
 
 
 def fmt(v, digits=0, suffix=""):
@@ -192,15 +234,24 @@ def section(kind, dirs):
                          fmt_us(lat.get("p50_us")), fmt_us(lat.get("p99_us")), fmt_us(lat.get("max_us")),
                          fmt_bytes(r.server.get("rss_peak_bytes")),
                          fmt_bytes(r.server.get("rss_per_peak_conn_bytes")),
-                         fmt_bytes(h.get("slab_per_connection_bytes")),
-                         fmt(h.get("teardown_s"), 1), fmt(h.get("server_processes"))])
+                         fmt_bytes(h.get("slabinfo_per_connection_bytes")),
+                         fmt_bytes(h.get("meminfo_slab_per_connection_bytes")),
+                         fmt(h.get("teardown_s"), 1), fmt(h.get("server_processes")),
+                         "%+d" % h["other_tcp_sockets_at_peak"] + (" ⚠" if h.get("warning") else "")
+                         if num(h.get("other_tcp_sockets_at_peak")) else "-"])
         print(table(["run", "asked", "established", "failed", "ramp s", "hb p50 µs", "hb p99 µs",
-                     "hb max µs", "srv RSS peak", "srv RSS/conn", "slab/conn", "teardown s",
-                     "srv procs"], rows))
+                     "hb max µs", "srv RSS peak", "srv RSS/conn", "slab/conn", "meminfo/conn",
+                     "teardown s", "srv procs", "others' sockets"], rows))
         print()
-        print("- slab/conn: (peak − before) of Slab in /proc/meminfo / established connections; "
-              "both sockets of a loopback connection, and anything else the machine allocated "
-              "meanwhile, are in it.")
+        print("- slab/conn: kernel slab objects in use (/proc/slabinfo, active objects × size) at "
+              "the peak of the hold minus before the server started, / established connections: "
+              "both sockets of a loopback connection, and whatever else the machine allocated "
+              "meanwhile. meminfo/conn: the same from Slab in /proc/meminfo (whole slab pages, "
+              "freed objects still cached included: noisy on a shared machine). Per-cache "
+              "breakdown in each hold.json.")
+        print("- others' sockets: TCP sockets in use at the peak (/proc/net/sockstat) minus before, "
+              "minus this run's 2 per connection; ⚠ when large: other processes were opening "
+              "sockets and slab/conn is off.")
         print("- hb: heartbeat round trip (each connection sends one message every heartbeat "
               "interval); ramp s: first connect to last established.")
     elif kind == "churn":
