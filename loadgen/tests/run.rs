@@ -221,6 +221,13 @@ fn warmup_is_excluded(backend: &str) {
     assert_eq!(rec.latency.len(), s.messages_received);
     assert!(rec.intervals[0].start_s.abs() < 1e-6);
     assert!(rec.intervals.len() >= 2);
+    // The log ends where the measured phase ends (warm-up + measured).
+    let last = rec.intervals.last().expect("intervals");
+    let end = last.start_s + last.length_s;
+    assert!(
+        (end - (1.0 + s.measured_s)).abs() < 0.01,
+        "log ends at {end}"
+    );
 }
 
 fn procs_are_merged(backend: &str) {
@@ -476,4 +483,34 @@ fn source_addresses_spread_connections() {
     ]);
     out.assert_success();
     assert!(out.stdout.contains("6 established"), "{out}");
+}
+
+#[test]
+fn connect_rate_paces_the_ramp() {
+    let _turn = light();
+    let server = Server::start("epoll", &[]);
+    let dir = TempDir::new("connect-rate");
+    let out = loadgen(&[
+        "run",
+        "--target",
+        &server.target(),
+        "--connections",
+        "40",
+        "--connect-rate",
+        "100",
+        "--duration",
+        "0.5",
+        "--heartbeat",
+        "1",
+        "--cpus",
+        "1",
+        "--out",
+        &dir.arg("run"),
+    ]);
+    out.assert_success();
+    let s = read_run(&dir.join("run")).summary;
+    assert_eq!(s.connections_established, 40);
+    // 40 connects at 100/s: the last starts about 0.39 s after the first.
+    assert!((0.3..1.0).contains(&s.ramp_s), "ramp took {} s", s.ramp_s);
+    assert_eq!(s.connect_latency.count, 40);
 }
