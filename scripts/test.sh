@@ -9,3 +9,8 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --workspace --release 2>&1
+echo "== scripts/c1m.sh --quick (end to end: tune, every backend and scenario, compare, restore)"
+# Into a temporary folder, so CI never writes into results/; kept if the run fails.
+c1m_out=$(mktemp -d)
+scripts/c1m.sh --quick --out "$c1m_out"
+rm -rf "$c1m_out"
