@@ -49,6 +49,8 @@ const DRAIN_GRACE_STOPPED_NS: u64 = 1_000_000_000;
 /// Longest single wait, so stop requests and phase changes are seen promptly.
 const MAX_WAIT_NS: u64 = 50_000_000;
 const SECOND: u64 = 1_000_000_000;
+/// Receive buffer memory per loop at most.
+const MAX_RECV_MEMORY: usize = 16 << 20;
 /// Longest a wait holds back a completion to batch more (see `Core::wait_batch`).
 const MAX_BATCH_WAIT_US: u64 = 50;
 /// Batched waits ask for one completion per this many messages in flight...
@@ -192,15 +194,17 @@ fn ring_sizes(conns: usize, bufs: usize) -> (u32, u32) {
 }
 
 /// Provided receive buffers: enough for every connection's echo to land at once in
-/// closed loop (small rings for hold mode, where few messages are in flight).
+/// closed loop (small rings for hold mode, where few messages are in flight), within
+/// `MAX_RECV_MEMORY` per loop.
 fn buffer_geometry(plan: &Plan, conns: usize) -> (u16, u32) {
     let in_flight_bytes = plan.size * plan.inflight_cap;
-    let buf_size = in_flight_bytes.next_power_of_two().clamp(2048, 65536) as u32;
+    let buf_size = in_flight_bytes.next_power_of_two().clamp(2048, 65536);
     let count = match plan.mode {
         Mode::Heartbeat(_) => 256,
         _ => (conns * 2).next_power_of_two().clamp(256, 4096),
     };
-    (count as u16, buf_size)
+    let count = count.min(MAX_RECV_MEMORY / buf_size).max(64);
+    (count as u16, buf_size as u32)
 }
 
 /// Runs loop `spec` to the end of the run on the calling thread.
@@ -443,7 +447,7 @@ impl Loop {
                 self.complete(ud, res, flags);
             }
 
-            if !self.advance()? {
+            if !self.advance() {
                 break;
             }
             self.core.flush_sends();
@@ -455,7 +459,7 @@ impl Loop {
     }
 
     /// Phase changes and the work the clock asks for. False when the loop is done.
-    fn advance(&mut self) -> anyhow::Result<bool> {
+    fn advance(&mut self) -> bool {
         let c = &mut self.core;
         let stop = c.control.stop.load(Ordering::Relaxed) || signals::stop_requested();
         match c.phase {
@@ -492,11 +496,11 @@ impl Loop {
             }
             Phase::Drain => {
                 if c.quiet() || c.now >= c.drain_deadline {
-                    return Ok(false);
+                    return false;
                 }
             }
         }
-        Ok(true)
+        true
     }
 
     /// Opens sockets for slots waiting to connect, within the in-flight and rate limits.
