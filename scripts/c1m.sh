@@ -24,6 +24,7 @@
 #   --set KEY=VALUE       one more sysctl to apply after the profile (repeatable)
 #   --tag NAME            appended to every run label (tune-sweep.sh uses it)
 #   --no-build            use the binaries in target/release as they are
+#   --dry-run             print the preflight and the plan, run nothing
 #   -h, --help            this text
 #
 # Scenarios (64-byte messages; server pinned to the first half of the CPUs, loadgen to
@@ -67,6 +68,7 @@ build=1
 profile="$ROOT/sysctl/c1m.conf"
 sets=()
 tag=""
+dry_run=0
 invocation=$(printf '%q ' "$0" "$@")
 
 need_value() { [[ $# -ge 2 && -n "$2" ]] || { printf 'c1m.sh: %s needs a value\n' "$1" >&2; exit 2; }; }
@@ -89,6 +91,7 @@ while [[ $# -gt 0 ]]; do
         --set) need_value "$@"; sets+=("$2"); shift 2 ;;
         --tag) need_value "$@"; tag=$2; shift 2 ;;
         --no-build) build=0; shift ;;
+        --dry-run) dry_run=1; shift ;;
         -h | --help) usage; exit 0 ;;
         *) printf 'c1m.sh: unknown argument %s (see --help)\n' "$arg" >&2; exit 2 ;;
     esac
@@ -370,14 +373,19 @@ else
         HOLD_N=$((HOLD_N > 1000000 ? 1000000 : HOLD_N < 1000 ? 1000 : HOLD_N))
     fi
 fi
-# One heartbeat per connection every HB seconds: about 50k messages/s at 1M connections,
-# a third of what this class of machine echoes, so the hold measures holding, not load.
-HB=$(((HOLD_N + 49999) / 50000))
+# One heartbeat per connection every HB seconds: about 25k messages/s in all (1M
+# connections: every 40 s), a fifth of what this class of machine echoes, so the hold
+# measures holding, not load (at 50k/s the slower backends fell seconds behind).
+HB=$(((HOLD_N + 24999) / 25000))
 HOLD_DUR=$(awk -v d="$DUR" -v h="$HB" 'BEGIN { print (d > h ? d : h) }')
 
-# Ports per (source address, server port) pair, after tuning.
+# Connections per (source address, server port) pair, after tuning. connect() looks for
+# a free port among those of one parity first (half the range) and scans all of them
+# before it tries the other half, so past about half the range every connect() walks
+# ~30k ports and the ramp slows to a few hundred per second (seen: two source addresses
+# stalled at 65k connections). Stay at 42% of the range: about 27k when tuned.
 read -r port_lo port_hi <<<"$(c1m_sysctl_get net.ipv4.ip_local_port_range)"
-PORTS_PER_PAIR=$(((port_hi - port_lo + 1) * 85 / 100))
+PORTS_PER_PAIR=$(((port_hi - port_lo + 1) * 42 / 100))
 # Connections one fd-per-connection server process may hold: RLIMIT_NOFILE less fds for
 # listeners, rings, logs; 10% headroom. C1M_CONNS_PER_PROC overrides (for tests).
 FD_CAP=$(($(ulimit -Sn) - 256))
@@ -390,10 +398,40 @@ procs_for() {
     local p=$((($2 + CONNS_PER_PROC - 1) / CONNS_PER_PROC))
     echo $((p > MAX_PROCS ? MAX_PROCS : p))
 }
-# conns_for BACKEND N -> N, or what MAX_PROCS processes hold if that is less.
+# Server RSS per held connection in KiB, rounded up from what hold.json showed on the
+# reference machine at 5k-200k connections (uring ~1, epoll ~0.3, tokio ~10,
+# tokio-uring ~17: a task and its buffers per connection). Only used to keep the hold
+# scenario clear of the OOM killer.
+server_kib_per_conn() {
+    case "$1" in
+        uring | epoll) echo 1 ;;
+        tokio) echo 11 ;;
+        *) echo 18 ;;
+    esac
+}
+MEM_AVAIL_KB=$(c1m_meminfo_kb MemAvailable)
+# mem_cap BACKEND -> connections that fit in 70% of the available memory: kernel ~9.5
+# KiB per loopback connection (both sockets), loadgen ~0.5 KiB, plus the server's.
+mem_cap() { echo $((MEM_AVAIL_KB * 7 / 10 / (10 + $(server_kib_per_conn "$1")) / 1000 * 1000)); }
+# conns_for BACKEND N -> N, or less: what fits in memory, and for fd-per-connection
+# backends what MAX_PROCS processes hold.
 conns_for() {
-    local cap=$((MAX_PROCS * CONNS_PER_PROC))
-    if [[ "$1" != uring ]] && (($2 > cap)); then echo "$cap"; else echo "$2"; fi
+    local n=$2 cap
+    cap=$(mem_cap "$1")
+    ((n > cap)) && n=$cap
+    cap=$((MAX_PROCS * CONNS_PER_PROC))
+    if [[ "$1" != uring ]] && ((n > cap)); then n=$cap; fi
+    echo "$n"
+}
+# Why conns_for capped BACKEND at N (empty if it did not).
+cap_reason() {
+    local n=$2 why=""
+    if ((n > $(mem_cap "$1"))); then
+        why="memory: $(mem_cap "$1") connections fit in 70% of MemAvailable ($((MEM_AVAIL_KB / 1024)) MiB) at ~$((10 + $(server_kib_per_conn "$1"))) KiB each (kernel + loadgen + this server)"
+    elif [[ "$1" != uring ]] && ((n > MAX_PROCS * CONNS_PER_PROC)); then
+        why="$MAX_PROCS processes (ports $PORT_LO-$PORT_HI) x $CONNS_PER_PROC connections (RLIMIT_NOFILE $(ulimit -Sn) less headroom)"
+    fi
+    echo "$why"
 }
 # source_ips_for N TARGETS -> loadgen --source-ips value, or "" when one address will do.
 source_ips_for() {
@@ -420,7 +458,7 @@ scenario_dir() { echo "$out_parent/$STAMP-$HOST-$1"; }
 est=0
 runs_per_backend=0
 plan() {
-    local b p line
+    local b p c line
     printf 'plan (%s):\n' "$( ((quick)) && echo quick || echo full)"
     printf '  CPUs              server %s, loadgen %s (of %s online)\n' "$SERVER_CPUS" "$LOADGEN_CPUS" "$ncpu"
     printf '  backends          %s\n' "${BACKENDS[*]}"
@@ -438,10 +476,11 @@ plan() {
     if has_scenario hold; then
         line=""
         for b in "${BACKENDS[@]}"; do
-            p=$(procs_for "$b" "$HOLD_N")
-            line+=" $b:${p}"
+            c=$(conns_for "$b" "$HOLD_N")
+            p=$(procs_for "$b" "$c")
+            line+=" $b:$c/$p"
         done
-        printf '  hold              %s conns, heartbeat every %s s, held %s s; server processes%s\n' \
+        printf '  hold              %s conns, heartbeat every %s s, held %s s; conns/server processes:%s\n' \
             "$HOLD_N" "$HB" "$HOLD_DUR" "$line"
         src=$(source_ips_for "$HOLD_N" 1)
         printf '                    (RLIMIT_NOFILE %s: up to %s conns per fd-per-connection process; uring: direct descriptors, --max-conns)\n' \
@@ -461,6 +500,10 @@ plan() {
 }
 plan >"$TMPD/plan.txt"
 cat "$TMPD/plan.txt" >&2
+if ((dry_run)); then
+    c1m_log "--dry-run: nothing run"
+    exit 0
+fi
 
 GIT_REV=$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)
 GIT_DIRTY=$({ git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null || true; } | head -c1)
@@ -724,14 +767,15 @@ failed_note() { # lists FAILED runs of a scenario into its compare.md
 }
 
 procs_note() { # says which backends ran as several processes at N connections
-    local n=$1 b p note=""
+    local n=$1 b p c note=""
     for b in "${BACKENDS[@]}"; do
-        p=$(procs_for "$b" "$n")
+        c=$(conns_for "$b" "$n")
+        p=$(procs_for "$b" "$c")
         if ((p > 1)); then
-            note+="- $b: $p server processes, one port each (127.0.0.1:$PORT_LO and up), $(((n + p - 1) / p)) connections each; RLIMIT_NOFILE is $(ulimit -Sn) here and this backend needs one fd per connection. server.json is the sum of server-procs/*.json.\n"
+            note+="- $b: $p server processes, one port each (127.0.0.1:$PORT_LO and up), $(((c + p - 1) / p)) connections each; RLIMIT_NOFILE is $(ulimit -Sn) here and this backend needs one fd per connection. server.json is the sum of server-procs/*.json.\n"
         fi
         if [[ "$(conns_for "$b" "$n")" != "$n" ]]; then
-            note+="- $b: CAPPED at $(conns_for "$b" "$n") connections: $p processes (ports $PORT_LO-$PORT_HI) x $CONNS_PER_PROC (RLIMIT_NOFILE $(ulimit -Sn) less headroom)\n"
+            note+="- $b: CAPPED at $(conns_for "$b" "$n") of $n connections by $(cap_reason "$b" "$n")\n"
         fi
     done
     [[ -z "$note" ]] || printf '%b\n' "$note"
@@ -834,11 +878,12 @@ run_churn() {
     local -a dirs
     sdir=$(start_scenario churn)
     for b in "${BACKENDS[@]}"; do
-        # Closing from the client leaves its TIME_WAITs behind: spread them over four
-        # source addresses so ports never run out.
+        # Closing from the client leaves its TIME_WAITs behind (60 s): spread them over
+        # four source addresses of their own, so ports never run out and a hold run
+        # right after (127.0.0.2 and up) does not find its ports taken.
         run_case "$sdir" "$b" "$b" "$CHURN_CONNS" "" plain \
             --connections "$CHURN_CONNS" --duration "$DUR" --warmup "$WARM" --churn \
-            --source-ips 127.0.0.2-127.0.0.5
+            --source-ips 127.0.1.2-127.0.1.5
     done
     md="$sdir/compare.md"
     printf '# churn: %s concurrent loops of connect, one %s-byte exchange, close\n\n' "$CHURN_CONNS" "$MSG_SIZE" >"$md"
