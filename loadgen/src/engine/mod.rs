@@ -159,6 +159,7 @@ fn drive(plan: &Plan) -> anyhow::Result<Outcome> {
     let mut reports_per_index: BTreeMap<u64, usize> = BTreeMap::new();
     let mut next_tick = begin + 1_000_000_000;
     let mut last_received = 0u64;
+    let mut last_connects = 0u64;
     let mut last_tick = begin;
     let mut at_m0: Option<CpuSample> = None;
     let mut at_m1: Option<CpuSample> = None;
@@ -225,10 +226,12 @@ fn drive(plan: &Plan) -> anyhow::Result<Outcome> {
                     .iter()
                     .map(|s| s.connects_ok.load(Ordering::Relaxed))
                     .sum();
+                let rate = (ok - last_connects) as f64 / ((now - last_tick) as f64 / 1e9);
+                last_connects = ok;
+                last_tick = now;
                 eprintln!(
-                    "{pre}[ramp {}s] conns {open}/{total} connects/s {:.0} errors {errors}",
+                    "{pre}[ramp {}s] conns {open}/{total} connects/s {rate:.0} errors {errors}",
                     (now - begin) / 1_000_000_000,
-                    ok as f64 / ((now - begin) as f64 / 1e9)
                 );
                 next_tick += 1_000_000_000;
             } else {
