@@ -514,3 +514,49 @@ fn connect_rate_paces_the_ramp() {
     assert!((0.3..1.0).contains(&s.ramp_s), "ramp took {} s", s.ramp_s);
     assert_eq!(s.connect_latency.count, 40);
 }
+
+#[test]
+fn echoes_cut_at_every_offset_verify() {
+    let _turn = light();
+    let server = TestServer::start(fragmenting_echo);
+    let dir = TempDir::new("fragments");
+    let out = loadgen(&[
+        "run",
+        "--target",
+        &server.target(),
+        "--connections",
+        "4",
+        "--pipeline",
+        "3",
+        "--size",
+        "61",
+        "--duration",
+        "1",
+        "--cpus",
+        "1",
+        "--out",
+        &dir.arg("run"),
+    ]);
+    out.assert_success();
+    let rec = read_run(&dir.join("run"));
+    check_clean(&rec, 4);
+}
+
+#[test]
+fn reordered_bytes_fail_the_run() {
+    let _turn = light();
+    let server = TestServer::start(reordering_echo);
+    let out = loadgen(&[
+        "run",
+        "--target",
+        &server.target(),
+        "--connections",
+        "2",
+        "--duration",
+        "1",
+        "--cpus",
+        "1",
+    ]);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(out.stdout.contains("verify errors 2"), "{out}");
+}

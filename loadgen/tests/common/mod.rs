@@ -434,3 +434,60 @@ pub fn closing_echo(mut s: TcpStream) {
         echoed += n;
     }
 }
+
+/// Echoes everything correctly but in pieces of 1 to 7 bytes with TCP_NODELAY, so the
+/// loadgen sees messages cut at every possible offset.
+pub fn fragmenting_echo(mut s: TcpStream) {
+    let _ = s.set_nodelay(true);
+    let mut buf = [0u8; 4096];
+    let mut k = 0usize;
+    loop {
+        let n = match s.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let mut at = 0;
+        while at < n {
+            k = k.wrapping_add(1);
+            let piece = (1 + k % 7).min(n - at);
+            if s.write_all(&buf[at..at + piece]).is_err() {
+                return;
+            }
+            at += piece;
+        }
+    }
+}
+
+/// Echoes everything, but swaps stream byte 40 of every connection with the next byte
+/// that differs from it (reordered bytes).
+pub fn reordering_echo(mut s: TcpStream) {
+    let mut held: Vec<u8> = Vec::new();
+    let mut swapped = false;
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = match s.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if swapped {
+            if s.write_all(&buf[..n]).is_err() {
+                return;
+            }
+            continue;
+        }
+        held.extend_from_slice(&buf[..n]);
+        let differing = (41..held.len()).find(|&j| held.len() > 40 && held[j] != held[40]);
+        if let Some(j) = differing {
+            held.swap(40, j);
+            swapped = true;
+            if s.write_all(&held).is_err() {
+                return;
+            }
+            held.clear();
+        } else if s.write_all(&held).is_ok() {
+            held.clear();
+        } else {
+            return;
+        }
+    }
+}
