@@ -43,6 +43,14 @@ pub fn port_range() -> (u32, u32) {
 
 /// Checks `plan` against the machine. Ok: notes worth printing; Err: what to change.
 pub fn check(plan: &Plan, nofile_soft: u64) -> anyhow::Result<Vec<String>> {
+    check_with_ports(plan, nofile_soft, port_range())
+}
+
+fn check_with_ports(
+    plan: &Plan,
+    nofile_soft: u64,
+    (lo, hi): (u32, u32),
+) -> anyhow::Result<Vec<String>> {
     let mut notes = Vec::new();
     let total = plan.total_connections() as u64;
 
@@ -50,7 +58,6 @@ pub fn check(plan: &Plan, nofile_soft: u64) -> anyhow::Result<Vec<String>> {
     // port range; and connect() gets slow well before that: it tries the even ports of
     // the range first (odd ones are left for bind()) and, once those are taken for the
     // pair, scans all of them again for every further connection.
-    let (lo, hi) = port_range();
     let ports = u64::from(hi.saturating_sub(lo)) + 1;
     let sources = plan.sources.len().max(1) as u64;
     let targets = plan.targets.len() as u64;
@@ -212,13 +219,14 @@ mod tests {
 
     #[test]
     fn more_than_half_the_ports_per_pair_is_refused_when_slow() {
-        let (lo, hi) = port_range();
-        let ports = u64::from(hi - lo) + 1;
-        // 90% of the range on one pair: minutes of port probing.
-        let n = (ports * 9 / 10).to_string();
-        let err = check(&plan(&["--connections", &n, "--heartbeat", "10"]), 20000)
-            .unwrap_err()
-            .to_string();
+        // 90% of a wide range on one pair: minutes of port probing.
+        let err = check_with_ports(
+            &plan(&["--connections", "58000", "--heartbeat", "10"]),
+            20000,
+            (1024, 65535),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("half"), "{err}");
         assert!(err.contains("--source-ips 127.0.0.2-"), "{err}");
     }
@@ -230,16 +238,24 @@ mod tests {
 
     #[test]
     fn memory_beyond_available_is_refused() {
-        let err = check(
+        // Twice what fits: two loopback sockets of ~3.8 KB per connection.
+        let avail = procfs::meminfo_bytes("MemAvailable").unwrap();
+        let conns = avail / KERNEL_BYTES_PER_SOCKET + 1;
+        // Enough sources that ports are not what stops it (5000 per pair).
+        let last = std::net::Ipv4Addr::from(
+            u32::from(std::net::Ipv4Addr::new(127, 0, 0, 2)) + (conns / 5000) as u32,
+        );
+        let err = check_with_ports(
             &plan(&[
                 "--connections",
-                "4000000",
+                &conns.to_string(),
                 "--heartbeat",
                 "10",
                 "--source-ips",
-                "127.0.0.2-127.0.3.200",
+                &format!("127.0.0.2-{last}"),
             ]),
             20000,
+            (1024, 65535),
         )
         .unwrap_err()
         .to_string();
