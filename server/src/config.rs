@@ -80,9 +80,16 @@ pub struct Args {
     #[arg(long, value_name = "BYTES", default_value_t = 256 * 1024)]
     pub max_unsent: usize,
 
-    /// uring: provided receive buffers per loop (a power of two, at most 32768).
-    #[arg(long, value_name = "N", default_value_t = 1024)]
-    pub buffers: u32,
+    /// uring: provided receive buffers per loop (a power of two, at most 32768). Default:
+    /// 1024, or fewer when there are more loops than CPUs, so that receive memory stays
+    /// about 1024 buffers per CPU (at least 64 per loop).
+    #[arg(long, value_name = "N")]
+    pub buffers: Option<u32>,
+
+    /// uring: while walking a batch of completions, submit as soon as this many new
+    /// requests are queued, so the peer starts on the first echoes sooner.
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    pub submit_batch: u32,
 
     /// uring: size of each provided receive buffer.
     #[arg(long, value_name = "BYTES", default_value_t = 4096)]
@@ -123,7 +130,27 @@ fn positive_secs(flag: &'static str, v: Option<f64>) -> Result<Option<Duration>,
     }
 }
 
+/// Provided receive buffers per CPU for the uring backend when `--buffers` is not given.
+pub const DEFAULT_BUFFERS_PER_CPU: u32 = 1024;
+/// Fewest buffers a loop gets by default, however many loops share a CPU.
+pub const MIN_DEFAULT_BUFFERS: u32 = 64;
+
 impl Args {
+    /// `--buffers`, or the default for `loops` loops over `cpus` CPUs: about
+    /// [`DEFAULT_BUFFERS_PER_CPU`] per CPU, so receive memory does not grow with the loop
+    /// count that a large `--max-conns` brings.
+    pub fn buffers_per_loop(&self, loops: usize, cpus: usize) -> u32 {
+        self.buffers.unwrap_or_else(|| {
+            let share = (DEFAULT_BUFFERS_PER_CPU as usize * cpus.max(1) / loops.max(1)) as u32;
+            let share = if share.is_power_of_two() {
+                share
+            } else {
+                share.next_power_of_two() / 2
+            };
+            share.clamp(MIN_DEFAULT_BUFFERS, DEFAULT_BUFFERS_PER_CPU)
+        })
+    }
+
     pub fn limits(&self) -> Result<Limits, ConfigError> {
         if self.max_unsent < 4096 {
             return Err(ConfigError::Invalid {
@@ -152,10 +179,11 @@ impl Args {
     }
 
     pub fn check_buffers(&self) -> Result<(), ConfigError> {
-        if !self.buffers.is_power_of_two() || !(2..=32768).contains(&self.buffers) {
+        let buffers = self.buffers.unwrap_or(DEFAULT_BUFFERS_PER_CPU);
+        if !buffers.is_power_of_two() || !(2..=32768).contains(&buffers) {
             return Err(ConfigError::Invalid {
                 flag: "buffers",
-                value: self.buffers.to_string(),
+                value: buffers.to_string(),
                 why: "must be a power of two from 2 to 32768",
             });
         }
@@ -167,5 +195,21 @@ impl Args {
             });
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn default_buffers_shrink_with_more_loops_than_cpus() {
+        let args = Args::parse_from(["c1m-server"]);
+        assert_eq!(args.buffers_per_loop(2, 2), 1024);
+        assert_eq!(args.buffers_per_loop(4, 2), 512);
+        assert_eq!(args.buffers_per_loop(57, 2), 64);
+        let explicit = Args::parse_from(["c1m-server", "--buffers", "4096"]);
+        assert_eq!(explicit.buffers_per_loop(57, 2), 4096);
     }
 }

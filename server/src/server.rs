@@ -167,9 +167,10 @@ pub fn run(args: Args) -> Result<(), Failure> {
             conns: conns.clone(),
             stats: stats.clone(),
             uring: UringOptions {
-                buffers: args.buffers,
+                buffers: args.buffers_per_loop(loops, cpus.len()),
                 buffer_size: args.buffer_size,
                 fixed_slots: fixed_slots.unwrap_or(0),
+                submit_batch: args.submit_batch,
             },
             ready: ready_tx.clone(),
         };

@@ -21,6 +21,8 @@ pub struct UringOptions {
     pub buffer_size: u32,
     /// Slots in the ring's fixed-file table: the most connections the loop can hold.
     pub fixed_slots: u32,
+    /// Queued SQEs that trigger a submit while a batch of completions is walked.
+    pub submit_batch: u32,
 }
 
 /// Everything one event loop owns.

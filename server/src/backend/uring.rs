@@ -350,6 +350,9 @@ struct UringLoop {
     stats: std::sync::Arc<LoopStats>,
     completions: Vec<(u64, i32, u32)>,
     closes_in_flight: usize,
+    /// SQEs queued since the last submit, and how many may wait mid-batch.
+    unsubmitted: usize,
+    submit_every: usize,
 }
 
 pub fn run(ctx: LoopContext) -> anyhow::Result<()> {
@@ -428,6 +431,8 @@ impl UringLoop {
             stats: ctx.stats.clone(),
             completions: Vec::with_capacity(cq_entries as usize),
             closes_in_flight: 0,
+            unsubmitted: 0,
+            submit_every: opts.submit_batch.max(1) as usize,
         };
         for i in 0..lp.listeners.len() {
             lp.arm_accept(i);
@@ -457,6 +462,7 @@ impl UringLoop {
     /// the timeout. A timeout, an interrupt or a busy CQ are not errors here.
     fn submit_and_wait(&mut self, want: usize, timeout: Option<Duration>) -> anyhow::Result<()> {
         self.stats.sys_io_uring_enter.add(1);
+        self.unsubmitted = 0;
         let result = match timeout {
             Some(t) => {
                 let ts = Timespec::new().sec(t.as_secs()).nsec(t.subsec_nanos());
@@ -485,16 +491,25 @@ impl UringLoop {
             // SAFETY: every buffer an entry points to (send data in the buffer mapping)
             // stays valid until its completion: buffers are reused only after that.
             if unsafe { self.ring.submission().push(&entry) }.is_ok() {
+                self.unsubmitted += 1;
                 return;
             }
-            self.stats.sys_io_uring_enter.add(1);
-            if let Err(e) = self.ring.submit() {
-                // A failing submit leaves entries queued; count it and keep trying, the
-                // next wait reports a persistent failure.
+            if !self.submit_now() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+
+    /// Submits what is queued without waiting. A failure leaves the entries queued; it
+    /// is counted, and the next wait reports one that persists.
+    fn submit_now(&mut self) -> bool {
+        self.stats.sys_io_uring_enter.add(1);
+        self.unsubmitted = 0;
+        match self.ring.submit() {
+            Ok(_) => true,
+            Err(e) => {
                 self.stats.loop_errors.add(1);
-                if e.raw_os_error() != Some(libc::EBUSY) {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
+                e.raw_os_error() == Some(libc::EBUSY)
             }
         }
     }
@@ -543,6 +558,11 @@ impl UringLoop {
                 .map(|c| (c.user_data(), c.result(), c.flags())),
         );
         for &(user_data, result, flags) in &batch {
+            // Hand sends to the kernel while the batch is still being walked, so the peer
+            // gets to work on the first echoes while we produce the rest.
+            if self.unsubmitted >= self.submit_every {
+                self.submit_now();
+            }
             let tag = unpack(user_data);
             match tag.op {
                 Some(Op::Recv) => self.on_recv(tag, result, flags),
