@@ -591,7 +591,9 @@ wait_drained() {
 # Prints the total. Fails when /proc/slabinfo is not readable.
 slab_snapshot() {
     [[ -r /proc/slabinfo ]] || return 1
-    awk 'NR > 2 { b = $2 * $4; t += b; if (b > 0) print $1, b > out } END { print t }' out="$1" /proc/slabinfo
+    # %.0f: awk prints numbers past 2^31 as 2.1e+09 otherwise (1M connections: ~9 GB).
+    awk 'NR > 2 { b = $2 * $4; t += b; if (b > 0) printf "%s %.0f\n", $1, b > out } END { printf "%.0f\n", t }' \
+        out="$1" /proc/slabinfo
 }
 
 quote_cmd() { printf '%q ' "$@" | sed 's/ $//'; printf '\n'; }
@@ -724,7 +726,8 @@ run_case() {
         FAILURES+=("$name ($(basename "$sdir")): $reason")
         c1m_warn "$name FAILED: $reason"
     else
-        c1m_log "$(cat "$dir/loadgen.out" "$dir/loadgen.log" | grep -v -e '^\[' -e '^loop stats' | tail -n 1 | cut -c1-240)"
+        # The loadgen's one-line summary starts with its label.
+        c1m_log "$(grep -h -F "$name${tag:+-$tag}: " "$dir/loadgen.out" "$dir/loadgen.log" | tail -n 1 | cut -c1-240)"
     fi
     return 0
 }
