@@ -120,6 +120,9 @@ pick_list() { # pick_list ARG ALL... : the ALL entries named in the comma list A
         for item in "${want[@]}"; do [[ "$k" == "$item" ]] && { echo "$k"; break; }; done
     done
 }
+# Once in this shell (so a bad name exits with status 2), then for the result.
+pick_list "$scenarios_arg" "${ALL_SCENARIOS[@]}" >/dev/null
+pick_list "$backends_arg" "${ALL_BACKENDS[@]}" >/dev/null
 mapfile -t SCENARIOS < <(pick_list "$scenarios_arg" "${ALL_SCENARIOS[@]}")
 mapfile -t BACKENDS < <(pick_list "$backends_arg" "${ALL_BACKENDS[@]}")
 [[ ${#SCENARIOS[@]} -gt 0 && ${#BACKENDS[@]} -gt 0 ]] || c1m_die "no scenario or no backend to run"
