@@ -183,7 +183,7 @@ alive() {
 }
 
 cleanup() {
-    local rc=$? pid
+    local rc=$? pid clean=1
     ((CLEANED)) && return
     CLEANED=1
     trap '' INT TERM
@@ -194,15 +194,15 @@ cleanup() {
     fi
     if ((TUNED)); then
         c1m_log "restoring sysctls"
-        "$SCRIPTS/sysctl-restore.sh" --state "$STATE_FILE" || rc=1
-        verify_sysctls || rc=1
+        "$SCRIPTS/sysctl-restore.sh" --state "$STATE_FILE" || clean=0
+        verify_sysctls || clean=0
     fi
     # Nothing we started may outlive us: check every process group we ever made.
     for pid in "${ALL_SPAWNED[@]}"; do
         if pgrep -g "$pid" >/dev/null 2>&1; then
             c1m_warn "process group $pid still had processes: killing them"
             kill -KILL -- "-$pid" 2>/dev/null || true
-            rc=1
+            clean=0
         fi
     done
     rm -rf "$TMPD"
@@ -210,7 +210,10 @@ cleanup() {
         kill -TERM -- "-$WATCHDOG" 2>/dev/null
         wait "$WATCHDOG" 2>/dev/null
     fi
-    if ((rc != 0)) && [[ -n "${INTERRUPTED:-}" ]]; then
+    if ((clean == 0)); then
+        c1m_warn "cleanup was not clean (see above): check sysctls and processes"
+        ((rc != 0)) || rc=1
+    elif [[ -n "${INTERRUPTED:-}" ]]; then
         c1m_log "interrupted; kernel and processes are back as they were"
     fi
     exit "$rc"
