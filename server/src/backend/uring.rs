@@ -14,7 +14,7 @@ use crate::conn::{idle_sweep_every, Clock, ConnState, ReadControl, Tick};
 use crate::stats::LoopStats;
 use anyhow::{anyhow, Context};
 use c1m_platform::signals;
-use io_uring::types::{BufRingEntry, CancelBuilder, Fd, Fixed, SubmitArgs, Timespec};
+use io_uring::types::{BufRingEntry, Fd, Fixed, SubmitArgs, Timespec};
 use io_uring::{cqueue, opcode, squeue, IoUring};
 use std::io;
 use std::os::fd::AsRawFd;
@@ -83,7 +83,7 @@ pub fn check_available() -> anyhow::Result<()> {
         (opcode::RecvMulti::CODE, "recv"),
         (opcode::Send::CODE, "send"),
         (opcode::Close::CODE, "close"),
-        (opcode::AsyncCancel2::CODE, "async cancel"),
+        (opcode::AsyncCancel::CODE, "async cancel"),
     ] {
         if !probe.is_supported(code) {
             return Err(anyhow!(
@@ -785,6 +785,16 @@ impl UringLoop {
             return;
         }
         let in_flight = conn.send_in_flight.then_some(conn.head);
+        // What is still in flight holds the socket open: cancel it by its exact user_data
+        // (a hash lookup). Cancelling by file would scan every request of the ring, which
+        // made closing N connections cost O(N^2).
+        let mut cancel = [None, None];
+        if conn.recv_armed {
+            cancel[0] = Some(pack(Op::Recv, 0, conn.gen, slot));
+        }
+        if let Some(bid) = in_flight {
+            cancel[1] = Some(pack(Op::Send, bid, conn.gen, slot));
+        }
         conn.open = false;
         conn.gen = conn.gen.wrapping_add(1);
         let mut bid = conn.head;
@@ -805,10 +815,12 @@ impl UringLoop {
         }
         self.stats.closed.add(1);
         self.counts.close();
-        let cancel = opcode::AsyncCancel2::new(CancelBuilder::fd(Fixed(slot)).all())
-            .build()
-            .user_data(pack(Op::Cancel, 0, 0, slot));
-        self.push(cancel);
+        for target in cancel.into_iter().flatten() {
+            let entry = opcode::AsyncCancel::new(target)
+                .build()
+                .user_data(pack(Op::Cancel, 0, 0, slot));
+            self.push(entry);
+        }
         self.close_slot(slot);
     }
 
