@@ -53,7 +53,8 @@ def merge_server(out, paths):
     recvs = merged.get("recvs") or 0
     cpu = (merged.get("cpu_user_s") or 0) + (merged.get("cpu_sys_s") or 0)
     merged["cpu_us_per_recv"] = cpu * 1e6 / recvs if recvs else None
-    merged["syscalls_per_recv"] = (merged.get("syscalls") or 0) / recvs if recvs else None
+    counted = merged.get("syscalls") is not None
+    merged["syscalls_per_recv"] = merged["syscalls"] / recvs if recvs and counted else None
     peak = merged.get("peak_connections") or 0
     grown = (merged.get("rss_peak_bytes") or 0) - (merged.get("rss_baseline_bytes") or 0)
     merged["rss_per_peak_conn_bytes"] = grown / peak if peak else None

@@ -62,8 +62,12 @@ pub struct ServerReport {
     pub cpu_sys_s: f64,
     /// Server CPU microseconds per receive (a receive carries one or more messages).
     pub cpu_us_per_recv: Option<f64>,
-    pub syscalls: u64,
+    /// Syscalls the event loops made; null where the backend cannot count them
+    /// (tokio-uring enters its ring inside the runtime).
+    pub syscalls: Option<u64>,
     pub syscalls_per_recv: Option<f64>,
+    /// What `syscalls` covers for this backend.
+    pub syscalls_counted: &'static str,
     pub rss_baseline_bytes: u64,
     pub rss_peak_bytes: u64,
     pub rss_at_exit_bytes: u64,
@@ -242,6 +246,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
     let peak = conns.peak();
     let rss_peak = rss_peak.max(procfs::self_status_bytes("VmHWM").unwrap_or(0));
     let per_recv = |x: f64| (totals.recvs > 0).then(|| x / totals.recvs as f64);
+    let syscalls_counted = args.backend != Backend::TokioUring;
     let report = ServerReport {
         backend: args.backend,
         loops,
@@ -257,8 +262,14 @@ pub fn run(args: Args) -> Result<(), Failure> {
         cpu_user_s: cpu.user_s,
         cpu_sys_s: cpu.sys_s,
         cpu_us_per_recv: per_recv((cpu.user_s + cpu.sys_s) * 1e6),
-        syscalls: totals.syscalls(),
-        syscalls_per_recv: per_recv(totals.syscalls() as f64),
+        syscalls: syscalls_counted.then(|| totals.syscalls()),
+        syscalls_per_recv: per_recv(totals.syscalls() as f64).filter(|_| syscalls_counted),
+        syscalls_counted: match args.backend {
+            Backend::Uring => "all: io_uring_enter",
+            Backend::Epoll => "all: epoll_wait, read, write, accept4, epoll_ctl, close",
+            Backend::Tokio => "read, write, accept4 attempts; not the runtime's epoll_wait",
+            Backend::TokioUring => "none: the runtime enters its ring internally",
+        },
         rss_baseline_bytes: rss_baseline,
         rss_peak_bytes: rss_peak,
         rss_at_exit_bytes: procfs::self_status_bytes("VmRSS").unwrap_or(0),
