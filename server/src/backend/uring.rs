@@ -816,9 +816,10 @@ impl UringLoop {
         self.stats.closed.add(1);
         self.counts.close();
         for target in cancel.into_iter().flatten() {
-            let entry = opcode::AsyncCancel::new(target)
-                .build()
-                .user_data(pack(Op::Cancel, 0, 0, slot));
+            let entry =
+                opcode::AsyncCancel::new(target)
+                    .build()
+                    .user_data(pack(Op::Cancel, 0, 0, slot));
             self.push(entry);
         }
         self.close_slot(slot);
