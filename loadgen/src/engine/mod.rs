@@ -11,6 +11,7 @@
 
 mod bufring;
 mod clock;
+mod multi;
 mod plan;
 mod preflight;
 mod procs;
@@ -119,7 +120,7 @@ impl CpuSample {
     }
 }
 
-/// Starts one pinned thread per loop, releases the load once every loop has ramped,
+/// Starts one pinned thread per CPU (each driving its loops), releases the load once every loop has ramped,
 /// prints a progress line a second, and collects the results.
 fn drive(plan: &Plan) -> anyhow::Result<Outcome> {
     let plan = Arc::new(plan.clone());
@@ -127,22 +128,31 @@ fn drive(plan: &Plan) -> anyhow::Result<Outcome> {
     let (tx, rx) = mpsc::channel::<IntervalMsg>();
     let mut shared = Vec::new();
     let mut handles = Vec::new();
-    for l in 0..plan.loops {
-        let s = Arc::new(LoopShared::default());
-        shared.push(s.clone());
-        let spec = LoopSpec {
-            index: l,
-            plan: plan.clone(),
-            shared: s,
-            control: control.clone(),
-            intervals: tx.clone(),
-        };
-        let cpu = plan.loop_cpu(l);
+    for _ in 0..plan.loops {
+        shared.push(Arc::new(LoopShared::default()));
+    }
+    let mut specs = Vec::new();
+    for t in 0..plan.threads {
+        let mine: Vec<LoopSpec> = plan
+            .thread_loops(t)
+            .into_iter()
+            .map(|l| LoopSpec {
+                index: l,
+                plan: plan.clone(),
+                shared: shared[l].clone(),
+                control: control.clone(),
+                intervals: tx.clone(),
+            })
+            .collect();
+        specs.push(mine);
+    }
+    for (t, specs) in specs.into_iter().enumerate() {
+        let cpu = plan.thread_cpu(t);
         let handle = std::thread::Builder::new()
-            .name(format!("c1m-lg-{l}"))
+            .name(format!("c1m-lg-{t}"))
             .spawn(move || {
                 cpus::pin_current_thread(cpu);
-                worker::run(spec)
+                worker::run(specs)
             })
             .context("starting a loop thread")?;
         handles.push(handle);
@@ -246,7 +256,7 @@ fn drive(plan: &Plan) -> anyhow::Result<Outcome> {
                 let latest = reports_per_index
                     .iter()
                     .rev()
-                    .find(|(_, &n)| n == handles.len())
+                    .find(|(_, &n)| n == plan.loops)
                     .map(|(&i, _)| i);
                 let (p50, p99) = latest
                     .and_then(|i| intervals.get(&i))
@@ -278,7 +288,7 @@ fn drive(plan: &Plan) -> anyhow::Result<Outcome> {
         let r = h
             .join()
             .map_err(|_| anyhow::anyhow!("a loop thread panicked"))??;
-        results.push(r);
+        results.extend(r);
     }
     // Late intervals (the final partial seconds).
     for m in rx.try_iter() {

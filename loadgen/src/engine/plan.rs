@@ -54,9 +54,12 @@ pub struct Plan {
     /// Connection attempts per second for this process.
     pub connect_rate: Option<f64>,
     pub cpus: Vec<usize>,
-    /// Event loops (threads, each with one ring); more than CPUs when one ring's
-    /// fixed-file table cannot hold a CPU's share.
+    /// Event loops (one io_uring each); more than CPUs when one ring's fixed-file table
+    /// cannot hold a CPU's share.
     pub loops: usize,
+    /// Worker threads, one per CPU (fewer when there are fewer loops); thread `t` drives
+    /// loops `t, t + threads, ...`.
+    pub threads: usize,
     /// Fixed-file slots one ring may register (`RLIMIT_NOFILE`).
     pub slots_per_ring: usize,
     /// Messages in flight per connection at most (the per-connection send ring).
@@ -207,6 +210,7 @@ impl Plan {
         };
         let worker = args.worker.map(|i| (i, args.procs.max(1)));
         Ok(Plan {
+            threads: cpus.len().min(loops),
             targets: args.targets.clone(),
             sources,
             connections: args.connections,
@@ -229,9 +233,14 @@ impl Plan {
         share(self.connections, self.loops, l)
     }
 
-    /// CPU loop `l` is pinned to (round-robin when there are more loops than CPUs).
-    pub fn loop_cpu(&self, l: usize) -> usize {
-        self.cpus[l % self.cpus.len()]
+    /// CPU thread `t` is pinned to.
+    pub fn thread_cpu(&self, t: usize) -> usize {
+        self.cpus[t % self.cpus.len()]
+    }
+
+    /// The loops thread `t` drives (round-robin over the threads).
+    pub fn thread_loops(&self, t: usize) -> Vec<usize> {
+        (t..self.loops).step_by(self.threads.max(1)).collect()
     }
 
     /// Connections across all worker processes.
@@ -329,6 +338,13 @@ mod tests {
         let p = Plan::from_args(&args(&["--connections", "30000", "--cpus", "0"]), 20000).unwrap();
         assert_eq!(p.loops, 2);
         assert_eq!(p.loop_connections(0) + p.loop_connections(1), 30000);
+        assert_eq!(p.threads, 1);
+        assert_eq!(p.thread_loops(0), vec![0, 1]);
+        let p =
+            Plan::from_args(&args(&["--connections", "50000", "--cpus", "0,1"]), 20000).unwrap();
+        assert_eq!((p.loops, p.threads), (3, 2));
+        assert_eq!(p.thread_loops(0), vec![0, 2]);
+        assert_eq!(p.thread_loops(1), vec![1]);
         assert!(p.loop_connections(0) <= 20000);
     }
 

@@ -31,6 +31,10 @@ const OP_SHUTDOWN: u64 = 5;
 const OP_CLOSE: u64 = 6;
 const OP_CANCEL: u64 = 7;
 
+/// `io_uring_enter` flag: reap completions (on a DEFER_TASKRUN ring: run the deferred
+/// completion work), from `<linux/io_uring.h>`.
+const IORING_ENTER_GETEVENTS: u32 = 1;
+
 /// `user_data` = op (8 bits) | generation (24 bits) | slot (32 bits). The generation
 /// tells a late completion of a slot's previous connection from the current one.
 fn pack(op: u64, gen: u32, slot: u32) -> u64 {
@@ -207,22 +211,30 @@ fn buffer_geometry(plan: &Plan, conns: usize) -> (u16, u32) {
     (count as u16, buf_size as u32)
 }
 
-/// Runs loop `spec` to the end of the run on the calling thread.
-pub fn run(spec: LoopSpec) -> anyhow::Result<LoopResult> {
-    let mut lp = Loop::new(spec)?;
-    lp.run()
+/// Runs the loops `specs` to the end of the run on the calling thread: one loop waits in
+/// its own ring; several share one wait (see `multi::run`).
+pub fn run(specs: Vec<LoopSpec>) -> anyhow::Result<Vec<LoopResult>> {
+    let mut specs = specs;
+    if specs.len() == 1 {
+        if let Some(spec) = specs.pop() {
+            let mut lp = Loop::new(spec, false)?;
+            return Ok(vec![lp.run()?]);
+        }
+    }
+    super::multi::run(specs)
 }
 
-struct Loop {
+pub(super) struct Loop {
     // Field order matters: the ring drops (and stops using the buffers) before `bufs`.
     ring: IoUring,
     bufs: BufRing,
-    core: Core,
+    pub(super) core: Core,
+    cqes: Vec<(u64, i32, u32)>,
 }
 
 /// Everything but the ring and the receive buffers, so completion handlers can borrow a
 /// received buffer and the connection state at the same time.
-struct Core {
+pub(super) struct Core {
     plan: Arc<Plan>,
     index: usize,
     shared: Arc<LoopShared>,
@@ -300,13 +312,20 @@ struct Core {
 }
 
 impl Loop {
-    fn new(spec: LoopSpec) -> anyhow::Result<Loop> {
+    /// A loop with its ring. `shared_wait`: the ring is one of several its thread waits
+    /// on together (see `multi`); it raises the TASKRUN flag when completion work is
+    /// queued, which `step` reads.
+    pub(super) fn new(spec: LoopSpec, shared_wait: bool) -> anyhow::Result<Loop> {
         let plan = spec.plan.clone();
         let l = spec.index;
         let n = plan.loop_connections(l);
         let (buf_count, buf_size) = buffer_geometry(&plan, n);
         let (sq, cq) = ring_sizes(n, usize::from(buf_count));
-        let ring: IoUring = IoUring::builder()
+        let mut builder = IoUring::builder();
+        if shared_wait {
+            builder.setup_taskrun_flag();
+        }
+        let ring: IoUring = builder
             // Only this thread submits: lets the kernel skip submission locking.
             .setup_single_issuer()
             // Completion work runs when we wait, in our context, not via IPIs and
@@ -421,32 +440,19 @@ impl Loop {
             batch_wait_us: 0,
             plan,
         };
-        Ok(Loop { ring, bufs, core })
+        Ok(Loop {
+            ring,
+            bufs,
+            core,
+            cqes: Vec::with_capacity(4096),
+        })
     }
 
     fn run(&mut self) -> anyhow::Result<LoopResult> {
-        let mut cqes: Vec<(u64, i32, u32)> = Vec::with_capacity(4096);
         self.core.ramp_start = now_ns();
         loop {
             self.core.now = now_ns();
-            self.core.rollover_intervals();
-
-            // Walk every ready completion, then advance the CQ once.
-            cqes.clear();
-            {
-                let mut cq = self.ring.completion();
-                cq.sync();
-                cqes.extend(cq.map(|c| (c.user_data(), c.result(), c.flags())));
-            }
-            self.core.cqes += cqes.len() as u64;
-            for (i, &(ud, res, flags)) in cqes.iter().enumerate() {
-                // Keep timestamps honest through a long batch.
-                if i % 64 == 63 {
-                    self.core.now = now_ns();
-                }
-                self.complete(ud, res, flags);
-            }
-
+            self.reap();
             if !self.advance() {
                 break;
             }
@@ -456,6 +462,100 @@ impl Loop {
             self.submit_and_wait(timeout)?;
         }
         Ok(self.core.finish())
+    }
+
+    /// The ring, for registering its eventfd.
+    pub(super) fn ring(&self) -> &IoUring {
+        &self.ring
+    }
+
+    /// Walks every ready completion (then advances the CQ once); `core.now` must be
+    /// fresh. Returns how many there were.
+    pub(super) fn reap(&mut self) -> usize {
+        self.core.rollover_intervals();
+        let mut cqes = std::mem::take(&mut self.cqes);
+        cqes.clear();
+        {
+            let mut cq = self.ring.completion();
+            cq.sync();
+            cqes.extend(cq.map(|c| (c.user_data(), c.result(), c.flags())));
+        }
+        self.core.cqes += cqes.len() as u64;
+        for (i, &(ud, res, flags)) in cqes.iter().enumerate() {
+            // Keep timestamps honest through a long batch.
+            if i % 64 == 63 {
+                self.core.now = now_ns();
+            }
+            self.complete(ud, res, flags);
+        }
+        let n = cqes.len();
+        self.cqes = cqes;
+        n
+    }
+
+    /// One step of a loop that shares its thread's wait: completions, the work the clock
+    /// asks for, then (when there is anything to submit, or deferred completion work, or
+    /// `force`) one `io_uring_enter` that submits and runs the ring's deferred completion
+    /// work without sleeping, and the completions that produced. The ring's eventfd is off
+    /// meanwhile, so the step's own completions do not wake the thread again.
+    ///
+    /// Returns (completions walked, still running, step again before sleeping).
+    pub(super) fn step(&mut self, force: bool) -> anyhow::Result<(usize, bool, bool)> {
+        self.ring.completion().disable_eventfd();
+        self.core.now = now_ns();
+        let mut n = self.reap();
+        if !self.advance() {
+            return Ok((n, false, false));
+        }
+        self.core.flush_sends();
+        self.bufs.publish();
+        self.push_sqes()?;
+        let to_submit = self.ring.submission().len() as u32;
+        if force || to_submit > 0 || self.ring.submission().taskrun() {
+            self.core.enters += 1;
+            // SAFETY: a plain enter with no argument structure; the SQEs it submits point
+            // only into memory this loop owns (see `push_sqes`).
+            let r = unsafe {
+                self.ring.submitter().enter::<libc::sigset_t>(
+                    to_submit,
+                    0,
+                    IORING_ENTER_GETEVENTS,
+                    None,
+                )
+            };
+            match r {
+                Ok(_) => {}
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR) | Some(libc::EBUSY)) => {}
+                Err(e) => return Err(anyhow::anyhow!("io_uring_enter failed: {e}")),
+            }
+            self.core.now = now_ns();
+            n += self.reap();
+        }
+        self.ring.completion().enable_eventfd();
+        // Work queued while the eventfd was off raised the TASKRUN flag without a signal:
+        // look at the flag only after turning the signal back on (pairs with the kernel's
+        // flag-then-signal order).
+        std::sync::atomic::fence(Ordering::SeqCst);
+        let again = self.ring.submission().taskrun()
+            || self.ring.submission().cq_overflow()
+            || !self.ring.completion().is_empty()
+            || !self.core.sqes.is_empty();
+        Ok((n, true, again))
+    }
+
+    /// The loop's results (after `step` returned false).
+    pub(super) fn finish(&mut self) -> LoopResult {
+        self.core.finish()
+    }
+
+    /// Monotonic ns by which the loop wants its next step even without completions.
+    pub(super) fn deadline(&self) -> u64 {
+        self.core.now + self.core.wait_ns()
+    }
+
+    /// Starts the ramp clock.
+    pub(super) fn begin(&mut self) {
+        self.core.ramp_start = now_ns();
     }
 
     /// Phase changes and the work the clock asks for. False when the loop is done.
@@ -606,6 +706,33 @@ impl Loop {
     /// Pushes the queued SQEs (never splitting a linked pair across submissions) and
     /// makes one `io_uring_enter` that submits and waits up to `timeout_ns`.
     fn submit_and_wait(&mut self, timeout_ns: u64) -> anyhow::Result<()> {
+        self.push_sqes()?;
+        let c = &mut self.core;
+        let ts = types::Timespec::new()
+            .sec(timeout_ns / SECOND)
+            .nsec((timeout_ns % SECOND) as u32);
+        let (want, min_wait_us) = c.wait_batch();
+        let args = types::SubmitArgs::new()
+            .timespec(&ts)
+            .min_wait_usec(min_wait_us);
+        c.enters += 1;
+        match self.ring.submitter().submit_with_args(want, &args) {
+            Ok(_) => Ok(()),
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY)
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(anyhow::anyhow!("io_uring_enter failed: {e}")),
+        }
+    }
+
+    /// Moves the queued SQEs into the SQ, submitting whenever it fills (never splitting a
+    /// linked pair across submissions); what is left is submitted by the next enter.
+    fn push_sqes(&mut self) -> anyhow::Result<()> {
         let c = &mut self.core;
         let mut i = 0;
         while i < c.sqes.len() {
@@ -642,26 +769,7 @@ impl Loop {
             }
         }
         c.sqes.drain(..i);
-        let ts = types::Timespec::new()
-            .sec(timeout_ns / SECOND)
-            .nsec((timeout_ns % SECOND) as u32);
-        let (want, min_wait_us) = c.wait_batch();
-        let args = types::SubmitArgs::new()
-            .timespec(&ts)
-            .min_wait_usec(min_wait_us);
-        c.enters += 1;
-        match self.ring.submitter().submit_with_args(want, &args) {
-            Ok(_) => Ok(()),
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY)
-                ) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(anyhow::anyhow!("io_uring_enter failed: {e}")),
-        }
+        Ok(())
     }
 }
 
