@@ -4,6 +4,7 @@
 //! how to pin to them, how to open a `SO_REUSEPORT` listener, what the file-descriptor
 //! limit allows, and what `/proc` says about memory, CPU time and kernel tuning.
 
+pub mod bufring;
 pub mod cpus;
 pub mod limits;
 pub mod net;

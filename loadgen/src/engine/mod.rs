@@ -4,12 +4,11 @@
 //! - `plan`: the checked command line, cut into per-loop shares.
 //! - `preflight`: does the request fit (ports, fixed-file slots, memory, tcp_mem)?
 //! - `worker`: one pinned thread with one io_uring per loop (the data path).
-//! - `proto`: the message format; `bufring`: provided receive buffers; `clock`: time.
+//! - `proto`: the message format; `c1m_platform::bufring`: provided receive buffers; `clock`: time.
 //! - `procs`: `--procs P`, worker processes and the merge of their run folders.
 //! - this file: starts the loops, holds the ramp barrier, prints progress, writes the
 //!   report.
 
-mod bufring;
 mod clock;
 mod multi;
 mod plan;

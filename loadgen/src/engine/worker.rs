@@ -6,11 +6,11 @@
 //! timeout) for the next completion. Sockets live only in the ring's fixed-file table, so
 //! the process holds a few ordinary fds however many connections it has.
 
-use super::bufring::BufRing;
 use super::clock::now_ns;
 use super::plan::{Mode, Plan};
 use super::proto;
 use crate::report::new_histogram;
+use c1m_platform::bufring::BufRing;
 use c1m_platform::net::{client_socket, errno_name};
 use c1m_platform::signals;
 use hdrhistogram::Histogram;

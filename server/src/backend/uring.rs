@@ -13,12 +13,12 @@ use crate::config::Limits;
 use crate::conn::{idle_sweep_every, Clock, ConnState, ReadControl, Tick};
 use crate::stats::LoopStats;
 use anyhow::{anyhow, Context};
+use c1m_platform::bufring::BufRing;
 use c1m_platform::signals;
-use io_uring::types::{BufRingEntry, Fd, Fixed, SubmitArgs, Timespec};
+use io_uring::types::{Fd, Fixed, SubmitArgs, Timespec};
 use io_uring::{cqueue, opcode, squeue, IoUring};
 use std::io;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 /// Explains why `io_uring_setup` failed, in terms of what to change.
@@ -155,126 +155,6 @@ fn unpack(user_data: u64) -> Tag {
     }
 }
 
-// ---- provided-buffer ring ----
-
-/// Anonymous memory from mmap: page-aligned as the buffer ring requires, and only the
-/// pages actually written become resident.
-struct Mapping {
-    ptr: *mut u8,
-    len: usize,
-}
-
-impl Mapping {
-    fn new(len: usize) -> io::Result<Self> {
-        // SAFETY: an anonymous private mapping with no address hint aliases nothing.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Self {
-            ptr: ptr.cast(),
-            len,
-        })
-    }
-}
-
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        // SAFETY: ptr/len came from a successful mmap and are unmapped exactly once; the
-        // ring that could write here is dropped before (field order in `UringLoop`).
-        unsafe { libc::munmap(self.ptr.cast(), self.len) };
-    }
-}
-
-/// The loop's provided buffers: a ring of descriptors the kernel takes buffers from, and
-/// the buffer memory itself. Returned buffers are published in one batch per wakeup.
-struct BufferRing {
-    ring: Mapping,
-    memory: Mapping,
-    entries: u32,
-    buffer_size: u32,
-    /// Our copy of the tail; the kernel sees it only on `publish`.
-    tail: u16,
-    /// Buffers currently owned by the kernel (in the ring).
-    available: u32,
-}
-
-impl BufferRing {
-    fn new(entries: u32, buffer_size: u32) -> io::Result<Self> {
-        let ring = Mapping::new(entries as usize * std::mem::size_of::<BufRingEntry>())?;
-        let memory = Mapping::new(entries as usize * buffer_size as usize)?;
-        let mut this = Self {
-            ring,
-            memory,
-            entries,
-            buffer_size,
-            tail: 0,
-            available: 0,
-        };
-        for bid in 0..entries {
-            this.give_back(bid as u16);
-        }
-        this.publish();
-        Ok(this)
-    }
-
-    fn base(&self) -> *mut BufRingEntry {
-        self.ring.ptr.cast()
-    }
-
-    /// Hands buffer `bid` back to the kernel (visible after `publish`).
-    fn give_back(&mut self, bid: u16) {
-        let index = (self.tail as u32 & (self.entries - 1)) as usize;
-        // SAFETY: index < entries, the ring mapping holds `entries` descriptors, and the
-        // kernel never reads descriptors past the published tail, which this one is.
-        let entry = unsafe { &mut *self.base().add(index) };
-        entry.set_addr(self.buffer_ptr(bid) as u64);
-        entry.set_len(self.buffer_size);
-        entry.set_bid(bid);
-        self.tail = self.tail.wrapping_add(1);
-        self.available += 1;
-    }
-
-    /// Makes every `give_back` since the last publish visible to the kernel.
-    fn publish(&self) {
-        // SAFETY: the tail field overlays the first descriptor's reserved field in the
-        // page-aligned ring; the kernel reads it with acquire semantics, so a release
-        // store orders the descriptor writes before it.
-        unsafe {
-            let tail = BufRingEntry::tail(self.base()) as *const AtomicU16;
-            (*tail).store(self.tail, Ordering::Release);
-        }
-    }
-
-    fn buffer_ptr(&self, bid: u16) -> *mut u8 {
-        // SAFETY: bid < entries (the kernel only returns ids we gave it), so the offset
-        // stays inside the buffer mapping.
-        unsafe {
-            self.memory
-                .ptr
-                .add(bid as usize * self.buffer_size as usize)
-        }
-    }
-
-    /// The first `len` bytes of buffer `bid`, starting at `offset`.
-    fn bytes(&self, bid: u16, offset: u32, len: u32) -> (*const u8, u32) {
-        // SAFETY: offset < len <= buffer_size, inside buffer `bid`.
-        (
-            unsafe { self.buffer_ptr(bid).add(offset as usize) },
-            len - offset,
-        )
-    }
-}
-
 // ---- connections ----
 
 const NO_BUFFER: u16 = u16::MAX;
@@ -335,7 +215,9 @@ struct UringLoop {
     // Field order is drop order: the ring goes first, so the kernel is done with the
     // buffer memory before it is unmapped.
     ring: IoUring,
-    buffers: BufferRing,
+    buffers: BufRing,
+    /// Buffers currently owned by the kernel (in the ring).
+    buffers_available: u32,
     /// Length of the data in each buffer, and the next buffer in its connection's queue.
     buffer_len: Vec<u32>,
     buffer_next: Vec<u16>,
@@ -393,27 +275,21 @@ impl UringLoop {
                  RLIMIT_NOFILE slots; raise `ulimit -n` or use more loops)"
             )
         })?;
-        let buffers = BufferRing::new(opts.buffers, opts.buffer_size).with_context(|| {
-            format!(
-                "allocating {} receive buffers of {} bytes",
-                opts.buffers, opts.buffer_size
-            )
+        let buffers = BufRing::new(opts.buffers as u16, opts.buffer_size, BUFFER_GROUP)
+            .with_context(|| {
+                format!(
+                    "allocating {} receive buffers of {} bytes",
+                    opts.buffers, opts.buffer_size
+                )
+            })?;
+        buffers.register(&ring.submitter()).map_err(|e| {
+            anyhow!("registering the provided-buffer ring: {e} (needs Linux 5.19+)")
         })?;
-        // SAFETY: the ring mapping holds `entries` descriptors, is page-aligned, and lives
-        // in `self.buffers`, which outlives the ring (dropped after it).
-        unsafe {
-            ring.submitter().register_buf_ring_with_flags(
-                buffers.ring.ptr as u64,
-                opts.buffers as u16,
-                BUFFER_GROUP,
-                0,
-            )
-        }
-        .map_err(|e| anyhow!("registering the provided-buffer ring: {e} (needs Linux 5.19+)"))?;
         let n = opts.buffers as usize;
         let mut lp = Self {
             ring,
             buffers,
+            buffers_available: opts.buffers,
             buffer_len: vec![0; n],
             buffer_next: vec![NO_BUFFER; n],
             // Reserved, not touched: only slots in use become resident.
@@ -541,7 +417,7 @@ impl UringLoop {
         }
         conn.send_in_flight = true;
         let (bid, sent, gen) = (conn.head, conn.head_sent, conn.gen);
-        let (ptr, len) = self.buffers.bytes(bid, sent, self.buffer_len[bid as usize]);
+        let (ptr, len) = self.buffers.raw(bid, sent, self.buffer_len[bid as usize]);
         let entry = opcode::Send::new(Fixed(slot), ptr, len)
             .flags(libc::MSG_NOSIGNAL | libc::MSG_WAITALL)
             .build()
@@ -580,12 +456,19 @@ impl UringLoop {
         self.completions = batch;
     }
 
+    /// Returns buffer `bid` to the kernel (published once per batch).
+    fn give_back(&mut self, bid: u16) {
+        self.buffers.give_back(bid);
+        self.buffers_available += 1;
+    }
+
     /// Work done once per batch of completions rather than per completion.
     fn after_batch(&mut self) {
         // Buffers given back during the batch become visible to the kernel at once.
         self.buffers.publish();
         if !self.starved.is_empty()
-            && self.buffers.available >= (self.buffers.entries / STARVED_REARM_DIVISOR).max(1)
+            && self.buffers_available
+                >= (u32::from(self.buffers.entries()) / STARVED_REARM_DIVISOR).max(1)
         {
             let starved = std::mem::take(&mut self.starved);
             for &(slot, gen) in &starved {
@@ -654,7 +537,7 @@ impl UringLoop {
     fn on_recv(&mut self, tag: Tag, result: i32, flags: u32) {
         let bid = cqueue::buffer_select(flags);
         if bid.is_some() {
-            self.buffers.available -= 1;
+            self.buffers_available -= 1;
         }
         let more = cqueue::more(flags);
         let slot = tag.slot as usize;
@@ -665,7 +548,7 @@ impl UringLoop {
         if !live {
             // A completion for a connection that is gone: the buffer goes straight back.
             if let Some(bid) = bid {
-                self.buffers.give_back(bid);
+                self.give_back(bid);
             }
             return;
         }
@@ -703,7 +586,7 @@ impl UringLoop {
             self.send_head(tag.slot);
         } else if result == 0 {
             if let Some(bid) = bid {
-                self.buffers.give_back(bid);
+                self.give_back(bid);
             }
             let conn = &mut self.conns[slot];
             conn.state.on_peer_closed();
@@ -712,7 +595,7 @@ impl UringLoop {
             }
         } else {
             if let Some(bid) = bid {
-                self.buffers.give_back(bid);
+                self.give_back(bid);
             }
             match -result {
                 libc::ENOBUFS => {
@@ -742,7 +625,7 @@ impl UringLoop {
             .get(slot)
             .is_some_and(|c| c.open && c.gen == tag.gen);
         if !live {
-            self.buffers.give_back(tag.bid);
+            self.give_back(tag.bid);
             return;
         }
         self.conns[slot].send_in_flight = false;
@@ -759,18 +642,25 @@ impl UringLoop {
         debug_assert_eq!(conn.head, tag.bid);
         conn.head_sent += n;
         let control = conn.state.on_sent(n as usize, now, &self.limits);
-        if conn.head_sent >= self.buffer_len[tag.bid as usize] {
+        let buffer_done = conn.head_sent >= self.buffer_len[tag.bid as usize];
+        if buffer_done {
             conn.head = self.buffer_next[tag.bid as usize];
             if conn.head == NO_BUFFER {
                 conn.tail = NO_BUFFER;
             }
             conn.head_sent = 0;
-            self.buffers.give_back(tag.bid);
         }
-        if conn.state.finished() {
+        let (finished, rearm) = (
+            conn.state.finished(),
+            control == ReadControl::Resume && conn.wants_recv(),
+        );
+        if buffer_done {
+            self.give_back(tag.bid);
+        }
+        if finished {
             return self.close_conn(tag.slot, CloseReason::Finished);
         }
-        if control == ReadControl::Resume && conn.wants_recv() {
+        if rearm {
             self.arm_recv(tag.slot);
         }
         self.send_head(tag.slot);
@@ -805,7 +695,7 @@ impl UringLoop {
             let next = self.buffer_next[bid as usize];
             // The buffer of an in-flight send comes back with its completion.
             if Some(bid) != in_flight {
-                self.buffers.give_back(bid);
+                self.give_back(bid);
             }
             bid = next;
         }

@@ -1,6 +1,7 @@
 //! A provided-buffer ring (`IORING_REGISTER_PBUF_RING`): receive memory per event loop,
 //! not per connection. The kernel picks a buffer for each multishot receive; the loop hands
-//! it back once the bytes are checked, and publishes the new tail once per loop iteration.
+//! it back once it is done with the bytes (checked by the loadgen, echoed by the server),
+//! and publishes the new tail once per loop iteration. Untouched buffers cost no RSS.
 
 use io_uring::types::BufRingEntry;
 use io_uring::Submitter;
@@ -91,6 +92,21 @@ impl BufRing {
         unsafe {
             submitter.register_buf_ring_with_flags(self.ring.ptr as u64, self.entries, self.bgid, 0)
         }
+    }
+
+    /// Number of buffers in the ring.
+    pub fn entries(&self) -> u16 {
+        self.entries
+    }
+
+    /// Bytes `offset..len` of buffer `bid`, as a raw pointer and length for a request
+    /// that sends them (the caller keeps the buffer out of the ring until it completes).
+    pub fn raw(&self, bid: u16, offset: u32, len: u32) -> (*const u8, u32) {
+        let len = len.min(self.buf_size);
+        let offset = offset.min(len);
+        let start = usize::from(bid % self.entries) * self.buf_size as usize + offset as usize;
+        // SAFETY: start <= the end of buffer `bid`, inside the buffer mapping.
+        (unsafe { self.bufs.ptr.add(start) }, len - offset)
     }
 
     /// The first `len` bytes of buffer `bid` as the kernel filled them.
