@@ -9,6 +9,13 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --workspace --release 2>&1
+echo "== scripts/c1m.sh --dry-run with a subset of scenarios and backends"
+scripts/c1m.sh --dry-run --scenarios hold --backends uring,epoll >/dev/null
+scripts/c1m.sh --dry-run --scenarios pingpong,latency --backends tokio >/dev/null
+if scripts/c1m.sh --dry-run --scenarios nonsense >/dev/null 2>&1; then
+    echo "c1m.sh accepted an unknown scenario" >&2
+    exit 1
+fi
 echo "== scripts/c1m.sh --quick (end to end: tune, every backend and scenario, compare, restore)"
 # Into a temporary folder, so CI never writes into results/; kept if the run fails.
 c1m_out=$(mktemp -d)
