@@ -541,11 +541,7 @@ impl UringLoop {
         }
         let more = cqueue::more(flags);
         let slot = tag.slot as usize;
-        let live = self
-            .conns
-            .get(slot)
-            .is_some_and(|c| c.open && c.gen == tag.gen);
-        if !live {
+        if !self.is_live(tag) {
             // A completion for a connection that is gone: the buffer goes straight back.
             if let Some(bid) = bid {
                 self.give_back(bid);
@@ -618,13 +614,17 @@ impl UringLoop {
         }
     }
 
+    /// True if the completion belongs to the connection now in its slot (not to an
+    /// earlier one whose slot was reused).
+    fn is_live(&self, tag: Tag) -> bool {
+        self.conns
+            .get(tag.slot as usize)
+            .is_some_and(|c| c.open && c.gen == tag.gen)
+    }
+
     fn on_send(&mut self, tag: Tag, result: i32) {
         let slot = tag.slot as usize;
-        let live = self
-            .conns
-            .get(slot)
-            .is_some_and(|c| c.open && c.gen == tag.gen);
-        if !live {
+        if !self.is_live(tag) {
             self.give_back(tag.bid);
             return;
         }
