@@ -4,16 +4,17 @@
 # c1m.sh starts it in its own session and stops it at the end of a normal exit; it is
 # not meant to be run by hand.
 #
-#   c1m-watchdog.sh PID RUNDIR STATE_FILE
+#   c1m-watchdog.sh PID RUNDIR RESTORE_ARGS...
 #
 # RUNDIR/pgids lists the process groups c1m.sh started; RUNDIR/tuned exists while
-# sysctls are applied. c1m.sh removes RUNDIR as the last step of its own cleanup.
+# sysctls are applied; RESTORE_ARGS go to sysctl-restore.sh (state file, profile, keys).
+# c1m.sh removes RUNDIR as the last step of its own cleanup.
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 pid=$1
 rundir=$2
-state=$3
+shift 2
 
 running() {
     local stat
@@ -32,6 +33,6 @@ if [[ -f "$rundir/pgids" ]]; then
     for g in "${groups[@]}"; do kill -KILL -- "-$g" 2>/dev/null; done
 fi
 if [[ -f "$rundir/tuned" ]]; then
-    "$here/sysctl-restore.sh" --state "$state"
+    "$here/sysctl-restore.sh" "$@"
 fi
 rm -rf "$rundir"

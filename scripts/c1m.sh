@@ -24,7 +24,8 @@
 #   --set KEY=VALUE       one more sysctl to apply after the profile (repeatable)
 #   --tag NAME            appended to every run label (tune-sweep.sh uses it)
 #   --no-build            use the binaries in target/release as they are
-#   --dry-run             print the preflight and the plan, run nothing
+#   --cargo PATH          the cargo to build with (default: the invoking user's, see below)
+#   --dry-run             print the preflight and the plan; no build, no tuning, no root
 #   -h, --help            this text
 #
 # Scenarios (64-byte messages; server pinned to the first half of the CPUs, loadgen to
@@ -38,6 +39,11 @@
 #   churn     connect, one exchange, close, again: connections per second, connect latency
 # Backends that need one fd per connection (epoll, tokio, tokio-uring) run as several
 # server processes (one port each) when one process's RLIMIT_NOFILE cannot hold them.
+#
+# Under sudo, the build runs as the invoking user (SUDO_USER) with that user's own
+# toolchain (~/.cargo/bin/cargo as rustup installs it, or cargo on the secure PATH),
+# so target/ stays theirs; only the runs need root. Result folders are handed to that
+# user at exit.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -69,6 +75,7 @@ profile="$ROOT/sysctl/c1m.conf"
 sets=()
 tag=""
 dry_run=0
+cargo_arg=""
 invocation=$(printf '%q ' "$0" "$@")
 
 need_value() { [[ $# -ge 2 && -n "$2" ]] || { printf 'c1m.sh: %s needs a value\n' "$1" >&2; exit 2; }; }
@@ -91,6 +98,7 @@ while [[ $# -gt 0 ]]; do
         --set) need_value "$@"; sets+=("$2"); shift 2 ;;
         --tag) need_value "$@"; tag=$2; shift 2 ;;
         --no-build) build=0; shift ;;
+        --cargo) need_value "$@"; cargo_arg=$2; shift 2 ;;
         --dry-run) dry_run=1; shift ;;
         -h | --help) usage; exit 0 ;;
         *) printf 'c1m.sh: unknown argument %s (see --help)\n' "$arg" >&2; exit 2 ;;
@@ -130,20 +138,29 @@ mapfile -t BACKENDS < <(pick_list "$backends_arg" "${ALL_BACKENDS[@]}")
 has_scenario() { local s; for s in "${SCENARIOS[@]}"; do [[ "$s" == "$1" ]] && return 0; done; return 1; }
 
 # --- One run at a time on this machine -----------------------------------------------
-# Two c1m.sh at once would share CPUs, ports and the sysctl state file.
-LOCK="${XDG_RUNTIME_DIR:-/tmp}/c1m.lock"
-# flock works on a read-only fd too, for a lock file another user created.
-{ exec 9>>"$LOCK"; } 2>/dev/null || { exec 9<"$LOCK"; } 2>/dev/null || c1m_die "cannot open the lock file $LOCK"
-if ! flock -n 9; then
-    c1m_log "another c1m.sh holds $LOCK; waiting for it (up to 20 minutes)"
-    flock -w 1200 9 || c1m_die "gave up waiting for $LOCK"
+# Two c1m.sh at once would share CPUs, ports and the sysctl state file. Lock and state
+# live in a directory only this user can write (/run/c1m for root), never at a path
+# another user could have prepared.
+# A dry run changes nothing, so it needs neither.
+STATE_DIR=$( ((dry_run)) || c1m_state_dir) || exit 1
+LOCK="$STATE_DIR/lock"
+STATE_FILE="$STATE_DIR/sysctl.saved"
+if ((!dry_run)); then
+    if [[ -e "$LOCK" || -L "$LOCK" ]]; then c1m_require_trusted "$LOCK" "regular file" || exit 1; fi
+    { exec 9>>"$LOCK"; } 2>/dev/null || c1m_die "cannot open the lock file $LOCK"
+    if ! flock -n 9; then
+        c1m_log "another c1m.sh holds $LOCK; waiting for it (up to 20 minutes)"
+        flock -w 1200 9 || c1m_die "gave up waiting for $LOCK"
+    fi
 fi
 
 # --- Cleanup on every exit path --------------------------------------------------------
 TMPD=$(mktemp -d "${TMPDIR:-/tmp}/c1m.XXXXXX")
 declare -A LIVE=() # pid (= process group id, every child runs under setsid) -> 1
 TUNED=0
-STATE_FILE="${C1M_STATE_FILE:-$C1M_STATE_FILE_DEFAULT}"
+# Restore touches only the profile's keys and those of this run's --set.
+RESTORE_ARGS=(--state "$STATE_FILE" --profile "$profile")
+for s in "${sets[@]}"; do RESTORE_ARGS+=(--key "$(c1m_normalize "${s%%=*}")"); done
 ALL_SPAWNED=()
 TOUCHED_KEYS=()
 FAILURES=()
@@ -195,7 +212,7 @@ cleanup() {
     fi
     if ((TUNED)); then
         c1m_log "restoring sysctls"
-        "$SCRIPTS/sysctl-restore.sh" --state "$STATE_FILE" || clean=0
+        "$SCRIPTS/sysctl-restore.sh" "${RESTORE_ARGS[@]}" || clean=0
         verify_sysctls || clean=0
     fi
     # Nothing we started may outlive us: check every process group we ever made.
@@ -207,6 +224,7 @@ cleanup() {
         fi
     done
     rm -rf "$TMPD"
+    give_results_to_user
     if [[ -n "${WATCHDOG:-}" ]]; then
         kill -TERM -- "-$WATCHDOG" 2>/dev/null
         wait "$WATCHDOG" 2>/dev/null
@@ -218,6 +236,16 @@ cleanup() {
         c1m_log "interrupted; kernel and processes are back as they were"
     fi
     exit "$rc"
+}
+# Under sudo, every folder and file this run wrote belongs to the invoking user.
+give_results_to_user() {
+    [[ -n "${STAMP:-}" ]] || return 0
+    local -a written
+    shopt -s nullglob
+    written=("$out_parent/$STAMP-$HOST"-*)
+    shopt -u nullglob
+    ((${OUT_CREATED:-0})) && written=("$out_parent")
+    ((${#written[@]} == 0)) || c1m_give_to_user "${written[@]}"
 }
 on_signal() {
     INTERRUPTED=$1
@@ -236,7 +264,7 @@ trap 'on_signal HUP' HUP
 # If this script is SIGKILLed, nothing above runs: a watchdog in its own session (so a
 # Ctrl-C does not reach it) then stops our process groups and restores the sysctls. It
 # keeps the lock fd, so no other c1m.sh starts before it is done.
-setsid "$SCRIPTS/c1m-watchdog.sh" "$$" "$TMPD" "$STATE_FILE" </dev/null >/dev/null &
+setsid "$SCRIPTS/c1m-watchdog.sh" "$$" "$TMPD" "${RESTORE_ARGS[@]}" </dev/null >/dev/null &
 WATCHDOG=$!
 
 snapshot_sysctls() { # snapshot FILE: KEY=VALUE of every touched key that exists
@@ -260,11 +288,11 @@ verify_sysctls() {
 
 # --- Build -------------------------------------------------------------------------------
 cd "$ROOT"
-if ((build)); then
-    c1m_log "building release binaries (cargo build --release)"
-    cargo build --release --bins >&2 || c1m_die "cargo build --release failed"
+if ((build && !dry_run)); then
+    c1m_build "$cargo_arg" || exit 1
 fi
-[[ -x "$SERVER_BIN" && -x "$LOADGEN_BIN" ]] || c1m_die "missing $SERVER_BIN or $LOADGEN_BIN (run without --no-build)"
+((dry_run)) || [[ -x "$SERVER_BIN" && -x "$LOADGEN_BIN" ]] ||
+    c1m_die "missing $SERVER_BIN or $LOADGEN_BIN (run without --no-build)"
 command -v python3 >/dev/null || c1m_die "python3 is needed for the reports (scripts/c1m_report.py)"
 
 # --- Preflight ---------------------------------------------------------------------------
@@ -275,7 +303,7 @@ if [[ "$uring_disabled" == 2 ]] || { [[ "$uring_disabled" == 1 ]] && ! c1m_is_ro
     c1m_die "io_uring is not available to this process (kernel.io_uring_disabled = $uring_disabled): the loadgen and the uring backends need it"
 fi
 
-if ((tune)) && ! c1m_is_root; then
+if ((tune && !dry_run)) && ! c1m_is_root; then
     c1m_warn "not root: sysctls stay as they are (no --no-tune needed); the hold scenario is sized to what fits untuned"
     tune=0
 fi
@@ -296,7 +324,7 @@ raise_ulimits() {
 }
 
 # --- Tuning ------------------------------------------------------------------------------
-if ! c1m_is_root; then
+if ! c1m_is_root && ((!dry_run)); then
     ((${#sets[@]} == 0)) || c1m_warn "not root: ignoring --set ${sets[*]}"
     sets=()
 fi
@@ -310,7 +338,7 @@ mapfile -t TOUCHED_KEYS < <({
         echo
     done
 } | awk 'NF && !seen[$0]++')
-if ((${#apply_args[@]} > 0)); then
+if ((${#apply_args[@]} > 0 && !dry_run)); then
     [[ ! -f "$STATE_FILE" ]] || c1m_warn "$STATE_FILE is left from a run that did not restore; its saved values are the originals and will be restored at exit"
     snapshot_sysctls "$TMPD/sysctl.before"
     TUNED=1 # from here on the EXIT trap restores, whatever happens next
@@ -391,7 +419,12 @@ HOLD_DUR=$(awk -v d="$DUR" -v h="$HB" 'BEGIN { print (d > h ? d : h) }')
 # before it tries the other half, so past about half the range every connect() walks
 # ~30k ports and the ramp slows to a few hundred per second (seen: two source addresses
 # stalled at 65k connections). Stay at 42% of the range: about 27k when tuned.
-read -r port_lo port_hi <<<"$(c1m_sysctl_get net.ipv4.ip_local_port_range)"
+port_range=$(c1m_sysctl_get net.ipv4.ip_local_port_range)
+if ((dry_run && tune)); then # the range the run would have after tuning
+    port_range=$(c1m_profile_entries "$profile" | sed -n 's/^-\{0,1\}net\.ipv4\.ip_local_port_range=//p' | tail -n 1)
+    port_range=${port_range:-$(c1m_sysctl_get net.ipv4.ip_local_port_range)}
+fi
+read -r port_lo port_hi <<<"$port_range"
 PORTS_PER_PAIR=$(((port_hi - port_lo + 1) * 42 / 100))
 # Connections one fd-per-connection server process may hold: RLIMIT_NOFILE less fds for
 # listeners, rings, logs; 10% headroom. C1M_CONNS_PER_PROC overrides (for tests).
@@ -452,8 +485,11 @@ source_ips_for() {
 # --- Output folders ----------------------------------------------------------------------
 HOST=$(hostname -s 2>/dev/null || hostname)
 STAMP=$(date +%Y-%m-%d-%H%M)
-mkdir -p "$out_parent"
-out_parent=$(cd "$out_parent" && pwd)
+if ((!dry_run)) && [[ ! -d "$out_parent" ]]; then
+    mkdir -p "$out_parent"
+    OUT_CREATED=1
+fi
+out_parent=$(realpath -m -- "$out_parent")
 for n in "" -2 -3 -4 -5 -6 -7 -8 -9; do
     taken=0
     for s in "${SCENARIOS[@]}"; do [[ -e "$out_parent/$STAMP$n-$HOST-$s" ]] && taken=1; done
@@ -501,7 +537,13 @@ plan() {
         runs_per_backend=$((runs_per_backend + 1))
     fi
     est=$((est + runs_per_backend * ${#BACKENDS[@]} * (${DUR%.*} + 3)))
-    printf '  tuning            %s\n' "$( ((TUNED)) && echo "${apply_args[*]} (restored at exit)" || echo none)"
+    if ((TUNED)); then
+        printf '  tuning            %s (restored at exit)\n' "${apply_args[*]}"
+    elif ((dry_run && ${#apply_args[@]} > 0)); then
+        printf '  tuning            would apply %s (restored at exit); state in /run/c1m when root\n' "${apply_args[*]}"
+    else
+        printf '  tuning            none\n'
+    fi
     printf '  estimated time    about %s s\n' "$est"
     printf '  results           %s/%s-%s-{%s}\n' "$out_parent" "$STAMP" "$HOST" "$(IFS=,; echo "${SCENARIOS[*]}")"
 }

@@ -2,10 +2,6 @@
 # Helpers shared by the c1m scripts: logging, sysctl read/write, profile parsing,
 # preflight facts. Sourced, not run; expects `set -euo pipefail` in the caller.
 
-# Where sysctl-apply.sh saves the original values (read by the scripts that source this).
-# shellcheck disable=SC2034
-C1M_STATE_FILE_DEFAULT="${XDG_RUNTIME_DIR:-/tmp}/c1m-sysctl.saved"
-
 c1m_log() { printf 'c1m: %s\n' "$*" >&2; }
 c1m_warn() { printf 'c1m: warning: %s\n' "$*" >&2; }
 c1m_die() {
@@ -93,6 +89,88 @@ c1m_print_diff() {
 
 c1m_is_root() { [[ $(id -u) -eq 0 ]]; }
 
+# --- Private state -------------------------------------------------------------------
+# The sysctl state file and the lock live in a directory only this user can write, so
+# that nobody else can plant a file that root would later read, restore or follow.
+
+# Why PATH (of TYPE "directory" or "regular file") may not be trusted, or nothing:
+# it must be that type (a symlink is not), owned by this user, and not writable by group
+# or others. Uses lstat, so a symlink is never followed.
+c1m_untrusted_reason() {
+    local path=$1 want=$2 info type uid mode me
+    me=$(id -u)
+    info=$(stat -c '%F|%u|%a' -- "$path" 2>/dev/null) || { printf 'cannot be examined'; return 0; }
+    IFS='|' read -r type uid mode <<<"$info"
+    [[ "$type" == "regular empty file" ]] && type="regular file"
+    if [[ "$type" != "$want" ]]; then
+        printf 'is a %s, not a %s' "$type" "$want"
+    elif [[ "$uid" != "$me" ]]; then
+        printf 'is owned by uid %s, not by uid %s who runs this' "$uid" "$me"
+    elif (((8#$mode & 8#022) != 0)); then
+        printf 'is writable by group or others (mode %s)' "$mode"
+    fi
+    return 0
+}
+
+# Fails with a message unless PATH is a trusted TYPE (see c1m_untrusted_reason).
+c1m_require_trusted() {
+    local reason
+    reason=$(c1m_untrusted_reason "$1" "$2")
+    [[ -z "$reason" ]] && return 0
+    printf 'c1m: error: refusing %s: it %s.\n' "$1" "$reason" >&2
+    printf 'c1m: error: the kit keeps its state only where no other user can write; remove or fix %s and run again\n' "$1" >&2
+    return 1
+}
+
+# Prints the kit's private state directory, creating it with mode 0700: $C1M_STATE_DIR if
+# set; /run/c1m for root; else $XDG_RUNTIME_DIR/c1m; else ~/.cache/c1m.
+c1m_state_dir() {
+    local dir
+    if [[ -n "${C1M_STATE_DIR:-}" ]]; then
+        dir=$C1M_STATE_DIR
+    elif c1m_is_root; then
+        dir=/run/c1m
+    elif [[ -n "${XDG_RUNTIME_DIR:-}" ]]; then
+        dir=$XDG_RUNTIME_DIR/c1m
+    else
+        dir=${HOME:?HOME is not set}/.cache/c1m
+    fi
+    [[ "$dir" == /* ]] || { printf 'c1m: error: state directory %s is not an absolute path\n' "$dir" >&2; return 1; }
+    # mkdir never follows a symlink in the last component; the check below refuses one.
+    [[ -e "$dir" || -L "$dir" ]] || { mkdir -p -- "$(dirname -- "$dir")" && mkdir -m 700 -- "$dir"; } 2>/dev/null ||
+        { printf 'c1m: error: cannot create the state directory %s\n' "$dir" >&2; return 1; }
+    c1m_require_trusted "$dir" directory || return 1
+    printf '%s' "$dir"
+}
+
+# Checks the state file STATE (given with --state or the default) before it is read or
+# written: its directory must be trusted, and the file itself if it exists.
+c1m_check_state_file() {
+    local state=$1
+    [[ "$state" == /* ]] || state="$PWD/$state"
+    c1m_require_trusted "$(dirname -- "$state")" directory || return 1
+    if [[ -e "$state" || -L "$state" ]]; then
+        c1m_require_trusted "$state" "regular file" || return 1
+    fi
+    return 0
+}
+
+# Sysctl keys and values as the kit writes them: a key is dotted lowercase words, a
+# value is numbers, words and separators; anything else in a state file is refused.
+c1m_valid_key() { [[ "$1" =~ ^[a-z0-9_]+(\.[a-z0-9_-]+)+$ ]]; }
+c1m_valid_value() { [[ "$1" =~ ^[A-Za-z0-9\ ,:._-]*$ ]]; }
+
+# Prints the keys (no "-" prefix) of the profile files given, one per line.
+c1m_profile_keys() {
+    local file entry key
+    for file in "$@"; do
+        while IFS= read -r entry; do
+            key=${entry%%=*}
+            printf '%s\n' "${key#-}"
+        done < <(c1m_profile_entries "$file")
+    done
+}
+
 c1m_cpu_count() { nproc 2>/dev/null || getconf _NPROCESSORS_ONLN; }
 
 c1m_meminfo_kb() { awk -v k="$1:" '$1 == k { print $2; found = 1 } END { if (!found) print 0 }' /proc/meminfo; }
@@ -143,4 +221,77 @@ c1m_preflight() {
     printf '  CPUs online         %s (%s)\n' "$cpus" "$(cat /sys/devices/system/cpu/online 2>/dev/null || echo '?')"
     printf '  memory              %s MiB total, %s MiB available\n' $((mem_total / 1024)) $((mem_avail / 1024))
     printf '  load average        %s (other processes share the CPUs: compare CPU per message, not msgs/s)\n' "$load"
+}
+
+# --- Building as the invoking user ------------------------------------------------------
+# Under sudo the build runs as SUDO_USER with that user's toolchain, so target/ belongs
+# to them and root never needs a cargo of its own.
+
+# The user the kit works for: SUDO_USER when root runs it through sudo, else nobody
+# (prints nothing).
+c1m_invoking_user() {
+    if c1m_is_root && [[ -n "${SUDO_USER:-}" && "${SUDO_USER}" != root && "${SUDO_UID:-0}" != 0 ]]; then
+        printf '%s' "$SUDO_USER"
+    fi
+}
+
+# c1m_find_cargo USER HOME [GIVEN]: prints the cargo to use, or fails listing where it
+# looked. GIVEN (--cargo) wins; then USER's rustup install; then cargo on PATH.
+c1m_find_cargo() {
+    local user=$1 home=$2 given=${3:-} found
+    local -a looked=()
+    if [[ -n "$given" ]]; then
+        [[ -x "$given" && ! -d "$given" ]] && { printf '%s' "$given"; return 0; }
+        c1m_warn "--cargo $given is not an executable file"
+        return 1
+    fi
+    if [[ -n "$home" ]]; then
+        looked+=("$home/.cargo/bin/cargo")
+        [[ -x "$home/.cargo/bin/cargo" ]] && { printf '%s' "$home/.cargo/bin/cargo"; return 0; }
+    fi
+    looked+=("PATH ($PATH)")
+    if found=$(command -v cargo 2>/dev/null) && [[ -n "$found" ]]; then
+        printf '%s' "$found"
+        return 0
+    fi
+    printf 'c1m: error: no cargo found for %s; looked in: %s\n' "$user" "${looked[*]}" >&2
+    printf 'c1m: error: install Rust for %s with rustup (https://rustup.rs, as %s, not as root),\n' "$user" "$user" >&2
+    printf 'c1m: error: or pass --cargo /path/to/cargo, or build first and run with --no-build\n' >&2
+    return 1
+}
+
+# Builds the release binaries; under sudo as the invoking user. GIVEN_CARGO may be empty.
+c1m_build() {
+    local given=${1:-} user home cargo
+    user=$(c1m_invoking_user)
+    if [[ -z "$user" ]]; then
+        cargo=$(c1m_find_cargo "$(id -un)" "${HOME:-}" "$given") || return 1
+        c1m_log "building release binaries ($cargo build --release)"
+        "$cargo" build --release --bins >&2 || { c1m_warn "cargo build --release failed"; return 1; }
+        return 0
+    fi
+    home=$(getent passwd "$user" | cut -d: -f6)
+    [[ -n "$home" ]] || { c1m_warn "SUDO_USER $user has no passwd entry"; return 1; }
+    cargo=$(c1m_find_cargo "$user" "$home" "$given") || return 1
+    if [[ -e target && "$(stat -c %u target)" != "${SUDO_UID}" ]]; then
+        c1m_warn "target/ belongs to uid $(stat -c %u target), not to $user: it was built as another user."
+        c1m_warn "fix it with: sudo chown -R $user: $PWD/target   (or remove it)"
+        return 1
+    fi
+    c1m_log "building release binaries as $user ($cargo build --release); only the runs need root"
+    # A clean environment for that user: their home (so rustup finds ~/.rustup) and a
+    # PATH with their cargo's directory first (rustc, linker).
+    runuser -u "$user" -- env -i HOME="$home" USER="$user" LOGNAME="$user" \
+        PATH="$(dirname -- "$cargo"):/usr/local/bin:/usr/bin:/bin" TERM="${TERM:-dumb}" \
+        "$cargo" build --release --bins >&2 || { c1m_warn "cargo build --release (as $user) failed"; return 1; }
+}
+
+# Hands PATHS (files or folders the run wrote) to the invoking user under sudo, without
+# following symlinks; nothing to do otherwise.
+c1m_give_to_user() {
+    local user
+    user=$(c1m_invoking_user)
+    [[ -n "$user" && $# -gt 0 ]] || return 0
+    chown -R -h -P "${SUDO_UID}:${SUDO_GID:-$SUDO_UID}" -- "$@" 2>/dev/null ||
+        c1m_warn "could not give $* to $user"
 }

@@ -5,10 +5,13 @@
 #   scripts/sysctl-apply.sh [--state FILE] [--set KEY=VALUE]... [PROFILE]
 #
 # PROFILE is a sysctl.conf-style file (default: sysctl/c1m.conf); --set adds or
-# overrides one key (repeatable; applied after the profile). If the state file already
-# exists (an earlier apply that was never restored), the values saved in it are kept:
-# they are the machine's real originals, the current values are ours.
-# Prints a before/after table. Exit status: 0 all applied, 1 some key failed, 2 usage.
+# overrides one key (repeatable; applied after the profile). The state file defaults to
+# sysctl.saved in the kit's private state directory (/run/c1m for root); a state file or
+# directory that another user could have written is refused and nothing is changed. If
+# the state file already exists (an earlier apply that was never restored), the values
+# saved in it are kept: they are the machine's real originals, the current values are ours.
+# Prints a before/after table. Exit status: 0 all applied, 1 some key failed or the state
+# was refused, 2 usage.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -16,10 +19,10 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/lib.sh"
 
 usage() {
-    sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
-state="${C1M_STATE_FILE:-$C1M_STATE_FILE_DEFAULT}"
+state="${C1M_STATE_FILE:-}"
 profile=""
 sets=()
 while [[ $# -gt 0 ]]; do
@@ -41,6 +44,10 @@ if [[ -z "$profile" && ${#sets[@]} -eq 0 ]]; then
     profile="$here/../sysctl/c1m.conf"
 fi
 [[ -z "$profile" || -f "$profile" ]] || c1m_die "profile $profile not found"
+if [[ -z "$state" ]]; then
+    dir=$(c1m_state_dir) || c1m_die "no private place for the sysctl state; nothing was changed"
+    state="$dir/sysctl.saved"
+fi
 
 # Wanted settings, in order; a later entry for the same key wins.
 declare -A want=() optional=()
@@ -54,6 +61,8 @@ add_entry() {
         key=${key#-}
         optional[$key]=1
     fi
+    c1m_valid_key "$key" || c1m_die "'$key' is not a sysctl key (dotted lowercase words, like net.core.somaxconn)"
+    c1m_valid_value "$value" || c1m_die "$key: value '$value' has characters the kit does not write (only letters, digits, space , : . _ -)"
     [[ -n "${want[$key]+set}" ]] || keys+=("$key")
     want[$key]=$value
 }
@@ -78,15 +87,18 @@ for key in "${keys[@]}"; do
 done
 [[ ${#present[@]} -gt 0 ]] || { c1m_log "nothing to apply"; exit 0; }
 
-# Save the originals before changing anything. The file is created with mode 600 and
-# written in full before the first write to /proc/sys.
+# Save the originals before changing anything. The file is created with mode 600 in a
+# directory only we can write, and written in full before the first write to /proc/sys.
 umask 077
-mkdir -p "$(dirname "$state")"
+c1m_check_state_file "$state" || c1m_die "nothing was changed"
 if [[ -f "$state" ]]; then
     c1m_warn "$state exists: a previous apply was not restored; keeping the values saved there as the originals"
 else
-    printf '# c1m sysctl state: values before %s applied %s (pid %s, %s)\n' \
-        "${profile:-overrides}" "$(date -u +%FT%TZ)" "$$" "$(id -un)" >"$state"
+    (
+        set -o noclobber # never through a file or link that appeared meanwhile
+        printf '# c1m sysctl state: values before %s applied %s (pid %s, %s)\n' \
+            "${profile:-overrides}" "$(date -u +%FT%TZ)" "$$" "$(id -un)" >"$state"
+    ) || c1m_die "cannot create $state; nothing was changed"
 fi
 before=$(mktemp)
 after=$(mktemp)

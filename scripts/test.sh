@@ -16,6 +16,11 @@ if scripts/c1m.sh --dry-run --scenarios nonsense >/dev/null 2>&1; then
     echo "c1m.sh accepted an unknown scenario" >&2
     exit 1
 fi
+cargo build --release --bins
+echo "== root safety: planted state files, symlinks, Ctrl-C and SIGKILL restore"
+scripts/test-root-safety.sh
+echo "== the README's first command as sudo runs it: build as the user, files owned by the user"
+scripts/test-sudo-entry.sh
 echo "== scripts/c1m.sh --quick (end to end: tune, every backend and scenario, compare, restore)"
 # Into a temporary folder, so CI never writes into results/; kept if the run fails.
 c1m_out=$(mktemp -d)

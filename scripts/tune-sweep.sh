@@ -57,6 +57,8 @@ HOST=$(hostname -s 2>/dev/null || hostname)
 sweep="$out_parent/$(date +%Y-%m-%d-%H%M)-$HOST-sweep-$key-$scenario"
 [[ ! -e "$sweep" ]] || sweep="$sweep-$$"
 mkdir -p "$sweep/runs"
+# Under sudo the sweep folder belongs to the invoking user, however the sweep ends.
+trap 'c1m_give_to_user "$sweep"' EXIT
 c1m_log "sweep of $key over ${values[*]} ($scenario) -> $sweep"
 original=$(c1m_sysctl_get "$key")
 
