@@ -1,6 +1,6 @@
 //! Command line of `c1m-loadgen` (the contract scripts and tests rely on).
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -85,9 +85,65 @@ pub struct RunArgs {
     #[arg(long, conflicts_with_all = ["rate", "heartbeat"])]
     pub churn: bool,
 
+    /// With --rate: how send times are spaced (poisson: exponential gaps, seeded).
+    #[arg(long, value_enum, default_value_t = Arrivals::Uniform, requires = "rate")]
+    pub arrivals: Arrivals,
+
+    /// Seed of the Poisson arrivals (the same seed repeats the same schedule).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub seed: u64,
+
+    /// Wake once per batch of echoes when latency is high (auto), or once per echo (off):
+    /// off shows how much of a server's advantage comes from batched arrivals.
+    #[arg(long, value_enum, default_value_t = BatchWaits::Auto)]
+    pub batch_waits: BatchWaits,
+
+    /// Round number of this run in an interleaved series (recorded in summary.json;
+    /// `compare` pairs rounds by it).
+    #[arg(long, value_name = "N")]
+    pub round: Option<u64>,
+
     /// Worker process index (set by the parent when --procs > 1).
     #[arg(long, hide = true)]
     pub worker: Option<usize>,
+}
+
+/// How open-loop send times are spaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum Arrivals {
+    /// Evenly spaced: one message every 1/rate seconds.
+    #[default]
+    Uniform,
+    /// A Poisson process: exponential gaps with mean 1/rate (seeded, reproducible).
+    Poisson,
+}
+
+impl Arrivals {
+    pub fn name(self) -> &'static str {
+        match self {
+            Arrivals::Uniform => "uniform",
+            Arrivals::Poisson => "poisson",
+        }
+    }
+}
+
+/// Whether the closed loop may wait for several echoes per wakeup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum BatchWaits {
+    /// Off: wake for every echo.
+    Off,
+    /// Batch when latency is high enough that it costs at most 1% of the median.
+    #[default]
+    Auto,
+}
+
+impl BatchWaits {
+    pub fn name(self) -> &'static str {
+        match self {
+            BatchWaits::Off => "off",
+            BatchWaits::Auto => "auto",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]

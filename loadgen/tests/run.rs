@@ -11,6 +11,7 @@ backend_tests!(
     closed_loop,
     pipelined,
     open_loop_rate,
+    open_loop_poisson,
     heartbeat,
     churn,
     warmup_is_excluded,
@@ -60,6 +61,9 @@ fn closed_loop(backend: &str) {
     assert_eq!(s.connections_established, 20);
     assert!(!s.coordinated_omission_corrected);
     assert!(s.max_send_lag_us.is_none());
+    assert!(s.send_lag_p99_us.is_none());
+    assert_eq!(s.workload.batch_waits, "auto");
+    assert_eq!(s.round, None);
     assert!(out.stdout.contains("verify errors 0"), "{out}");
 }
 
@@ -79,6 +83,8 @@ fn pipelined(backend: &str) {
         "4",
         "--size",
         "100",
+        "--batch-waits",
+        "off",
         "--cpus",
         "1",
         "--out",
@@ -87,6 +93,7 @@ fn pipelined(backend: &str) {
     out.assert_success();
     let rec = read_run(&dir.join("run"));
     check_clean(&rec, 10);
+    assert_eq!(rec.summary.workload.batch_waits, "off");
     assert_eq!(rec.summary.workload.pipeline, 4);
     assert_eq!(rec.summary.workload.size, 100);
 }
@@ -115,7 +122,13 @@ fn open_loop_rate(backend: &str) {
     check_clean(&rec, 10);
     let s = &rec.summary;
     assert!(s.coordinated_omission_corrected);
-    assert!(s.max_send_lag_us.is_some());
+    assert_eq!(s.workload.arrivals.as_deref(), Some("uniform"));
+    let (p50, p99, max) = (
+        s.send_lag_p50_us.expect("lag p50"),
+        s.send_lag_p99_us.expect("lag p99"),
+        s.max_send_lag_us.expect("max lag"),
+    );
+    assert!(p50 <= p99 && p99 <= max, "lag {p50} {p99} {max}");
     // 2000/s for 2 s, give or take the edges of the window.
     assert!(
         (3400..=4400).contains(&s.messages_sent),
@@ -127,6 +140,47 @@ fn open_loop_rate(backend: &str) {
         "{s:#?}"
     );
     assert!(out.stderr.contains("[1s] conns 10 msgs/s"), "{out}");
+}
+
+/// Poisson arrivals: the same mean rate, seeded, recorded with the round.
+fn open_loop_poisson(backend: &str) {
+    let _turn = light();
+    let server = Server::start(backend, &[]);
+    let dir = TempDir::new("poisson");
+    let out = loadgen(&[
+        "run",
+        "--target",
+        &server.target(),
+        "--connections",
+        "10",
+        "--duration",
+        "2",
+        "--rate",
+        "2000",
+        "--arrivals",
+        "poisson",
+        "--seed",
+        "7",
+        "--round",
+        "3",
+        "--cpus",
+        "1",
+        "--out",
+        &dir.arg("run"),
+    ]);
+    out.assert_success();
+    let rec = read_run(&dir.join("run"));
+    check_clean(&rec, 10);
+    let s = &rec.summary;
+    assert_eq!(s.workload.arrivals.as_deref(), Some("poisson"));
+    assert_eq!(s.workload.seed, Some(7));
+    assert_eq!(s.round, Some(3));
+    assert!(s.send_lag_p99_us.is_some());
+    // 4000 exponential gaps: the count is within a few percent of 2000/s.
+    assert!(
+        (1600.0..2400.0).contains(&s.throughput_msgs_per_s),
+        "{s:#?}"
+    );
 }
 
 fn heartbeat(backend: &str) {
@@ -392,6 +446,8 @@ fn bad_flags_exit_2_with_advice() {
         (&["--cpus", "4096"], "--cpus"),
         (&["--source-ips", "10.0.0.9-10.0.0.1"], "backwards"),
         (&["--procs", "3", "--connections", "2"], "--procs"),
+        (&["--arrivals", "poisson"], "--rate"),
+        (&["--batch-waits", "sometimes"], "--batch-waits"),
     ];
     for (extra, want) in cases {
         let mut args = vec!["run", "--target", "127.0.0.1:9", "--duration", "1"];

@@ -4,6 +4,7 @@
 //! - `plan`: the checked command line, cut into per-loop shares.
 //! - `preflight`: does the request fit (ports, fixed-file slots, memory, tcp_mem)?
 //! - `worker`: one pinned thread with one io_uring per loop (the data path).
+//! - `schedule`: open-loop send times (uniform or Poisson), send lag, punctual waits.
 //! - `proto`: the message format; `c1m_platform::bufring`: provided receive buffers; `clock`: time.
 //! - `procs`: `--procs P`, worker processes and the merge of their run folders.
 //! - this file: starts the loops, holds the ramp barrier, prints progress, writes the
@@ -15,11 +16,12 @@ mod plan;
 mod preflight;
 mod procs;
 mod proto;
+mod schedule;
 mod worker;
 
 use crate::report;
 
-use crate::cli::RunArgs;
+use crate::cli::{Arrivals, RunArgs};
 use crate::report::{Environment, Summary, Workload};
 use anyhow::Context;
 use c1m_platform::{cpus, limits, procfs, signals};
@@ -413,6 +415,10 @@ fn workload(args: &RunArgs, plan: &Plan) -> Workload {
         procs: args.procs as u64,
         duration_s: plan.duration_s,
         warmup_s: plan.warmup_s,
+        arrivals: matches!(plan.mode, Mode::Rate(_)).then(|| plan.arrivals.name().to_string()),
+        seed: (matches!(plan.mode, Mode::Rate(_)) && plan.arrivals == Arrivals::Poisson)
+            .then_some(args.seed),
+        batch_waits: plan.batch_waits.name().to_string(),
     }
 }
 
@@ -429,7 +435,7 @@ fn build_record(args: &RunArgs, plan: &Plan, o: &Outcome) -> report::RunRecord {
     let mut missing = 0;
     let mut first: Option<u64> = None;
     let mut last: Option<u64> = None;
-    let mut lag: Option<u64> = None;
+    let mut lag = report::new_histogram();
     for r in &o.results {
         let _ = latency.add(&r.measured);
         let _ = connect.add(&r.connect);
@@ -447,7 +453,7 @@ fn build_record(args: &RunArgs, plan: &Plan, o: &Outcome) -> report::RunRecord {
             (a, b) => a.or(b),
         };
         last = last.max(r.last_ramp_established_ns);
-        lag = lag.max(r.max_send_lag_ns);
+        let _ = lag.add(&r.send_lag);
     }
     if missing > 0 {
         eprintln!(
@@ -481,7 +487,9 @@ fn build_record(args: &RunArgs, plan: &Plan, o: &Outcome) -> report::RunRecord {
             0.0
         }
     };
-    let summary = Summary {
+    let lag_us = schedule::lag_summary(&lag).unwrap_or((0.0, 0.0, 0.0));
+    let scheduled = plan.mode.scheduled();
+    let mut summary = Summary {
         label: args.label.clone().unwrap_or_else(|| default_label(plan)),
         start_time: clock::rfc3339(start_epoch_s),
         environment: env,
@@ -502,13 +510,17 @@ fn build_record(args: &RunArgs, plan: &Plan, o: &Outcome) -> report::RunRecord {
         throughput_msgs_per_s: per_s(received),
         latency: report::latency_summary(&latency),
         coordinated_omission_corrected: plan.mode.scheduled(),
-        max_send_lag_us: if plan.mode.scheduled() {
-            Some(lag.unwrap_or(0) as f64 / 1000.0)
-        } else {
-            None
-        },
+        send_lag_p50_us: scheduled.then_some(lag_us.0),
+        send_lag_p99_us: scheduled.then_some(lag_us.1),
+        max_send_lag_us: scheduled.then_some(lag_us.2),
         connects_per_s: (plan.mode == Mode::Churn).then(|| per_s(churned)),
+        round: args.round,
+        warnings: Vec::new(),
     };
+    summary.warnings = summary.derived_warnings();
+    for w in &summary.warnings {
+        eprintln!("{}warning: {w}", prefix(plan));
+    }
     let enters: u64 = o.results.iter().map(|r| r.enters).sum();
     let cqes: u64 = o.results.iter().map(|r| r.cqes).sum();
     let total_rx: u64 = o.results.iter().map(|r| r.received_total).sum();
@@ -557,8 +569,8 @@ fn result_line(s: &Summary) -> String {
     if let Some(c) = s.connects_per_s {
         line.push_str(&format!("; {c:.0} connects/s"));
     }
-    if let Some(lag) = s.max_send_lag_us {
-        line.push_str(&format!("; max send lag {lag:.0}us"));
+    if let (Some(p99), Some(max)) = (s.send_lag_p99_us, s.max_send_lag_us) {
+        line.push_str(&format!("; send lag p99 {p99:.0}us max {max:.0}us"));
     }
     if let Some(c) = s.environment.loadgen_cpu_us_per_msg {
         line.push_str(&format!("; loadgen cpu {c:.2} us/msg"));

@@ -11,11 +11,11 @@
 //! per enter and keeps the rest without signalling again, so a step that found many
 //! completions steps its ring again before the thread sleeps.
 //!
-//! The sleep lasts until the earliest deadline of any ring (the next scheduled send, a
-//! phase change). A deadline closer than `SPIN_NS` is not slept for: a sleep and wakeup
-//! costs tens of µs here, more than the wait itself, and would make the send late.
+//! The sleep lasts until the earliest deadline of any ring (a phase change, or `SPIN_NS`
+//! before the next scheduled send, whose last stretch is polled so it leaves on time).
 
 use super::clock::now_ns;
+use super::schedule;
 use super::worker::{Loop, LoopResult, LoopSpec};
 use anyhow::Context;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -23,10 +23,6 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 /// Steps that walked at least this many completions are followed by another step
 /// before the thread sleeps (the kernel may have more deferred work queued).
 const HOT_CQES: usize = 16;
-/// Deadlines this close are waited for without sleeping.
-const SPIN_NS: u64 = 20_000;
-/// Timer slack of the thread (the default 50 µs would make every timed wake late).
-const TIMER_SLACK_NS: libc::c_ulong = 1_000;
 
 fn eventfd() -> anyhow::Result<OwnedFd> {
     // SAFETY: eventfd takes no pointers; the result is checked before use.
@@ -63,10 +59,7 @@ fn epoll_ctl(ep: &OwnedFd, op: libc::c_int, fd: &OwnedFd, token: u64) -> anyhow:
 
 /// Runs `specs` (two or more loops) on the calling thread to the end of the run.
 pub fn run(specs: Vec<LoopSpec>) -> anyhow::Result<Vec<LoopResult>> {
-    // SAFETY: PR_SET_TIMERSLACK takes an integer and affects only this thread.
-    unsafe {
-        libc::prctl(libc::PR_SET_TIMERSLACK, TIMER_SLACK_NS, 0, 0, 0);
-    }
+    schedule::fine_timer_slack();
     let ep = epoll()?;
     let mut loops = Vec::with_capacity(specs.len());
     let mut evfds = Vec::with_capacity(specs.len());
@@ -123,11 +116,7 @@ pub fn run(specs: Vec<LoopSpec>) -> anyhow::Result<Vec<LoopResult>> {
             .min()
             .unwrap_or(u64::MAX);
         let now = now_ns();
-        let wait = if hot || next <= now + SPIN_NS {
-            0
-        } else {
-            next - now
-        };
+        let wait = if hot || next <= now { 0 } else { next - now };
         let ts = libc::timespec {
             tv_sec: (wait / 1_000_000_000) as libc::time_t,
             tv_nsec: (wait % 1_000_000_000) as libc::c_long,

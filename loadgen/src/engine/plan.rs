@@ -2,7 +2,7 @@
 //! event loop. Everything that is wrong with the input is reported here, before any
 //! socket is opened (exit status 2).
 
-use crate::cli::RunArgs;
+use crate::cli::{Arrivals, BatchWaits, RunArgs};
 use anyhow::{bail, Context};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -66,6 +66,11 @@ pub struct Plan {
     pub inflight_cap: usize,
     /// `(index, of)` when this process is one of `--procs` workers.
     pub worker: Option<(usize, usize)>,
+    /// Open loop: how send times are spaced, and the seed of a Poisson schedule.
+    pub arrivals: Arrivals,
+    pub seed: u64,
+    /// Closed loop: may a wakeup wait for several echoes.
+    pub batch_waits: BatchWaits,
 }
 
 /// Parses `--source-ips`: `127.0.0.2-127.0.0.40` or `a,b,c` (ranges inside lists too).
@@ -225,6 +230,10 @@ impl Plan {
             slots_per_ring,
             inflight_cap,
             worker,
+            arrivals: args.arrivals,
+            // Each worker process its own stream of arrivals.
+            seed: args.seed ^ args.worker.unwrap_or(0) as u64,
+            batch_waits: args.batch_waits,
         })
     }
 

@@ -95,8 +95,22 @@ fn worker_args(args: &RunArgs, plan: &Plan, i: usize, dir: &Path) -> Vec<String>
     if let Some(l) = &args.label {
         v.extend(["--label".into(), l.clone()]);
     }
+    if let Some(r) = args.round {
+        v.extend(["--round".into(), r.to_string()]);
+    }
+    v.extend([
+        "--seed".into(),
+        args.seed.to_string(),
+        "--batch-waits".into(),
+        plan.batch_waits.name().into(),
+    ]);
     match plan.mode {
-        Mode::Rate(r) => v.extend(["--rate".into(), (r * frac).to_string()]),
+        Mode::Rate(r) => v.extend([
+            "--rate".into(),
+            (r * frac).to_string(),
+            "--arrivals".into(),
+            plan.arrivals.name().into(),
+        ]),
         Mode::Heartbeat(h) => v.extend(["--heartbeat".into(), h.to_string()]),
         Mode::Churn => v.push("--churn".into()),
         Mode::Closed => {}

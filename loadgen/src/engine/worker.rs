@@ -9,6 +9,8 @@
 use super::clock::now_ns;
 use super::plan::{Mode, Plan};
 use super::proto;
+use super::schedule::{self, RateClock, SPIN_NS};
+use crate::cli::BatchWaits;
 use crate::report::new_histogram;
 use c1m_platform::bufring::BufRing;
 use c1m_platform::net::{client_socket, errno_name};
@@ -111,7 +113,8 @@ pub struct LoopResult {
     pub peak_open: u64,
     pub first_connect_ns: Option<u64>,
     pub last_ramp_established_ns: Option<u64>,
-    pub max_send_lag_ns: Option<u64>,
+    /// Open loop: how late each scheduled send went out (ns), measured phase only.
+    pub send_lag: Histogram<u64>,
     pub enters: u64,
     pub cqes: u64,
 }
@@ -279,8 +282,10 @@ pub(super) struct Core {
     cursor: usize,
     /// Rate mode: every connection is at its in-flight cap; wait for an echo.
     sched_blocked: bool,
+    /// Heartbeat: the period; rate: see `rate_clock`.
     period_ns: f64,
-    phase_ns: f64,
+    /// Rate mode: the intended time of the next message (uniform or Poisson).
+    rate_clock: Option<RateClock>,
 
     ivl: Histogram<u64>,
     ivl_index: u64,
@@ -300,7 +305,7 @@ pub(super) struct Core {
     connection_errors: BTreeMap<String, u64>,
     first_connect_ns: Option<u64>,
     last_ramp_established_ns: Option<u64>,
-    max_send_lag_ns: Option<u64>,
+    send_lag: Histogram<u64>,
     enters: u64,
     cqes: u64,
     /// The kernel can wait for several completions with a bound (min_wait, 6.12+).
@@ -369,13 +374,15 @@ impl Loop {
             sources.push(s);
             heartbeat_offset.push(g as f64 / total);
         }
-        let (period_ns, phase_ns) = match plan.mode {
+        let (period_ns, rate_clock) = match plan.mode {
             Mode::Rate(_) => {
                 let p = 1e9 / plan.loop_rate(l).max(1e-9);
-                (p, p * plan.loop_phase(l))
+                let seed = schedule::loop_seed(plan.seed, l);
+                let clock = RateClock::new(plan.arrivals, p, p * plan.loop_phase(l), seed);
+                (p, Some(clock))
             }
-            Mode::Heartbeat(secs) => (secs * 1e9, 0.0),
-            _ => (0.0, 0.0),
+            Mode::Heartbeat(secs) => (secs * 1e9, None),
+            _ => (0.0, None),
         };
         let max_connecting = (CONNECTS_IN_FLIGHT_TOTAL / plan.loops).max(16);
         let core = Core {
@@ -414,7 +421,7 @@ impl Loop {
             cursor: 0,
             sched_blocked: false,
             period_ns,
-            phase_ns,
+            rate_clock,
             ivl: new_histogram(),
             ivl_index: 0,
             measured: new_histogram(),
@@ -433,10 +440,11 @@ impl Loop {
             connection_errors: BTreeMap::new(),
             first_connect_ns: None,
             last_ramp_established_ns: None,
-            max_send_lag_ns: None,
+            send_lag: new_histogram(),
             enters: 0,
             cqes: 0,
-            can_batch_waits: ring.params().is_feature_min_timeout(),
+            can_batch_waits: ring.params().is_feature_min_timeout()
+                && plan.batch_waits == BatchWaits::Auto,
             batch_wait_us: 0,
             plan,
         };
@@ -449,6 +457,7 @@ impl Loop {
     }
 
     fn run(&mut self) -> anyhow::Result<LoopResult> {
+        schedule::fine_timer_slack();
         self.core.ramp_start = now_ns();
         loop {
             self.core.now = now_ns();
@@ -458,8 +467,13 @@ impl Loop {
             }
             self.core.flush_sends();
             self.bufs.publish();
-            let timeout = self.core.wait_ns();
-            self.submit_and_wait(timeout)?;
+            let wake = self.core.wake_at();
+            if wake <= self.core.now + 1_000 {
+                // A scheduled send is too close to sleep for: poll until it is due.
+                self.enter_nowait()?;
+            } else {
+                self.submit_and_wait(wake - self.core.now)?;
+            }
         }
         Ok(self.core.finish())
     }
@@ -510,24 +524,8 @@ impl Loop {
         self.core.flush_sends();
         self.bufs.publish();
         self.push_sqes()?;
-        let to_submit = self.ring.submission().len() as u32;
-        if force || to_submit > 0 || self.ring.submission().taskrun() {
-            self.core.enters += 1;
-            // SAFETY: a plain enter with no argument structure; the SQEs it submits point
-            // only into memory this loop owns (see `push_sqes`).
-            let r = unsafe {
-                self.ring.submitter().enter::<libc::sigset_t>(
-                    to_submit,
-                    0,
-                    IORING_ENTER_GETEVENTS,
-                    None,
-                )
-            };
-            match r {
-                Ok(_) => {}
-                Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR) | Some(libc::EBUSY)) => {}
-                Err(e) => return Err(anyhow::anyhow!("io_uring_enter failed: {e}")),
-            }
+        if force || !self.ring.submission().is_empty() || self.ring.submission().taskrun() {
+            self.enter_nowait()?;
             self.core.now = now_ns();
             n += self.reap();
         }
@@ -543,14 +541,38 @@ impl Loop {
         Ok((n, true, again))
     }
 
+    /// Submits what is queued and runs the ring's deferred completion work, without
+    /// sleeping (on a DEFER_TASKRUN ring only an enter with GETEVENTS runs that work).
+    fn enter_nowait(&mut self) -> anyhow::Result<()> {
+        self.push_sqes()?;
+        let to_submit = self.ring.submission().len() as u32;
+        self.core.enters += 1;
+        // SAFETY: a plain enter with no argument structure; the SQEs it submits point
+        // only into memory this loop owns (see `push_sqes`).
+        let r = unsafe {
+            self.ring.submitter().enter::<libc::sigset_t>(
+                to_submit,
+                0,
+                IORING_ENTER_GETEVENTS,
+                None,
+            )
+        };
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR) | Some(libc::EBUSY)) => Ok(()),
+            Err(e) => Err(anyhow::anyhow!("io_uring_enter failed: {e}")),
+        }
+    }
+
     /// The loop's results (after `step` returned false).
     pub(super) fn finish(&mut self) -> LoopResult {
         self.core.finish()
     }
 
-    /// Monotonic ns by which the loop wants its next step even without completions.
+    /// Monotonic ns by which the loop wants its next step even without completions
+    /// (`SPIN_NS` before a scheduled send: the rest of the way is polled).
     pub(super) fn deadline(&self) -> u64 {
-        self.core.now + self.core.wait_ns()
+        self.core.wake_at()
     }
 
     /// Starts the ramp clock.
@@ -857,6 +879,23 @@ impl Core {
         until.saturating_sub(self.now).max(1_000)
     }
 
+    /// The next scheduled send, when the schedule is waiting on the clock.
+    fn next_send(&self) -> Option<u64> {
+        (self.phase == Phase::Load && self.plan.mode.scheduled() && !self.sched_blocked)
+            .then(|| self.intended(self.next_s))
+    }
+
+    /// When the loop wants to run again without completions: its next deadline, or
+    /// `SPIN_NS` before a scheduled send (the rest is polled, so the send leaves on time
+    /// instead of when a late timer fires).
+    fn wake_at(&self) -> u64 {
+        let until = self.now + self.wait_ns();
+        match self.next_send() {
+            Some(t) if t <= until => t.saturating_sub(SPIN_NS).max(self.now),
+            _ => until,
+        }
+    }
+
     /// (completions to wait for, µs the first may wait for the rest). Every wakeup costs
     /// a context switch and a trip through io_uring_enter; when many echoes are in flight
     /// and latency is in the milliseconds, waking once per batch cuts the loadgen's CPU
@@ -878,7 +917,11 @@ impl Core {
     /// Intended send time of scheduled message `s`.
     fn intended(&self, s: u64) -> u64 {
         match self.plan.mode {
-            Mode::Rate(_) => self.start + (self.phase_ns + s as f64 * self.period_ns) as u64,
+            // The clock holds only the next message's time: `s` is always `next_s` here.
+            Mode::Rate(_) => self
+                .rate_clock
+                .as_ref()
+                .map_or(u64::MAX, |c| self.start + c.next_offset_ns()),
             Mode::Heartbeat(_) => {
                 let n = self.n as u64;
                 let (round, j) = (s / n, (s % n) as usize);
@@ -932,6 +975,9 @@ impl Core {
                 self.note_lag(t);
                 self.enqueue(slot as u32, t);
                 self.next_s += 1;
+                if let Some(c) = self.rate_clock.as_mut() {
+                    c.advance();
+                }
             },
             Mode::Heartbeat(_) => loop {
                 let t = self.intended(self.next_s);
@@ -960,7 +1006,7 @@ impl Core {
     fn note_lag(&mut self, intended: u64) {
         if self.in_window() {
             let lag = self.now.saturating_sub(intended);
-            self.max_send_lag_ns = Some(self.max_send_lag_ns.unwrap_or(0).max(lag));
+            self.send_lag.saturating_record(lag);
         }
     }
 
@@ -1342,7 +1388,7 @@ impl Core {
             peak_open: self.peak_open,
             first_connect_ns: self.first_connect_ns,
             last_ramp_established_ns: self.last_ramp_established_ns,
-            max_send_lag_ns: self.max_send_lag_ns,
+            send_lag: std::mem::replace(&mut self.send_lag, new_histogram()),
             enters: self.enters,
             cqes: self.cqes,
         }

@@ -142,6 +142,9 @@ pub fn merge_records(parts: &[RunRecord]) -> anyhow::Result<RunRecord> {
     s.coordinated_omission_corrected = parts
         .iter()
         .all(|p| p.summary.coordinated_omission_corrected);
+    // Lag percentiles of the parts, not of the whole: the worst part's is the bound.
+    s.send_lag_p50_us = max_opt(parts.iter().map(|p| p.summary.send_lag_p50_us));
+    s.send_lag_p99_us = max_opt(parts.iter().map(|p| p.summary.send_lag_p99_us));
     s.max_send_lag_us = max_opt(parts.iter().map(|p| p.summary.max_send_lag_us));
     s.connects_per_s = sum_opt(parts.iter().map(|p| p.summary.connects_per_s));
     s.environment.machine_cpu_busy_pct = max_opt(
@@ -153,6 +156,14 @@ pub fn merge_records(parts: &[RunRecord]) -> anyhow::Result<RunRecord> {
         sum_opt(parts.iter().map(|p| p.summary.environment.loadgen_cpu_pct));
     s.latency = latency_summary(&latency);
     s.connect_latency = latency_summary(&connect_latency);
+    s.warnings = s.derived_warnings();
+    for p in parts {
+        for w in &p.summary.warnings {
+            if !s.warnings.contains(w) {
+                s.warnings.push(w.clone());
+            }
+        }
+    }
 
     Ok(RunRecord {
         summary: s,

@@ -62,6 +62,11 @@ pub struct Workload {
     pub procs: u64,
     pub duration_s: f64,
     pub warmup_s: f64,
+    /// Open loop: "uniform" or "poisson" send times, and the seed of the latter.
+    pub arrivals: Option<String>,
+    pub seed: Option<u64>,
+    /// Closed loop: "auto" (a wakeup may wait for a batch of echoes) or "off".
+    pub batch_waits: String,
 }
 
 /// The whole `summary.json`.
@@ -94,8 +99,51 @@ pub struct Summary {
     pub latency: LatencySummary,
     /// True when latency is measured from the intended send time (open loop).
     pub coordinated_omission_corrected: bool,
-    /// Open loop: how far the sender fell behind its schedule at worst, in microseconds.
+    /// Open loop: how far behind its schedule each message went out, in microseconds:
+    /// median, 99th percentile and worst.
+    pub send_lag_p50_us: Option<f64>,
+    pub send_lag_p99_us: Option<f64>,
     pub max_send_lag_us: Option<f64>,
     /// Churn: completed connect-exchange-close cycles per second.
     pub connects_per_s: Option<f64>,
+    /// Round of an interleaved series this run belongs to (`--round`).
+    pub round: Option<u64>,
+    /// What a reader must know before trusting the numbers (for example that the client,
+    /// not the server, limited the run).
+    pub warnings: Vec<String>,
+}
+
+impl Summary {
+    /// Warnings that follow from the numbers themselves.
+    pub fn derived_warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if let Some(lag) = self.send_lag_p99_us {
+            let p50 = self.latency.p50_us;
+            if p50 > 0.0 && lag > 0.1 * p50 {
+                w.push(format!(
+                    "client-limited: send lag p99 {lag:.0} us exceeds 10% of latency p50 {p50:.0} us; the loadgen, not the server, set the pace"
+                ));
+            }
+        }
+        w
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warns_when_send_lag_is_large_against_latency() {
+        let mut s = Summary::default();
+        s.latency.p50_us = 100.0;
+        s.send_lag_p99_us = Some(9.0);
+        assert!(s.derived_warnings().is_empty());
+        s.send_lag_p99_us = Some(11.0);
+        let w = s.derived_warnings();
+        assert_eq!(w.len(), 1);
+        assert!(w[0].starts_with("client-limited"), "{w:?}");
+        s.send_lag_p99_us = None;
+        assert!(s.derived_warnings().is_empty());
+    }
 }

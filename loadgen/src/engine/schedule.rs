@@ -1,0 +1,182 @@
+//! The open-loop clock: when each scheduled message is due, how late it went out, and
+//! how a thread waits for it punctually.
+//!
+//! `--rate` sends on a fixed total schedule, either evenly spaced (`uniform`) or as a
+//! Poisson process (`poisson`: exponential gaps with the same mean, from a seeded
+//! generator, so a run can be repeated exactly). Latency is measured from the intended
+//! send time; the send lag (actual minus intended) says whether the client kept up.
+
+pub use crate::cli::Arrivals;
+use hdrhistogram::Histogram;
+
+/// Deadlines this close are waited for without sleeping: a sleep and wakeup costs tens
+/// of µs here, more than the wait itself, and would make the send late.
+pub const SPIN_NS: u64 = 20_000;
+/// Timer slack of a loop thread (the default 50 µs makes every timed wake late).
+const TIMER_SLACK_NS: libc::c_ulong = 1_000;
+
+/// Gives the calling thread a 1 µs timer slack, so timed waits end when asked.
+pub fn fine_timer_slack() {
+    // SAFETY: PR_SET_TIMERSLACK takes an integer and affects only this thread.
+    unsafe {
+        libc::prctl(libc::PR_SET_TIMERSLACK, TIMER_SLACK_NS, 0, 0, 0);
+    }
+}
+
+/// SplitMix64: tiny, fast, and good enough to space arrivals; seeded per loop.
+#[derive(Debug, Clone)]
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    pub fn new(seed: u64) -> Self {
+        SplitMix64(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in (0, 1]: never 0, so its logarithm is finite.
+    fn unit_open0(&mut self) -> f64 {
+        ((self.next_u64() >> 11) + 1) as f64 / (1u64 << 53) as f64
+    }
+
+    /// An exponential sample with mean 1.
+    pub fn exp1(&mut self) -> f64 {
+        -self.unit_open0().ln()
+    }
+}
+
+/// One loop's rate schedule: the intended time of its next message.
+#[derive(Debug, Clone)]
+pub struct RateClock {
+    arrivals: Arrivals,
+    period_ns: f64,
+    rng: SplitMix64,
+    /// Offset from the start of the load of the next message, in ns.
+    next_ns: f64,
+}
+
+impl RateClock {
+    /// `period_ns`: mean gap; `phase_ns`: where this loop's uniform schedule starts (loops
+    /// interleave); `seed`: the run's seed mixed with the loop index.
+    pub fn new(arrivals: Arrivals, period_ns: f64, phase_ns: f64, seed: u64) -> Self {
+        let mut rng = SplitMix64::new(seed);
+        let next_ns = match arrivals {
+            Arrivals::Uniform => phase_ns,
+            Arrivals::Poisson => period_ns * rng.exp1(),
+        };
+        RateClock {
+            arrivals,
+            period_ns,
+            rng,
+            next_ns,
+        }
+    }
+
+    /// Offset of the next message from the start of the load, in ns.
+    pub fn next_offset_ns(&self) -> u64 {
+        self.next_ns as u64
+    }
+
+    /// Moves on to the message after the next.
+    pub fn advance(&mut self) {
+        self.next_ns += match self.arrivals {
+            Arrivals::Uniform => self.period_ns,
+            Arrivals::Poisson => self.period_ns * self.rng.exp1(),
+        };
+    }
+}
+
+/// The seed of loop `index` from the run's seed (distinct streams per loop).
+pub fn loop_seed(seed: u64, index: usize) -> u64 {
+    SplitMix64::new(seed ^ (index as u64).wrapping_mul(0xD6E8_FEB8_6659_FD93)).next_u64()
+}
+
+/// Send lag percentiles in µs: (p50, p99, max); None when nothing was recorded.
+pub fn lag_summary(h: &Histogram<u64>) -> Option<(f64, f64, f64)> {
+    if h.is_empty() {
+        return None;
+    }
+    let us = |ns: u64| ns as f64 / 1000.0;
+    Some((
+        us(h.value_at_quantile(0.5)),
+        us(h.value_at_quantile(0.99)),
+        us(h.max()),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uniform_is_evenly_spaced_from_its_phase() {
+        let mut c = RateClock::new(Arrivals::Uniform, 500_000.0, 250_000.0, 7);
+        let mut at = Vec::new();
+        for _ in 0..4 {
+            at.push(c.next_offset_ns());
+            c.advance();
+        }
+        assert_eq!(at, vec![250_000, 750_000, 1_250_000, 1_750_000]);
+    }
+
+    #[test]
+    fn poisson_keeps_the_mean_rate_and_varies_the_gaps() {
+        let mut c = RateClock::new(Arrivals::Poisson, 1000.0, 0.0, 42);
+        let n = 200_000;
+        let mut gaps = Vec::with_capacity(n);
+        let mut last = 0;
+        for _ in 0..n {
+            let t = c.next_offset_ns();
+            gaps.push(t - last);
+            last = t;
+            c.advance();
+        }
+        let mean = last as f64 / n as f64;
+        assert!((mean - 1000.0).abs() < 15.0, "mean gap {mean}");
+        // Exponential: about 63% of gaps are shorter than the mean.
+        let short = gaps.iter().filter(|&&g| g < 1000).count() as f64 / n as f64;
+        assert!((short - 0.632).abs() < 0.01, "share below the mean {short}");
+    }
+
+    #[test]
+    fn a_seed_repeats_its_schedule_and_loops_differ() {
+        let run = |seed| {
+            let mut c = RateClock::new(Arrivals::Poisson, 1000.0, 0.0, seed);
+            (0..100)
+                .map(|_| {
+                    c.advance();
+                    c.next_offset_ns()
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(run(loop_seed(1, 0)), run(loop_seed(1, 0)));
+        assert_ne!(run(loop_seed(1, 0)), run(loop_seed(1, 1)));
+        assert_ne!(run(loop_seed(1, 0)), run(loop_seed(2, 0)));
+    }
+
+    #[test]
+    fn exponential_samples_are_finite_and_positive() {
+        let mut r = SplitMix64::new(0);
+        for _ in 0..100_000 {
+            let x = r.exp1();
+            assert!(x.is_finite() && x >= 0.0);
+        }
+    }
+
+    #[test]
+    fn lag_summary_reads_percentiles_in_microseconds() {
+        let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("bounds");
+        assert_eq!(lag_summary(&h), None);
+        for v in 1..=100u64 {
+            h.record(v * 1000).expect("in range");
+        }
+        let (p50, p99, max) = lag_summary(&h).expect("recorded");
+        assert!((p50 - 50.0).abs() < 0.5 && (p99 - 99.0).abs() < 0.5 && (max - 100.0).abs() < 0.5);
+    }
+}
