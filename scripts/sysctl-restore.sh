@@ -17,6 +17,8 @@ while [[ $# -gt 0 ]]; do
     case "$1" in
         --state) state=${2:?--state needs a file}; shift 2 ;;
         --state=*) state=${1#*=}; shift ;;
+        # Accepted for c1m-bench; this version restores every key of the state file.
+        --profile | --key) : "${2:?$1 needs a value}"; shift 2 ;;
         -h | --help) sed -n '2,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) printf 'sysctl-restore.sh: unknown argument %s\n' "$1" >&2; exit 2 ;;
     esac
