@@ -26,6 +26,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
     /// Preflight, tuning, the scenarios, the reports (scripts/c1m.sh runs this).
+    /// An option given twice takes its last value (tune-sweep.sh repeats --no-build).
+    #[command(args_override_self = true)]
     Run(RunArgs),
     /// Cleans up after a run that was SIGKILLed (started by `run` itself).
     #[command(hide = true)]

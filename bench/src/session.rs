@@ -620,6 +620,12 @@ mod tests {
         assert_eq!(o.scenarios, vec![Scenario::Hold]);
         assert_eq!(o.backends, vec![Backend::Uring, Backend::Epoll]);
         assert!(o.quick && o.tune && !o.dry_run);
+        let o = Options::from_args(
+            &args(&["--no-build", "--no-build", "--out", "a", "--out", "b"]),
+            &root(),
+        )
+        .unwrap();
+        assert_eq!(o.out, PathBuf::from("b"));
         let e = Options::from_args(&args(&["--scenarios", "nonsense"]), &root()).unwrap_err();
         assert!(e.downcast_ref::<UsageError>().is_some());
         for (bad, msg) in [
