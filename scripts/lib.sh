@@ -171,58 +171,6 @@ c1m_profile_keys() {
     done
 }
 
-c1m_cpu_count() { nproc 2>/dev/null || getconf _NPROCESSORS_ONLN; }
-
-c1m_meminfo_kb() { awk -v k="$1:" '$1 == k { print $2; found = 1 } END { if (!found) print 0 }' /proc/meminfo; }
-
-# TCP sockets in use (not TIME_WAIT), from /proc/net/sockstat.
-c1m_tcp_inuse() { awk '$1 == "TCP:" { print $3 }' /proc/net/sockstat; }
-
-# True if this process may raise its RLIMIT_NOFILE hard limit (needs CAP_SYS_RESOURCE).
-c1m_can_raise_nofile_hard() {
-    local hard
-    hard=$(ulimit -Hn)
-    [[ "$hard" == unlimited ]] && return 0
-    (ulimit -Hn $((hard + 1))) 2>/dev/null
-}
-
-# The facts that decide what a run can do here; printed before every run.
-c1m_preflight() {
-    local kernel disabled root nofile_s nofile_h raise cpus mem_total mem_avail load memlock
-    kernel=$(uname -r)
-    disabled=$(c1m_sysctl_get kernel.io_uring_disabled 2>/dev/null || printf 'absent (io_uring allowed)')
-    if c1m_is_root; then root="yes (uid 0)"; else root="no (uid $(id -u)): kernel tuning will be skipped"; fi
-    nofile_s=$(ulimit -Sn)
-    nofile_h=$(ulimit -Hn)
-    if c1m_can_raise_nofile_hard; then
-        raise="hard limit can be raised (CAP_SYS_RESOURCE)"
-    elif [[ "$nofile_s" != "$nofile_h" ]]; then
-        raise="soft can be raised to the hard limit; hard cannot"
-    else
-        raise="cannot be raised (no CAP_SYS_RESOURCE): fd-per-connection backends use several processes"
-    fi
-    memlock=$(ulimit -l)
-    cpus=$(c1m_cpu_count)
-    mem_total=$(c1m_meminfo_kb MemTotal)
-    mem_avail=$(c1m_meminfo_kb MemAvailable)
-    load=$(cut -d' ' -f1-3 /proc/loadavg)
-    printf 'preflight:\n'
-    printf '  kernel              %s\n' "$kernel"
-    case "$disabled" in
-        0) printf '  io_uring            enabled (kernel.io_uring_disabled = 0)\n' ;;
-        1) printf '  io_uring            restricted to root / io_uring_group (kernel.io_uring_disabled = 1)\n' ;;
-        2) printf '  io_uring            DISABLED (kernel.io_uring_disabled = 2): uring backends cannot run\n' ;;
-        *) printf '  io_uring            %s\n' "$disabled" ;;
-    esac
-    printf '  root                %s\n' "$root"
-    printf '  RLIMIT_NOFILE       soft %s, hard %s: %s\n' "$nofile_s" "$nofile_h" "$raise"
-    printf '  RLIMIT_MEMLOCK      %s KiB\n' "$memlock"
-    printf '  fs.nr_open          %s\n' "$(c1m_sysctl_get fs.nr_open 2>/dev/null || echo '?')"
-    printf '  CPUs online         %s (%s)\n' "$cpus" "$(cat /sys/devices/system/cpu/online 2>/dev/null || echo '?')"
-    printf '  memory              %s MiB total, %s MiB available\n' $((mem_total / 1024)) $((mem_avail / 1024))
-    printf '  load average        %s (other processes share the CPUs: compare CPU per message, not msgs/s)\n' "$load"
-}
-
 # --- Building as the invoking user ------------------------------------------------------
 # Under sudo the build runs as SUDO_USER with that user's toolchain, so target/ belongs
 # to them and root never needs a cargo of its own.

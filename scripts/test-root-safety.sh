@@ -87,7 +87,7 @@ check "restore refuses a state directory owned by nobody" [ "$rc" = 1 ]
 check "  naming the directory" grep -q "refusing $d: it is owned by uid" <<<"$out"
 check "  and applies nothing" bait_untouched
 out=$(C1M_STATE_DIR=$d scripts/c1m.sh --no-build --quick --scenarios pingpong --backends uring 2>&1) && rc=0 || rc=$?
-check "c1m.sh refuses it too, before doing anything" [ "$rc" = 1 ]
+check "c1m.sh refuses it too, before doing anything" bash -c "[ $rc = 1 ] && grep -q 'refusing the state directory $d: it is owned by uid' <<<\"\$1\"" _ "$out"
 printf '%s\n' "$out" | tail -n 2 | sed 's/^/        | /'
 
 d=$(private_dir open)
@@ -131,7 +131,7 @@ check "  and nothing is applied" bait_untouched
 d=$(private_dir linklock)
 ln -s "$BASE/victim-lock" "$d/lock"
 out=$(C1M_STATE_DIR=$d scripts/c1m.sh --no-build --quick --scenarios pingpong --backends uring 2>&1) && rc=0 || rc=$?
-check "a symlinked lock is refused and its target not created" bash -c "[ $rc = 1 ] && [ ! -e $BASE/victim-lock ]"
+check "a symlinked lock is refused and its target not created" bash -c "[ $rc = 1 ] && [ ! -e $BASE/victim-lock ] && grep -q 'refusing the lock file $d/lock: it is a symlink' <<<\"\$1\"" _ "$out"
 printf '%s\n' "$out" | tail -n 2 | sed 's/^/        | /'
 
 echo "== the old fixed /tmp paths mean nothing any more"

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs scripts/c1m.sh the way `sudo scripts/c1m.sh` does on an ordinary machine: root
 # with sudo's secure_path (no cargo on it), SUDO_USER set to a user this test creates,
-# whose rustup toolchain is the only cargo in reach. Checks that --help and --dry-run need
-# no build, that a missing cargo is explained, and that a quick run builds as that user
-# and leaves target/ and results/ owned by them. Needs root; skipped otherwise.
+# whose rustup toolchain is the only cargo in reach. Checks that --help needs no build,
+# that a missing cargo is explained, that a quick run builds as that user and leaves
+# target/ and results/ owned by them, and that --dry-run then needs no cargo and writes
+# nothing. Needs root; skipped otherwise.
 #
 #   scripts/test-sudo-entry.sh
 set -euo pipefail
@@ -65,8 +66,6 @@ echo "== without any cargo in reach"
 check "secure_path has no cargo (the test's premise)" bash -c '! env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin bash -c "command -v cargo" >/dev/null'
 out=$(as_sudo "$CHECKOUT/scripts/c1m.sh" --help 2>&1) && rc=0 || rc=$?
 check "--help works" bash -c "[ $rc = 0 ] && grep -q 'Usage: scripts/c1m.sh' <<<\"\$1\"" _ "$out"
-out=$(as_sudo "$CHECKOUT/scripts/c1m.sh" --dry-run --quick 2>&1) && rc=0 || rc=$?
-check "--dry-run works and builds nothing" bash -c "[ $rc = 0 ] && [ ! -e $CHECKOUT/target ] && grep -q '^plan' <<<\"\$1\"" _ "$out"
 out=$(as_sudo "$CHECKOUT/scripts/c1m.sh" --quick 2>&1) && rc=0 || rc=$?
 check "a run says where it looked for cargo and how to fix it" \
     bash -c "[ $rc != 0 ] && grep -q 'no cargo found for $USER_NAME; looked in: $HOME_DIR/.cargo/bin/cargo' <<<\"\$1\" && grep -q rustup <<<\"\$1\"" _ "$out"
@@ -93,6 +92,14 @@ not_theirs=$(find "$CHECKOUT/target" "$CHECKOUT/results" ! -user "$USER_NAME" -p
 check "  every file in target/ and results/ belongs to $USER_NAME" [ -z "$not_theirs" ]
 [[ -z "$not_theirs" ]] || printf '        | %s\n' "$not_theirs"
 check "  a headline was written" bash -c "[ -n \"\$(find $CHECKOUT/results -name '*-headline.md' -newer $BASE/run.sh)\" ]"
+
+echo "== --dry-run once built: no cargo needed, nothing written"
+touch "$BASE/before-dry-run"
+out=$(as_sudo "$CHECKOUT/scripts/c1m.sh" --dry-run --quick 2>&1) && rc=0 || rc=$?
+check "--dry-run prints the plan without any cargo in reach" bash -c "[ $rc = 0 ] && grep -q '^plan' <<<\"\$1\"" _ "$out"
+written=$(find "$CHECKOUT/results" "$CHECKOUT/target" -newer "$BASE/before-dry-run" | head -n 3)
+check "  and writes nothing into the checkout" [ -z "$written" ]
+[[ -z "$written" ]] || printf '        | %s\n' "$written"
 
 if ((FAILS > 0)); then
     echo "test-sudo-entry: $FAILS check(s) failed; the run's log ends:"

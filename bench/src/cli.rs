@@ -1,0 +1,104 @@
+//! The command line: `c1m-bench run [options]` (what scripts/c1m.sh runs, with the same
+//! options) and the hidden `c1m-bench watchdog`.
+
+use clap::builder::NonEmptyStringValueParser;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+fn non_empty_path(s: &str) -> Result<PathBuf, String> {
+    if s.is_empty() {
+        return Err("needs a value".into());
+    }
+    Ok(PathBuf::from(s))
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "c1m-bench",
+    version,
+    about = "The c1m benchmark: tune the kernel, run every backend through every scenario, compare, restore"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Preflight, tuning, the scenarios, the reports (scripts/c1m.sh runs this).
+    /// An option given twice takes its last value (tune-sweep.sh repeats --no-build).
+    #[command(args_override_self = true)]
+    Run(RunArgs),
+    /// Cleans up after a run that was SIGKILLed (started by `run` itself).
+    #[command(hide = true)]
+    Watchdog(WatchdogArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Small and fast: 2 s runs, 100/1000 conns, hold at 5000 connections.
+    #[arg(long)]
+    pub quick: bool,
+    /// Comma list of pingpong,latency,hold,churn.
+    #[arg(long, default_value = "pingpong,latency,hold,churn", value_parser = NonEmptyStringValueParser::new())]
+    pub scenarios: String,
+    /// Comma list of uring,epoll,tokio-uring,tokio.
+    #[arg(long, default_value = "uring,epoll,tokio-uring,tokio", value_parser = NonEmptyStringValueParser::new())]
+    pub backends: String,
+    /// Connections for the hold scenario (default: as many as fit, at most 1,000,000).
+    #[arg(long, allow_hyphen_values = true, value_parser = NonEmptyStringValueParser::new())]
+    pub conns: Option<String>,
+    /// Measured seconds per run (default 5; --quick 2).
+    #[arg(long, allow_hyphen_values = true, value_parser = NonEmptyStringValueParser::new())]
+    pub duration: Option<String>,
+    /// Open-loop rate of the latency scenario, msgs/s.
+    #[arg(long, allow_hyphen_values = true, value_parser = NonEmptyStringValueParser::new())]
+    pub rate: Option<String>,
+    /// Parent folder of the scenario folders (default: results/).
+    #[arg(long, allow_hyphen_values = true, value_parser = non_empty_path)]
+    pub out: Option<PathBuf>,
+    /// Leave sysctls alone.
+    #[arg(long)]
+    pub no_tune: bool,
+    /// Sysctl profile to apply (default: sysctl/c1m.conf).
+    #[arg(long, allow_hyphen_values = true, value_parser = non_empty_path)]
+    pub profile: Option<PathBuf>,
+    /// One more sysctl KEY=VALUE to apply after the profile (repeatable).
+    #[arg(long = "set", allow_hyphen_values = true, value_parser = NonEmptyStringValueParser::new())]
+    pub sets: Vec<String>,
+    /// Appended to every run label.
+    #[arg(long, allow_hyphen_values = true, value_parser = NonEmptyStringValueParser::new())]
+    pub tag: Option<String>,
+    /// Accepted and ignored: building is scripts/c1m.sh's job.
+    #[arg(long, hide = true)]
+    pub no_build: bool,
+    /// Print the preflight and the plan, run nothing (the kernel is not touched).
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WatchdogArgs {
+    /// The orchestrator to watch.
+    #[arg(long)]
+    pub pid: i32,
+    /// Its private run folder: `pgids` lists its process groups, `tuned` exists while
+    /// sysctls are applied; removed by the orchestrator's own cleanup.
+    #[arg(long)]
+    pub run_dir: PathBuf,
+    /// The sysctl state file.
+    #[arg(long)]
+    pub state: PathBuf,
+    /// The scripts/ folder (sysctl-restore.sh).
+    #[arg(long)]
+    pub scripts: PathBuf,
+    /// The inherited lock fd (held open until the watchdog is done).
+    #[arg(long)]
+    pub lock_fd: i32,
+    /// The run's sysctl profile, passed on to the restore.
+    #[arg(long)]
+    pub profile: Option<PathBuf>,
+    /// The `--set` keys of the run, passed on to the restore.
+    #[arg(long = "key")]
+    pub keys: Vec<String>,
+}

@@ -1,0 +1,48 @@
+//! `c1m-bench`: the c1m orchestrator. It checks the machine (preflight), tunes the
+//! kernel and puts it back, sizes every scenario for this machine (plans as data), runs
+//! `c1m-server` and `c1m-loadgen` through the scenarios, and writes the result folders,
+//! their reports and the headline.
+//!
+//! Code map:
+//! - [`cli`]: the command line (`run`, and the hidden `watchdog`);
+//! - [`plan`]: pure scale rules and the plan text;
+//! - [`preflight`]: machine facts, io_uring check, ulimits;
+//! - [`statedir`]: the private state directory, its lock, the sysctl state file;
+//! - [`sysctl`]: the one place that applies and restores sysctls (today through
+//!   `scripts/sysctl-apply.sh` and `scripts/sysctl-restore.sh`);
+//! - [`procs`]: children in their own sessions, tracked and stopped;
+//! - [`interrupt`]: SIGINT/SIGTERM/SIGHUP as an error that unwinds into cleanup;
+//! - [`runcase`]: one server(s) + loadgen run; [`scenarios`]: the four scenarios;
+//! - [`report`]: server.json merging, hold.json, the hold/churn tables, the headline;
+//! - [`owner`]: result folders handed to the sudo user;
+//! - [`session`]: a whole run and its cleanup; [`watchdog`]: cleanup after a SIGKILL.
+
+pub mod cli;
+pub mod interrupt;
+pub mod owner;
+pub mod plan;
+pub mod preflight;
+pub mod procs;
+pub mod report;
+pub mod runcase;
+pub mod scenarios;
+pub mod session;
+pub mod statedir;
+pub mod sysctl;
+pub mod timefmt;
+pub mod watchdog;
+
+/// A progress line on stderr, as every c1m tool prints them.
+pub fn log(msg: impl std::fmt::Display) {
+    eprintln!("c1m: {msg}");
+}
+
+/// A warning line on stderr.
+pub fn warn(msg: impl std::fmt::Display) {
+    eprintln!("c1m: warning: {msg}");
+}
+
+/// A command-line mistake: exit status 2 (like an unknown option).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);

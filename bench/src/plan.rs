@@ -1,0 +1,764 @@
+//! Plans as data: what a run will do, derived from the options and a few machine facts
+//! by pure functions (no I/O here), so every scale rule has a unit test.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+/// Ports the servers listen on: `PORT_LO..=PORT_HI`, reserved in sysctl/c1m.conf.
+pub const PORT_LO: u16 = 7000;
+pub const PORT_HI: u16 = 7199;
+/// Bytes per message in every scenario.
+pub const MSG_SIZE: u64 = 64;
+
+/// A benchmark scenario, in canonical (run) order: latency uses what pingpong measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scenario {
+    Pingpong,
+    Latency,
+    Hold,
+    Churn,
+}
+
+impl Scenario {
+    pub const ALL: [Scenario; 4] = [
+        Scenario::Pingpong,
+        Scenario::Latency,
+        Scenario::Hold,
+        Scenario::Churn,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Pingpong => "pingpong",
+            Scenario::Latency => "latency",
+            Scenario::Hold => "hold",
+            Scenario::Churn => "churn",
+        }
+    }
+}
+
+/// A c1m-server backend, in canonical order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Uring,
+    Epoll,
+    TokioUring,
+    Tokio,
+}
+
+impl Backend {
+    pub const ALL: [Backend; 4] = [
+        Backend::Uring,
+        Backend::Epoll,
+        Backend::TokioUring,
+        Backend::Tokio,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Uring => "uring",
+            Backend::Epoll => "epoll",
+            Backend::TokioUring => "tokio-uring",
+            Backend::Tokio => "tokio",
+        }
+    }
+
+    /// True for the backends that need one fd per connection (and so may need several
+    /// server processes); uring holds connections as direct descriptors.
+    pub fn fd_bound(self) -> bool {
+        self != Backend::Uring
+    }
+
+    /// Server RSS per held connection in KiB, rounded up from what hold.json showed on the
+    /// reference machine at 5k-200k connections (uring ~1, epoll ~0.3, tokio ~10,
+    /// tokio-uring ~17: a task and its buffers per connection). Only used to keep the
+    /// hold scenario clear of the OOM killer.
+    pub fn server_kib_per_conn(self) -> u64 {
+        match self {
+            Backend::Uring | Backend::Epoll => 1,
+            Backend::Tokio => 11,
+            Backend::TokioUring => 18,
+        }
+    }
+}
+
+/// The entries of `all` named in the comma list `arg`, in the order of `all` (not of
+/// `arg`), each once. An unknown name is an error that names the known ones.
+pub fn pick_list<T: Copy + PartialEq>(
+    arg: &str,
+    all: &[T],
+    name: fn(T) -> &'static str,
+) -> Result<Vec<T>, String> {
+    let mut want: Vec<&str> = arg.split(',').collect();
+    // A trailing comma adds no name (as `read -a` does).
+    if want.len() > 1 && want.last() == Some(&"") {
+        want.pop();
+    }
+    for item in &want {
+        if !all.iter().any(|&k| name(k) == *item) {
+            let known: Vec<&str> = all.iter().map(|&k| name(k)).collect();
+            return Err(format!(
+                "unknown name \"{item}\" (known: {})",
+                known.join(" ")
+            ));
+        }
+    }
+    Ok(all
+        .iter()
+        .copied()
+        .filter(|&k| want.contains(&name(k)))
+        .collect())
+}
+
+/// A number of seconds as the user wrote it (printed and passed on as written) and its
+/// value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Secs {
+    pub text: String,
+    pub value: f64,
+}
+
+impl Secs {
+    /// `5`, `2.5`; not `-1`, `1e3`, `.5` or zero.
+    pub fn parse(text: &str) -> Option<Secs> {
+        let (int, frac) = match text.split_once('.') {
+            Some((i, f)) => (i, Some(f)),
+            None => (text, None),
+        };
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if !digits(int) || frac.is_some_and(|f| !digits(f)) {
+            return None;
+        }
+        let value: f64 = text.parse().ok()?;
+        (value > 0.0).then(|| Secs {
+            text: text.to_owned(),
+            value,
+        })
+    }
+
+    /// A computed value, printed the way awk prints a number (`2`, `2.5`).
+    pub fn of(value: f64) -> Secs {
+        let text = if value.fract() == 0.0 {
+            format!("{}", value as u64)
+        } else {
+            format!("{value}")
+        };
+        Secs { text, value }
+    }
+
+    /// Whole seconds (the text before the dot), for estimates.
+    pub fn whole(&self) -> u64 {
+        self.value.trunc() as u64
+    }
+}
+
+/// How big each scenario is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scale {
+    pub quick: bool,
+    /// Measured seconds per run, and warm-up seconds before it.
+    pub dur: Secs,
+    pub warm: Secs,
+    pub pp_conns: Vec<u64>,
+    pub lat_conns: u64,
+    pub churn_conns: u64,
+    /// Connections the hold scenario asks for (before per-backend caps).
+    pub hold_n: u64,
+    /// Heartbeat period of the hold scenario, seconds.
+    pub hb: u64,
+    /// How long the hold scenario holds: the run duration, at least one heartbeat.
+    pub hold_dur: Secs,
+}
+
+/// Connections the hold scenario asks for when not told: the kernel takes ~7.6 KB per
+/// loopback connection (both sockets), plus server and loadgen state: budget 16 KiB
+/// each and keep a quarter of the available memory free; 1,000 to 1,000,000.
+pub fn hold_conns_from_memory(mem_avail_kb: u64) -> u64 {
+    (mem_avail_kb * 3 / 4 / 16 / 1000 * 1000).clamp(1000, 1_000_000)
+}
+
+/// One heartbeat per connection every `hb` seconds: about 25k messages/s in all (1M
+/// connections: every 40 s), a fifth of what this class of machine echoes, so the hold
+/// measures holding, not load.
+pub fn heartbeat_s(hold_n: u64) -> u64 {
+    hold_n.div_ceil(25_000)
+}
+
+pub fn scale(
+    quick: bool,
+    duration: Option<&Secs>,
+    hold_conns: Option<u64>,
+    mem_avail_kb: u64,
+) -> Scale {
+    let (dur, warm, pp_conns, lat_conns, churn_conns, hold_n) = if quick {
+        (
+            duration.cloned().unwrap_or_else(|| Secs::of(2.0)),
+            Secs::of(0.5),
+            vec![100, 1000],
+            100,
+            50,
+            hold_conns.unwrap_or(5000),
+        )
+    } else {
+        (
+            duration.cloned().unwrap_or_else(|| Secs::of(5.0)),
+            Secs::of(1.0),
+            vec![100, 1000, 10_000],
+            1000,
+            100,
+            hold_conns.unwrap_or_else(|| hold_conns_from_memory(mem_avail_kb)),
+        )
+    };
+    let hb = heartbeat_s(hold_n);
+    let hold_dur = Secs::of(dur.value.max(hb as f64));
+    Scale {
+        quick,
+        dur,
+        warm,
+        pp_conns,
+        lat_conns,
+        churn_conns,
+        hold_n,
+        hb,
+        hold_dur,
+    }
+}
+
+/// Which CPUs the server and the loadgen get.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CpuSplit {
+    /// `--cpus` values, comma lists.
+    pub server: String,
+    pub loadgen: String,
+    pub online: usize,
+    /// One CPU only: both share it.
+    pub shared: bool,
+}
+
+/// Server on the first half of the online CPUs, loadgen on the second half; one CPU is
+/// shared.
+pub fn split_cpus(cpus: &[usize]) -> CpuSplit {
+    let join = |c: &[usize]| {
+        c.iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    if cpus.len() <= 1 {
+        let one = cpus.first().copied().unwrap_or(0).to_string();
+        return CpuSplit {
+            server: one.clone(),
+            loadgen: one,
+            online: cpus.len(),
+            shared: true,
+        };
+    }
+    let half = cpus.len() / 2;
+    CpuSplit {
+        server: join(&cpus[..half]),
+        loadgen: join(&cpus[half..]),
+        online: cpus.len(),
+        shared: false,
+    }
+}
+
+/// What one machine allows, after tuning and raising ulimits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    pub nofile_soft: u64,
+    /// Connections per (source address, server port) pair.
+    pub ports_per_pair: u64,
+    /// fds a server process may use for connections: RLIMIT_NOFILE less 256.
+    pub fd_cap: u64,
+    /// Connections one fd-per-connection server process is given.
+    pub conns_per_proc: u64,
+    /// Server processes at most: one port each in PORT_LO..=PORT_HI.
+    pub max_procs: u64,
+    pub mem_avail_kb: u64,
+}
+
+impl Limits {
+    /// `port_range` is `net.ipv4.ip_local_port_range`. connect() looks for a free port
+    /// among those of one parity first (half the range) and scans all of them before it
+    /// tries the other half, so past about half the range every connect() walks ~30k
+    /// ports and the ramp crawls: stay at 42% of the range (about 27k when tuned).
+    /// `conns_per_proc` overrides the 90% of the fd cap (C1M_CONNS_PER_PROC, for tests).
+    pub fn new(
+        nofile_soft: u64,
+        port_range: (u64, u64),
+        mem_avail_kb: u64,
+        conns_per_proc: Option<u64>,
+    ) -> Limits {
+        let (lo, hi) = port_range;
+        let fd_cap = nofile_soft.saturating_sub(256);
+        Limits {
+            nofile_soft,
+            ports_per_pair: (hi.saturating_sub(lo) + 1) * 42 / 100,
+            fd_cap,
+            conns_per_proc: conns_per_proc.unwrap_or(fd_cap * 9 / 10).max(1),
+            max_procs: u64::from(PORT_HI - PORT_LO + 1),
+            mem_avail_kb,
+        }
+    }
+
+    /// Server processes needed for `n` connections.
+    pub fn procs_for(&self, b: Backend, n: u64) -> u64 {
+        if !b.fd_bound() {
+            return 1;
+        }
+        n.div_ceil(self.conns_per_proc).clamp(1, self.max_procs)
+    }
+
+    /// Connections that fit in 70% of the available memory: kernel ~9.5 KiB per loopback
+    /// connection (both sockets), loadgen ~0.5 KiB, plus the server's.
+    pub fn mem_cap(&self, b: Backend) -> u64 {
+        self.mem_avail_kb * 7 / 10 / (10 + b.server_kib_per_conn()) / 1000 * 1000
+    }
+
+    /// `n`, or less: what fits in memory, and for fd-bound backends what `max_procs`
+    /// processes hold.
+    pub fn conns_for(&self, b: Backend, n: u64) -> u64 {
+        let mut n = n.min(self.mem_cap(b));
+        if b.fd_bound() {
+            n = n.min(self.max_procs * self.conns_per_proc);
+        }
+        n
+    }
+
+    /// Why [`Limits::conns_for`] capped `b` at `n`, if it did.
+    pub fn cap_reason(&self, b: Backend, n: u64) -> Option<String> {
+        let cap = self.mem_cap(b);
+        if n > cap {
+            Some(format!(
+                "memory: {cap} connections fit in 70% of MemAvailable ({} MiB) at ~{} KiB each (kernel + loadgen + this server)",
+                self.mem_avail_kb / 1024,
+                10 + b.server_kib_per_conn()
+            ))
+        } else if b.fd_bound() && n > self.max_procs * self.conns_per_proc {
+            Some(format!(
+                "{} processes (ports {PORT_LO}-{PORT_HI}) x {} connections (RLIMIT_NOFILE {} less headroom)",
+                self.max_procs, self.conns_per_proc, self.nofile_soft
+            ))
+        } else {
+            None
+        }
+    }
+
+    /// The loadgen's `--source-ips` for `n` connections over `targets` server ports, or
+    /// None when one address will do.
+    pub fn source_ips_for(&self, n: u64, targets: u64) -> Result<Option<String>, String> {
+        let per_target = n.div_ceil(targets.max(1));
+        let k = per_target.div_ceil(self.ports_per_pair.max(1));
+        if k <= 1 {
+            return Ok(None);
+        }
+        if k > 250 {
+            return Err(format!(
+                "{n} connections need {k} source addresses; more than 127.0.0.2-127.0.0.251"
+            ));
+        }
+        Ok(Some(format!("127.0.0.2-127.0.0.{}", k + 1)))
+    }
+
+    /// `--max-conns` of each server process of a case: the given one (uring hold) or an
+    /// equal share when several processes run, plus 2% (at least 64) headroom, at most
+    /// the fd cap.
+    pub fn server_max_conns(&self, conns: u64, procs: u64, given: Option<u64>) -> Option<u64> {
+        if procs <= 1 {
+            return given;
+        }
+        let share = given.unwrap_or_else(|| conns.div_ceil(procs));
+        Some((share + (share / 50).max(64)).min(self.fd_cap))
+    }
+}
+
+/// `--max-conns` for the uring server in the hold scenario: it adds rings past one
+/// table's RLIMIT_NOFILE slots itself when told how many connections to expect.
+pub fn uring_hold_max_conns(n: u64) -> u64 {
+    n + n / 50 + 64
+}
+
+/// Seconds a loadgen may run before it is stopped: the run, warm-up and a second, plus
+/// a ramp allowance (1M connects take 20-60 s here; the previous teardown may still be
+/// eating CPU).
+pub fn loadgen_deadline_s(conns: u64, hold: bool, scale: &Scale) -> u64 {
+    let run = if hold { &scale.hold_dur } else { &scale.dur };
+    60 + conns / 5000 + (run.value + scale.warm.value + 1.0).trunc() as u64
+}
+
+/// TCP sockets in use below which a hold run's teardown is done: 98% of its 2 x conns
+/// sockets are gone.
+pub fn hold_drain_target(inuse_before: u64, conns: u64) -> u64 {
+    inuse_before + (conns / 25).max(100)
+}
+
+/// `count` consecutive ports in PORT_LO..=PORT_HI none of which is in `busy`.
+pub fn pick_ports(count: u64, busy: &BTreeSet<u16>) -> Option<Vec<u16>> {
+    let count = u16::try_from(count).ok().filter(|&c| c > 0)?;
+    let mut base = PORT_LO;
+    while u32::from(base) + u32::from(count) - 1 <= u32::from(PORT_HI) {
+        match (base..base + count).find(|p| busy.contains(p)) {
+            Some(p) => base = p + 1,
+            None => return Some((base..base + count).collect()),
+        }
+    }
+    None
+}
+
+/// The folder stamp: `base`, or `base-2` .. `base-9` when a scenario folder of that
+/// stamp exists already (`base` again when all are taken).
+/// `exists(stamp, scenario)` says whether that scenario's folder exists.
+pub fn pick_stamp(
+    base: &str,
+    scenarios: &[Scenario],
+    exists: impl Fn(&str, Scenario) -> bool,
+) -> String {
+    for n in ["", "-2", "-3", "-4", "-5", "-6", "-7", "-8", "-9"] {
+        let stamp = format!("{base}{n}");
+        if !scenarios.iter().any(|&s| exists(&stamp, s)) {
+            return stamp;
+        }
+    }
+    base.to_owned()
+}
+
+/// Everything the plan text shows.
+pub struct Plan<'a> {
+    pub split: &'a CpuSplit,
+    pub backends: &'a [Backend],
+    pub scenarios: &'a [Scenario],
+    pub scale: &'a Scale,
+    pub limits: &'a Limits,
+    /// `--rate` as given.
+    pub rate: Option<&'a str>,
+    /// The sysctl-apply arguments when tuning, e.g. "/x/sysctl/c1m.conf --set k=v".
+    pub tuning: Option<&'a str>,
+    /// `<out>/<stamp>-<host>`.
+    pub results_prefix: String,
+}
+
+/// Estimated seconds of the whole run.
+pub fn estimate_s(p: &Plan) -> u64 {
+    let nb = p.backends.len() as u64;
+    let s = p.scale;
+    let mut est = 0;
+    let mut runs_per_backend = 0;
+    for sc in p.scenarios {
+        match sc {
+            Scenario::Pingpong => runs_per_backend += s.pp_conns.len() as u64,
+            Scenario::Latency | Scenario::Churn => runs_per_backend += 1,
+            Scenario::Hold => est += nb * (s.hold_n / 20_000 + s.hold_dur.whole() + 4),
+        }
+    }
+    est + runs_per_backend * nb * (s.dur.whole() + 3)
+}
+
+/// The plan, as printed before a run and kept in every run.md.
+pub fn plan_text(p: &Plan) -> String {
+    let s = p.scale;
+    let mut t = String::new();
+    let names: Vec<&str> = p.backends.iter().map(|b| b.name()).collect();
+    // Writing to a String cannot fail; results are ignored on purpose.
+    let _ = writeln!(t, "plan ({}):", if s.quick { "quick" } else { "full" });
+    let _ = writeln!(
+        t,
+        "  CPUs              server {}, loadgen {} (of {} online)",
+        p.split.server, p.split.loadgen, p.split.online
+    );
+    let _ = writeln!(t, "  backends          {}", names.join(" "));
+    let has = |x: Scenario| p.scenarios.contains(&x);
+    let (dur, warm) = (&s.dur.text, &s.warm.text);
+    if has(Scenario::Pingpong) {
+        let conns: Vec<String> = s.pp_conns.iter().map(u64::to_string).collect();
+        let _ = writeln!(t, "  pingpong          closed loop, {MSG_SIZE} B, 1 in flight, {} conns; {dur} s (+{warm} s warm-up) per run", conns.join(" "));
+    }
+    if has(Scenario::Latency) {
+        let rate = match p.rate {
+            Some(r) => format!("{r} msgs/s"),
+            None => "half the slowest pingpong c1000 msgs/s (20000 if pingpong is not run)".into(),
+        };
+        let _ = writeln!(
+            t,
+            "  latency           open loop at {rate}, {} conns; {dur} s (+{warm} s warm-up)",
+            s.lat_conns
+        );
+    }
+    if has(Scenario::Hold) {
+        let mut line = String::new();
+        for &b in p.backends {
+            let c = p.limits.conns_for(b, s.hold_n);
+            let _ = write!(line, " {}:{c}/{}", b.name(), p.limits.procs_for(b, c));
+        }
+        let _ = writeln!(t, "  hold              {} conns, heartbeat every {} s, held {} s; conns/server processes:{line}", s.hold_n, s.hb, s.hold_dur.text);
+        let _ = writeln!(t, "                    (RLIMIT_NOFILE {}: up to {} conns per fd-per-connection process; uring: direct descriptors, --max-conns)", p.limits.nofile_soft, p.limits.conns_per_proc);
+        if let Ok(Some(src)) = p.limits.source_ips_for(s.hold_n, 1) {
+            let _ = writeln!(
+                t,
+                "                    loadgen source addresses for one server port: {src}"
+            );
+        }
+    }
+    if has(Scenario::Churn) {
+        let _ = writeln!(t, "  churn             {} concurrent connect/exchange/close loops; {dur} s (+{warm} s warm-up)", s.churn_conns);
+    }
+    let tuning = match p.tuning {
+        Some(args) => format!("{args} (restored at exit)"),
+        None => "none".into(),
+    };
+    let _ = writeln!(t, "  tuning            {tuning}");
+    let _ = writeln!(t, "  estimated time    about {} s", estimate_s(p));
+    let scen: Vec<&str> = p.scenarios.iter().map(|s| s.name()).collect();
+    let _ = writeln!(
+        t,
+        "  results           {}-{{{}}}",
+        p.results_prefix,
+        scen.join(",")
+    );
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> Limits {
+        // The reference machine: RLIMIT_NOFILE 20000, tuned port range, 22 GiB free.
+        Limits::new(20_000, (1024, 65535), 22 * 1024 * 1024, None)
+    }
+
+    #[test]
+    fn pick_list_keeps_canonical_order_and_refuses_unknown_names() {
+        let got = pick_list("hold,pingpong,hold", &Scenario::ALL, Scenario::name).unwrap();
+        assert_eq!(got, vec![Scenario::Pingpong, Scenario::Hold]);
+        let got = pick_list("tokio,uring,", &Backend::ALL, Backend::name).unwrap();
+        assert_eq!(got, vec![Backend::Uring, Backend::Tokio]);
+        let e = pick_list("nonsense", &Scenario::ALL, Scenario::name).unwrap_err();
+        assert_eq!(
+            e,
+            "unknown name \"nonsense\" (known: pingpong latency hold churn)"
+        );
+        assert!(pick_list("uring,,epoll", &Backend::ALL, Backend::name).is_err());
+    }
+
+    #[test]
+    fn secs_parse_like_the_shell_did() {
+        assert_eq!(Secs::parse("5").unwrap().value, 5.0);
+        assert_eq!(Secs::parse("2.5").unwrap().text, "2.5");
+        for bad in ["0", "", "-1", "1e3", ".5", "5.", "a"] {
+            assert!(Secs::parse(bad).is_none(), "{bad}");
+        }
+        assert_eq!(Secs::of(40.0).text, "40");
+        assert_eq!(Secs::of(2.5).text, "2.5");
+        assert_eq!(Secs::of(2.5).whole(), 2);
+    }
+
+    #[test]
+    fn quick_and_full_scale() {
+        let q = scale(true, None, None, 1 << 30);
+        assert_eq!((q.dur.text.as_str(), q.warm.text.as_str()), ("2", "0.5"));
+        assert_eq!(q.pp_conns, vec![100, 1000]);
+        assert_eq!((q.lat_conns, q.churn_conns, q.hold_n), (100, 50, 5000));
+        assert_eq!((q.hb, q.hold_dur.text.as_str()), (1, "2"));
+
+        let f = scale(false, None, None, 22 * 1024 * 1024);
+        assert_eq!((f.dur.text.as_str(), f.warm.text.as_str()), ("5", "1"));
+        assert_eq!(f.pp_conns, vec![100, 1000, 10_000]);
+        assert_eq!((f.lat_conns, f.churn_conns), (1000, 100));
+        assert_eq!(f.hold_n, 1_000_000);
+        // 1M connections: one heartbeat every 40 s, held at least that long.
+        assert_eq!((f.hb, f.hold_dur.text.as_str()), (40, "40"));
+
+        let d = Secs::parse("7.5").unwrap();
+        let g = scale(false, Some(&d), Some(20_000), 0);
+        assert_eq!(
+            (g.hold_n, g.hb, g.hold_dur.text.as_str()),
+            (20_000, 1, "7.5")
+        );
+    }
+
+    #[test]
+    fn hold_n_follows_memavailable() {
+        // 3/4 of MemAvailable at 16 KiB per connection, in thousands, 1k..1M.
+        assert_eq!(hold_conns_from_memory(1_600_000), 75_000);
+        assert_eq!(hold_conns_from_memory(10_000), 1000);
+        assert_eq!(hold_conns_from_memory(100 << 20), 1_000_000);
+        assert_eq!(heartbeat_s(5000), 1);
+        assert_eq!(heartbeat_s(25_001), 2);
+    }
+
+    #[test]
+    fn cpu_split_halves() {
+        let two = split_cpus(&[0, 1]);
+        assert_eq!((two.server.as_str(), two.loadgen.as_str()), ("0", "1"));
+        let five = split_cpus(&[0, 1, 2, 3, 4]);
+        assert_eq!(
+            (five.server.as_str(), five.loadgen.as_str()),
+            ("0,1", "2,3,4")
+        );
+        let one = split_cpus(&[3]);
+        assert!(one.shared);
+        assert_eq!((one.server.as_str(), one.loadgen.as_str()), ("3", "3"));
+    }
+
+    #[test]
+    fn ports_and_fd_caps() {
+        let l = limits();
+        // 42% of 1024-65535.
+        assert_eq!(l.ports_per_pair, 27_095);
+        assert_eq!(l.fd_cap, 19_744);
+        assert_eq!(l.conns_per_proc, 17_769);
+        assert_eq!(l.max_procs, 200);
+        let untuned = Limits::new(1024, (32768, 60999), 0, Some(1000));
+        assert_eq!(untuned.ports_per_pair, 11_857);
+        assert_eq!(untuned.conns_per_proc, 1000);
+    }
+
+    #[test]
+    fn procs_per_fd_bound_backend() {
+        let l = limits();
+        assert_eq!(l.procs_for(Backend::Uring, 1_000_000), 1);
+        assert_eq!(l.procs_for(Backend::Epoll, 5000), 1);
+        assert_eq!(l.procs_for(Backend::Epoll, 17_770), 2);
+        // 1M / 17769 = 56.3 -> 57 processes, as in the committed C1M run.
+        assert_eq!(l.procs_for(Backend::Tokio, 1_000_000), 57);
+        let tiny = Limits::new(20_000, (1024, 65535), 1 << 30, Some(10));
+        assert_eq!(tiny.procs_for(Backend::Epoll, 1_000_000), 200);
+    }
+
+    #[test]
+    fn connection_caps_say_why() {
+        let l = limits();
+        assert_eq!(l.conns_for(Backend::Uring, 1_000_000), 1_000_000);
+        assert_eq!(l.cap_reason(Backend::Uring, 1_000_000), None);
+        // tokio-uring: 28 KiB per connection in 70% of 22 GiB.
+        let cap = l.mem_cap(Backend::TokioUring);
+        assert_eq!(cap, 22 * 1024 * 1024 * 7 / 10 / 28 / 1000 * 1000);
+        assert_eq!(l.conns_for(Backend::TokioUring, 1_000_000), cap);
+        let why = l.cap_reason(Backend::TokioUring, 1_000_000).unwrap();
+        assert!(
+            why.starts_with(&format!("memory: {cap} connections fit")),
+            "{why}"
+        );
+        assert!(why.contains("(22528 MiB) at ~28 KiB each"), "{why}");
+        // fd-bound and out of ports: 200 x 100.
+        let few = Limits::new(20_000, (1024, 65535), 22 * 1024 * 1024, Some(100));
+        assert_eq!(few.conns_for(Backend::Epoll, 50_000), 20_000);
+        assert_eq!(few.conns_for(Backend::Uring, 50_000), 50_000);
+        let why = few.cap_reason(Backend::Epoll, 50_000).unwrap();
+        assert_eq!(
+            why,
+            "200 processes (ports 7000-7199) x 100 connections (RLIMIT_NOFILE 20000 less headroom)"
+        );
+    }
+
+    #[test]
+    fn source_address_ranges() {
+        let l = limits();
+        assert_eq!(l.source_ips_for(27_095, 1), Ok(None));
+        assert_eq!(
+            l.source_ips_for(1_000_000, 1),
+            Ok(Some("127.0.0.2-127.0.0.38".into()))
+        );
+        // Spread over 57 ports one address per port is enough.
+        assert_eq!(l.source_ips_for(1_000_000, 57), Ok(None));
+        let small = Limits::new(20_000, (60_000, 60_099), 0, None);
+        assert!(small
+            .source_ips_for(1_000_000, 1)
+            .unwrap_err()
+            .contains("need"));
+    }
+
+    #[test]
+    fn max_conns_per_server_process() {
+        let l = limits();
+        assert_eq!(l.server_max_conns(5000, 1, None), None);
+        assert_eq!(l.server_max_conns(5000, 1, Some(7)), Some(7));
+        // 1M over 57: 17544 + 350.
+        assert_eq!(l.server_max_conns(1_000_000, 57, None), Some(17_894));
+        assert_eq!(l.server_max_conns(100, 2, None), Some(114));
+        assert_eq!(l.server_max_conns(10_000_000, 2, None), Some(19_744));
+        assert_eq!(uring_hold_max_conns(1_000_000), 1_020_064);
+    }
+
+    #[test]
+    fn deadlines_and_drain_targets() {
+        let q = scale(true, None, None, 0);
+        assert_eq!(loadgen_deadline_s(1000, false, &q), 60 + 3);
+        let f = scale(false, None, Some(1_000_000), 0);
+        assert_eq!(loadgen_deadline_s(1_000_000, true, &f), 60 + 200 + 42);
+        assert_eq!(hold_drain_target(10, 1000), 110);
+        assert_eq!(hold_drain_target(10, 1_000_000), 40_010);
+    }
+
+    #[test]
+    fn ports_skip_busy_ones() {
+        let busy: BTreeSet<u16> = [7000, 7002].into_iter().collect();
+        assert_eq!(pick_ports(1, &busy), Some(vec![7001]));
+        assert_eq!(pick_ports(2, &busy), Some(vec![7003, 7004]));
+        assert_eq!(
+            pick_ports(200, &BTreeSet::new()).map(|p| p.len()),
+            Some(200)
+        );
+        assert_eq!(pick_ports(199, &busy), None);
+        assert_eq!(pick_ports(0, &busy), None);
+    }
+
+    #[test]
+    fn stamps_do_not_reuse_folders() {
+        let sc = [Scenario::Pingpong, Scenario::Hold];
+        assert_eq!(
+            pick_stamp("2026-01-01-1200", &sc, |_, _| false),
+            "2026-01-01-1200"
+        );
+        let taken = |st: &str, s: Scenario| {
+            let d = format!("{st}-{}", s.name());
+            d == "2026-01-01-1200-hold" || d == "2026-01-01-1200-2-pingpong"
+        };
+        assert_eq!(
+            pick_stamp("2026-01-01-1200", &sc, taken),
+            "2026-01-01-1200-3"
+        );
+    }
+
+    #[test]
+    fn plan_text_and_estimate() {
+        let l = limits();
+        let s = scale(true, None, None, 0);
+        let split = split_cpus(&[0, 1]);
+        let backends = [Backend::Uring, Backend::Epoll];
+        let scenarios = Scenario::ALL;
+        let p = Plan {
+            split: &split,
+            backends: &backends,
+            scenarios: &scenarios,
+            scale: &s,
+            limits: &l,
+            rate: None,
+            tuning: Some("/r/sysctl/c1m.conf"),
+            results_prefix: "/out/2026-01-01-1200-vm".into(),
+        };
+        // hold: 2 x (0 + 2 + 4); 4 other runs per backend: 4 x 2 x (2 + 3).
+        assert_eq!(estimate_s(&p), 12 + 40);
+        let t = plan_text(&p);
+        assert!(
+            t.starts_with("plan (quick):\n  CPUs              server 0, loadgen 1 (of 2 online)\n"),
+            "{t}"
+        );
+        assert!(t.contains("  pingpong          closed loop, 64 B, 1 in flight, 100 1000 conns; 2 s (+0.5 s warm-up) per run\n"), "{t}");
+        assert!(
+            t.contains("conns/server processes: uring:5000/1 epoll:5000/1\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("  tuning            /r/sysctl/c1m.conf (restored at exit)\n"),
+            "{t}"
+        );
+        assert!(
+            t.ends_with(
+                "  results           /out/2026-01-01-1200-vm-{pingpong,latency,hold,churn}\n"
+            ),
+            "{t}"
+        );
+        assert!(!t.contains("source addresses"), "{t}");
+    }
+}

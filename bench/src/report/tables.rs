@@ -1,0 +1,332 @@
+//! The markdown the compare table has no columns for (hold, churn), the open-loop rate
+//! derived from pingpong, and the headline of a whole run.
+
+use super::{fmt, fmt_bytes, fmt_us, run_dirs, table, Run};
+use std::path::{Path, PathBuf};
+
+fn failed_mark(r: &Run) -> &'static str {
+    if r.failed {
+        " FAILED"
+    } else {
+        ""
+    }
+}
+
+/// The hold table of a hold scenario's compare.md, and its notes.
+pub fn section_hold(dirs: &[PathBuf]) -> String {
+    let rows: Vec<Vec<String>> = dirs
+        .iter()
+        .map(|d| {
+            let r = Run::load(d);
+            let h = &r.hold;
+            let lat = |k: &str| r.get(&["latency", k]);
+            let others = match h.num_at(&["other_tcp_sockets_at_peak"]) {
+                Some(v) => format!(
+                    "{:+}{}",
+                    v.trunc() as i64,
+                    if h.get("warning").is_some() {
+                        " ⚠"
+                    } else {
+                        ""
+                    }
+                ),
+                None => "-".into(),
+            };
+            vec![
+                r.name.clone(),
+                fmt(r.get(&["workload", "connections"]), 0),
+                fmt(r.get(&["connections_established"]), 0),
+                fmt(r.get(&["connections_failed"]), 0),
+                fmt(r.get(&["ramp_s"]), 1),
+                fmt_us(lat("p50_us")),
+                fmt_us(lat("p99_us")),
+                fmt_us(lat("max_us")),
+                fmt_bytes(r.server.num_at(&["rss_peak_bytes"])),
+                fmt_bytes(r.server.num_at(&["rss_per_peak_conn_bytes"])),
+                fmt_bytes(h.num_at(&["slabinfo_per_connection_bytes"])),
+                fmt_bytes(h.num_at(&["meminfo_slab_per_connection_bytes"])),
+                fmt(h.num_at(&["teardown_s"]), 1),
+                fmt(h.num_at(&["server_processes"]), 0),
+                others,
+            ]
+        })
+        .collect();
+    let header = [
+        "run",
+        "asked",
+        "established",
+        "failed",
+        "ramp s",
+        "hb p50 µs",
+        "hb p99 µs",
+        "hb max µs",
+        "srv RSS peak",
+        "srv RSS/conn",
+        "slab/conn",
+        "meminfo/conn",
+        "teardown s",
+        "srv procs",
+        "others' sockets",
+    ];
+    let mut out = table(&header, &rows);
+    out.push_str("\n\n");
+    out.push_str("- slab/conn: kernel slab objects in use (/proc/slabinfo, active objects × size) at the peak of the hold minus before the server started, / established connections: both sockets of a loopback connection, and whatever else the machine allocated meanwhile. meminfo/conn: the same from Slab in /proc/meminfo (whole slab pages, freed objects still cached included: noisy on a shared machine). Per-cache breakdown in each hold.json.\n");
+    out.push_str("- others' sockets: TCP sockets in use at the peak (/proc/net/sockstat) minus before, minus this run's 2 per connection; ⚠ when large: other processes were opening sockets and slab/conn is off.\n");
+    out.push_str("- hb: heartbeat round trip (each connection sends one message every heartbeat interval); ramp s: first connect to last established.\n");
+    out
+}
+
+/// The churn table of a churn scenario's compare.md, and its note.
+pub fn section_churn(dirs: &[PathBuf]) -> String {
+    let rows: Vec<Vec<String>> = dirs
+        .iter()
+        .map(|d| {
+            let r = Run::load(d);
+            let cl = |k: &str| r.get(&["connect_latency", k]);
+            vec![
+                r.name.clone(),
+                fmt(r.get(&["workload", "connections"]), 0),
+                fmt(r.get(&["connects_per_s"]), 0),
+                fmt_us(cl("p50_us")),
+                fmt_us(cl("p99_us")),
+                fmt_us(cl("p999_us")),
+                fmt_us(cl("max_us")),
+                fmt_us(r.get(&["latency", "p99_us"])),
+                fmt(r.errors(), 0),
+                fmt(r.cpu_us_per_msg(), 2),
+            ]
+        })
+        .collect();
+    let header = [
+        "run",
+        "conns",
+        "connects/s",
+        "connect p50 µs",
+        "connect p99 µs",
+        "connect p99.9 µs",
+        "connect max µs",
+        "exchange p99 µs",
+        "errors",
+        "srv CPU µs/cycle",
+    ];
+    let mut out = table(&header, &rows);
+    out.push_str("\n\n- one cycle = connect, one 64-byte exchange, close; srv CPU µs/cycle is the server's user+sys CPU over its life / messages it echoed.\n");
+    out
+}
+
+/// `fraction` of the slowest closed-loop msgs/s of `dirs` (at least 1), or None when
+/// none has a positive throughput.
+pub fn rate(fraction: f64, dirs: &[PathBuf]) -> Option<u64> {
+    let slowest = dirs
+        .iter()
+        .filter_map(|d| Run::load(d).get(&["throughput_msgs_per_s"]))
+        .filter(|r| *r > 0.0)
+        .min_by(f64::total_cmp)?;
+    Some(((slowest * fraction).floor() as u64).max(1))
+}
+
+fn rows_pingpong(runs: &[Run], latency: bool) -> String {
+    let rows: Vec<Vec<String>> = runs
+        .iter()
+        .map(|r| {
+            let lat = |k: &str| r.get(&["latency", k]);
+            vec![
+                r.name.clone(),
+                fmt(r.get(&["workload", "connections"]), 0),
+                if latency {
+                    fmt(r.get(&["workload", "rate_msgs_per_s"]), 0)
+                } else {
+                    fmt(r.get(&["throughput_msgs_per_s"]), 0)
+                },
+                fmt(r.cpu_us_per_msg(), 2),
+                fmt_us(lat("p50_us")),
+                fmt_us(lat("p99_us")),
+                fmt_us(lat("p999_us")),
+                fmt_us(lat("max_us")),
+                fmt(r.errors(), 0) + failed_mark(r),
+            ]
+        })
+        .collect();
+    let rate = if latency { "rate msgs/s" } else { "msgs/s" };
+    let header = [
+        "run",
+        "conns",
+        rate,
+        "srv CPU µs/msg",
+        "p50 µs",
+        "p99 µs",
+        "p99.9 µs",
+        "max µs",
+        "errors",
+    ];
+    table(&header, &rows)
+}
+
+fn rows_hold(runs: &[Run]) -> String {
+    let rows: Vec<Vec<String>> = runs
+        .iter()
+        .map(|r| {
+            vec![
+                r.name.clone(),
+                fmt(r.get(&["connections_established"]), 0),
+                fmt(r.get(&["connections_failed"]), 0),
+                fmt(r.get(&["ramp_s"]), 1),
+                fmt_us(r.get(&["latency", "p99_us"])),
+                fmt_bytes(r.server.num_at(&["rss_per_peak_conn_bytes"])),
+                fmt_bytes(r.hold.num_at(&["slab_per_connection_bytes"])),
+                fmt(r.hold.num_at(&["server_processes"]), 0) + failed_mark(r),
+            ]
+        })
+        .collect();
+    let header = [
+        "run",
+        "established",
+        "failed",
+        "ramp s",
+        "hb p99 µs",
+        "srv RSS/conn",
+        "slab/conn",
+        "srv procs",
+    ];
+    table(&header, &rows)
+}
+
+fn rows_churn(runs: &[Run]) -> String {
+    let rows: Vec<Vec<String>> = runs
+        .iter()
+        .map(|r| {
+            vec![
+                r.name.clone(),
+                fmt(r.get(&["connects_per_s"]), 0),
+                fmt_us(r.get(&["connect_latency", "p50_us"])),
+                fmt_us(r.get(&["connect_latency", "p99_us"])),
+                fmt(r.cpu_us_per_msg(), 2),
+                fmt(r.errors(), 0) + failed_mark(r),
+            ]
+        })
+        .collect();
+    let header = [
+        "run",
+        "connects/s",
+        "connect p50 µs",
+        "connect p99 µs",
+        "srv CPU µs/cycle",
+        "errors",
+    ];
+    table(&header, &rows)
+}
+
+/// The headline tables of scenario folders (`<stamp>-<host>-<scenario>`), one section
+/// per folder that has runs. Ends with a newline.
+pub fn headline(scenario_dirs: &[PathBuf]) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    for sdir in scenario_dirs {
+        let base = base_name(sdir);
+        let scenario = base.rsplit('-').next().unwrap_or(&base).to_owned();
+        let runs: Vec<Run> = run_dirs(sdir).iter().map(|d| Run::load(d)).collect();
+        if runs.is_empty() {
+            continue;
+        }
+        lines.push(format!("### {scenario} ({base})"));
+        lines.push(String::new());
+        match scenario.as_str() {
+            "pingpong" => lines.push(rows_pingpong(&runs, false)),
+            "latency" => lines.push(rows_pingpong(&runs, true)),
+            "hold" => lines.push(rows_hold(&runs)),
+            "churn" => lines.push(rows_churn(&runs)),
+            _ => {}
+        }
+        lines.push(String::new());
+    }
+    let mut out = lines.join("\n").trim_end().to_owned();
+    out.push('\n');
+    out
+}
+
+fn base_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::statedir::tests::TempDir;
+
+    fn run(dir: &Path, name: &str, summary: &str, server: &str) -> PathBuf {
+        let d = dir.join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("summary.json"), summary).unwrap();
+        if !server.is_empty() {
+            std::fs::write(d.join("server.json"), server).unwrap();
+        }
+        d
+    }
+
+    const PP: &str = r#"{"workload": {"connections": 100, "size": 64, "rate_msgs_per_s": null},
+        "throughput_msgs_per_s": 50000.4, "verify_errors": 1, "connections_failed": 2,
+        "connection_errors": {"ECONNRESET": 3},
+        "latency": {"p50_us": 55.5, "p99_us": 120.0, "p999_us": 1234.5, "max_us": 5000.0},
+        "connects_per_s": 4321.0, "connect_latency": {"p50_us": 30.0, "p99_us": 99.0, "p999_us": 150.0, "max_us": 2000.0}}"#;
+    const SRV: &str = r#"{"cpu_user_s": 1.0, "cpu_sys_s": 3.0, "bytes_in": 64000000, "rss_per_peak_conn_bytes": 84.0}"#;
+
+    #[test]
+    fn headline_and_rate() {
+        let t = TempDir::new();
+        let sdir = t.0.join("2026-01-01-1200-my-host-pingpong");
+        let a = run(&sdir, "uring-c100", PP, SRV);
+        let b = run(&sdir, "epoll-c100", &PP.replace("50000.4", "30000"), "");
+        std::fs::create_dir_all(sdir.join("tokio-c100")).unwrap();
+        std::fs::write(sdir.join("tokio-c100/FAILED"), "server did not start\n").unwrap();
+        std::fs::write(sdir.join("runs.txt"), "epoll-c100\nuring-c100\n").unwrap();
+        assert_eq!(
+            run_dirs(&sdir),
+            vec![b.clone(), a.clone(), sdir.join("tokio-c100")]
+        );
+        assert_eq!(rate(0.5, &[a.clone(), b.clone()]), Some(15000));
+        assert_eq!(rate(0.5, &[sdir.join("tokio-c100")]), None);
+
+        let h = headline(&[sdir.clone(), t.0.join("x-hold")]);
+        let lines: Vec<&str> = h.lines().collect();
+        assert_eq!(lines[0], "### pingpong (2026-01-01-1200-my-host-pingpong)");
+        assert_eq!(lines[2], "| run | conns | msgs/s | srv CPU µs/msg | p50 µs | p99 µs | p99.9 µs | max µs | errors |");
+        assert_eq!(
+            lines[4],
+            "| epoll-c100 | 100 | 30,000 | - | 55.5 | 120 | 1,234 | 5,000 | 6 |"
+        );
+        // 4 s of CPU for 1M messages.
+        assert_eq!(
+            lines[5],
+            "| uring-c100 | 100 | 50,000 | 4.00 | 55.5 | 120 | 1,234 | 5,000 | 6 |"
+        );
+        assert_eq!(
+            lines[6],
+            "| tokio-c100 | - | - | - | - | - | - | - | - FAILED |"
+        );
+        assert!(h.ends_with("FAILED |\n"));
+    }
+
+    #[test]
+    fn hold_and_churn_sections() {
+        let t = TempDir::new();
+        let d = run(&t.0, "uring", PP, SRV);
+        std::fs::write(
+            d.join("hold.json"),
+            r#"{"teardown_s": 3, "server_processes": 1, "other_tcp_sockets_at_peak": -5,
+               "slabinfo_per_connection_bytes": 9293.2, "meminfo_slab_per_connection_bytes": 9701.5}"#,
+        )
+        .unwrap();
+        let s = section_hold(std::slice::from_ref(&d));
+        let row = s.lines().nth(2).unwrap();
+        assert_eq!(row, "| uring | 100 | - | 2 | - | 55.5 | 120 | 5,000 | - | 84 B | 9.08 KiB | 9.47 KiB | 3.0 | 1 | -5 |");
+        assert!(s.contains("\n\n- slab/conn: kernel slab"));
+        let c = section_churn(&[d]);
+        let row = c.lines().nth(2).unwrap();
+        assert_eq!(
+            row,
+            "| uring | 100 | 4,321 | 30 | 99 | 150 | 2,000 | 120 | 6 | 4.00 |"
+        );
+        assert!(c.ends_with("messages it echoed.\n"));
+    }
+}

@@ -1,0 +1,389 @@
+//! The four scenarios, one function each: their cases, then the scenario folder's
+//! compare.md (notes, the hold/churn tables, `c1m-loadgen compare`'s table and plot).
+
+use crate::plan::{self, Backend, Scenario, MSG_SIZE, PORT_LO};
+use crate::report;
+use crate::runcase::{run_case, Case, Ctx, Kind};
+use anyhow::Context as _;
+use c1m_loadgen::report::compare::{compare_markdown, load_runs};
+use c1m_loadgen::report::plot::{percentile_plot_svg, Series};
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// A whole run: its cases' context and what its run.md files say.
+pub struct Suite<'a> {
+    pub ctx: Ctx<'a>,
+    pub backends: Vec<Backend>,
+    pub out_parent: PathBuf,
+    pub stamp: String,
+    pub host: String,
+    /// `--rate` as given.
+    pub rate: Option<String>,
+    /// The command line as typed.
+    pub invocation: String,
+    pub git_rev: String,
+    pub git_dirty: bool,
+    pub preflight: String,
+    pub plan: String,
+    pub sysctl_diff: String,
+}
+
+impl Suite<'_> {
+    pub fn scenario_dir(&self, s: Scenario) -> PathBuf {
+        self.out_parent
+            .join(format!("{}-{}-{}", self.stamp, self.host, s.name()))
+    }
+
+    pub fn run(&mut self, s: Scenario) -> anyhow::Result<()> {
+        match s {
+            Scenario::Pingpong => self.pingpong(),
+            Scenario::Latency => self.latency(),
+            Scenario::Hold => self.hold(),
+            Scenario::Churn => self.churn(),
+        }
+    }
+
+    /// Creates the scenario folder with an empty runs.txt and its run.md.
+    fn start(&self, s: Scenario) -> anyhow::Result<PathBuf> {
+        let dir = self.scenario_dir(s);
+        fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        fs::write(dir.join("runs.txt"), "")?;
+        let mut md = format!("# {}: how this was made\n\n", s.name());
+        // Writing to a String cannot fail; results are ignored on purpose.
+        let _ = writeln!(md, "- command: `{}`", self.invocation);
+        let dirty = if self.git_dirty {
+            " (working tree had uncommitted changes)"
+        } else {
+            ""
+        };
+        let _ = writeln!(md, "- git revision: {}{dirty}", self.git_rev);
+        let _ = writeln!(
+            md,
+            "- started: {} on {}",
+            crate::timefmt::utc_iso(),
+            self.host
+        );
+        md.push_str("- each run folder holds cmd.txt (the exact server and loadgen commands), summary.json (loadgen: environment, sysctls, rlimits), server.json and server.log\n\n");
+        let _ = write!(
+            md,
+            "```\n{}{}\n{}```\n",
+            self.preflight, self.plan, self.sysctl_diff
+        );
+        fs::write(dir.join("run.md"), md)?;
+        crate::log(format!("=== {} -> {}", s.name(), dir.display()));
+        Ok(dir)
+    }
+
+    fn case(&mut self, sdir: &Path, case: Case) -> anyhow::Result<()> {
+        run_case(&mut self.ctx, sdir, &case)
+    }
+
+    fn common_args(&self, conns: u64) -> Vec<String> {
+        let s = &self.ctx.scale;
+        vec![
+            "--connections".into(),
+            conns.to_string(),
+            "--duration".into(),
+            s.dur.text.clone(),
+            "--warmup".into(),
+            s.warm.text.clone(),
+        ]
+    }
+
+    fn pingpong(&mut self) -> anyhow::Result<()> {
+        let sdir = self.start(Scenario::Pingpong)?;
+        for c in self.ctx.scale.pp_conns.clone() {
+            for b in self.backends.clone() {
+                let args = self.common_args(c);
+                self.case(
+                    &sdir,
+                    Case {
+                        name: format!("{}-c{c}", b.name()),
+                        backend: b,
+                        conns: c,
+                        max_conns: None,
+                        kind: Kind::Plain,
+                        loadgen_args: args,
+                    },
+                )?;
+            }
+        }
+        let s = &self.ctx.scale;
+        let mut md = format!(
+            "# pingpong: closed loop, {MSG_SIZE}-byte messages, one in flight per connection\n\n"
+        );
+        let _ = write!(md, "Server on CPU {}, loadgen on CPU {}; {} s measured after {} s warm-up. Compare backends by server CPU per message (steadier than msgs/s on a shared machine).\n\n",
+            self.ctx.split.server, self.ctx.split.loadgen, s.dur.text, s.warm.text);
+        md.push_str(&failed_note(&sdir));
+        for c in s.pp_conns.clone() {
+            let _ = write!(md, "## {c} connections\n\n");
+            md.push_str(&self.procs_note(c));
+            let dirs = ok_runs(&sdir, Some(&format!("-c{c}")));
+            md.push_str(&self.compare(&sdir, &format!("plot-c{c}.svg"), &dirs));
+        }
+        write_md(&sdir, &md)
+    }
+
+    /// The latency rate: `--rate`, else half the slowest pingpong c1000, else 20000.
+    fn latency_rate(&self) -> (String, String) {
+        if let Some(r) = &self.rate {
+            return (r.clone(), "given with --rate".into());
+        }
+        let pp = self.scenario_dir(Scenario::Pingpong);
+        let dirs = ok_runs(&pp, Some("-c1000"));
+        match report::rate(0.5, &dirs).filter(|_| pp.join("runs.txt").is_file()) {
+            Some(r) => (
+                r.to_string(),
+                format!(
+                    "half of the slowest backend's closed-loop msgs/s at 1000 connections in {}",
+                    base_name(&pp)
+                ),
+            ),
+            None => (
+                "20000".into(),
+                "default (pingpong at 1000 connections was not run)".into(),
+            ),
+        }
+    }
+
+    fn latency(&mut self) -> anyhow::Result<()> {
+        let (r, how) = self.latency_rate();
+        crate::log(format!("latency: open loop at {r} msgs/s ({how})"));
+        let sdir = self.start(Scenario::Latency)?;
+        let n = self.ctx.scale.lat_conns;
+        for b in self.backends.clone() {
+            let mut args = self.common_args(n);
+            args.extend(["--rate".into(), r.clone()]);
+            self.case(
+                &sdir,
+                Case {
+                    name: b.name().into(),
+                    backend: b,
+                    conns: n,
+                    max_conns: None,
+                    kind: Kind::Plain,
+                    loadgen_args: args,
+                },
+            )?;
+        }
+        let s = &self.ctx.scale;
+        let mut md = format!("# latency: open loop at {r} msgs/s, {n} connections\n\n");
+        let _ = write!(md, "Rate: {how}. Latency from the intended send time (coordinated omission corrected); {} s measured after {} s warm-up.\n\n", s.dur.text, s.warm.text);
+        md.push_str(&failed_note(&sdir));
+        md.push_str(&self.procs_note(n));
+        md.push_str(&self.compare(&sdir, "plot.svg", &ok_runs(&sdir, None)));
+        write_md(&sdir, &md)
+    }
+
+    fn hold(&mut self) -> anyhow::Result<()> {
+        let sdir = self.start(Scenario::Hold)?;
+        let (hold_n, hb) = (self.ctx.scale.hold_n, self.ctx.scale.hb);
+        let dur = self.ctx.scale.hold_dur.text.clone();
+        for b in self.backends.clone() {
+            let n = self.ctx.limits.conns_for(b, hold_n);
+            // uring holds connections in fixed-file tables and adds rings itself past
+            // one table's RLIMIT_NOFILE slots, when told how many to expect.
+            let maxc = (b == Backend::Uring).then(|| plan::uring_hold_max_conns(n));
+            let args = vec![
+                "--connections".into(),
+                n.to_string(),
+                "--duration".into(),
+                dur.clone(),
+                "--heartbeat".into(),
+                hb.to_string(),
+            ];
+            self.case(
+                &sdir,
+                Case {
+                    name: b.name().into(),
+                    backend: b,
+                    conns: n,
+                    max_conns: maxc,
+                    kind: Kind::Hold,
+                    loadgen_args: args,
+                },
+            )?;
+        }
+        let mut md = format!("# hold: {hold_n} connections, one {MSG_SIZE}-byte heartbeat per connection every {hb} s, held {dur} s\n\n");
+        md.push_str(&failed_note(&sdir));
+        md.push_str(&self.procs_note(hold_n));
+        let dirs = ok_runs(&sdir, None);
+        if !dirs.is_empty() {
+            md.push_str("## Holding\n\n");
+            md.push_str(&report::section_hold(&dirs));
+            md.push_str("\n## Heartbeat latency\n\n");
+        }
+        md.push_str(&self.compare(&sdir, "plot.svg", &dirs));
+        write_md(&sdir, &md)
+    }
+
+    fn churn(&mut self) -> anyhow::Result<()> {
+        let sdir = self.start(Scenario::Churn)?;
+        let n = self.ctx.scale.churn_conns;
+        for b in self.backends.clone() {
+            // Closing from the client leaves its TIME_WAITs behind (60 s): spread them
+            // over four source addresses of their own, so ports never run out and a
+            // hold run right after (127.0.0.2 and up) does not find its ports taken.
+            let mut args = self.common_args(n);
+            args.extend([
+                "--churn".into(),
+                "--source-ips".into(),
+                "127.0.1.2-127.0.1.5".into(),
+            ]);
+            self.case(
+                &sdir,
+                Case {
+                    name: b.name().into(),
+                    backend: b,
+                    conns: n,
+                    max_conns: None,
+                    kind: Kind::Plain,
+                    loadgen_args: args,
+                },
+            )?;
+        }
+        let mut md = format!(
+            "# churn: {n} concurrent loops of connect, one {MSG_SIZE}-byte exchange, close\n\n"
+        );
+        md.push_str(&failed_note(&sdir));
+        let dirs = ok_runs(&sdir, None);
+        if !dirs.is_empty() {
+            md.push_str("## Connections\n\n");
+            md.push_str(&report::section_churn(&dirs));
+            md.push_str("\n## Exchange latency\n\n");
+        }
+        md.push_str(&self.compare(&sdir, "plot.svg", &dirs));
+        write_md(&sdir, &md)
+    }
+
+    /// Which backends ran as several processes, or were capped, at `n` connections.
+    fn procs_note(&self, n: u64) -> String {
+        let l = &self.ctx.limits;
+        let mut note = String::new();
+        for &b in &self.backends {
+            let c = l.conns_for(b, n);
+            let p = l.procs_for(b, c);
+            if p > 1 {
+                let _ = writeln!(note, "- {}: {p} server processes, one port each (127.0.0.1:{PORT_LO} and up), {} connections each; RLIMIT_NOFILE is {} here and this backend needs one fd per connection. server.json is the sum of server-procs/*.json.",
+                    b.name(), c.div_ceil(p), l.nofile_soft);
+            }
+            if c != n {
+                let why = l.cap_reason(b, n).unwrap_or_default();
+                let _ = writeln!(
+                    note,
+                    "- {}: CAPPED at {c} of {n} connections by {why}",
+                    b.name()
+                );
+            }
+        }
+        if !note.is_empty() {
+            note.push('\n');
+        }
+        note
+    }
+
+    /// `c1m-loadgen compare`'s table of `dirs` with paths relative to the scenario
+    /// folder, and its plot `svg` in the scenario folder.
+    fn compare(&mut self, sdir: &Path, svg: &str, dirs: &[PathBuf]) -> String {
+        if dirs.is_empty() {
+            return "No run produced results.\n\n".into();
+        }
+        let runs = match load_runs(dirs) {
+            Ok(r) => r,
+            Err(e) => {
+                let e = format!("{e:#}");
+                self.ctx
+                    .failures
+                    .push(format!("compare in {}: {e}", base_name(sdir)));
+                return format!("c1m-loadgen compare failed: {e}\n\n");
+            }
+        };
+        let series: Vec<Series<'_>> = runs
+            .iter()
+            .map(|r| Series {
+                name: &r.name,
+                hist: &r.record.latency,
+            })
+            .collect();
+        let plot = percentile_plot_svg("Latency by percentile", &series);
+        if let Err(e) = fs::write(sdir.join(svg), plot) {
+            self.ctx.failures.push(format!(
+                "compare in {}: cannot write {svg}: {e}",
+                base_name(sdir)
+            ));
+        }
+        let table = compare_markdown(&runs).replace(&format!("{}/", sdir.display()), "");
+        format!("{table}\n![latency percentiles]({svg})\n\n")
+    }
+}
+
+fn base_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn write_md(sdir: &Path, md: &str) -> anyhow::Result<()> {
+    let path = sdir.join("compare.md");
+    fs::write(&path, md).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The names in a scenario's runs.txt, in run order.
+fn run_names(sdir: &Path) -> Vec<String> {
+    fs::read_to_string(sdir.join("runs.txt"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Run folders (in run order) that have a summary.json, whose name ends in `suffix`.
+pub fn ok_runs(sdir: &Path, suffix: Option<&str>) -> Vec<PathBuf> {
+    run_names(sdir)
+        .into_iter()
+        .filter(|n| suffix.is_none_or(|s| n.ends_with(s)))
+        .map(|n| sdir.join(n))
+        .filter(|d| d.join("summary.json").is_file())
+        .collect()
+}
+
+/// "- **name failed**: reason" for every FAILED run, then a blank line.
+pub fn failed_note(sdir: &Path) -> String {
+    let mut out = String::new();
+    for n in run_names(sdir) {
+        if let Ok(why) = fs::read_to_string(sdir.join(&n).join("FAILED")) {
+            let _ = writeln!(out, "- **{n} failed**: {}", why.trim_end_matches('\n'));
+        }
+    }
+    out.push('\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::statedir::tests::TempDir;
+
+    #[test]
+    fn run_lists_and_failure_notes() {
+        let t = TempDir::new();
+        let s = &t.0;
+        fs::write(s.join("runs.txt"), "uring-c100\nepoll-c100\nuring-c1000\n").unwrap();
+        for n in ["uring-c100", "uring-c1000"] {
+            fs::create_dir_all(s.join(n)).unwrap();
+            fs::write(s.join(n).join("summary.json"), "{}").unwrap();
+        }
+        fs::create_dir_all(s.join("epoll-c100")).unwrap();
+        fs::write(s.join("epoll-c100/FAILED"), "server exit status 2\n").unwrap();
+        assert_eq!(
+            ok_runs(s, None),
+            vec![s.join("uring-c100"), s.join("uring-c1000")]
+        );
+        assert_eq!(ok_runs(s, Some("-c100")), vec![s.join("uring-c100")]);
+        assert_eq!(
+            failed_note(s),
+            "- **epoll-c100 failed**: server exit status 2\n\n"
+        );
+    }
+}

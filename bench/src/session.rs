@@ -1,0 +1,697 @@
+//! A whole run: options, preflight, tuning, the plan, the scenarios, the headline, and
+//! the cleanup that runs on every exit path (normal end, error, signal; a SIGKILL is
+//! left to the watchdog): stop every process group, restore and verify the sysctls,
+//! remove the private run folder, stop the watchdog.
+
+use crate::cli::RunArgs;
+use crate::interrupt::{self, Interrupted};
+use crate::plan::{self, Backend, Limits, Scale, Scenario, Secs};
+use crate::preflight;
+use crate::procs::{kill_group, Procs};
+use crate::runcase::{tcp_inuse, Ctx};
+use crate::scenarios::Suite;
+use crate::statedir::{self, Lock};
+use crate::sysctl::{self, Sysctl};
+use crate::{log, report, warn, UsageError};
+use anyhow::{bail, Context as _};
+use std::fmt::Write as _;
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+/// The options, checked.
+#[derive(Debug)]
+pub struct Options {
+    pub quick: bool,
+    pub scenarios: Vec<Scenario>,
+    pub backends: Vec<Backend>,
+    pub hold_conns: Option<u64>,
+    pub duration: Option<Secs>,
+    pub rate: Option<String>,
+    pub out: PathBuf,
+    pub tune: bool,
+    pub profile: PathBuf,
+    pub sets: Vec<String>,
+    pub tag: Option<String>,
+    pub dry_run: bool,
+}
+
+fn is_number(s: &str) -> bool {
+    let (i, f) = s.split_once('.').map_or((s, None), |(i, f)| (i, Some(f)));
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    digits(i) && f.is_none_or(digits)
+}
+
+impl Options {
+    /// Unknown scenario or backend names are a [`UsageError`] (exit 2); bad values an
+    /// error (exit 1), as c1m.sh had them.
+    pub fn from_args(a: &RunArgs, root: &Path) -> anyhow::Result<Options> {
+        let scenarios =
+            plan::pick_list(&a.scenarios, &Scenario::ALL, Scenario::name).map_err(UsageError)?;
+        let backends =
+            plan::pick_list(&a.backends, &Backend::ALL, Backend::name).map_err(UsageError)?;
+        let hold_conns = match &a.conns {
+            Some(c) => Some(
+                c.parse::<u64>()
+                    .ok()
+                    .filter(|&n| n > 0 && c.bytes().all(|b| b.is_ascii_digit()))
+                    .context("--conns wants a positive integer")?,
+            ),
+            None => None,
+        };
+        let duration = match &a.duration {
+            Some(d) => {
+                Some(Secs::parse(d).context("--duration wants a positive number of seconds")?)
+            }
+            None => None,
+        };
+        if a.rate.as_deref().is_some_and(|r| !is_number(r)) {
+            bail!("--rate wants messages per second");
+        }
+        let profile = a
+            .profile
+            .clone()
+            .unwrap_or_else(|| root.join("sysctl/c1m.conf"));
+        if !profile.is_file() {
+            bail!("--profile {} not found", profile.display());
+        }
+        for s in &a.sets {
+            if s.split_once('=').is_none_or(|(k, _)| k.is_empty()) {
+                bail!("--set wants KEY=VALUE, got '{s}'");
+            }
+        }
+        if scenarios.is_empty() || backends.is_empty() {
+            bail!("no scenario or no backend to run");
+        }
+        Ok(Options {
+            quick: a.quick,
+            scenarios,
+            backends,
+            hold_conns,
+            duration,
+            rate: a.rate.clone(),
+            out: a.out.clone().unwrap_or_else(|| root.join("results")),
+            tune: !a.no_tune,
+            profile,
+            sets: a.sets.clone(),
+            tag: a.tag.clone(),
+            dry_run: a.dry_run,
+        })
+    }
+}
+
+/// The repository: the nearest folder above this binary that has scripts/sysctl-apply.sh.
+pub fn find_root() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().context("cannot tell where c1m-bench is")?;
+    exe.ancestors()
+        .find(|d| d.join("scripts/sysctl-apply.sh").is_file())
+        .map(Path::to_path_buf)
+        .context(
+            "c1m-bench must run from the repository's target/ folder (scripts/c1m.sh does that)",
+        )
+}
+
+/// What the kernel tuning of a run is.
+pub struct Tuning {
+    /// Apply the profile.
+    pub profile: Option<PathBuf>,
+    /// `--set KEY=VALUE`s to apply (only as root).
+    pub sets: Vec<String>,
+    pub entries: Vec<(String, String)>,
+    pub touched: Vec<String>,
+}
+
+impl Tuning {
+    fn decide(o: &Options) -> anyhow::Result<Tuning> {
+        let root = preflight::is_root();
+        let mut tune = o.tune;
+        if tune && !root {
+            warn("not root: sysctls stay as they are (no --no-tune needed); the hold scenario is sized to what fits untuned");
+            tune = false;
+        }
+        let mut sets = o.sets.clone();
+        if !root && !sets.is_empty() {
+            warn(format!("not root: ignoring --set {}", sets.join(" ")));
+            sets.clear();
+        }
+        let entries = sysctl::profile_entries(&o.profile)?;
+        let touched = sysctl::touched_keys(if tune { &entries } else { &[] }, &sets);
+        Ok(Tuning {
+            profile: tune.then(|| o.profile.clone()),
+            sets,
+            entries,
+            touched,
+        })
+    }
+
+    fn active(&self) -> bool {
+        self.profile.is_some() || !self.sets.is_empty()
+    }
+
+    /// The sysctl-apply arguments as one line, paths shortened by `strip`.
+    fn args_text(&self, strip: Option<&Path>) -> String {
+        let mut words: Vec<String> = Vec::new();
+        if let Some(p) = &self.profile {
+            let p = strip.and_then(|r| p.strip_prefix(r).ok()).unwrap_or(p);
+            words.push(p.display().to_string());
+        }
+        for s in &self.sets {
+            words.extend(["--set".to_owned(), s.clone()]);
+        }
+        words.join(" ")
+    }
+
+    fn set_keys(&self) -> Vec<String> {
+        self.sets.iter().map(|s| sysctl::set_key(s)).collect()
+    }
+}
+
+/// What the plan is made of.
+struct Planned {
+    split: plan::CpuSplit,
+    scale: Scale,
+    limits: Limits,
+    out: PathBuf,
+    /// The results folder did not exist before this run.
+    created_out: bool,
+    stamp: String,
+    host: String,
+    text: String,
+}
+
+fn make_plan(o: &Options, t: &Tuning, tuned_now: bool) -> anyhow::Result<Planned> {
+    log(preflight::raise_ulimits());
+    let split = plan::split_cpus(&preflight::online_cpus());
+    if split.shared {
+        warn("one CPU: server and loadgen share it; numbers say little");
+    }
+    let avail = preflight::meminfo_kb("MemAvailable");
+    let scale = plan::scale(o.quick, o.duration.as_ref(), o.hold_conns, avail);
+    // A dry run changes nothing: the port range is the one tuning would set.
+    let key = "net.ipv4.ip_local_port_range";
+    let range = if tuned_now || !t.active() {
+        sysctl::get(key)
+    } else {
+        sysctl::projected(
+            key,
+            if t.profile.is_some() { &t.entries } else { &[] },
+            &t.sets,
+        )
+    };
+    let mut r = range
+        .as_deref()
+        .unwrap_or("32768 60999")
+        .split_whitespace()
+        .map(|v| v.parse::<u64>().unwrap_or(0));
+    let port_range = (r.next().unwrap_or(32768), r.next().unwrap_or(60999));
+    let per_proc = std::env::var("C1M_CONNS_PER_PROC")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let limits = Limits::new(preflight::nofile().0, port_range, avail, per_proc);
+    let host = c1m_platform::procfs::hostname()
+        .split('.')
+        .next()
+        .unwrap_or("unknown")
+        .to_owned();
+    // A dry run writes nothing, not even the results folder.
+    let created_out = !o.dry_run && !o.out.exists();
+    if !o.dry_run {
+        std::fs::create_dir_all(&o.out)
+            .with_context(|| format!("cannot create {}", o.out.display()))?;
+    }
+    let out = std::fs::canonicalize(&o.out)
+        .or_else(|_| std::path::absolute(&o.out))
+        .with_context(|| format!("cannot resolve {}", o.out.display()))?;
+    let stamp = plan::pick_stamp(&crate::timefmt::local_stamp(), &o.scenarios, |st, s| {
+        out.join(format!("{st}-{host}-{}", s.name())).exists()
+    });
+    let tuning = t.active().then(|| t.args_text(None));
+    let text = plan::plan_text(&plan::Plan {
+        split: &split,
+        backends: &o.backends,
+        scenarios: &o.scenarios,
+        scale: &scale,
+        limits: &limits,
+        rate: o.rate.as_deref(),
+        tuning: tuning.as_deref(),
+        results_prefix: format!("{}/{stamp}-{host}", out.display()),
+    });
+    eprint!("{text}");
+    Ok(Planned {
+        split,
+        scale,
+        limits,
+        out,
+        created_out,
+        stamp,
+        host,
+        text,
+    })
+}
+
+/// `c1m-bench run`.
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    interrupt::install()?;
+    let root = find_root()?;
+    let o = Options::from_args(&args, &root)?;
+    let (server_bin, loadgen_bin) = (
+        root.join("target/release/c1m-server"),
+        root.join("target/release/c1m-loadgen"),
+    );
+    if !server_bin.is_file() || !loadgen_bin.is_file() {
+        bail!(
+            "missing {} or {} (run scripts/c1m.sh without --no-build)",
+            server_bin.display(),
+            loadgen_bin.display()
+        );
+    }
+    let pre = preflight::preflight_text();
+    eprint!("{pre}");
+    preflight::check_uring()?;
+    let t = Tuning::decide(&o)?;
+    if o.dry_run {
+        make_plan(&o, &t, false)?;
+        log("--dry-run: nothing run");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let dir = statedir::state_dir()?;
+    let lock = statedir::lock(&dir, statedir::LOCK_WAIT, || Ok(interrupt::check()?))?;
+    let tmp = nix::unistd::mkdtemp(&std::env::temp_dir().join("c1m.XXXXXX"))
+        .context("cannot create a private temporary folder (check TMPDIR)")?;
+    let sysctl = Sysctl {
+        scripts: root.join("scripts"),
+        state: statedir::state_file(&dir),
+    };
+    let mut session = Session {
+        procs: Procs::new(&tmp),
+        tmp,
+        sysctl,
+        restore_profile: t.profile.clone(),
+        restore_keys: t.set_keys(),
+        touched: t.touched.clone(),
+        before: None,
+        watchdog: None,
+        lock,
+        cleaned: false,
+        written: Vec::new(),
+    };
+    session.watchdog = Some(session.start_watchdog()?);
+    let bins = (server_bin, loadgen_bin);
+    let result = session.body(&o, &t, &root, bins, pre);
+    let failures = match &result {
+        Ok(n) => *n,
+        Err(e) if e.downcast_ref::<Interrupted>().is_some() => 0,
+        Err(e) => {
+            eprintln!("c1m: error: {e:#}");
+            0
+        }
+    };
+    let clean = session.cleanup();
+    let interrupted = result
+        .as_ref()
+        .err()
+        .and_then(|e| e.downcast_ref::<Interrupted>())
+        .map(|i| i.0);
+    let mut rc: u8 = match (&result, interrupted) {
+        (_, Some(sig)) => interrupt::exit_status(sig),
+        (Err(_), None) => 1,
+        (Ok(_), None) => u8::from(failures > 0),
+    };
+    if !clean {
+        warn("cleanup was not clean (see above): check sysctls and processes");
+        if rc == 0 {
+            rc = 1;
+        }
+    } else if interrupted.is_some() {
+        log("interrupted; kernel and processes are back as they were");
+    }
+    Ok(ExitCode::from(rc))
+}
+
+/// What must be undone at the end of a run.
+struct Session {
+    procs: Procs,
+    tmp: PathBuf,
+    sysctl: Sysctl,
+    restore_profile: Option<PathBuf>,
+    restore_keys: Vec<String>,
+    touched: Vec<String>,
+    /// The touched keys before tuning; Some once tuning started (restore at exit).
+    before: Option<String>,
+    watchdog: Option<Child>,
+    lock: Lock,
+    cleaned: bool,
+    /// Result folders and files this run wrote (handed to the sudo user at the end).
+    written: Vec<PathBuf>,
+}
+
+impl Session {
+    /// Starts `c1m-bench watchdog` in its own session, holding the lock fd.
+    fn start_watchdog(&self) -> anyhow::Result<Child> {
+        let exe = std::env::current_exe().context("cannot tell where c1m-bench is")?;
+        let fd = self.lock.raw_fd();
+        let mut c = Command::new(exe);
+        c.arg("watchdog")
+            .arg("--pid")
+            .arg(std::process::id().to_string())
+            .arg("--run-dir")
+            .arg(&self.tmp)
+            .arg("--state")
+            .arg(&self.sysctl.state)
+            .arg("--scripts")
+            .arg(&self.sysctl.scripts)
+            .arg("--lock-fd")
+            .arg(fd.to_string());
+        if let Some(p) = &self.restore_profile {
+            c.arg("--profile").arg(p);
+        }
+        for k in &self.restore_keys {
+            c.arg("--key").arg(k);
+        }
+        c.stdin(Stdio::null()).stdout(Stdio::null());
+        // SAFETY: setsid and fcntl are async-signal-safe; they run in the forked child
+        // before exec and change only the child's session and its copy of the fd flags.
+        unsafe {
+            c.pre_exec(move || {
+                if libc::setsid() < 0 || libc::fcntl(fd, libc::F_SETFD, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        c.spawn()
+            .context("cannot start the watchdog (c1m-bench watchdog)")
+    }
+
+    /// Everything after the watchdog: tuning, plan, scenarios, headline. Returns the
+    /// number of failed runs.
+    fn body(
+        &mut self,
+        o: &Options,
+        t: &Tuning,
+        root: &Path,
+        bins: (PathBuf, PathBuf),
+        pre: String,
+    ) -> anyhow::Result<usize> {
+        let sysctl_diff = if t.active() {
+            if self.sysctl.state.exists() {
+                warn(format!("{} is left from a run that did not restore; its saved values are the originals and will be restored at exit", self.sysctl.state.display()));
+            }
+            self.before = Some(sysctl::snapshot(&self.touched));
+            std::fs::write(self.tmp.join("tuned"), "")?;
+            let (ok, diff) = self.sysctl.apply(t.profile.as_deref(), &t.sets)?;
+            if !ok {
+                warn("some sysctls could not be applied (see the table below); running anyway");
+            }
+            eprint!("{diff}");
+            diff
+        } else {
+            let why = if preflight::is_root() {
+                "--no-tune"
+            } else {
+                "not root"
+            };
+            sysctl::current_values_text(why, &t.entries)
+        };
+        interrupt::check()?;
+        let p = make_plan(o, t, true)?;
+        if p.created_out {
+            self.written.push(p.out.clone());
+        } else {
+            let prefix = format!("{}-{}-", p.stamp, p.host);
+            self.written
+                .push(p.out.join(format!("{prefix}headline.md")));
+            for &s in &o.scenarios {
+                self.written
+                    .push(p.out.join(format!("{prefix}{}", s.name())));
+            }
+        }
+        let (rev, dirty) = git_revision(root);
+        let t_start = Instant::now();
+        let mut suite = Suite {
+            ctx: Ctx {
+                server_bin: bins.0,
+                loadgen_bin: bins.1,
+                split: p.split.clone(),
+                scale: p.scale.clone(),
+                limits: p.limits.clone(),
+                tag: o.tag.clone(),
+                tmp: self.tmp.clone(),
+                start_inuse: tcp_inuse(),
+                procs: &mut self.procs,
+                failures: Vec::new(),
+            },
+            backends: o.backends.clone(),
+            out_parent: p.out.clone(),
+            stamp: p.stamp.clone(),
+            host: p.host.clone(),
+            rate: o.rate.clone(),
+            invocation: std::env::var("C1M_INVOCATION")
+                .unwrap_or_else(|_| std::env::args().collect::<Vec<_>>().join(" ")),
+            git_rev: rev.clone(),
+            git_dirty: dirty,
+            preflight: pre,
+            plan: p.text.clone(),
+            sysctl_diff,
+        };
+        for &s in &o.scenarios {
+            interrupt::check()?;
+            suite.run(s)?;
+        }
+        let tuning = if t.active() {
+            format!("tuned: {}", t.args_text(Some(&root.join(""))))
+        } else {
+            "untuned".into()
+        };
+        let sdirs: Vec<PathBuf> = o.scenarios.iter().map(|&s| suite.scenario_dir(s)).collect();
+        let failures = std::mem::take(&mut suite.ctx.failures);
+        write_headline(o, &p, &rev, dirty, &tuning, &sdirs, &failures, t_start)?;
+        Ok(failures.len())
+    }
+
+    /// Stops what runs, restores and verifies the sysctls, removes the run folder, stops
+    /// the watchdog. True if all of it was clean.
+    fn cleanup(&mut self) -> bool {
+        if self.cleaned {
+            return true;
+        }
+        self.cleaned = true;
+        let mut clean = true;
+        let live = self.procs.live_pids();
+        if !live.is_empty() {
+            let list: Vec<String> = live.iter().map(i32::to_string).collect();
+            log(format!(
+                "stopping {} process group(s) still running: {}",
+                live.len(),
+                list.join(" ")
+            ));
+            self.procs
+                .stop(libc::SIGTERM, Duration::from_secs(10), &live);
+        }
+        if let Some(before) = self.before.take() {
+            log("restoring sysctls");
+            match self
+                .sysctl
+                .restore(self.restore_profile.as_deref(), &self.restore_keys)
+            {
+                Ok(true) => {}
+                Ok(false) => clean = false,
+                Err(e) => {
+                    warn(format!("{e:#}"));
+                    clean = false;
+                }
+            }
+            let after = sysctl::snapshot(&self.touched);
+            if after == before {
+                log(format!(
+                    "sysctls verified: all {} touched keys read exactly as before the run",
+                    self.touched.len()
+                ));
+            } else {
+                warn("sysctls differ from before the run:");
+                eprint!("{}", sysctl::snapshot_diff(&before, &after));
+                clean = false;
+            }
+        }
+        clean &= self.procs.kill_leftovers();
+        self.give_results();
+        if let Err(e) = std::fs::remove_dir_all(&self.tmp) {
+            warn(format!("cannot remove {}: {e}", self.tmp.display()));
+        }
+        if let Some(mut w) = self.watchdog.take() {
+            kill_group(i32::try_from(w.id()).unwrap_or(0), libc::SIGTERM);
+            let _ = w.wait();
+        }
+        clean
+    }
+}
+
+impl Session {
+    /// Under sudo, hands every result folder of this run to the invoking user.
+    fn give_results(&self) {
+        let Some((uid, gid)) = crate::owner::sudo_owner() else {
+            return;
+        };
+        for path in self.written.iter().filter(|p| p.symlink_metadata().is_ok()) {
+            if let Err(e) = crate::owner::give_tree(path, uid, gid) {
+                warn(format!("cannot give {} to uid {uid}: {e}", path.display()));
+            }
+        }
+    }
+}
+
+impl Drop for Session {
+    /// A panic unwinding through the run still restores the machine.
+    fn drop(&mut self) {
+        self.cleanup();
+    }
+}
+
+/// `git rev-parse HEAD` (or "unknown") and whether tracked files have changes.
+fn git_revision(root: &Path) -> (String, bool) {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .arg("-C")
+            .arg(root)
+            .args(args)
+            .stderr(Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    let rev = git(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    let dirty =
+        git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    (rev, dirty)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_headline(
+    o: &Options,
+    p: &Planned,
+    rev: &str,
+    dirty: bool,
+    tuning: &str,
+    sdirs: &[PathBuf],
+    failures: &[String],
+    t_start: Instant,
+) -> anyhow::Result<()> {
+    let path = p.out.join(format!("{}-{}-headline.md", p.stamp, p.host));
+    let mut md = format!(
+        "# c1m headline: {} on {} ({})\n\n",
+        p.stamp,
+        p.host,
+        if o.quick { "quick" } else { "full" }
+    );
+    let short: String = rev.chars().take(12).collect();
+    // Writing to a String cannot fail; results are ignored on purpose.
+    let _ = write!(md, "git {short}{}; server CPU {}, loadgen CPU {}; {tuning}. srv CPU µs/msg = server user+sys CPU / messages it echoed (warm-up and set-up included). Details: compare.md in each folder.\n\n",
+        if dirty { " (dirty)" } else { "" }, p.split.server, p.split.loadgen);
+    md.push_str(&report::headline(sdirs));
+    if !failures.is_empty() {
+        md.push_str("\n**Failed runs:**\n\n");
+        for f in failures {
+            let _ = writeln!(md, "- {f}");
+        }
+    }
+    std::fs::write(&path, &md).with_context(|| format!("cannot write {}", path.display()))?;
+    println!("\n{md}");
+    let names: String = sdirs
+        .iter()
+        .map(|d| {
+            format!(
+                "{} ",
+                d.file_name()
+                    .map(|n| n.to_string_lossy())
+                    .unwrap_or_default()
+            )
+        })
+        .collect();
+    log(format!(
+        "done in {} s: {} and {names}",
+        t_start.elapsed().as_secs(),
+        path.display()
+    ));
+    if !failures.is_empty() {
+        warn(format!("{} run(s) failed:", failures.len()));
+        for f in failures {
+            eprintln!("  {f}");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser as _;
+
+    fn args(extra: &[&str]) -> RunArgs {
+        let mut v = vec!["c1m-bench", "run"];
+        v.extend_from_slice(extra);
+        match crate::cli::Cli::parse_from(v).cmd {
+            crate::cli::Cmd::Run(a) => a,
+            _ => unreachable!(),
+        }
+    }
+
+    fn root() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    }
+
+    #[test]
+    fn options_are_checked_like_c1m_sh() {
+        let o = Options::from_args(
+            &args(&[
+                "--scenarios",
+                "hold",
+                "--backends",
+                "epoll,uring",
+                "--quick",
+            ]),
+            &root(),
+        )
+        .unwrap();
+        assert_eq!(o.scenarios, vec![Scenario::Hold]);
+        assert_eq!(o.backends, vec![Backend::Uring, Backend::Epoll]);
+        assert!(o.quick && o.tune && !o.dry_run);
+        let o = Options::from_args(
+            &args(&["--no-build", "--no-build", "--out", "a", "--out", "b"]),
+            &root(),
+        )
+        .unwrap();
+        assert_eq!(o.out, PathBuf::from("b"));
+        let e = Options::from_args(&args(&["--scenarios", "nonsense"]), &root()).unwrap_err();
+        assert!(e.downcast_ref::<UsageError>().is_some());
+        for (bad, msg) in [
+            (vec!["--conns", "-5"], "--conns wants a positive integer"),
+            (vec!["--conns", "0"], "--conns wants a positive integer"),
+            (vec!["--duration", "0"], "--duration wants"),
+            (vec!["--rate", "fast"], "--rate wants"),
+            (vec!["--set", "=1"], "--set wants KEY=VALUE"),
+            (vec!["--profile", "/nonexistent"], "not found"),
+        ] {
+            let e = Options::from_args(&args(&bad), &root()).unwrap_err();
+            assert!(e.downcast_ref::<UsageError>().is_none());
+            assert!(format!("{e}").contains(msg), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn tuning_text() {
+        let t = Tuning {
+            profile: Some(PathBuf::from("/r/sysctl/c1m.conf")),
+            sets: vec!["a.b=1 2".into()],
+            entries: vec![],
+            touched: vec![],
+        };
+        assert_eq!(t.args_text(None), "/r/sysctl/c1m.conf --set a.b=1 2");
+        assert_eq!(
+            t.args_text(Some(Path::new("/r/"))),
+            "sysctl/c1m.conf --set a.b=1 2"
+        );
+        assert_eq!(t.set_keys(), vec!["a.b".to_string()]);
+    }
+}

@@ -1,0 +1,74 @@
+//! `c1m-bench watchdog`: finishes a run's cleanup when the run died without doing its
+//! own (SIGKILL, OOM kill). The run starts it in its own session (so a Ctrl-C does not
+//! reach it), hands it the lock fd (so no other run starts before it is done) and stops
+//! it at the end of a normal exit.
+
+use crate::cli::WatchdogArgs;
+use crate::procs::{kill_group, pid_alive};
+use crate::statedir;
+use crate::sysctl::Sysctl;
+use anyhow::Context as _;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Process group ids from a `pgids` file: positive numbers above 1 only (group 1 or
+/// "-1" would address every process).
+pub fn parse_pgids(text: &str) -> Vec<i32> {
+    text.lines()
+        .filter_map(|l| l.trim().parse::<i32>().ok())
+        .filter(|&g| g > 1)
+        .collect()
+}
+
+pub fn run(a: WatchdogArgs) -> anyhow::Result<ExitCode> {
+    // a.lock_fd stays open (inherited) until this process exits: that holds the lock.
+    let _ = a.lock_fd;
+    while pid_alive(a.pid) {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    if !a.run_dir.is_dir() {
+        return Ok(ExitCode::SUCCESS); // the run cleaned up itself
+    }
+    statedir::check_dir(&a.run_dir, statedir::euid())
+        .context("the watchdog trusts only the run's private folder")?;
+    eprintln!(
+        "c1m-watchdog: c1m-bench (pid {}) ended without cleaning up: stopping its processes, restoring sysctls",
+        a.pid
+    );
+    if let Ok(text) = std::fs::read_to_string(a.run_dir.join("pgids")) {
+        let groups = parse_pgids(&text);
+        for &g in &groups {
+            kill_group(g, libc::SIGTERM);
+        }
+        std::thread::sleep(Duration::from_secs(3));
+        for &g in &groups {
+            kill_group(g, libc::SIGKILL);
+        }
+    }
+    let mut ok = true;
+    if a.run_dir.join("tuned").exists() {
+        let s = Sysctl {
+            scripts: a.scripts.clone(),
+            state: a.state.clone(),
+        };
+        ok = s.restore(a.profile.as_deref(), &a.keys)?;
+    }
+    std::fs::remove_dir_all(&a.run_dir)
+        .with_context(|| format!("cannot remove {}", a.run_dir.display()))?;
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn pgids_never_address_everyone() {
+        assert_eq!(
+            super::parse_pgids("123\n-1\n1\n0\nx\n 456 \n"),
+            vec![123, 456]
+        );
+    }
+}
