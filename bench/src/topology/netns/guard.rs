@@ -97,7 +97,13 @@ impl Netns {
         if !link.needs_ethtool() {
             return Ok(());
         }
-        for d in &self.read_back()?.devices {
+        let veths = self.plan.veth_devices();
+        let read_back = self.read_back()?;
+        let set = read_back
+            .devices
+            .iter()
+            .filter(|d| veths.contains(&(d.namespace.as_str(), d.device.as_str())));
+        for d in set {
             for (name, want, got) in [("gro", link.gro, d.gro), ("tso", link.tso, d.tso)] {
                 if want.is_some() && want != got {
                     bail!(
@@ -430,14 +436,15 @@ fn run_argv<S: AsRef<str>>(argv: &[S], stdin: Option<&str>) -> Result<String> {
         .stderr(Stdio::piped())
         .spawn()
         .with_context(|| format!("starting `{shown}`"))?;
-    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(input.as_bytes())
-            .with_context(|| format!("writing the input of `{shown}`"))?;
-    }
+    // Drain the output first: a child may write before it has read all its input.
     let readers = [
         child.stdout.take().map(drain),
         child.stderr.take().map(drain),
     ];
+    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(input.as_bytes())
+            .with_context(|| format!("writing the input of `{shown}`"))?;
+    }
     let deadline = Instant::now() + COMMAND_TIMEOUT;
     let status = loop {
         if let Some(status) = child.try_wait()? {
