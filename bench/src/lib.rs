@@ -15,6 +15,7 @@
 //! - [`runcase`]: one server(s) + loadgen run; [`scenarios`]: the four scenarios;
 //! - [`report`]: server.json merging, hold.json, the hold/churn tables, the headline;
 //! - [`owner`]: result folders handed to the sudo user;
+//! - [`topology`]: where server and load run (network namespaces joined by veth);
 //! - [`session`]: a whole run and its cleanup; [`watchdog`]: cleanup after a SIGKILL.
 
 pub mod cli;
@@ -30,6 +31,7 @@ pub mod session;
 pub mod statedir;
 pub mod sysctl;
 pub mod timefmt;
+pub mod topology;
 pub mod watchdog;
 
 /// A progress line on stderr, as every c1m tool prints them.
