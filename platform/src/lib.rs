@@ -9,4 +9,5 @@ pub mod cpus;
 pub mod limits;
 pub mod net;
 pub mod procfs;
+pub mod rng;
 pub mod signals;

@@ -7,6 +7,7 @@
 //! send time; the send lag (actual minus intended) says whether the client kept up.
 
 pub use crate::cli::Arrivals;
+use c1m_platform::rng::SplitMix64;
 use hdrhistogram::Histogram;
 
 /// Deadlines this close are waited for without sleeping: a sleep and wakeup costs tens
@@ -20,34 +21,6 @@ pub fn fine_timer_slack() {
     // SAFETY: PR_SET_TIMERSLACK takes an integer and affects only this thread.
     unsafe {
         libc::prctl(libc::PR_SET_TIMERSLACK, TIMER_SLACK_NS, 0, 0, 0);
-    }
-}
-
-/// SplitMix64: tiny, fast, and good enough to space arrivals; seeded per loop.
-#[derive(Debug, Clone)]
-pub struct SplitMix64(u64);
-
-impl SplitMix64 {
-    pub fn new(seed: u64) -> Self {
-        SplitMix64(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in (0, 1]: never 0, so its logarithm is finite.
-    fn unit_open0(&mut self) -> f64 {
-        ((self.next_u64() >> 11) + 1) as f64 / (1u64 << 53) as f64
-    }
-
-    /// An exponential sample with mean 1.
-    pub fn exp1(&mut self) -> f64 {
-        -self.unit_open0().ln()
     }
 }
 
@@ -158,15 +131,6 @@ mod tests {
         assert_eq!(run(loop_seed(1, 0)), run(loop_seed(1, 0)));
         assert_ne!(run(loop_seed(1, 0)), run(loop_seed(1, 1)));
         assert_ne!(run(loop_seed(1, 0)), run(loop_seed(2, 0)));
-    }
-
-    #[test]
-    fn exponential_samples_are_finite_and_positive() {
-        let mut r = SplitMix64::new(0);
-        for _ in 0..100_000 {
-            let x = r.exp1();
-            assert!(x.is_finite() && x >= 0.0);
-        }
     }
 
     #[test]
