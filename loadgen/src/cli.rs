@@ -148,7 +148,8 @@ impl BatchWaits {
 
 #[derive(Debug, Clone, Args)]
 pub struct CompareArgs {
-    /// Run folders; ratios are against the first.
+    /// Run folders; ratios are against the first label. Folders with the same label
+    /// are rounds of one label: one row each, median (min-max) over the rounds.
     #[arg(required = true, num_args = 1.., value_name = "DIR")]
     pub dirs: Vec<PathBuf>,
     /// Write the markdown table here as well as to stdout.

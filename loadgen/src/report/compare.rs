@@ -7,9 +7,11 @@
 //! `rss_per_peak_conn_bytes`.
 
 use super::plot::{format_number, format_us as fmt_us, percentile_plot_svg, Series};
+use super::rounds::{group_runs, has_rounds, rounds_markdown};
 use super::rundir::{read_run_dir, RunRecord};
 use crate::cli::CompareArgs;
 use anyhow::Context as _;
+use hdrhistogram::Histogram;
 use serde_json::Value;
 use std::fmt::Write as _;
 use std::fs;
@@ -77,6 +79,13 @@ pub fn find_server_stats(dir: &Path) -> Option<ServerStats> {
     }
     None
 }
+
+/// How the server columns are made (a note under the table).
+pub(super) const SERVER_COLUMNS_NOTE: &str =
+    "- srv CPU µs/msg, syscalls/msg: the server's user+sys CPU time and syscalls over its whole life (server.json) \
+     divided by the messages echoed over the whole run, warm-up included (from latency.hlog); \
+     connection set-up is counted in.\n\
+     - RSS/conn: (peak RSS − RSS before the first connection) / peak connections.\n";
 
 /// One column of the comparison.
 pub struct Run {
@@ -152,7 +161,7 @@ fn fmt_ratio(this: f64, first: f64) -> String {
     }
 }
 
-fn fmt_bytes(b: f64) -> String {
+pub(super) fn fmt_bytes(b: f64) -> String {
     if b >= 1024.0 * 1024.0 {
         format!("{:.1} MiB", b / (1024.0 * 1024.0))
     } else if b >= 1024.0 {
@@ -164,6 +173,55 @@ fn fmt_bytes(b: f64) -> String {
 
 fn opt(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
     v.map(f).unwrap_or_else(|| "–".to_owned())
+}
+
+/// A markdown table with padded columns: text columns (run, backend) left-aligned,
+/// numbers right-aligned. Every row has one cell per header.
+pub(super) fn markdown_table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let widths: Vec<usize> = (0..header.len())
+        .map(|c| {
+            rows.iter()
+                .map(|r| r.get(c).map_or(0, |v| v.chars().count()))
+                .chain([header[c].chars().count(), 3])
+                .max()
+                .unwrap_or(3)
+        })
+        .collect();
+    let pad = |s: &str, w: usize, right: bool| {
+        let n = w.saturating_sub(s.chars().count());
+        if right {
+            format!("{}{s}", " ".repeat(n))
+        } else {
+            format!("{s}{}", " ".repeat(n))
+        }
+    };
+    let is_text = |c: usize| header[c] == "run" || header[c] == "backend";
+
+    let mut md = String::new();
+    // Writing to a String cannot fail; results are ignored on purpose.
+    let cells: Vec<String> = (0..header.len())
+        .map(|c| pad(header[c], widths[c], !is_text(c)))
+        .collect();
+    let _ = writeln!(md, "| {} |", cells.join(" | "));
+    let rules: Vec<String> = (0..header.len())
+        .map(|c| {
+            if is_text(c) {
+                "-".repeat(widths[c])
+            } else {
+                format!("{}:", "-".repeat(widths[c] - 1))
+            }
+        })
+        .collect();
+    let _ = writeln!(md, "| {} |", rules.join(" | "));
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(c, v)| pad(v, widths[c], !is_text(c)))
+            .collect();
+        let _ = writeln!(md, "| {} |", cells.join(" | "));
+    }
+    md
 }
 
 /// The markdown: a one-line preamble, the table, and notes on how the columns are made.
@@ -231,26 +289,6 @@ pub fn compare_markdown(runs: &[Run]) -> String {
         rows.push(row);
     }
 
-    let widths: Vec<usize> = (0..header.len())
-        .map(|c| {
-            rows.iter()
-                .map(|r| r[c].chars().count())
-                .chain([header[c].chars().count(), 3])
-                .max()
-                .unwrap_or(3)
-        })
-        .collect();
-    let pad = |s: &str, w: usize, right: bool| {
-        let n = w.saturating_sub(s.chars().count());
-        if right {
-            format!("{}{s}", " ".repeat(n))
-        } else {
-            format!("{s}{}", " ".repeat(n))
-        }
-    };
-    // Text columns (run, backend) left-aligned, numbers right-aligned.
-    let is_text = |c: usize| header[c] == "run" || header[c] == "backend";
-
     let mut md = String::new();
     // Writing to a String cannot fail; results are ignored on purpose.
     let _ = writeln!(
@@ -258,28 +296,7 @@ pub fn compare_markdown(runs: &[Run]) -> String {
         "Ratios (×) are against the first run, {}. Latency in µs, measured phase only.\n",
         first.name
     );
-    let cells: Vec<String> = (0..header.len())
-        .map(|c| pad(header[c], widths[c], !is_text(c)))
-        .collect();
-    let _ = writeln!(md, "| {} |", cells.join(" | "));
-    let rules: Vec<String> = (0..header.len())
-        .map(|c| {
-            if is_text(c) {
-                "-".repeat(widths[c])
-            } else {
-                format!("{}:", "-".repeat(widths[c] - 1))
-            }
-        })
-        .collect();
-    let _ = writeln!(md, "| {} |", rules.join(" | "));
-    for row in &rows {
-        let cells: Vec<String> = row
-            .iter()
-            .enumerate()
-            .map(|(c, v)| pad(v, widths[c], !is_text(c)))
-            .collect();
-        let _ = writeln!(md, "| {} |", cells.join(" | "));
-    }
+    md.push_str(&markdown_table(&header, &rows));
     md.push('\n');
     md.push_str(
         "- errors: failed echo verifications + failed connects + established connections lost.\n",
@@ -300,12 +317,7 @@ pub fn compare_markdown(runs: &[Run]) -> String {
         );
     }
     if with_server {
-        md.push_str(
-            "- srv CPU µs/msg, syscalls/msg: the server's user+sys CPU time and syscalls over its whole life (server.json) \
-             divided by the messages echoed over the whole run, warm-up included (from latency.hlog); \
-             connection set-up is counted in.\n\
-             - RSS/conn: (peak RSS − RSS before the first connection) / peak connections.\n",
-        );
+        md.push_str(SERVER_COLUMNS_NOTE);
         for r in runs {
             if let Some(s) = &r.server {
                 let _ = writeln!(md, "- {}: {}", r.name, s.path.display());
@@ -315,24 +327,47 @@ pub fn compare_markdown(runs: &[Run]) -> String {
     md
 }
 
-/// `c1m-loadgen compare DIR... [--out FILE.md] [--plot FILE.svg]`.
+/// `c1m-loadgen compare DIR... [--out FILE.md] [--plot FILE.svg]`. Folders sharing a
+/// label are rounds of it: then one row per label ([`super::rounds`]).
 pub fn run(args: CompareArgs) -> anyhow::Result<()> {
     let runs = load_runs(&args.dirs)?;
-    let md = compare_markdown(&runs);
+    let groups = group_runs(&runs);
+    let rounds = has_rounds(&groups);
+    let md = if rounds {
+        rounds_markdown(&groups)
+    } else {
+        compare_markdown(&runs)
+    };
     print!("{md}");
     if let Some(out) = &args.out {
         write_creating_parent(out, md.as_bytes())?;
         eprintln!("wrote {}", out.display());
     }
     if let Some(plot) = &args.plot {
-        let series: Vec<Series<'_>> = runs
-            .iter()
-            .map(|r| Series {
-                name: &r.name,
-                hist: &r.record.latency,
-            })
-            .collect();
-        let svg = percentile_plot_svg("Latency by percentile", &series);
+        let svg = if rounds {
+            // One curve per label: every round's histogram added together.
+            let merged: Vec<(String, Histogram<u64>)> = groups
+                .iter()
+                .map(|g| {
+                    let name = format!("{} (all {} rounds merged)", g.name, g.runs.len());
+                    (name, g.merged_latency())
+                })
+                .collect();
+            let series: Vec<Series<'_>> = merged
+                .iter()
+                .map(|(name, hist)| Series { name, hist })
+                .collect();
+            percentile_plot_svg("Latency by percentile, rounds merged", &series)
+        } else {
+            let series: Vec<Series<'_>> = runs
+                .iter()
+                .map(|r| Series {
+                    name: &r.name,
+                    hist: &r.record.latency,
+                })
+                .collect();
+            percentile_plot_svg("Latency by percentile", &series)
+        };
         write_creating_parent(plot, svg.as_bytes())?;
         eprintln!("wrote {}", plot.display());
     }

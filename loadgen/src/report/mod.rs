@@ -7,6 +7,8 @@
 //! - [`hlog`]: HdrHistogram interval logs (V2 + DEFLATE, base64);
 //! - [`merge`]: `c1m-loadgen merge`, [`merge_records`];
 //! - [`compare`]: `c1m-loadgen compare`, the markdown table;
+//! - [`rounds`]: compare's table when labels have several rounds (folders);
+//! - [`stats`]: median, min-max, paired ratios of rounds;
 //! - [`plot`]: the SVG of percentile distributions;
 //! - [`summary`]: the `summary.json` types.
 //!
@@ -17,7 +19,9 @@ pub mod hgrm;
 pub mod hlog;
 pub mod merge;
 pub mod plot;
+pub mod rounds;
 pub mod rundir;
+pub mod stats;
 pub mod summary;
 
 pub use merge::merge_records;
