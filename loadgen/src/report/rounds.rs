@@ -281,11 +281,11 @@ fn notes(groups: &[Group<'_>], pairings: &[Pairing], with_server: bool) -> Strin
         };
         let _ = writeln!(
             md,
-            "- {}: {} of its {} rounds paired with {} of {} rounds, {how}.",
+            "- {}: {} rounds paired with {}'s (of {} and {}), {how}.",
             g.name,
             p.pairs.len(),
-            g.runs.len(),
             groups[0].name,
+            g.runs.len(),
             base
         );
     }
@@ -471,7 +471,10 @@ mod tests {
             md.contains("by the order given on the command line"),
             "{md}"
         );
-        assert!(md.contains("3 of its 3 rounds paired"), "{md}");
+        assert!(
+            md.contains("3 rounds paired with uring-c100's (of 3 and 3)"),
+            "{md}"
+        );
     }
 
     #[test]
