@@ -10,7 +10,9 @@ One blocking TCP connection (TCP_NODELAY) to an echo server; every echo is read 
 whole and compared byte for byte.
   --closed        closed loop: send, wait for the echo, send again
   --rate R        open loop: R sends per second on a fixed schedule; latency is measured
-                  from the intended send time (coordinated omission corrected)
+                  from the intended send time (coordinated omission corrected). One
+                  message is in flight: a send waits for the previous echo, so keep R
+                  well below 1/latency; send_lag_p99_us says how late sends left
   --duration S    measured seconds (default 5)
   --warmup S      seconds before measuring (default 1)
   --size B        message size in bytes (default 64)
