@@ -1,5 +1,7 @@
 //! `c1m-loadgen compare DIR...`: a side-by-side markdown table of run folders, ratios
 //! against the first, and optionally one SVG of all their percentile distributions.
+//! Folders with the same label are rounds of it; then [`markdown`] gives the rounds
+//! table of [`super::rounds`] instead (one row per label, median and range).
 //!
 //! Server columns appear when a `server.json` (written by `c1m-server --stats-json`) sits
 //! in the run folder or in its parent folder. Its fields are read leniently (missing or
@@ -327,48 +329,58 @@ pub fn compare_markdown(runs: &[Run]) -> String {
     md
 }
 
-/// `c1m-loadgen compare DIR... [--out FILE.md] [--plot FILE.svg]`. Folders sharing a
-/// label are rounds of it: then one row per label ([`super::rounds`]).
-pub fn run(args: CompareArgs) -> anyhow::Result<()> {
-    let runs = load_runs(&args.dirs)?;
-    let groups = group_runs(&runs);
-    let rounds = has_rounds(&groups);
-    let md = if rounds {
+/// What `c1m-loadgen compare` prints: the rounds table ([`super::rounds`]) when some
+/// label has several folders, else the plain table ([`compare_markdown`]).
+pub fn markdown(runs: &[Run]) -> String {
+    let groups = group_runs(runs);
+    if has_rounds(&groups) {
         rounds_markdown(&groups)
     } else {
-        compare_markdown(&runs)
-    };
+        compare_markdown(runs)
+    }
+}
+
+/// What `--plot` draws: one curve per run, or, when some label has several folders, one
+/// per label with all its rounds' histograms added (said in the legend).
+pub fn plot_svg(runs: &[Run]) -> String {
+    let groups = group_runs(runs);
+    if has_rounds(&groups) {
+        let merged: Vec<(String, Histogram<u64>)> = groups
+            .iter()
+            .map(|g| {
+                let name = format!("{} (all {} rounds merged)", g.name, g.runs.len());
+                (name, g.merged_latency())
+            })
+            .collect();
+        let series: Vec<Series<'_>> = merged
+            .iter()
+            .map(|(name, hist)| Series { name, hist })
+            .collect();
+        percentile_plot_svg("Latency by percentile, rounds merged", &series)
+    } else {
+        let series: Vec<Series<'_>> = runs
+            .iter()
+            .map(|r| Series {
+                name: &r.name,
+                hist: &r.record.latency,
+            })
+            .collect();
+        percentile_plot_svg("Latency by percentile", &series)
+    }
+}
+
+/// `c1m-loadgen compare DIR... [--out FILE.md] [--plot FILE.svg]`. Folders sharing a
+/// label are rounds of it: then one row per label.
+pub fn run(args: CompareArgs) -> anyhow::Result<()> {
+    let runs = load_runs(&args.dirs)?;
+    let md = markdown(&runs);
     print!("{md}");
     if let Some(out) = &args.out {
         write_creating_parent(out, md.as_bytes())?;
         eprintln!("wrote {}", out.display());
     }
     if let Some(plot) = &args.plot {
-        let svg = if rounds {
-            // One curve per label: every round's histogram added together.
-            let merged: Vec<(String, Histogram<u64>)> = groups
-                .iter()
-                .map(|g| {
-                    let name = format!("{} (all {} rounds merged)", g.name, g.runs.len());
-                    (name, g.merged_latency())
-                })
-                .collect();
-            let series: Vec<Series<'_>> = merged
-                .iter()
-                .map(|(name, hist)| Series { name, hist })
-                .collect();
-            percentile_plot_svg("Latency by percentile, rounds merged", &series)
-        } else {
-            let series: Vec<Series<'_>> = runs
-                .iter()
-                .map(|r| Series {
-                    name: &r.name,
-                    hist: &r.record.latency,
-                })
-                .collect();
-            percentile_plot_svg("Latency by percentile", &series)
-        };
-        write_creating_parent(plot, svg.as_bytes())?;
+        write_creating_parent(plot, plot_svg(&runs).as_bytes())?;
         eprintln!("wrote {}", plot.display());
     }
     Ok(())
