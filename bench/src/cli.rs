@@ -66,6 +66,14 @@ pub struct RunArgs {
     /// One more sysctl KEY=VALUE to apply after the profile (repeatable).
     #[arg(long = "set", allow_hyphen_values = true, value_parser = NonEmptyStringValueParser::new())]
     pub sets: Vec<String>,
+    /// Interleaved rounds of every scenario (default: 3 for pingpong and latency, 1 for
+    /// hold and churn; --quick: 1).
+    #[arg(long, allow_hyphen_values = true, value_parser = NonEmptyStringValueParser::new())]
+    pub rounds: Option<String>,
+    /// Seed of the shuffled run order of the rounds (default: from the clock; recorded in
+    /// each run.md, so an order can be repeated).
+    #[arg(long, allow_hyphen_values = true, value_parser = NonEmptyStringValueParser::new())]
+    pub seed: Option<String>,
     /// Appended to every run label.
     #[arg(long, allow_hyphen_values = true, value_parser = NonEmptyStringValueParser::new())]
     pub tag: Option<String>,

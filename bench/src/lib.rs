@@ -13,6 +13,7 @@
 //! - [`procs`]: children in their own sessions, tracked and stopped;
 //! - [`interrupt`]: SIGINT/SIGTERM/SIGHUP as an error that unwinds into cleanup;
 //! - [`runcase`]: one server(s) + loadgen run; [`scenarios`]: the four scenarios;
+//! - [`rounds`]: interleaved rounds (shuffled orders), equal-load rates;
 //! - [`report`]: server.json merging, hold.json, the hold/churn tables, the headline;
 //! - [`owner`]: result folders handed to the sudo user;
 //! - [`topology`]: where server and load run (network namespaces joined by veth);
@@ -25,6 +26,7 @@ pub mod plan;
 pub mod preflight;
 pub mod procs;
 pub mod report;
+pub mod rounds;
 pub mod runcase;
 pub mod scenarios;
 pub mod session;

@@ -160,7 +160,9 @@ pub struct Scale {
     pub dur: Secs,
     pub warm: Secs,
     pub pp_conns: Vec<u64>,
-    pub lat_conns: u64,
+    /// Latency (equal load): connection counts, each at every fraction of the slowest
+    /// backend's closed-loop maximum there.
+    pub lat_conns: Vec<u64>,
     pub churn_conns: u64,
     /// Connections the hold scenario asks for (before per-backend caps).
     pub hold_n: u64,
@@ -168,6 +170,32 @@ pub struct Scale {
     pub hb: u64,
     /// How long the hold scenario holds: the run duration, at least one heartbeat.
     pub hold_dur: Secs,
+    /// `--rounds` as given (see [`Scale::rounds`]).
+    pub rounds_given: Option<u32>,
+}
+
+/// Open-loop rates of the latency scenario, as fractions of the slowest backend's
+/// closed-loop maximum at the same connection count: cost is compared at equal load.
+pub const LAT_FRACTIONS: [f64; 2] = [0.25, 0.5];
+
+impl Scale {
+    /// Interleaved rounds of scenario `s`.
+    pub fn rounds(&self, s: Scenario) -> u32 {
+        crate::rounds::rounds_for(s, self.rounds_given, self.quick)
+    }
+
+    /// The latency scenario's points: (connections, fraction), in order.
+    pub fn lat_points(&self) -> Vec<(u64, f64)> {
+        self.lat_conns
+            .iter()
+            .flat_map(|&c| LAT_FRACTIONS.iter().map(move |&f| (c, f)))
+            .collect()
+    }
+}
+
+/// The name of a latency point: `c1000-r25` (1000 connections, 25% load).
+pub fn lat_point_name(conns: u64, fraction: f64) -> String {
+    format!("c{conns}-r{}", (fraction * 100.0).round() as u64)
 }
 
 /// Connections the hold scenario asks for when not told: the kernel takes ~7.6 KB per
@@ -189,13 +217,14 @@ pub fn scale(
     duration: Option<&Secs>,
     hold_conns: Option<u64>,
     mem_avail_kb: u64,
+    rounds_given: Option<u32>,
 ) -> Scale {
     let (dur, warm, pp_conns, lat_conns, churn_conns, hold_n) = if quick {
         (
             duration.cloned().unwrap_or_else(|| Secs::of(2.0)),
             Secs::of(0.5),
             vec![100, 1000],
-            100,
+            vec![1000],
             50,
             hold_conns.unwrap_or(5000),
         )
@@ -204,7 +233,7 @@ pub fn scale(
             duration.cloned().unwrap_or_else(|| Secs::of(5.0)),
             Secs::of(1.0),
             vec![100, 1000, 10_000],
-            1000,
+            vec![1000, 10_000],
             100,
             hold_conns.unwrap_or_else(|| hold_conns_from_memory(mem_avail_kb)),
         )
@@ -221,6 +250,7 @@ pub fn scale(
         hold_n,
         hb,
         hold_dur,
+        rounds_given,
     }
 }
 
@@ -443,11 +473,13 @@ pub fn estimate_s(p: &Plan) -> u64 {
     let s = p.scale;
     let mut est = 0;
     let mut runs_per_backend = 0;
-    for sc in p.scenarios {
+    for &sc in p.scenarios {
+        let r = u64::from(s.rounds(sc));
         match sc {
-            Scenario::Pingpong => runs_per_backend += s.pp_conns.len() as u64,
-            Scenario::Latency | Scenario::Churn => runs_per_backend += 1,
-            Scenario::Hold => est += nb * (s.hold_n / 20_000 + s.hold_dur.whole() + 4),
+            Scenario::Pingpong => runs_per_backend += r * s.pp_conns.len() as u64,
+            Scenario::Latency => runs_per_backend += r * s.lat_points().len() as u64,
+            Scenario::Churn => runs_per_backend += r,
+            Scenario::Hold => est += r * nb * (s.hold_n / 20_000 + s.hold_dur.whole() + 4),
         }
     }
     est + runs_per_backend * nb * (s.dur.whole() + 3)
@@ -468,19 +500,31 @@ pub fn plan_text(p: &Plan) -> String {
     let _ = writeln!(t, "  backends          {}", names.join(" "));
     let has = |x: Scenario| p.scenarios.contains(&x);
     let (dur, warm) = (&s.dur.text, &s.warm.text);
+    let rounds = |sc: Scenario| match s.rounds(sc) {
+        1 => "1 round".to_string(),
+        n => format!("{n} interleaved rounds, shuffled order"),
+    };
     if has(Scenario::Pingpong) {
         let conns: Vec<String> = s.pp_conns.iter().map(u64::to_string).collect();
-        let _ = writeln!(t, "  pingpong          closed loop, {MSG_SIZE} B, 1 in flight, {} conns; {dur} s (+{warm} s warm-up) per run", conns.join(" "));
+        let _ = writeln!(t, "  pingpong          closed loop, {MSG_SIZE} B, 1 in flight, {} conns; {dur} s (+{warm} s warm-up) per run; {}", conns.join(" "), rounds(Scenario::Pingpong));
     }
     if has(Scenario::Latency) {
+        let conns: Vec<String> = s.lat_conns.iter().map(u64::to_string).collect();
         let rate = match p.rate {
             Some(r) => format!("{r} msgs/s"),
-            None => "half the slowest pingpong c1000 msgs/s (20000 if pingpong is not run)".into(),
+            None => {
+                let pct: Vec<String> = LAT_FRACTIONS
+                    .iter()
+                    .map(|f| format!("{:.0}%", f * 100.0))
+                    .collect();
+                format!("{} of the slowest backend's pingpong msgs/s at the same conns (median over rounds; 20000 and 40000 if pingpong did not run there)", pct.join(" and "))
+            }
         };
         let _ = writeln!(
             t,
-            "  latency           open loop at {rate}, {} conns; {dur} s (+{warm} s warm-up)",
-            s.lat_conns
+            "  latency           equal load: open loop at {rate}, {} conns; {dur} s (+{warm} s warm-up); {}",
+            conns.join(" "),
+            rounds(Scenario::Latency)
         );
     }
     if has(Scenario::Hold) {
@@ -489,7 +533,7 @@ pub fn plan_text(p: &Plan) -> String {
             let c = p.limits.conns_for(b, s.hold_n);
             let _ = write!(line, " {}:{c}/{}", b.name(), p.limits.procs_for(b, c));
         }
-        let _ = writeln!(t, "  hold              {} conns, heartbeat every {} s, held {} s; conns/server processes:{line}", s.hold_n, s.hb, s.hold_dur.text);
+        let _ = writeln!(t, "  hold              {} conns, heartbeat every {} s, held {} s; {}; conns/server processes:{line}", s.hold_n, s.hb, s.hold_dur.text, rounds(Scenario::Hold));
         let _ = writeln!(t, "                    (RLIMIT_NOFILE {}: up to {} conns per fd-per-connection process; uring: direct descriptors, --max-conns)", p.limits.nofile_soft, p.limits.conns_per_proc);
         if let Ok(Some(src)) = p.limits.source_ips_for(s.hold_n, 1) {
             let _ = writeln!(
@@ -499,7 +543,7 @@ pub fn plan_text(p: &Plan) -> String {
         }
     }
     if has(Scenario::Churn) {
-        let _ = writeln!(t, "  churn             {} concurrent connect/exchange/close loops; {dur} s (+{warm} s warm-up)", s.churn_conns);
+        let _ = writeln!(t, "  churn             {} concurrent connect/exchange/close loops; {dur} s (+{warm} s warm-up); {}", s.churn_conns, rounds(Scenario::Churn));
     }
     let tuning = match p.tuning {
         Some(args) => format!("{args} (restored at exit)"),
@@ -554,22 +598,37 @@ mod tests {
 
     #[test]
     fn quick_and_full_scale() {
-        let q = scale(true, None, None, 1 << 30);
+        let q = scale(true, None, None, 1 << 30, None);
         assert_eq!((q.dur.text.as_str(), q.warm.text.as_str()), ("2", "0.5"));
         assert_eq!(q.pp_conns, vec![100, 1000]);
-        assert_eq!((q.lat_conns, q.churn_conns, q.hold_n), (100, 50, 5000));
+        assert_eq!(
+            (q.lat_conns.clone(), q.churn_conns, q.hold_n),
+            (vec![1000], 50, 5000)
+        );
+        assert_eq!(q.lat_points(), vec![(1000, 0.25), (1000, 0.5)]);
+        assert_eq!(q.rounds(Scenario::Pingpong), 1);
         assert_eq!((q.hb, q.hold_dur.text.as_str()), (1, "2"));
 
-        let f = scale(false, None, None, 22 * 1024 * 1024);
+        let f = scale(false, None, None, 22 * 1024 * 1024, None);
         assert_eq!((f.dur.text.as_str(), f.warm.text.as_str()), ("5", "1"));
         assert_eq!(f.pp_conns, vec![100, 1000, 10_000]);
-        assert_eq!((f.lat_conns, f.churn_conns), (1000, 100));
+        assert_eq!(
+            (f.lat_conns.clone(), f.churn_conns),
+            (vec![1000, 10_000], 100)
+        );
+        assert_eq!(f.lat_points().len(), 4);
+        assert_eq!(lat_point_name(10_000, 0.25), "c10000-r25");
+        assert_eq!(
+            (f.rounds(Scenario::Latency), f.rounds(Scenario::Hold)),
+            (3, 1)
+        );
         assert_eq!(f.hold_n, 1_000_000);
         // 1M connections: one heartbeat every 40 s, held at least that long.
         assert_eq!((f.hb, f.hold_dur.text.as_str()), (40, "40"));
 
         let d = Secs::parse("7.5").unwrap();
-        let g = scale(false, Some(&d), Some(20_000), 0);
+        let g = scale(false, Some(&d), Some(20_000), 0, Some(2));
+        assert_eq!(g.rounds(Scenario::Hold), 2);
         assert_eq!(
             (g.hold_n, g.hb, g.hold_dur.text.as_str()),
             (20_000, 1, "7.5")
@@ -682,9 +741,9 @@ mod tests {
 
     #[test]
     fn deadlines_and_drain_targets() {
-        let q = scale(true, None, None, 0);
+        let q = scale(true, None, None, 0, None);
         assert_eq!(loadgen_deadline_s(1000, false, &q), 60 + 3);
-        let f = scale(false, None, Some(1_000_000), 0);
+        let f = scale(false, None, Some(1_000_000), 0, None);
         assert_eq!(loadgen_deadline_s(1_000_000, true, &f), 60 + 200 + 42);
         assert_eq!(hold_drain_target(10, 1000), 110);
         assert_eq!(hold_drain_target(10, 1_000_000), 40_010);
@@ -723,7 +782,7 @@ mod tests {
     #[test]
     fn plan_text_and_estimate() {
         let l = limits();
-        let s = scale(true, None, None, 0);
+        let s = scale(true, None, None, 0, None);
         let split = split_cpus(&[0, 1]);
         let backends = [Backend::Uring, Backend::Epoll];
         let scenarios = Scenario::ALL;
@@ -737,14 +796,15 @@ mod tests {
             tuning: Some("/r/sysctl/c1m.conf"),
             results_prefix: "/out/2026-01-01-1200-vm".into(),
         };
-        // hold: 2 x (0 + 2 + 4); 4 other runs per backend: 4 x 2 x (2 + 3).
-        assert_eq!(estimate_s(&p), 12 + 40);
+        // hold: 2 x (0 + 2 + 4); per backend 2 pingpong, 2 latency, 1 churn runs:
+        // 5 x 2 x (2 + 3).
+        assert_eq!(estimate_s(&p), 12 + 50);
         let t = plan_text(&p);
         assert!(
             t.starts_with("plan (quick):\n  CPUs              server 0, loadgen 1 (of 2 online)\n"),
             "{t}"
         );
-        assert!(t.contains("  pingpong          closed loop, 64 B, 1 in flight, 100 1000 conns; 2 s (+0.5 s warm-up) per run\n"), "{t}");
+        assert!(t.contains("  pingpong          closed loop, 64 B, 1 in flight, 100 1000 conns; 2 s (+0.5 s warm-up) per run; 1 round\n"), "{t}");
         assert!(
             t.contains("conns/server processes: uring:5000/1 epoll:5000/1\n"),
             "{t}"

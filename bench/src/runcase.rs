@@ -31,8 +31,9 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    /// The loadgen label of run `name`.
+    /// The loadgen label of run `name` (the rounds of one run share it).
     pub fn label(&self, name: &str) -> String {
+        let name = crate::rounds::label_of(name);
         match &self.tag {
             Some(t) => format!("{name}-{t}"),
             None => name.to_owned(),
@@ -48,6 +49,7 @@ pub enum Kind {
 }
 
 /// One run of one backend.
+#[derive(Debug, Clone)]
 pub struct Case {
     pub name: String,
     pub backend: Backend,

@@ -3,10 +3,10 @@
 
 use crate::plan::{self, Backend, Scenario, MSG_SIZE, PORT_LO};
 use crate::report;
+use crate::rounds;
 use crate::runcase::{run_case, Case, Ctx, Kind};
 use anyhow::Context as _;
-use c1m_loadgen::report::compare::{compare_markdown, load_runs};
-use c1m_loadgen::report::plot::{percentile_plot_svg, Series};
+use c1m_loadgen::report::compare::{load_runs, markdown, plot_svg};
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -27,6 +27,8 @@ pub struct Suite<'a> {
     pub preflight: String,
     pub plan: String,
     pub sysctl_diff: String,
+    /// Seed of the shuffled round orders.
+    pub seed: u64,
 }
 
 impl Suite<'_> {
@@ -75,8 +77,30 @@ impl Suite<'_> {
         Ok(dir)
     }
 
-    fn case(&mut self, sdir: &Path, case: Case) -> anyhow::Result<()> {
-        run_case(&mut self.ctx, sdir, &case)
+    /// Runs every case once per round of scenario `s`, each round in a fresh shuffled
+    /// order; with several rounds each run has its folder `round-R/<name>` and tells the
+    /// loadgen its round. The orders are appended to the scenario's run.md.
+    fn run_rounds(&mut self, sdir: &Path, s: Scenario, cases: Vec<Case>) -> anyhow::Result<()> {
+        let n = self.ctx.scale.rounds(s);
+        let seed = self.seed ^ (s as u64 + 1).wrapping_mul(0x9E37_79B9);
+        let orders = rounds::orders(&cases, n, seed);
+        let mut md = format!(
+            "\n- rounds: {n}, order seed {seed} (`--seed {}` repeats these orders)\n",
+            self.seed
+        );
+        for (i, order) in orders.into_iter().enumerate() {
+            let r = i as u32 + 1;
+            let names: Vec<&str> = order.iter().map(|c| c.name.as_str()).collect();
+            let _ = writeln!(md, "- round {r}: {}", names.join(", "));
+            for mut case in order {
+                case.name = rounds::run_name(r, n, &case.name);
+                if n > 1 {
+                    case.loadgen_args.extend(["--round".into(), r.to_string()]);
+                }
+                run_case(&mut self.ctx, sdir, &case)?;
+            }
+        }
+        append_run_md(sdir, &md)
     }
 
     fn common_args(&self, conns: u64) -> Vec<String> {
@@ -93,22 +117,20 @@ impl Suite<'_> {
 
     fn pingpong(&mut self) -> anyhow::Result<()> {
         let sdir = self.start(Scenario::Pingpong)?;
+        let mut cases = Vec::new();
         for c in self.ctx.scale.pp_conns.clone() {
             for b in self.backends.clone() {
-                let args = self.common_args(c);
-                self.case(
-                    &sdir,
-                    Case {
-                        name: format!("{}-c{c}", b.name()),
-                        backend: b,
-                        conns: c,
-                        max_conns: None,
-                        kind: Kind::Plain,
-                        loadgen_args: args,
-                    },
-                )?;
+                cases.push(Case {
+                    name: format!("{}-c{c}", b.name()),
+                    backend: b,
+                    conns: c,
+                    max_conns: None,
+                    kind: Kind::Plain,
+                    loadgen_args: self.common_args(c),
+                });
             }
         }
+        self.run_rounds(&sdir, Scenario::Pingpong, cases)?;
         let s = &self.ctx.scale;
         let mut md = format!(
             "# pingpong: closed loop, {MSG_SIZE}-byte messages, one in flight per connection\n\n"
@@ -125,54 +147,80 @@ impl Suite<'_> {
         write_md(&sdir, &md)
     }
 
-    /// The latency rate: `--rate`, else half the slowest pingpong c1000, else 20000.
-    fn latency_rate(&self) -> (String, String) {
-        if let Some(r) = &self.rate {
-            return (r.clone(), "given with --rate".into());
+    /// The open-loop rate of a latency point: `--rate`, else `fraction` of the slowest
+    /// backend's median closed-loop msgs/s at `conns` in this run's pingpong, else a
+    /// default. Returns (rate, how it was chosen).
+    fn latency_rate(&self, conns: u64, fraction: f64) -> (u64, String) {
+        if let Some(r) = self.rate.as_deref().and_then(|r| r.parse::<f64>().ok()) {
+            return ((r as u64).max(1), "given with --rate".into());
         }
         let pp = self.scenario_dir(Scenario::Pingpong);
-        let dirs = ok_runs(&pp, Some("-c1000"));
-        match report::rate(0.5, &dirs).filter(|_| pp.join("runs.txt").is_file()) {
+        let dirs = ok_runs(&pp, Some(&format!("-c{conns}")));
+        match rounds::equal_load_rate(fraction, &rounds::throughputs(&dirs)) {
             Some(r) => (
-                r.to_string(),
+                r,
                 format!(
-                    "half of the slowest backend's closed-loop msgs/s at 1000 connections in {}",
+                    "{:.0}% of the slowest backend's median closed-loop msgs/s at {conns} connections in {}",
+                    fraction * 100.0,
                     base_name(&pp)
                 ),
             ),
             None => (
-                "20000".into(),
-                "default (pingpong at 1000 connections was not run)".into(),
+                (40_000.0 * fraction) as u64,
+                format!("default (pingpong did not run at {conns} connections)"),
             ),
         }
     }
 
+    /// Equal load: every backend at the same open-loop rates, so cost (server CPU per
+    /// message) and latency compare like for like.
     fn latency(&mut self) -> anyhow::Result<()> {
-        let (r, how) = self.latency_rate();
-        crate::log(format!("latency: open loop at {r} msgs/s ({how})"));
+        let points: Vec<(u64, f64, u64, String)> = self
+            .ctx
+            .scale
+            .lat_points()
+            .into_iter()
+            .map(|(c, f)| {
+                let (r, how) = self.latency_rate(c, f);
+                (c, f, r, how)
+            })
+            .collect();
         let sdir = self.start(Scenario::Latency)?;
-        let n = self.ctx.scale.lat_conns;
-        for b in self.backends.clone() {
-            let mut args = self.common_args(n);
-            args.extend(["--rate".into(), r.clone()]);
-            self.case(
-                &sdir,
-                Case {
-                    name: b.name().into(),
+        let mut cases = Vec::new();
+        for (c, f, r, how) in &points {
+            crate::log(format!(
+                "latency {}: open loop at {r} msgs/s ({how})",
+                plan::lat_point_name(*c, *f)
+            ));
+            for b in self.backends.clone() {
+                let mut args = self.common_args(*c);
+                args.extend(["--rate".into(), r.to_string()]);
+                cases.push(Case {
+                    name: format!("{}-{}", b.name(), plan::lat_point_name(*c, *f)),
                     backend: b,
-                    conns: n,
+                    conns: *c,
                     max_conns: None,
                     kind: Kind::Plain,
                     loadgen_args: args,
-                },
-            )?;
+                });
+            }
         }
+        self.run_rounds(&sdir, Scenario::Latency, cases)?;
         let s = &self.ctx.scale;
-        let mut md = format!("# latency: open loop at {r} msgs/s, {n} connections\n\n");
-        let _ = write!(md, "Rate: {how}. Latency from the intended send time (coordinated omission corrected); {} s measured after {} s warm-up.\n\n", s.dur.text, s.warm.text);
+        let mut md =
+            "# latency: equal load, open loop, every backend at the same rates\n\n".to_string();
+        let _ = write!(md, "Latency from the intended send time (coordinated omission corrected); {} s measured after {} s warm-up. At equal offered load, compare server CPU per message first.\n\n", s.dur.text, s.warm.text);
         md.push_str(&failed_note(&sdir));
-        md.push_str(&self.procs_note(n));
-        md.push_str(&self.compare(&sdir, "plot.svg", &ok_runs(&sdir, None)));
+        for (c, f, r, how) in &points {
+            let point = plan::lat_point_name(*c, *f);
+            let _ = write!(
+                md,
+                "## {c} connections at {r} msgs/s ({point})\n\nRate: {how}.\n\n"
+            );
+            md.push_str(&self.procs_note(*c));
+            let dirs = ok_runs(&sdir, Some(&format!("-{point}")));
+            md.push_str(&self.compare(&sdir, &format!("plot-{point}.svg"), &dirs));
+        }
         write_md(&sdir, &md)
     }
 
@@ -180,6 +228,7 @@ impl Suite<'_> {
         let sdir = self.start(Scenario::Hold)?;
         let (hold_n, hb) = (self.ctx.scale.hold_n, self.ctx.scale.hb);
         let dur = self.ctx.scale.hold_dur.text.clone();
+        let mut cases = Vec::new();
         for b in self.backends.clone() {
             let n = self.ctx.limits.conns_for(b, hold_n);
             // uring holds connections in fixed-file tables and adds rings itself past
@@ -193,18 +242,16 @@ impl Suite<'_> {
                 "--heartbeat".into(),
                 hb.to_string(),
             ];
-            self.case(
-                &sdir,
-                Case {
-                    name: b.name().into(),
-                    backend: b,
-                    conns: n,
-                    max_conns: maxc,
-                    kind: Kind::Hold,
-                    loadgen_args: args,
-                },
-            )?;
+            cases.push(Case {
+                name: b.name().into(),
+                backend: b,
+                conns: n,
+                max_conns: maxc,
+                kind: Kind::Hold,
+                loadgen_args: args,
+            });
         }
+        self.run_rounds(&sdir, Scenario::Hold, cases)?;
         let mut md = format!("# hold: {hold_n} connections, one {MSG_SIZE}-byte heartbeat per connection every {hb} s, held {dur} s\n\n");
         md.push_str(&failed_note(&sdir));
         md.push_str(&self.procs_note(hold_n));
@@ -221,6 +268,7 @@ impl Suite<'_> {
     fn churn(&mut self) -> anyhow::Result<()> {
         let sdir = self.start(Scenario::Churn)?;
         let n = self.ctx.scale.churn_conns;
+        let mut cases = Vec::new();
         for b in self.backends.clone() {
             // Closing from the client leaves its TIME_WAITs behind (60 s): spread them
             // over four source addresses of their own, so ports never run out and a
@@ -231,18 +279,16 @@ impl Suite<'_> {
                 "--source-ips".into(),
                 "127.0.1.2-127.0.1.5".into(),
             ]);
-            self.case(
-                &sdir,
-                Case {
-                    name: b.name().into(),
-                    backend: b,
-                    conns: n,
-                    max_conns: None,
-                    kind: Kind::Plain,
-                    loadgen_args: args,
-                },
-            )?;
+            cases.push(Case {
+                name: b.name().into(),
+                backend: b,
+                conns: n,
+                max_conns: None,
+                kind: Kind::Plain,
+                loadgen_args: args,
+            });
         }
+        self.run_rounds(&sdir, Scenario::Churn, cases)?;
         let mut md = format!(
             "# churn: {n} concurrent loops of connect, one {MSG_SIZE}-byte exchange, close\n\n"
         );
@@ -299,21 +345,13 @@ impl Suite<'_> {
                 return format!("c1m-loadgen compare failed: {e}\n\n");
             }
         };
-        let series: Vec<Series<'_>> = runs
-            .iter()
-            .map(|r| Series {
-                name: &r.name,
-                hist: &r.record.latency,
-            })
-            .collect();
-        let plot = percentile_plot_svg("Latency by percentile", &series);
-        if let Err(e) = fs::write(sdir.join(svg), plot) {
+        if let Err(e) = fs::write(sdir.join(svg), plot_svg(&runs)) {
             self.ctx.failures.push(format!(
                 "compare in {}: cannot write {svg}: {e}",
                 base_name(sdir)
             ));
         }
-        let table = compare_markdown(&runs).replace(&format!("{}/", sdir.display()), "");
+        let table = markdown(&runs).replace(&format!("{}/", sdir.display()), "");
         format!("{table}\n![latency percentiles]({svg})\n\n")
     }
 }
@@ -322,6 +360,13 @@ fn base_name(p: &Path) -> String {
     p.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
+}
+
+fn append_run_md(sdir: &Path, text: &str) -> anyhow::Result<()> {
+    let path = sdir.join("run.md");
+    let mut md = fs::read_to_string(&path).unwrap_or_default();
+    md.push_str(text);
+    fs::write(&path, md).with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn write_md(sdir: &Path, md: &str) -> anyhow::Result<()> {

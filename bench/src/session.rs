@@ -35,6 +35,9 @@ pub struct Options {
     pub sets: Vec<String>,
     pub tag: Option<String>,
     pub dry_run: bool,
+    pub rounds: Option<u32>,
+    /// Seed of the round orders.
+    pub seed: u64,
 }
 
 fn is_number(s: &str) -> bool {
@@ -81,6 +84,21 @@ impl Options {
                 bail!("--set wants KEY=VALUE, got '{s}'");
             }
         }
+        let rounds = match &a.rounds {
+            Some(r) => Some(
+                r.parse::<u32>()
+                    .ok()
+                    .filter(|&n| (1..=100).contains(&n))
+                    .context("--rounds wants a number of rounds from 1 to 100")?,
+            ),
+            None => None,
+        };
+        let seed = match &a.seed {
+            Some(s) => s
+                .parse::<u64>()
+                .context("--seed wants a non-negative integer")?,
+            None => crate::rounds::clock_seed(),
+        };
         if scenarios.is_empty() || backends.is_empty() {
             bail!("no scenario or no backend to run");
         }
@@ -97,6 +115,8 @@ impl Options {
             sets: a.sets.clone(),
             tag: a.tag.clone(),
             dry_run: a.dry_run,
+            rounds,
+            seed,
         })
     }
 }
@@ -187,7 +207,7 @@ fn make_plan(o: &Options, t: &Tuning, tuned_now: bool) -> anyhow::Result<Planned
         warn("one CPU: server and loadgen share it; numbers say little");
     }
     let avail = preflight::meminfo_kb("MemAvailable");
-    let scale = plan::scale(o.quick, o.duration.as_ref(), o.hold_conns, avail);
+    let scale = plan::scale(o.quick, o.duration.as_ref(), o.hold_conns, avail, o.rounds);
     // A dry run changes nothing: the port range is the one tuning would set.
     let key = "net.ipv4.ip_local_port_range";
     let range = if tuned_now || !t.active() {
@@ -223,6 +243,12 @@ fn make_plan(o: &Options, t: &Tuning, tuned_now: bool) -> anyhow::Result<Planned
     let out = std::fs::canonicalize(&o.out)
         .or_else(|_| std::path::absolute(&o.out))
         .with_context(|| format!("cannot resolve {}", o.out.display()))?;
+    // Inside the repository (results/ by default): relative to it.
+    let out = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| out.strip_prefix(cwd).ok().map(Path::to_path_buf))
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(out);
     let stamp = plan::pick_stamp(&crate::timefmt::local_stamp(), &o.scenarios, |st, s| {
         out.join(format!("{st}-{host}-{}", s.name())).exists()
     });
@@ -255,9 +281,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     interrupt::install()?;
     let root = find_root()?;
     let o = Options::from_args(&args, &root)?;
+    // Commands run from the repository with paths relative to it, so cmd.txt and
+    // summary.json can be re-run from any checkout.
+    std::env::set_current_dir(&root)
+        .with_context(|| format!("cannot change into {}", root.display()))?;
     let (server_bin, loadgen_bin) = (
-        root.join("target/release/c1m-server"),
-        root.join("target/release/c1m-loadgen"),
+        PathBuf::from("target/release/c1m-server"),
+        PathBuf::from("target/release/c1m-loadgen"),
     );
     if !server_bin.is_file() || !loadgen_bin.is_file() {
         bail!(
@@ -454,6 +484,7 @@ impl Session {
             preflight: pre,
             plan: p.text.clone(),
             sysctl_diff,
+            seed: o.seed,
         };
         for &s in &o.scenarios {
             interrupt::check()?;

@@ -9,11 +9,12 @@
 
 pub mod json;
 mod server;
+mod spread;
 mod tables;
 
 pub use json::Json;
 pub use server::{hold_json, merge_server, HoldFacts};
-pub use tables::{headline, rate, section_churn, section_hold};
+pub use tables::{headline, section_churn, section_hold};
 
 use std::path::{Path, PathBuf};
 
@@ -176,7 +177,7 @@ impl Run {
 }
 
 /// The run folders of a scenario folder (those with summary.json or FAILED), in the
-/// order of its runs.txt, then any others by name.
+/// order of its runs.txt (round folders included), then any others by name.
 pub fn run_dirs(scenario_dir: &Path) -> Vec<PathBuf> {
     let mut found: Vec<PathBuf> = std::fs::read_dir(scenario_dir)
         .map(|d| d.flatten().map(|e| e.path()).collect())
@@ -192,11 +193,9 @@ pub fn run_dirs(scenario_dir: &Path) -> Vec<PathBuf> {
         .filter(|l| !l.is_empty())
         .map(|l| scenario_dir.join(l))
         .collect();
-    let mut out: Vec<PathBuf> = listed
-        .iter()
-        .filter(|p| found.contains(p))
-        .cloned()
-        .collect();
+    // Listed runs may sit in round folders (round-2/uring-c100).
+    let is_run = |p: &PathBuf| p.join("summary.json").exists() || p.join("FAILED").exists();
+    let mut out: Vec<PathBuf> = listed.iter().filter(|p| is_run(p)).cloned().collect();
     out.extend(found.into_iter().filter(|p| !listed.contains(p)));
     out
 }

@@ -1,6 +1,7 @@
-//! The markdown the compare table has no columns for (hold, churn), the open-loop rate
-//! derived from pingpong, and the headline of a whole run.
+//! The markdown the compare table has no columns for (hold, churn), and the headline of
+//! a whole run.
 
+use super::spread::{rows_rounds, NOTE};
 use super::{fmt, fmt_bytes, fmt_us, run_dirs, table, Run};
 use std::path::{Path, PathBuf};
 
@@ -114,54 +115,6 @@ pub fn section_churn(dirs: &[PathBuf]) -> String {
     out
 }
 
-/// `fraction` of the slowest closed-loop msgs/s of `dirs` (at least 1), or None when
-/// none has a positive throughput.
-pub fn rate(fraction: f64, dirs: &[PathBuf]) -> Option<u64> {
-    let slowest = dirs
-        .iter()
-        .filter_map(|d| Run::load(d).get(&["throughput_msgs_per_s"]))
-        .filter(|r| *r > 0.0)
-        .min_by(f64::total_cmp)?;
-    Some(((slowest * fraction).floor() as u64).max(1))
-}
-
-fn rows_pingpong(runs: &[Run], latency: bool) -> String {
-    let rows: Vec<Vec<String>> = runs
-        .iter()
-        .map(|r| {
-            let lat = |k: &str| r.get(&["latency", k]);
-            vec![
-                r.name.clone(),
-                fmt(r.get(&["workload", "connections"]), 0),
-                if latency {
-                    fmt(r.get(&["workload", "rate_msgs_per_s"]), 0)
-                } else {
-                    fmt(r.get(&["throughput_msgs_per_s"]), 0)
-                },
-                fmt(r.cpu_us_per_msg(), 2),
-                fmt_us(lat("p50_us")),
-                fmt_us(lat("p99_us")),
-                fmt_us(lat("p999_us")),
-                fmt_us(lat("max_us")),
-                fmt(r.errors(), 0) + failed_mark(r),
-            ]
-        })
-        .collect();
-    let rate = if latency { "rate msgs/s" } else { "msgs/s" };
-    let header = [
-        "run",
-        "conns",
-        rate,
-        "srv CPU µs/msg",
-        "p50 µs",
-        "p99 µs",
-        "p99.9 µs",
-        "max µs",
-        "errors",
-    ];
-    table(&header, &rows)
-}
-
 fn rows_hold(runs: &[Run]) -> String {
     let rows: Vec<Vec<String>> = runs
         .iter()
@@ -217,10 +170,14 @@ fn rows_churn(runs: &[Run]) -> String {
 }
 
 /// The headline tables of scenario folders (`<stamp>-<host>-<scenario>`), one section
-/// per folder that has runs. Ends with a newline.
+/// per folder that has runs, equal load (latency) first: cost at the same offered load
+/// is the primary comparison, closed-loop maximum throughput the second. Ends with a
+/// newline.
 pub fn headline(scenario_dirs: &[PathBuf]) -> String {
     let mut lines: Vec<String> = Vec::new();
-    for sdir in scenario_dirs {
+    let mut ordered: Vec<&PathBuf> = scenario_dirs.iter().collect();
+    ordered.sort_by_key(|d| !base_name(d).ends_with("-latency"));
+    for sdir in ordered {
         let base = base_name(sdir);
         let scenario = base.rsplit('-').next().unwrap_or(&base).to_owned();
         let runs: Vec<Run> = run_dirs(sdir).iter().map(|d| Run::load(d)).collect();
@@ -230,8 +187,11 @@ pub fn headline(scenario_dirs: &[PathBuf]) -> String {
         lines.push(format!("### {scenario} ({base})"));
         lines.push(String::new());
         match scenario.as_str() {
-            "pingpong" => lines.push(rows_pingpong(&runs, false)),
-            "latency" => lines.push(rows_pingpong(&runs, true)),
+            "pingpong" | "latency" => {
+                lines.push(rows_rounds(&runs, scenario == "latency"));
+                lines.push(String::new());
+                lines.push(NOTE.into());
+            }
             "hold" => lines.push(rows_hold(&runs)),
             "churn" => lines.push(rows_churn(&runs)),
             _ => {}
@@ -272,7 +232,7 @@ mod tests {
     const SRV: &str = r#"{"cpu_user_s": 1.0, "cpu_sys_s": 3.0, "bytes_in": 64000000, "rss_per_peak_conn_bytes": 84.0}"#;
 
     #[test]
-    fn headline_and_rate() {
+    fn headline_leads_with_equal_load() {
         let t = TempDir::new();
         let sdir = t.0.join("2026-01-01-1200-my-host-pingpong");
         let a = run(&sdir, "uring-c100", PP, SRV);
@@ -284,27 +244,37 @@ mod tests {
             run_dirs(&sdir),
             vec![b.clone(), a.clone(), sdir.join("tokio-c100")]
         );
-        assert_eq!(rate(0.5, &[a.clone(), b.clone()]), Some(15000));
-        assert_eq!(rate(0.5, &[sdir.join("tokio-c100")]), None);
+        let lat = t.0.join("2026-01-01-1200-my-host-latency");
+        run(&lat, "uring-c100-r25", &PP.replace("null", "12500"), SRV);
 
-        let h = headline(&[sdir.clone(), t.0.join("x-hold")]);
+        let h = headline(&[sdir.clone(), lat.clone(), t.0.join("x-hold")]);
         let lines: Vec<&str> = h.lines().collect();
-        assert_eq!(lines[0], "### pingpong (2026-01-01-1200-my-host-pingpong)");
-        assert_eq!(lines[2], "| run | conns | msgs/s | srv CPU µs/msg | p50 µs | p99 µs | p99.9 µs | max µs | errors |");
+        assert_eq!(lines[0], "### latency (2026-01-01-1200-my-host-latency)");
+        assert_eq!(
+            lines[2],
+            "| point | backend | rounds | rate msgs/s | srv CPU µs/msg | CPU ratio | p50 µs | p99 µs | p99.9 µs | errors |"
+        );
         assert_eq!(
             lines[4],
-            "| epoll-c100 | 100 | 30,000 | - | 55.5 | 120 | 1,234 | 5,000 | 6 |"
+            "| c100-r25 | uring | 1 | 12,500 | 4.00 | 1 | 55.5 | 120 | 1,234 | 6 |"
         );
-        // 4 s of CPU for 1M messages.
+        let pp = lines
+            .iter()
+            .position(|l| *l == "### pingpong (2026-01-01-1200-my-host-pingpong)")
+            .expect("pingpong section");
         assert_eq!(
-            lines[5],
-            "| uring-c100 | 100 | 50,000 | 4.00 | 55.5 | 120 | 1,234 | 5,000 | 6 |"
+            lines[pp + 4],
+            "| c100 | epoll | 1 | 30,000 | - | 1 | 55.5 | 120 | 1,234 | 6 |"
+        );
+        // 4 s of CPU for 1M messages; no CPU figure for epoll, so no ratio.
+        assert_eq!(
+            lines[pp + 5],
+            "| c100 | uring | 1 | 50,000 | 4.00 | - | 55.5 | 120 | 1,234 | 6 |"
         );
         assert_eq!(
-            lines[6],
-            "| tokio-c100 | - | - | - | - | - | - | - | - FAILED |"
+            lines[pp + 6],
+            "| c100 | tokio | 1 | - | - | - | - | - | - | 0 FAILED |"
         );
-        assert!(h.ends_with("FAILED |\n"));
     }
 
     #[test]

@@ -1,0 +1,193 @@
+//! Headline rows over interleaved rounds: per backend and point the median and range of
+//! every number, and each backend's server CPU per message against the first backend as
+//! the median of per-round paired ratios ("~": the rounds straddle 1.0, no clear
+//! difference).
+
+use super::{fmt, fmt_us, table, Run};
+use c1m_loadgen::report::stats::{pair_rounds, paired_ratios, Spread};
+
+/// Splits a run label into (backend, point): `tokio-uring-c100` -> (`tokio-uring`,
+/// `c100`), `uring-c1000-r25` -> (`uring`, `c1000-r25`), `epoll` -> (`epoll`, ``).
+pub fn backend_and_point(label: &str) -> (&str, &str) {
+    let at = label
+        .match_indices("-c")
+        .map(|(i, _)| i)
+        .filter(|&i| label[i + 2..].starts_with(|c: char| c.is_ascii_digit()))
+        .last();
+    match at {
+        Some(i) => (&label[..i], &label[i + 1..]),
+        None => (label, ""),
+    }
+}
+
+/// The runs of one label (its rounds), in run order.
+struct Group<'a> {
+    label: &'a str,
+    runs: Vec<&'a Run>,
+}
+
+fn groups(runs: &[Run]) -> Vec<Group<'_>> {
+    let mut out: Vec<Group<'_>> = Vec::new();
+    for r in runs {
+        match out.iter_mut().find(|g| g.label == r.name) {
+            Some(g) => g.runs.push(r),
+            None => out.push(Group {
+                label: &r.name,
+                runs: vec![r],
+            }),
+        }
+    }
+    out
+}
+
+impl Group<'_> {
+    fn values(&self, f: impl Fn(&Run) -> Option<f64>) -> Vec<Option<f64>> {
+        self.runs.iter().map(|r| f(r)).collect()
+    }
+
+    fn spread(&self, f: impl Fn(&Run) -> Option<f64>) -> Option<Spread> {
+        let v: Vec<f64> = self.values(f).into_iter().flatten().collect();
+        Spread::of(&v)
+    }
+
+    fn rounds(&self) -> Vec<Option<u64>> {
+        self.runs
+            .iter()
+            .map(|r| r.get(&["round"]).map(|x| x as u64))
+            .collect()
+    }
+}
+
+fn show(s: Option<Spread>, f: impl Fn(f64) -> String) -> String {
+    s.map_or_else(|| "-".into(), |s| s.format(f))
+}
+
+/// Server CPU µs/msg of `g` over that of `base`, paired by round: "0.78 (0.72-0.82)",
+/// with " ~" when the rounds fall on both sides of 1.0.
+fn cpu_ratio(base: &Group<'_>, g: &Group<'_>) -> String {
+    let pairing = pair_rounds(&base.rounds(), &g.rounds());
+    let cpu = |r: &Run| r.cpu_us_per_msg();
+    let ratios = paired_ratios(&pairing, &base.values(cpu), &g.values(cpu));
+    match Spread::of(&ratios) {
+        Some(s) if s.straddles_one() => format!("{} ~", s.format(|v| format!("{v:.2}"))),
+        Some(s) => s.format(|v| format!("{v:.2}")),
+        None => "-".into(),
+    }
+}
+
+/// The headline table of a pingpong or latency folder over its rounds. `open_loop`:
+/// the rate column is the offered rate, not the achieved one.
+pub fn rows_rounds(runs: &[Run], open_loop: bool) -> String {
+    let gs = groups(runs);
+    let mut rows = Vec::new();
+    for g in &gs {
+        let (backend, point) = backend_and_point(g.label);
+        let base = gs
+            .iter()
+            .find(|b| backend_and_point(b.label).1 == point)
+            .filter(|b| b.label != g.label);
+        let lat = |k: &'static str| move |r: &Run| r.get(&["latency", k]);
+        let failed = g.runs.iter().filter(|r| r.failed).count();
+        let errors: f64 = g.runs.iter().filter_map(|r| r.errors()).sum();
+        rows.push(vec![
+            point.to_owned(),
+            backend.to_owned(),
+            g.runs.len().to_string(),
+            show(
+                g.spread(|r| {
+                    if open_loop {
+                        r.get(&["workload", "rate_msgs_per_s"])
+                    } else {
+                        r.get(&["throughput_msgs_per_s"])
+                    }
+                }),
+                |v| fmt(Some(v), 0),
+            ),
+            show(g.spread(Run::cpu_us_per_msg), |v| format!("{v:.2}")),
+            base.map_or_else(|| "1".into(), |b| cpu_ratio(b, g)),
+            show(g.spread(lat("p50_us")), |v| fmt_us(Some(v))),
+            show(g.spread(lat("p99_us")), |v| fmt_us(Some(v))),
+            show(g.spread(lat("p999_us")), |v| fmt_us(Some(v))),
+            fmt(Some(errors), 0) + if failed > 0 { " FAILED" } else { "" },
+        ]);
+    }
+    let rate = if open_loop { "rate msgs/s" } else { "msgs/s" };
+    let header = [
+        "point",
+        "backend",
+        "rounds",
+        rate,
+        "srv CPU µs/msg",
+        "CPU ratio",
+        "p50 µs",
+        "p99 µs",
+        "p99.9 µs",
+        "errors",
+    ];
+    table(&header, &rows)
+}
+
+/// What the table's notation means, printed under it.
+pub const NOTE: &str = "Each number is the median over rounds with (min-max); CPU ratio is the server CPU µs/msg of the backend over that of the first backend at the same point, the median of per-round paired ratios; \"~\" marks a ratio whose rounds fall on both sides of 1.0 (no clear difference).";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Json;
+
+    fn run(name: &str, round: u64, cpu_s: f64, tput: f64) -> Run {
+        let summary = format!(
+            r#"{{"round": {round}, "throughput_msgs_per_s": {tput}, "workload": {{"size": 64}},
+               "latency": {{"p50_us": 50, "p99_us": 90, "p999_us": 200}}}}"#
+        );
+        let server = format!(r#"{{"cpu_user_s": 0, "cpu_sys_s": {cpu_s}, "bytes_in": 64000000}}"#);
+        Run {
+            name: name.into(),
+            summary: serde_json::from_str::<Json>(&summary).expect("json"),
+            server: serde_json::from_str::<Json>(&server).expect("json"),
+            hold: serde_json::from_str::<Json>("{}").expect("json"),
+            failed: false,
+        }
+    }
+
+    #[test]
+    fn labels_split_into_backend_and_point() {
+        assert_eq!(
+            backend_and_point("tokio-uring-c100"),
+            ("tokio-uring", "c100")
+        );
+        assert_eq!(backend_and_point("uring-c1000-r25"), ("uring", "c1000-r25"));
+        assert_eq!(backend_and_point("epoll"), ("epoll", ""));
+    }
+
+    #[test]
+    fn medians_ranges_and_paired_ratios() {
+        // 1M messages per run: CPU seconds = µs per message.
+        let runs = vec![
+            run("uring-c100", 1, 4.0, 100.0),
+            run("epoll-c100", 1, 5.0, 90.0),
+            run("uring-c100", 2, 6.0, 110.0),
+            run("epoll-c100", 2, 6.0, 80.0),
+            run("uring-c100", 3, 5.0, 120.0),
+            run("epoll-c100", 3, 5.5, 85.0),
+        ];
+        let t = rows_rounds(&runs, false);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(
+            lines[2],
+            "| c100 | uring | 3 | 110 (100-120) | 5.00 (4.00-6.00) | 1 | 50 | 90 | 200 | 0 |"
+        );
+        // epoll/uring per round: 1.25, 1.00, 1.10 -> median 1.10, no round below 1.
+        assert_eq!(
+            lines[3],
+            "| c100 | epoll | 3 | 85 (80-90) | 5.50 (5.00-6.00) | 1.10 (1.00-1.25) | 50 | 90 | 200 | 0 |"
+        );
+        let mixed = vec![
+            run("uring-c100", 1, 4.0, 1.0),
+            run("epoll-c100", 1, 5.0, 1.0),
+            run("uring-c100", 2, 6.0, 1.0),
+            run("epoll-c100", 2, 5.0, 1.0),
+        ];
+        assert!(rows_rounds(&mixed, false).contains("| 1.04 (0.83-1.25) ~ |"));
+    }
+}
