@@ -75,6 +75,23 @@ pub struct RunArgs {
     /// Print the preflight and the plan, run nothing (the kernel is not touched).
     #[arg(long)]
     pub dry_run: bool,
+    /// Where server and loadgen run: loopback (this namespace) or netns (the server
+    /// and each loadgen shard in network namespaces of their own, joined by veth).
+    #[arg(long, default_value = "loopback", value_parser = NonEmptyStringValueParser::new())]
+    pub topology: String,
+    /// netns: client namespaces, one loadgen shard each (default 1; more go through a
+    /// bridge namespace).
+    #[arg(long, allow_hyphen_values = true, value_parser = NonEmptyStringValueParser::new())]
+    pub clients: Option<String>,
+    /// netns: MTU of every veth (68-65535; default: the kernel's).
+    #[arg(long, allow_hyphen_values = true, value_parser = NonEmptyStringValueParser::new())]
+    pub mtu: Option<String>,
+    /// netns: generic receive offload on every veth, on or off (needs ethtool).
+    #[arg(long, value_parser = ["on", "off"])]
+    pub gro: Option<String>,
+    /// netns: TCP segmentation offload on every veth, on or off (needs ethtool).
+    #[arg(long, value_parser = ["on", "off"])]
+    pub tso: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -101,4 +118,8 @@ pub struct WatchdogArgs {
     /// The `--set` keys of the run, passed on to the restore.
     #[arg(long = "key")]
     pub keys: Vec<String>,
+    /// The netns topology's record file (in the run folder): its namespaces are
+    /// deleted once the run's processes are killed.
+    #[arg(long)]
+    pub netns_record: Option<PathBuf>,
 }

@@ -28,6 +28,7 @@ pub mod report;
 pub mod runcase;
 pub mod scenarios;
 pub mod session;
+pub mod shards;
 pub mod statedir;
 pub mod sysctl;
 pub mod timefmt;
