@@ -12,10 +12,12 @@
 //!   `scripts/sysctl-apply.sh` and `scripts/sysctl-restore.sh`);
 //! - [`procs`]: children in their own sessions, tracked and stopped;
 //! - [`interrupt`]: SIGINT/SIGTERM/SIGHUP as an error that unwinds into cleanup;
-//! - [`runcase`]: one server(s) + loadgen run; [`scenarios`]: the four scenarios;
+//! - [`runcase`]: one server(s) + loadgen run; [`shards`]: its loadgen shards (one per
+//!   client of the topology), merged; [`scenarios`]: the four scenarios;
 //! - [`report`]: server.json merging, hold.json, the hold/churn tables, the headline;
 //! - [`owner`]: result folders handed to the sudo user;
-//! - [`topology`]: where server and load run (network namespaces joined by veth);
+//! - [`topology`]: where server and load run: the placement as data (loopback, netns),
+//!   the namespaces joined by veth, the run's topology and its record;
 //! - [`session`]: a whole run and its cleanup; [`watchdog`]: cleanup after a SIGKILL.
 
 pub mod cli;

@@ -44,7 +44,7 @@ impl TopologyOpts {
             .collect();
         if kind != Kind::Netns && !given.is_empty() {
             return Err(UsageError(format!(
-                "{} only apply to --topology netns (this run is {})",
+                "{} only work with --topology netns (this run is {})",
                 given.join(", "),
                 kind.name()
             )));
@@ -198,8 +198,8 @@ mod tests {
             }
         );
         for (bad, msg) in [
-            (vec!["--clients", "2"], "only apply to --topology netns"),
-            (vec!["--tso", "on"], "--tso only apply"),
+            (vec!["--clients", "2"], "only work with --topology netns"),
+            (vec!["--tso", "on"], "--tso only work"),
             (vec!["--topology", "hosts"], "not built yet"),
             (vec!["--topology", "mars"], "unknown topology"),
             (
