@@ -8,6 +8,7 @@
 //! - [`plan`]: pure scale rules and the plan text;
 //! - [`preflight`]: machine facts, io_uring check, ulimits;
 //! - [`statedir`]: the private state directory, its lock, the sysctl state file;
+//! - [`tuning`]: which settings a run makes (profile, `--set`, root or not);
 //! - [`sysctl`]: the one place that applies and restores sysctls (today through
 //!   `scripts/sysctl-apply.sh` and `scripts/sysctl-restore.sh`);
 //! - [`procs`]: children in their own sessions, tracked and stopped;
@@ -35,6 +36,7 @@ pub mod statedir;
 pub mod sysctl;
 pub mod timefmt;
 pub mod topology;
+pub mod tuning;
 pub mod watchdog;
 
 /// A progress line on stderr, as every c1m tool prints them.
