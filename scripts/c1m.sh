@@ -23,6 +23,17 @@
 #   --profile FILE        sysctl profile to apply (default: sysctl/c1m.conf)
 #   --set KEY=VALUE       one more sysctl to apply after the profile (repeatable)
 #   --tag NAME            appended to every run label (tune-sweep.sh uses it)
+#   --topology T          where server and loadgen run (default loopback):
+#                         loopback  both in this namespace, server on 127.0.0.1
+#                         netns     (root) the server in a network namespace of its own
+#                                   on 198.18.0.1, one loadgen shard per client namespace
+#                                   with sources 198.18.N.x, joined by veth (through a
+#                                   bridge namespace when K > 1); shards are merged; the
+#                                   namespaces are deleted on every exit path
+#   --clients K           netns: client namespaces, one loadgen shard each (default 1)
+#   --mtu N               netns: MTU of every veth (default: the kernel's, 1500)
+#   --gro on|off          netns: generic receive offload on every veth (needs ethtool:
+#   --tso on|off          netns: TCP segmentation offload      scripts/setup.sh installs it)
 #   --no-build            use the binaries in target/release as they are
 #   --cargo PATH          the cargo to build with (default: the invoking user's, see below)
 #   --dry-run             print the preflight and the plan, run nothing: no root, no

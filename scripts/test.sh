@@ -3,6 +3,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+echo "== scripts/setup.sh (distribution packages the kit needs)"
+if [[ $(id -u) -eq 0 ]]; then
+    scripts/setup.sh
+else
+    echo "not root: skipping scripts/setup.sh (run it as root to install what is missing)"
+fi
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
@@ -16,6 +22,17 @@ if scripts/c1m.sh --dry-run --scenarios nonsense >/dev/null 2>&1; then
     echo "c1m.sh accepted an unknown scenario" >&2
     exit 1
 fi
+echo "== scripts/c1m.sh --dry-run --topology netns --clients 2: the per-namespace plan, nothing created"
+ns_before=$(ip netns list 2>/dev/null || true)
+plan=$(scripts/c1m.sh --dry-run --topology netns --clients 2 --scenarios pingpong,hold 2>&1)
+for want in "topology (netns)" "loadgen shard 1: namespace c1m-cli1-" "listening on 198.18.0.1" "ip netns add c1m-srv-"; do
+    grep -qF "$want" <<<"$plan" || { echo "netns dry run: '$want' missing" >&2; exit 1; }
+done
+[[ "$(ip netns list 2>/dev/null || true)" == "$ns_before" ]] || { echo "the netns dry run created a namespace" >&2; exit 1; }
+if scripts/c1m.sh --dry-run --clients 2 >/dev/null 2>&1; then
+    echo "c1m.sh accepted --clients without --topology netns" >&2
+    exit 1
+fi
 cargo build --release --bins
 echo "== root safety: planted state files, symlinks, Ctrl-C and SIGKILL restore"
 scripts/test-root-safety.sh
@@ -26,3 +43,34 @@ echo "== scripts/c1m.sh --quick (end to end: tune, every backend and scenario, c
 c1m_out=$(mktemp -d)
 scripts/c1m.sh --quick --out "$c1m_out"
 rm -rf "$c1m_out"
+if [[ $(id -u) -eq 0 ]]; then
+    echo "== scripts/c1m.sh --topology netns --clients 2 (namespaces built, used and deleted; root namespace untouched)"
+    # Every key of the profile as the root namespace has it, the per-namespace ones too:
+    # those must not change at all, the machine-wide ones must be restored.
+    profile_keys() { sed -n 's/^-\{0,1\}\([a-z][a-z0-9_.-]*\) *=.*/\1/p' sysctl/c1m.conf; }
+    root_sysctls() {
+        local k
+        for k in $(profile_keys); do printf '%s=%s\n' "$k" "$(cat "/proc/sys/${k//.//}" 2>/dev/null | tr -s '\t ' ' ')"; done
+    }
+    before=$(root_sysctls)
+    c1m_out=$(mktemp -d)
+    scripts/c1m.sh --quick --topology netns --clients 2 --scenarios pingpong,hold --backends uring,epoll \
+        --duration 1 --out "$c1m_out"
+    for f in "$c1m_out"/*-pingpong/topology.json "$c1m_out"/*-hold/topology.json; do
+        grep -q '"topology": "netns"' "$f" || { echo "$f does not say netns" >&2; exit 1; }
+    done
+    if ip netns list | grep -q '^c1m-'; then
+        echo "c1m namespaces left behind:" >&2
+        ip netns list >&2
+        exit 1
+    fi
+    after=$(root_sysctls)
+    if [[ "$before" != "$after" ]]; then
+        echo "root namespace sysctls changed by the netns run:" >&2
+        diff <(echo "$before") <(echo "$after") >&2 || true
+        exit 1
+    fi
+    rm -rf "$c1m_out"
+else
+    echo "not root: skipping the netns end-to-end run (it creates network namespaces)"
+fi

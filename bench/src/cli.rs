@@ -28,7 +28,7 @@ pub enum Cmd {
     /// Preflight, tuning, the scenarios, the reports (scripts/c1m.sh runs this).
     /// An option given twice takes its last value (tune-sweep.sh repeats --no-build).
     #[command(args_override_self = true)]
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Cleans up after a run that was SIGKILLed (started by `run` itself).
     #[command(hide = true)]
     Watchdog(WatchdogArgs),
@@ -83,6 +83,23 @@ pub struct RunArgs {
     /// Print the preflight and the plan, run nothing (the kernel is not touched).
     #[arg(long)]
     pub dry_run: bool,
+    /// Where server and loadgen run: loopback (this namespace) or netns (the server
+    /// and each loadgen shard in network namespaces of their own, joined by veth).
+    #[arg(long, default_value = "loopback", value_parser = NonEmptyStringValueParser::new())]
+    pub topology: String,
+    /// netns: client namespaces, one loadgen shard each (default 1; more go through a
+    /// bridge namespace).
+    #[arg(long, allow_hyphen_values = true, value_parser = NonEmptyStringValueParser::new())]
+    pub clients: Option<String>,
+    /// netns: MTU of every veth (68-65535; default: the kernel's).
+    #[arg(long, allow_hyphen_values = true, value_parser = NonEmptyStringValueParser::new())]
+    pub mtu: Option<String>,
+    /// netns: generic receive offload on every veth, on or off (needs ethtool).
+    #[arg(long, value_parser = ["on", "off"])]
+    pub gro: Option<String>,
+    /// netns: TCP segmentation offload on every veth, on or off (needs ethtool).
+    #[arg(long, value_parser = ["on", "off"])]
+    pub tso: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -109,4 +126,8 @@ pub struct WatchdogArgs {
     /// The `--set` keys of the run, passed on to the restore.
     #[arg(long = "key")]
     pub keys: Vec<String>,
+    /// The netns topology's record file (in the run folder): its namespaces are
+    /// deleted once the run's processes are killed.
+    #[arg(long)]
+    pub netns_record: Option<PathBuf>,
 }

@@ -8,15 +8,18 @@
 //! - [`plan`]: pure scale rules and the plan text;
 //! - [`preflight`]: machine facts, io_uring check, ulimits;
 //! - [`statedir`]: the private state directory, its lock, the sysctl state file;
+//! - [`tuning`]: which settings a run makes (profile, `--set`, root or not);
 //! - [`sysctl`]: the one place that applies and restores sysctls (today through
 //!   `scripts/sysctl-apply.sh` and `scripts/sysctl-restore.sh`);
 //! - [`procs`]: children in their own sessions, tracked and stopped;
 //! - [`interrupt`]: SIGINT/SIGTERM/SIGHUP as an error that unwinds into cleanup;
-//! - [`runcase`]: one server(s) + loadgen run; [`scenarios`]: the four scenarios;
+//! - [`runcase`]: one server(s) + loadgen run; [`shards`]: its loadgen shards (one per
+//!   client of the topology), merged; [`scenarios`]: the four scenarios;
 //! - [`rounds`]: interleaved rounds (shuffled orders), equal-load rates;
 //! - [`report`]: server.json merging, hold.json, the hold/churn tables, the headline;
 //! - [`owner`]: result folders handed to the sudo user;
-//! - [`topology`]: where server and load run (network namespaces joined by veth);
+//! - [`topology`]: where server and load run: the placement as data (loopback, netns),
+//!   the namespaces joined by veth, the run's topology and its record;
 //! - [`session`]: a whole run and its cleanup; [`watchdog`]: cleanup after a SIGKILL.
 
 pub mod cli;
@@ -30,10 +33,12 @@ pub mod rounds;
 pub mod runcase;
 pub mod scenarios;
 pub mod session;
+pub mod shards;
 pub mod statedir;
 pub mod sysctl;
 pub mod timefmt;
 pub mod topology;
+pub mod tuning;
 pub mod watchdog;
 
 /// A progress line on stderr, as every c1m tool prints them.

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
-        Cmd::Run(args) => session::run(args),
+        Cmd::Run(args) => session::run(*args),
         Cmd::Watchdog(args) => watchdog::run(args),
     };
     match result {

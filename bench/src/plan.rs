@@ -465,6 +465,8 @@ pub struct Plan<'a> {
     pub tuning: Option<&'a str>,
     /// `<out>/<stamp>-<host>`.
     pub results_prefix: String,
+    /// Loadgen and server share this namespace (the 127.0.0.x source line applies).
+    pub loopback: bool,
 }
 
 /// Estimated seconds of the whole run.
@@ -535,7 +537,7 @@ pub fn plan_text(p: &Plan) -> String {
         }
         let _ = writeln!(t, "  hold              {} conns, heartbeat every {} s, held {} s; {}; conns/server processes:{line}", s.hold_n, s.hb, s.hold_dur.text, rounds(Scenario::Hold));
         let _ = writeln!(t, "                    (RLIMIT_NOFILE {}: up to {} conns per fd-per-connection process; uring: direct descriptors, --max-conns)", p.limits.nofile_soft, p.limits.conns_per_proc);
-        if let Ok(Some(src)) = p.limits.source_ips_for(s.hold_n, 1) {
+        if let (true, Ok(Some(src))) = (p.loopback, p.limits.source_ips_for(s.hold_n, 1)) {
             let _ = writeln!(
                 t,
                 "                    loadgen source addresses for one server port: {src}"
@@ -795,6 +797,7 @@ mod tests {
             rate: None,
             tuning: Some("/r/sysctl/c1m.conf"),
             results_prefix: "/out/2026-01-01-1200-vm".into(),
+            loopback: true,
         };
         // hold: 2 x (0 + 2 + 4); per backend 2 pingpong, 2 latency, 1 churn runs:
         // 5 x 2 x (2 + 3).

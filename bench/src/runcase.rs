@@ -3,9 +3,10 @@
 //! servers ran), hold.json for the hold scenario, or FAILED with the reason.
 
 use crate::interrupt;
-use crate::plan::{self, Backend, CpuSplit, Limits, Scale, MSG_SIZE, PORT_HI, PORT_LO};
+use crate::plan::{self, Backend, CpuSplit, Limits, Scale, PORT_HI, PORT_LO};
 use crate::procs::Procs;
 use crate::report;
+use crate::topology::active::Topology;
 use anyhow::Context as _;
 use std::collections::BTreeSet;
 use std::fs::{self, OpenOptions};
@@ -26,6 +27,8 @@ pub struct Ctx<'a> {
     /// TCP sockets in use when the run started.
     pub start_inuse: u64,
     pub procs: &'a mut Procs,
+    /// Where the server and the loadgen shards run.
+    pub topo: &'a Topology,
     /// "name (scenario folder): reason" of every failed run.
     pub failures: Vec<String>,
 }
@@ -60,34 +63,41 @@ pub struct Case {
     pub loadgen_args: Vec<String>,
 }
 
-/// TCP sockets in use (not TIME_WAIT), from /proc/net/sockstat.
+/// TCP sockets in use (not TIME_WAIT) in a /proc/net/sockstat text.
+pub fn parse_tcp_inuse(text: &str) -> Option<u64> {
+    text.lines()
+        .find(|l| l.starts_with("TCP:"))
+        .and_then(|l| l.split_whitespace().nth(2).and_then(|v| v.parse().ok()))
+}
+
+/// TCP sockets in use (not TIME_WAIT) in this namespace, from /proc/net/sockstat.
 pub fn tcp_inuse() -> u64 {
     fs::read_to_string("/proc/net/sockstat")
         .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("TCP:"))
-                .and_then(|l| l.split_whitespace().nth(2).and_then(|v| v.parse().ok()))
-        })
+        .and_then(|t| parse_tcp_inuse(&t))
         .unwrap_or(0)
 }
 
-/// Ports something listens on (TCP, v4 and v6).
+/// Adds the ports something listens on in a /proc/net/tcp or tcp6 text to `out`.
+pub fn parse_listening(text: &str, out: &mut BTreeSet<u16>) {
+    for l in text.lines().skip(1) {
+        let c: Vec<&str> = l.split_whitespace().collect();
+        if c.get(3) == Some(&"0A") {
+            if let Some(port) = c.get(1).and_then(|a| a.rsplit(':').next()) {
+                if let Ok(p) = u16::from_str_radix(port, 16) {
+                    out.insert(p);
+                }
+            }
+        }
+    }
+}
+
+/// Ports something listens on in this namespace (TCP, v4 and v6).
 pub fn listening_ports() -> BTreeSet<u16> {
     let mut out = BTreeSet::new();
     for f in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let Ok(text) = fs::read_to_string(f) else {
-            continue;
-        };
-        for l in text.lines().skip(1) {
-            let c: Vec<&str> = l.split_whitespace().collect();
-            if c.get(3) == Some(&"0A") {
-                if let Some(port) = c.get(1).and_then(|a| a.rsplit(':').next()) {
-                    if let Ok(p) = u16::from_str_radix(port, 16) {
-                        out.insert(p);
-                    }
-                }
-            }
+        if let Ok(text) = fs::read_to_string(f) {
+            parse_listening(&text, &mut out);
         }
     }
     out
@@ -115,14 +125,15 @@ pub fn slab_snapshot(out: &Path) -> Option<u64> {
     Some(total)
 }
 
-/// Until the sockets of earlier runs are gone: TCP sockets in use down to `target`, or
-/// not falling for 3 s (other users' sockets), or `timeout` (warned about).
-pub fn wait_drained(timeout: Duration, target: u64) -> anyhow::Result<()> {
+/// Until the sockets of earlier runs are gone: TCP sockets in use where the topology
+/// runs down to `target`, or not falling for 3 s (other users' sockets), or `timeout`
+/// (warned about).
+pub fn wait_drained(topo: &Topology, timeout: Duration, target: u64) -> anyhow::Result<()> {
     let start = Instant::now();
-    let mut low = tcp_inuse();
+    let mut low = topo.tcp_inuse();
     let mut since = Instant::now();
     loop {
-        let inuse = tcp_inuse();
+        let inuse = topo.tcp_inuse();
         if inuse <= target {
             return Ok(());
         }
@@ -167,7 +178,7 @@ pub fn quote_cmd(argv: &[String]) -> String {
         .join(" ")
 }
 
-fn append(path: &Path, text: &str) -> anyhow::Result<()> {
+pub(crate) fn append(path: &Path, text: &str) -> anyhow::Result<()> {
     let mut f = OpenOptions::new()
         .create(true)
         .append(true)
@@ -178,7 +189,7 @@ fn append(path: &Path, text: &str) -> anyhow::Result<()> {
 }
 
 /// The last `n` lines of a file matching `keep`, each followed by a space.
-fn tail_words(path: &Path, n: usize, keep: impl Fn(&str) -> bool) -> String {
+pub(crate) fn tail_words(path: &Path, n: usize, keep: impl Fn(&str) -> bool) -> String {
     let text = fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().filter(|l| keep(l)).collect();
     lines[lines.len().saturating_sub(n)..]
@@ -188,13 +199,17 @@ fn tail_words(path: &Path, n: usize, keep: impl Fn(&str) -> bool) -> String {
 }
 
 /// Copies what a log file gains to stderr (the loadgen's progress on a terminal).
-struct Follower {
+pub(crate) struct Follower {
     path: PathBuf,
     pos: u64,
 }
 
 impl Follower {
-    fn pump(&mut self) {
+    pub(crate) fn new(path: PathBuf) -> Follower {
+        Follower { path, pos: 0 }
+    }
+
+    pub(crate) fn pump(&mut self) {
         let Ok(mut f) = fs::File::open(&self.path) else {
             return;
         };
@@ -209,14 +224,14 @@ impl Follower {
     }
 }
 
-fn stderr_is_tty() -> bool {
+pub(crate) fn stderr_is_tty() -> bool {
     // SAFETY: isatty takes an fd number only.
     unsafe { libc::isatty(2) == 1 }
 }
 
 /// Slab and socket counts around a hold run.
 #[derive(Default)]
-struct HoldSampler {
+pub(crate) struct HoldSampler {
     slab_before_kb: u64,
     slab_peak_kb: u64,
     inuse_before: u64,
@@ -226,9 +241,10 @@ struct HoldSampler {
 }
 
 impl HoldSampler {
-    fn sample(&mut self, dir: &Path, tmp: &Path) {
+    /// One sample; `inuse` is the topology's TCP sockets in use now.
+    pub(crate) fn sample(&mut self, dir: &Path, tmp: &Path, inuse: u64) {
         self.slab_peak_kb = self.slab_peak_kb.max(crate::preflight::meminfo_kb("Slab"));
-        self.inuse_peak = self.inuse_peak.max(tcp_inuse());
+        self.inuse_peak = self.inuse_peak.max(inuse);
         if self.sl_before > 0 {
             let now = tmp.join("slab-now.txt");
             if let Some(sl) = slab_snapshot(&now).filter(|&sl| sl > self.sl_peak) {
@@ -266,7 +282,7 @@ fn start_servers(
             "--backend".into(),
             case.backend.name().into(),
             "--listen".into(),
-            format!("127.0.0.1:{port}"),
+            ctx.topo.placement.listen(*port),
             "--cpus".into(),
             ctx.split.server.clone(),
             "--stats-interval".into(),
@@ -277,6 +293,7 @@ fn start_servers(
         if let Some(m) = maxc {
             argv.extend(["--max-conns".into(), m.to_string()]);
         }
+        let argv = ctx.topo.placement.server.site.command(argv);
         append(&dir.join("cmd.txt"), &format!("{}\n", quote_cmd(&argv)))?;
         let out = stem.with_extension("out");
         pids.push(ctx.procs.spawn(&argv, &out, &stem.with_extension("log"))?);
@@ -302,75 +319,6 @@ fn start_servers(
     Ok((pids, None))
 }
 
-/// Runs the loadgen against `ports` until it ends or its deadline; samples the hold.
-/// Returns why it failed, if it did.
-fn run_loadgen(
-    ctx: &mut Ctx,
-    dir: &Path,
-    case: &Case,
-    ports: &[u16],
-    sampler: &mut HoldSampler,
-) -> anyhow::Result<Option<String>> {
-    let procs = ports.len() as u64;
-    let mut argv: Vec<String> = vec![ctx.loadgen_bin.display().to_string(), "run".into()];
-    for p in ports {
-        argv.extend(["--target".into(), format!("127.0.0.1:{p}")]);
-    }
-    argv.extend([
-        "--cpus".into(),
-        ctx.split.loadgen.clone(),
-        "--size".into(),
-        MSG_SIZE.to_string(),
-        "--label".into(),
-        ctx.label(&case.name),
-        "--out".into(),
-        dir.display().to_string(),
-    ]);
-    argv.extend(case.loadgen_args.iter().cloned());
-    let src = ctx
-        .limits
-        .source_ips_for(case.conns, procs)
-        .map_err(anyhow::Error::msg)?;
-    if let Some(src) = src.filter(|_| !case.loadgen_args.iter().any(|a| a == "--source-ips")) {
-        argv.extend(["--source-ips".into(), src]);
-    }
-    append(&dir.join("cmd.txt"), &format!("{}\n", quote_cmd(&argv)))?;
-    let log = dir.join("loadgen.log");
-    let lg = ctx.procs.spawn(&argv, &dir.join("loadgen.out"), &log)?;
-    let mut follow = stderr_is_tty().then(|| Follower {
-        path: log.clone(),
-        pos: 0,
-    });
-    let hold = case.kind == Kind::Hold;
-    let deadline = Instant::now()
-        + Duration::from_secs(plan::loadgen_deadline_s(case.conns, hold, &ctx.scale));
-    let mut reason = None;
-    while ctx.procs.alive(lg) {
-        if hold {
-            sampler.sample(dir, &ctx.tmp);
-        }
-        if Instant::now() >= deadline {
-            reason = Some("loadgen still running past its deadline; stopped".to_owned());
-            break;
-        }
-        if let Some(f) = follow.as_mut() {
-            f.pump();
-        }
-        interrupt::sleep(Duration::from_millis(500))?;
-    }
-    let rc = ctx
-        .procs
-        .stop(libc::SIGTERM, Duration::from_secs(10), &[lg])[0];
-    if let Some(f) = follow.as_mut() {
-        f.pump();
-    }
-    if reason.is_none() && rc != 0 {
-        let why = tail_words(&log, 2, |l| !l.starts_with('['));
-        reason = Some(format!("loadgen exit status {rc}: {why}"));
-    }
-    Ok(reason)
-}
-
 /// Runs one case into `sdir/<name>`. Never fails for the case's own failure (that
 /// leaves FAILED in its folder and a line in `ctx.failures`); fails on a signal or when
 /// the run cannot go on.
@@ -388,15 +336,15 @@ pub fn run_case(ctx: &mut Ctx, sdir: &Path, case: &Case) -> anyhow::Result<()> {
         .server_max_conns(case.conns, procs, case.max_conns);
     let hold = case.kind == Kind::Hold;
     let drain = if hold { 180 } else { 30 };
-    wait_drained(Duration::from_secs(drain), ctx.start_inuse + 1000)?;
-    let ports = plan::pick_ports(procs, &listening_ports());
+    wait_drained(ctx.topo, Duration::from_secs(drain), ctx.start_inuse + 1000)?;
+    let ports = plan::pick_ports(procs, &ctx.topo.listening_ports());
     let mut reason = ports
         .is_none()
         .then(|| format!("no {procs} free ports in {PORT_LO}-{PORT_HI}"));
     fs::write(dir.join("cmd.txt"), "")?;
     let mut s = HoldSampler {
         slab_before_kb: crate::preflight::meminfo_kb("Slab"),
-        inuse_before: tcp_inuse(),
+        inuse_before: ctx.topo.tcp_inuse(),
         ..HoldSampler::default()
     };
     s.slab_peak_kb = s.slab_before_kb;
@@ -410,7 +358,7 @@ pub fn run_case(ctx: &mut Ctx, sdir: &Path, case: &Case) -> anyhow::Result<()> {
         servers = pids;
         reason = why;
         if reason.is_none() {
-            reason = run_loadgen(ctx, &dir, case, ports, &mut s)?;
+            reason = crate::shards::run_loadgen(ctx, &dir, case, ports, &mut s)?;
             t0 = Instant::now();
         }
     }
@@ -458,6 +406,7 @@ fn finish(
     if case.kind == Kind::Hold {
         // Teardown: until 98% of this run's 2 x conns sockets are gone.
         wait_drained(
+            ctx.topo,
             Duration::from_secs(180),
             plan::hold_drain_target(s.inuse_before, case.conns),
         )?;

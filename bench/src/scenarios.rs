@@ -72,7 +72,9 @@ impl Suite<'_> {
             "```\n{}{}\n{}```\n",
             self.preflight, self.plan, self.sysctl_diff
         );
+        md.push_str(&self.ctx.topo.run_md());
         fs::write(dir.join("run.md"), md)?;
+        self.ctx.topo.write_json(&dir)?;
         crate::log(format!("=== {} -> {}", s.name(), dir.display()));
         Ok(dir)
     }
@@ -311,8 +313,8 @@ impl Suite<'_> {
             let c = l.conns_for(b, n);
             let p = l.procs_for(b, c);
             if p > 1 {
-                let _ = writeln!(note, "- {}: {p} server processes, one port each (127.0.0.1:{PORT_LO} and up), {} connections each; RLIMIT_NOFILE is {} here and this backend needs one fd per connection. server.json is the sum of server-procs/*.json.",
-                    b.name(), c.div_ceil(p), l.nofile_soft);
+                let _ = writeln!(note, "- {}: {p} server processes, one port each ({} and up), {} connections each; RLIMIT_NOFILE is {} here and this backend needs one fd per connection. server.json is the sum of server-procs/*.json.",
+                    b.name(), self.ctx.topo.placement.listen(PORT_LO), c.div_ceil(p), l.nofile_soft);
             }
             if c != n {
                 let why = l.cap_reason(b, n).unwrap_or_default();

@@ -8,10 +8,15 @@ use crate::interrupt::{self, Interrupted};
 use crate::plan::{self, Backend, Limits, Scale, Scenario, Secs};
 use crate::preflight;
 use crate::procs::{kill_group, Procs};
-use crate::runcase::{tcp_inuse, Ctx};
+use crate::runcase::Ctx;
 use crate::scenarios::Suite;
 use crate::statedir::{self, Lock};
 use crate::sysctl::{self, Sysctl};
+use crate::topology::active::{self, Topology};
+use crate::topology::netns::{random_suffix, NetnsPlan};
+use crate::topology::placement::{Kind, Placement};
+use crate::topology::setup::{self, TopologyOpts, NETNS_PORT_RANGE};
+use crate::tuning::Tuning;
 use crate::{log, report, warn, UsageError};
 use anyhow::{bail, Context as _};
 use std::fmt::Write as _;
@@ -38,6 +43,7 @@ pub struct Options {
     pub rounds: Option<u32>,
     /// Seed of the round orders.
     pub seed: u64,
+    pub topo: TopologyOpts,
 }
 
 fn is_number(s: &str) -> bool {
@@ -102,6 +108,7 @@ impl Options {
         if scenarios.is_empty() || backends.is_empty() {
             bail!("no scenario or no backend to run");
         }
+        let topo = TopologyOpts::from_args(a)?;
         Ok(Options {
             quick: a.quick,
             scenarios,
@@ -117,6 +124,7 @@ impl Options {
             dry_run: a.dry_run,
             rounds,
             seed,
+            topo,
         })
     }
 }
@@ -132,61 +140,6 @@ pub fn find_root() -> anyhow::Result<PathBuf> {
         )
 }
 
-/// What the kernel tuning of a run is.
-pub struct Tuning {
-    /// Apply the profile.
-    pub profile: Option<PathBuf>,
-    /// `--set KEY=VALUE`s to apply (only as root).
-    pub sets: Vec<String>,
-    pub entries: Vec<(String, String)>,
-    pub touched: Vec<String>,
-}
-
-impl Tuning {
-    fn decide(o: &Options) -> anyhow::Result<Tuning> {
-        let root = preflight::is_root();
-        let mut tune = o.tune;
-        if tune && !root {
-            warn("not root: sysctls stay as they are (no --no-tune needed); the hold scenario is sized to what fits untuned");
-            tune = false;
-        }
-        let mut sets = o.sets.clone();
-        if !root && !sets.is_empty() {
-            warn(format!("not root: ignoring --set {}", sets.join(" ")));
-            sets.clear();
-        }
-        let entries = sysctl::profile_entries(&o.profile)?;
-        let touched = sysctl::touched_keys(if tune { &entries } else { &[] }, &sets);
-        Ok(Tuning {
-            profile: tune.then(|| o.profile.clone()),
-            sets,
-            entries,
-            touched,
-        })
-    }
-
-    fn active(&self) -> bool {
-        self.profile.is_some() || !self.sets.is_empty()
-    }
-
-    /// The sysctl-apply arguments as one line, paths shortened by `strip`.
-    fn args_text(&self, strip: Option<&Path>) -> String {
-        let mut words: Vec<String> = Vec::new();
-        if let Some(p) = &self.profile {
-            let p = strip.and_then(|r| p.strip_prefix(r).ok()).unwrap_or(p);
-            words.push(p.display().to_string());
-        }
-        for s in &self.sets {
-            words.extend(["--set".to_owned(), s.clone()]);
-        }
-        words.join(" ")
-    }
-
-    fn set_keys(&self) -> Vec<String> {
-        self.sets.iter().map(|s| sysctl::set_key(s)).collect()
-    }
-}
-
 /// What the plan is made of.
 struct Planned {
     split: plan::CpuSplit,
@@ -198,6 +151,8 @@ struct Planned {
     stamp: String,
     host: String,
     text: String,
+    placement: Placement,
+    netns: Option<NetnsPlan>,
 }
 
 fn make_plan(o: &Options, t: &Tuning, tuned_now: bool) -> anyhow::Result<Planned> {
@@ -210,7 +165,10 @@ fn make_plan(o: &Options, t: &Tuning, tuned_now: bool) -> anyhow::Result<Planned
     let scale = plan::scale(o.quick, o.duration.as_ref(), o.hold_conns, avail, o.rounds);
     // A dry run changes nothing: the port range is the one tuning would set.
     let key = "net.ipv4.ip_local_port_range";
-    let range = if tuned_now || !t.active() {
+    let range = if o.topo.kind == Kind::Netns {
+        // The loadgens run in new namespaces, with the run's settings or the defaults.
+        Some(t.netns_value(key, NETNS_PORT_RANGE))
+    } else if tuned_now || !t.active() {
         sysctl::get(key)
     } else {
         sysctl::projected(
@@ -253,7 +211,10 @@ fn make_plan(o: &Options, t: &Tuning, tuned_now: bool) -> anyhow::Result<Planned
         out.join(format!("{st}-{host}-{}", s.name())).exists()
     });
     let tuning = t.active().then(|| t.args_text(None));
-    let text = plan::plan_text(&plan::Plan {
+    let cases = setup::cases(&o.scenarios, &o.backends, &scale, &limits);
+    let suffix = random_suffix().context("reading /dev/urandom for the namespace names")?;
+    let (placement, netns) = setup::placement(&o.topo, &split, &limits, &cases, &suffix)?;
+    let mut text = plan::plan_text(&plan::Plan {
         split: &split,
         backends: &o.backends,
         scenarios: &o.scenarios,
@@ -262,7 +223,14 @@ fn make_plan(o: &Options, t: &Tuning, tuned_now: bool) -> anyhow::Result<Planned
         rate: o.rate.as_deref(),
         tuning: tuning.as_deref(),
         results_prefix: format!("{}/{stamp}-{host}", out.display()),
+        loopback: o.topo.kind == Kind::Loopback,
     });
+    text.push_str(&active::plan_text(
+        &placement,
+        netns.as_ref(),
+        &t.settings(),
+        o.dry_run,
+    ));
     eprint!("{text}");
     Ok(Planned {
         split,
@@ -273,6 +241,8 @@ fn make_plan(o: &Options, t: &Tuning, tuned_now: bool) -> anyhow::Result<Planned
         stamp,
         host,
         text,
+        placement,
+        netns,
     })
 }
 
@@ -300,6 +270,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     eprint!("{pre}");
     preflight::check_uring()?;
     let t = Tuning::decide(&o)?;
+    if let Some(why) = o.topo.ethtool_missing() {
+        if !o.dry_run {
+            bail!("{why}");
+        }
+        warn(why);
+    }
+    if o.topo.kind == Kind::Netns && !o.dry_run && !preflight::is_root() {
+        bail!("--topology netns needs root (it creates network namespaces): run it with sudo");
+    }
     if o.dry_run {
         make_plan(&o, &t, false)?;
         log("--dry-run: nothing run");
@@ -313,12 +292,17 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         scripts: root.join("scripts"),
         state: statedir::state_file(&dir),
     };
+    // On netns the root namespace gets only the machine-wide keys, known once the
+    // namespaces exist: they are restored by key (see `Session::tune`).
+    let netns = o.topo.kind == Kind::Netns;
     let mut session = Session {
         procs: Procs::new(&tmp),
+        netns_record: netns.then(|| tmp.join("netns.record")),
+        topo: None,
         tmp,
         sysctl,
-        restore_profile: t.profile.clone(),
-        restore_keys: t.set_keys(),
+        restore_profile: if netns { None } else { t.profile.clone() },
+        restore_keys: if netns { Vec::new() } else { t.set_keys() },
         touched: t.touched.clone(),
         before: None,
         watchdog: None,
@@ -362,6 +346,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 /// What must be undone at the end of a run.
 struct Session {
     procs: Procs,
+    /// The run's topology, once built (torn down in the cleanup).
+    topo: Option<Topology>,
+    /// netns: the record of the namespaces, for the watchdog.
+    netns_record: Option<PathBuf>,
     tmp: PathBuf,
     sysctl: Sysctl,
     restore_profile: Option<PathBuf>,
@@ -399,6 +387,9 @@ impl Session {
         for k in &self.restore_keys {
             c.arg("--key").arg(k);
         }
+        if let Some(r) = &self.netns_record {
+            c.arg("--netns-record").arg(r);
+        }
         c.stdin(Stdio::null()).stdout(Stdio::null());
         // SAFETY: setsid and fcntl are async-signal-safe; they run in the forked child
         // before exec and change only the child's session and its copy of the fd flags.
@@ -424,41 +415,40 @@ impl Session {
         bins: (PathBuf, PathBuf),
         pre: String,
     ) -> anyhow::Result<usize> {
-        let sysctl_diff = if t.active() {
-            if self.sysctl.state.exists() {
-                warn(format!("{} is left from a run that did not restore; its saved values are the originals and will be restored at exit", self.sysctl.state.display()));
-            }
-            self.before = Some(sysctl::snapshot(&self.touched));
-            std::fs::write(self.tmp.join("tuned"), "")?;
-            let (ok, diff) = self.sysctl.apply(t.profile.as_deref(), &t.sets)?;
-            if !ok {
-                warn("some sysctls could not be applied (see the table below); running anyway");
-            }
-            eprint!("{diff}");
-            diff
+        let (sysctl_diff, p) = if o.topo.kind == Kind::Netns {
+            // The plan sizes the namespaces, which must exist before the tuning: only
+            // they tell which keys a namespace has its own copy of.
+            let mut p = make_plan(o, t, false)?;
+            self.record_written(o, &p);
+            let plan = p.netns.take().context("the netns topology has no plan")?;
+            let record = self
+                .netns_record
+                .clone()
+                .context("the netns topology has no record file")?;
+            log(format!(
+                "building the netns topology: {}",
+                plan.namespaces().join(" ")
+            ));
+            let topo =
+                self.topo
+                    .insert(Topology::create_netns(plan, p.placement.clone(), &record)?);
+            interrupt::check()?;
+            let global = topo.apply_sysctls(&t.settings())?;
+            (self.tune(t, Some(&global))?, p)
         } else {
-            let why = if preflight::is_root() {
-                "--no-tune"
-            } else {
-                "not root"
-            };
-            sysctl::current_values_text(why, &t.entries)
+            let diff = self.tune(t, None)?;
+            interrupt::check()?;
+            let p = make_plan(o, t, true)?;
+            self.record_written(o, &p);
+            let topo = self.topo.insert(Topology::loopback(p.placement.clone()));
+            topo.apply_sysctls(&t.settings())?;
+            (diff, p)
         };
         interrupt::check()?;
-        let p = make_plan(o, t, true)?;
-        if p.created_out {
-            self.written.push(p.out.clone());
-        } else {
-            let prefix = format!("{}-{}-", p.stamp, p.host);
-            self.written
-                .push(p.out.join(format!("{prefix}headline.md")));
-            for &s in &o.scenarios {
-                self.written
-                    .push(p.out.join(format!("{prefix}{}", s.name())));
-            }
-        }
         let (rev, dirty) = git_revision(root);
         let t_start = Instant::now();
+        let topo = self.topo.as_ref().context("no topology was built")?;
+        let topo_text = topo.headline();
         let mut suite = Suite {
             ctx: Ctx {
                 server_bin: bins.0,
@@ -468,8 +458,9 @@ impl Session {
                 limits: p.limits.clone(),
                 tag: o.tag.clone(),
                 tmp: self.tmp.clone(),
-                start_inuse: tcp_inuse(),
+                start_inuse: topo.tcp_inuse(),
                 procs: &mut self.procs,
+                topo,
                 failures: Vec::new(),
             },
             backends: o.backends.clone(),
@@ -497,8 +488,72 @@ impl Session {
         };
         let sdirs: Vec<PathBuf> = o.scenarios.iter().map(|&s| suite.scenario_dir(s)).collect();
         let failures = std::mem::take(&mut suite.ctx.failures);
-        write_headline(o, &p, &rev, dirty, &tuning, &sdirs, &failures, t_start)?;
+        let setting = format!("{topo_text}; {tuning}");
+        write_headline(o, &p, &rev, dirty, &setting, &sdirs, &failures, t_start)?;
         Ok(failures.len())
+    }
+
+    /// Remembers the result folders of the plan (handed to the sudo user at the end).
+    fn record_written(&mut self, o: &Options, p: &Planned) {
+        if p.created_out {
+            self.written.push(p.out.clone());
+        } else {
+            let prefix = format!("{}-{}-", p.stamp, p.host);
+            self.written
+                .push(p.out.join(format!("{prefix}headline.md")));
+            for &s in &o.scenarios {
+                self.written
+                    .push(p.out.join(format!("{prefix}{}", s.name())));
+            }
+        }
+    }
+
+    /// Saves, applies and shows the sysctls of the root namespace: the profile and the
+    /// `--set`s (loopback, `global` None), or only the machine-wide keys `global` left
+    /// by the netns topology (restored by key). Returns the before/after table.
+    fn tune(&mut self, t: &Tuning, global: Option<&[(String, String)]>) -> anyhow::Result<String> {
+        if !t.active() {
+            let why = if preflight::is_root() {
+                "--no-tune"
+            } else {
+                "not root"
+            };
+            return Ok(sysctl::current_values_text(why, &t.entries));
+        }
+        if self.sysctl.state.exists() {
+            warn(format!("{} is left from a run that did not restore; its saved values are the originals and will be restored at exit", self.sysctl.state.display()));
+        }
+        self.before = Some(sysctl::snapshot(&self.touched));
+        let (ok, diff) = match global {
+            None => {
+                std::fs::write(self.tmp.join("tuned"), keys_text(&t.set_keys()))?;
+                self.sysctl.apply(t.profile.as_deref(), &t.sets)?
+            }
+            Some(g) => {
+                self.restore_keys = g
+                    .iter()
+                    .map(|(k, _)| k.trim_start_matches('-').to_owned())
+                    .collect();
+                // Before the apply: the watchdog restores what this file lists.
+                std::fs::write(self.tmp.join("tuned"), keys_text(&self.restore_keys))?;
+                if g.is_empty() {
+                    (
+                        true,
+                        "no machine-wide sysctls to set in the root namespace\n".into(),
+                    )
+                } else {
+                    let sets: Vec<String> = g.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    // Only --set: without a profile argument the script would apply
+                    // its default profile.
+                    self.sysctl.apply(None, &sets)?
+                }
+            }
+        };
+        if !ok {
+            warn("some sysctls could not be applied (see the table below); running anyway");
+        }
+        eprint!("{diff}");
+        Ok(diff)
     }
 
     /// Stops what runs, restores and verifies the sysctls, removes the run folder, stops
@@ -519,6 +574,19 @@ impl Session {
             ));
             self.procs
                 .stop(libc::SIGTERM, Duration::from_secs(10), &live);
+        }
+        if let Some(mut topo) = self.topo.take() {
+            let names = topo.namespaces();
+            match topo.teardown() {
+                Ok(()) if !names.is_empty() => {
+                    log(format!("deleted network namespaces {}", names.join(" ")));
+                }
+                Ok(()) => {}
+                Err(e) => {
+                    warn(format!("{e:#}"));
+                    clean = false;
+                }
+            }
         }
         if let Some(before) = self.before.take() {
             log("restoring sysctls");
@@ -577,6 +645,11 @@ impl Drop for Session {
     fn drop(&mut self) {
         self.cleanup();
     }
+}
+
+/// One key per line.
+fn keys_text(keys: &[String]) -> String {
+    keys.iter().map(|k| format!("{k}\n")).collect()
 }
 
 /// `git rev-parse HEAD` (or "unknown") and whether tracked files have changes.
@@ -663,7 +736,7 @@ mod tests {
         let mut v = vec!["c1m-bench", "run"];
         v.extend_from_slice(extra);
         match crate::cli::Cli::parse_from(v).cmd {
-            crate::cli::Cmd::Run(a) => a,
+            crate::cli::Cmd::Run(a) => *a,
             _ => unreachable!(),
         }
     }

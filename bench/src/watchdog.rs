@@ -7,6 +7,7 @@ use crate::cli::WatchdogArgs;
 use crate::procs::{kill_group, pid_alive};
 use crate::statedir;
 use crate::sysctl::Sysctl;
+use crate::topology::netns::teardown_recorded;
 use anyhow::Context as _;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -17,6 +18,19 @@ pub fn parse_pgids(text: &str) -> Vec<i32> {
     text.lines()
         .filter_map(|l| l.trim().parse::<i32>().ok())
         .filter(|&g| g > 1)
+        .collect()
+}
+
+/// The sysctl keys listed in a `tuned` file, one per line: dotted names only.
+pub fn parse_keys(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|k| {
+            !k.is_empty()
+                && k.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        })
+        .map(str::to_owned)
         .collect()
 }
 
@@ -46,12 +60,28 @@ pub fn run(a: WatchdogArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let mut ok = true;
-    if a.run_dir.join("tuned").exists() {
+    if let Some(record) = &a.netns_record {
+        // SIGKILLed processes are gone once the kernel reaps them: give it a moment, so
+        // that deleting a namespace also frees it.
+        std::thread::sleep(Duration::from_millis(300));
+        if let Err(e) = teardown_recorded(record) {
+            eprintln!("c1m-watchdog: {e:#}");
+            ok = false;
+        }
+    }
+    let tuned = a.run_dir.join("tuned");
+    if tuned.exists() {
         let s = Sysctl {
             scripts: a.scripts.clone(),
             state: a.state.clone(),
         };
-        ok = s.restore(a.profile.as_deref(), &a.keys)?;
+        // `tuned` lists the keys the run applied (the run folder is private: checked
+        // above); the restore refuses anything that is not a plain key.
+        let mut keys = a.keys.clone();
+        keys.extend(parse_keys(
+            &std::fs::read_to_string(&tuned).unwrap_or_default(),
+        ));
+        ok &= s.restore(a.profile.as_deref(), &keys)?;
     }
     std::fs::remove_dir_all(&a.run_dir)
         .with_context(|| format!("cannot remove {}", a.run_dir.display()))?;
@@ -69,6 +99,14 @@ mod tests {
         assert_eq!(
             super::parse_pgids("123\n-1\n1\n0\nx\n 456 \n"),
             vec![123, 456]
+        );
+    }
+
+    #[test]
+    fn tuned_keys_are_plain_names() {
+        assert_eq!(
+            super::parse_keys("net.ipv4.tcp_mem\n\nfs.nr_open \n$(rm -rf /)\na/b\n"),
+            vec!["net.ipv4.tcp_mem", "fs.nr_open"]
         );
     }
 }

@@ -38,7 +38,7 @@ mod guard;
 mod sysctl;
 
 pub use guard::{exec_prefix, teardown_recorded, DeviceState, Netns, ReadBack};
-pub use sysctl::{apply_in, split_keys, Applied, SysctlSplit};
+pub use sysctl::{apply_in, in_netns, split_keys, Applied, SysctlSplit};
 
 use serde::Serialize;
 use serde_json::{json, Value};

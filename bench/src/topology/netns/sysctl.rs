@@ -130,7 +130,9 @@ fn endpoint_namespaces(plan: &NetnsPlan) -> impl Iterator<Item = &str> {
 
 /// Runs `f` on a new thread that has joined network namespace `ns`; the caller's
 /// threads stay where they are, and the thread (with its namespace) ends with `f`.
-fn in_netns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> Result<T> {
+/// Inside, `/proc/sys/net` and `/proc/thread-self/net` show the namespace's view
+/// (`/proc/net` is the process's: its main thread's namespace).
+pub fn in_netns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> Result<T> {
     if ns.is_empty() || ns.contains('/') || ns.starts_with('.') || !namespace_exists(ns) {
         bail!("no network namespace named {ns:?}");
     }

@@ -1,0 +1,166 @@
+//! The loadgen side of one case: one `c1m-loadgen run` per shard of the placement
+//! (one on loopback, one per client namespace on netns), each where its client runs
+//! and with its own run folder, waited for together; with several shards their folders
+//! are merged into the case folder (the code of `c1m-loadgen merge DIR... --out DIR`,
+//! which cmd.txt records).
+
+use crate::interrupt;
+use crate::plan::{self, MSG_SIZE};
+use crate::runcase::{
+    append, quote_cmd, stderr_is_tty, tail_words, Case, Ctx, Follower, HoldSampler, Kind,
+};
+use anyhow::Context as _;
+use c1m_loadgen::report::merge_records;
+use c1m_loadgen::report::rundir::{read_run_dir, write_run_dir};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// One started shard.
+struct Started {
+    pid: i32,
+    dir: PathBuf,
+}
+
+/// Runs the loadgen shards of `case` against `ports` until they end or their deadline;
+/// samples the hold. Returns why it failed, if it did. A plan that cannot place the
+/// connections (too few source addresses) is an error for the whole run.
+pub(crate) fn run_loadgen(
+    ctx: &mut Ctx,
+    dir: &Path,
+    case: &Case,
+    ports: &[u16],
+    sampler: &mut HoldSampler,
+) -> anyhow::Result<Option<String>> {
+    let placement = &ctx.topo.placement;
+    let shards = placement
+        .shards(&case.loadgen_args, case.conns, ports.len() as u64)
+        .map_err(anyhow::Error::msg)?;
+    let mut started = Vec::new();
+    for shard in &shards {
+        let client = &placement.clients[shard.client];
+        let sdir = match &shard.subdir {
+            Some(sub) => dir.join(sub),
+            None => dir.to_path_buf(),
+        };
+        std::fs::create_dir_all(&sdir)
+            .with_context(|| format!("cannot create {}", sdir.display()))?;
+        let mut argv: Vec<String> = vec![ctx.loadgen_bin.display().to_string(), "run".into()];
+        for &p in ports {
+            argv.extend(["--target".into(), placement.listen(p)]);
+        }
+        argv.extend([
+            "--cpus".into(),
+            client.cpus.clone(),
+            "--size".into(),
+            MSG_SIZE.to_string(),
+            "--label".into(),
+            ctx.label(&case.name),
+            "--out".into(),
+            sdir.display().to_string(),
+        ]);
+        argv.extend(shard.args.iter().cloned());
+        let argv = client.site.command(argv);
+        append(&dir.join("cmd.txt"), &format!("{}\n", quote_cmd(&argv)))?;
+        let pid = ctx
+            .procs
+            .spawn(&argv, &sdir.join("loadgen.out"), &sdir.join("loadgen.log"))?;
+        started.push(Started { pid, dir: sdir });
+    }
+    let mut reason = wait(ctx, dir, case, &started, sampler)?;
+    if reason.is_none() && started.len() > 1 {
+        reason = merge(ctx, dir, case, &started)?;
+    }
+    Ok(reason)
+}
+
+/// Waits for every shard (sampling a hold), stops them, and says why the run failed.
+fn wait(
+    ctx: &mut Ctx,
+    dir: &Path,
+    case: &Case,
+    started: &[Started],
+    sampler: &mut HoldSampler,
+) -> anyhow::Result<Option<String>> {
+    let mut follow = match started.first() {
+        Some(s) if stderr_is_tty() => Some(Follower::new(s.dir.join("loadgen.log"))),
+        _ => None,
+    };
+    let hold = case.kind == Kind::Hold;
+    let deadline = Instant::now()
+        + Duration::from_secs(plan::loadgen_deadline_s(case.conns, hold, &ctx.scale));
+    let pids: Vec<i32> = started.iter().map(|s| s.pid).collect();
+    let mut reason = None;
+    while pids.iter().any(|&p| ctx.procs.alive(p)) {
+        if hold {
+            let inuse = ctx.topo.tcp_inuse();
+            sampler.sample(dir, &ctx.tmp, inuse);
+        }
+        if Instant::now() >= deadline {
+            reason = Some("loadgen still running past its deadline; stopped".to_owned());
+            break;
+        }
+        if let Some(f) = follow.as_mut() {
+            f.pump();
+        }
+        interrupt::sleep(Duration::from_millis(500))?;
+    }
+    let statuses = ctx
+        .procs
+        .stop(libc::SIGTERM, Duration::from_secs(10), &pids);
+    if let Some(f) = follow.as_mut() {
+        f.pump();
+    }
+    for (i, (s, rc)) in started.iter().zip(statuses).enumerate() {
+        if reason.is_none() && rc != 0 {
+            let why = tail_words(&s.dir.join("loadgen.log"), 2, |l| !l.starts_with('['));
+            let which = if started.len() > 1 {
+                format!("loadgen shard {i}")
+            } else {
+                "loadgen".into()
+            };
+            reason = Some(format!("{which} exit status {rc}: {why}"));
+        }
+    }
+    Ok(reason)
+}
+
+/// Merges the shards' folders into `dir` and leaves the merged result line in
+/// `dir/loadgen.out` (where a single loadgen's would be).
+fn merge(
+    ctx: &Ctx,
+    dir: &Path,
+    case: &Case,
+    started: &[Started],
+) -> anyhow::Result<Option<String>> {
+    let dirs: Vec<PathBuf> = started.iter().map(|s| s.dir.clone()).collect();
+    let mut shown = vec![ctx.loadgen_bin.display().to_string(), "merge".to_owned()];
+    shown.extend(dirs.iter().map(|d| d.display().to_string()));
+    shown.extend(["--out".into(), dir.display().to_string()]);
+    append(&dir.join("cmd.txt"), &format!("{}\n", quote_cmd(&shown)))?;
+    let parts = match dirs
+        .iter()
+        .map(|d| read_run_dir(d))
+        .collect::<anyhow::Result<Vec<_>>>()
+    {
+        Ok(p) => p,
+        Err(e) => return Ok(Some(format!("cannot read a shard's run folder: {e:#}"))),
+    };
+    let merged = match merge_records(&parts) {
+        Ok(m) => m,
+        Err(e) => return Ok(Some(format!("merging the shards failed: {e:#}"))),
+    };
+    write_run_dir(dir, &merged)?;
+    let s = &merged.summary;
+    let line = format!(
+        "{}: {} shards merged: {} connections, {:.0} msgs/s, p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs\n",
+        ctx.label(&case.name),
+        parts.len(),
+        s.connections_established,
+        s.throughput_msgs_per_s,
+        s.latency.p50_us,
+        s.latency.p99_us,
+        s.latency.max_us
+    );
+    std::fs::write(dir.join("loadgen.out"), line)?;
+    Ok(None)
+}

@@ -1,0 +1,445 @@
+//! Placement: where the server and each loadgen shard run, as data (no I/O here).
+//!
+//! A [`Placement`] says where the server runs (a [`Site`]: the argv prefix that starts
+//! a program there and the namespace whose sockets to count) and on which address it
+//! listens, and for every client where its loadgen shard runs, which source addresses
+//! it may bind and which CPUs it gets. [`Placement::shards`] turns one case (its
+//! connections, server ports and loadgen arguments) into one [`Shard`] per client: its
+//! share of the connections (and of the rate), its `--source-ips`, its run folder.
+//!
+//! - `loopback`: one site, the caller's namespace; the server on 127.0.0.1, one shard
+//!   with sources from 127.0.0.2-127.0.0.251 when one address is not enough.
+//! - `netns`: the server in its namespace on 198.18.0.1, one shard per client namespace
+//!   with sources from that client's 198.18.N.0/24 (see [`super::netns`]).
+//! - `hosts` (later): the same shape, with `ssh HOST` as the prefix and one site per
+//!   machine.
+
+use serde_json::{json, Value};
+use std::net::Ipv4Addr;
+
+/// A topology's name on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Loopback,
+    Netns,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Loopback => "loopback",
+            Kind::Netns => "netns",
+        }
+    }
+
+    /// `--topology` as given; an unknown or not yet built topology says so.
+    pub fn parse(s: &str) -> Result<Kind, String> {
+        match s {
+            "loopback" => Ok(Kind::Loopback),
+            "netns" => Ok(Kind::Netns),
+            "hosts" => Err(
+                "--topology hosts (server and loadgens on other machines over ssh) \
+                            is not built yet: use loopback or netns"
+                    .into(),
+            ),
+            other => Err(format!(
+                "unknown topology \"{other}\" (known: loopback netns)"
+            )),
+        }
+    }
+}
+
+/// Where one program runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Site {
+    /// For people: "root namespace", "namespace c1m-srv-abc123".
+    pub name: String,
+    /// The argv prefix that starts a program there (empty: right here).
+    pub prefix: Vec<String>,
+    /// The network namespace whose `/proc/net` shows the sockets there (None: ours).
+    pub netns: Option<String>,
+}
+
+impl Site {
+    /// The caller's own network namespace.
+    pub fn here() -> Site {
+        Site {
+            name: "root namespace".into(),
+            prefix: Vec::new(),
+            netns: None,
+        }
+    }
+
+    /// Inside network namespace `ns`, started through `ip netns exec NS`.
+    pub fn netns(ns: &str) -> Site {
+        Site {
+            name: format!("namespace {ns}"),
+            prefix: super::netns::exec_prefix(ns),
+            netns: Some(ns.to_owned()),
+        }
+    }
+
+    /// `argv` with this site's prefix in front.
+    pub fn command(&self, argv: Vec<String>) -> Vec<String> {
+        let mut all = self.prefix.clone();
+        all.extend(argv);
+        all
+    }
+}
+
+/// Where the server runs and the address it listens on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerPlace {
+    pub site: Site,
+    pub listen: Ipv4Addr,
+}
+
+/// Where one loadgen shard runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientPlace {
+    pub site: Site,
+    /// Source addresses its shard may bind, in order of use.
+    pub sources: Vec<Ipv4Addr>,
+    /// How many addresses at the end of `sources` are kept for cases that ask for
+    /// addresses of their own (churn, whose TIME_WAITs must not take a hold's ports).
+    pub dedicated: usize,
+    /// `--cpus` of its shard.
+    pub cpus: String,
+}
+
+/// Where everything of one run goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Placement {
+    pub kind: Kind,
+    pub server: ServerPlace,
+    pub clients: Vec<ClientPlace>,
+    /// Connections one (source, server port) pair may carry (see `plan::Limits`).
+    pub ports_per_pair: u64,
+}
+
+/// Loopback sources: 127.0.0.2 ..= 127.0.0.251.
+pub const LOOPBACK_SOURCES: usize = 250;
+/// Addresses kept per netns client for cases that want their own (churn uses 4).
+pub const DEDICATED_SOURCES: usize = 4;
+
+/// One loadgen process of a case.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// Index into [`Placement::clients`].
+    pub client: usize,
+    /// Its share of the case's connections.
+    pub conns: u64,
+    /// Its `--source-ips` (empty: the kernel picks, as on loopback with one address).
+    pub sources: Vec<Ipv4Addr>,
+    /// Its run folder below the case folder; None: the case folder itself (one shard).
+    pub subdir: Option<String>,
+    /// The case's loadgen arguments with this shard's connections, rate and sources.
+    pub args: Vec<String>,
+}
+
+/// `total` in `parts` shares that differ by at most one, larger first; they sum to
+/// `total`.
+pub fn split_even(total: u64, parts: usize) -> Vec<u64> {
+    let parts = parts.max(1) as u64;
+    (0..parts)
+        .map(|i| total / parts + u64::from(i < total % parts))
+        .collect()
+}
+
+/// Source addresses one shard needs for `conns` connections spread round-robin over
+/// `targets` server ports, at most `ports_per_pair` per (source, port) pair.
+pub fn sources_needed(conns: u64, targets: u64, ports_per_pair: u64) -> u64 {
+    conns
+        .div_ceil(targets.max(1))
+        .div_ceil(ports_per_pair.max(1))
+        .max(1)
+}
+
+/// `a` for one address, `first-last` for a contiguous run, else a comma list.
+pub fn addresses_text(addrs: &[Ipv4Addr]) -> String {
+    let contiguous = addrs
+        .windows(2)
+        .all(|w| u32::from(w[1]) == u32::from(w[0]).wrapping_add(1));
+    match addrs {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [first, .., last] if contiguous => format!("{first}-{last}"),
+        _ => addrs
+            .iter()
+            .map(Ipv4Addr::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+    }
+}
+
+/// The addresses of a `--source-ips` value (`a-b` ranges in the last octet, commas);
+/// None if it is not that.
+pub fn parse_addresses(text: &str) -> Option<Vec<Ipv4Addr>> {
+    let mut out = Vec::new();
+    for part in text.split(',').map(str::trim) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (Ipv4Addr, Ipv4Addr) = (a.parse().ok()?, b.parse().ok()?);
+                let (a, b) = (u32::from(a), u32::from(b));
+                if b < a || b - a > 65_535 {
+                    return None;
+                }
+                out.extend((a..=b).map(Ipv4Addr::from));
+            }
+            None => out.push(part.parse().ok()?),
+        }
+    }
+    Some(out)
+}
+
+/// The CPUs of shard `i` of `shards` out of the loadgen's comma list: every
+/// `shards`-th CPU when there are enough, else all of them (shared).
+pub fn shard_cpus(loadgen: &str, i: usize, shards: usize) -> String {
+    let all: Vec<&str> = loadgen.split(',').filter(|c| !c.is_empty()).collect();
+    if shards <= 1 || all.len() < shards {
+        return loadgen.to_owned();
+    }
+    all.iter()
+        .skip(i)
+        .step_by(shards)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Scales a number given as text by `share / total` (rates), keeping it positive.
+fn scale_text(v: &str, share: u64, total: u64) -> String {
+    match v.parse::<f64>() {
+        Ok(x) if total > 0 => {
+            let y = x * share as f64 / total as f64;
+            let y = (y * 1000.0).round() / 1000.0;
+            if y.fract() == 0.0 {
+                format!("{}", y as u64)
+            } else {
+                format!("{y}")
+            }
+        }
+        _ => v.to_owned(),
+    }
+}
+
+/// The case's loadgen arguments for a shard with `share` of `total` connections:
+/// `--connections` becomes the share, `--rate` and `--connect-rate` scale with it,
+/// `--source-ips` is dropped (the shard's own are added by the caller).
+pub fn shard_args(args: &[String], share: u64, total: u64) -> Vec<String> {
+    let mut out = Vec::with_capacity(args.len());
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--connections" => {
+                it.next();
+                out.extend(["--connections".into(), share.to_string()]);
+            }
+            "--rate" | "--connect-rate" => {
+                let v = it.next().map(|v| scale_text(v, share, total));
+                out.push(a.clone());
+                out.extend(v);
+            }
+            "--source-ips" => {
+                it.next();
+            }
+            _ => out.push(a.clone()),
+        }
+    }
+    out
+}
+
+/// The value of `--flag` in `args`, if given.
+fn arg_value<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
+    args.iter()
+        .position(|a| a == flag)
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str)
+}
+
+impl Placement {
+    /// Both ends in this namespace over loopback: the server on 127.0.0.1, one shard on
+    /// the loadgen CPUs.
+    pub fn loopback(loadgen_cpus: &str, ports_per_pair: u64) -> Placement {
+        Placement {
+            kind: Kind::Loopback,
+            server: ServerPlace {
+                site: Site::here(),
+                listen: Ipv4Addr::LOCALHOST,
+            },
+            clients: vec![ClientPlace {
+                site: Site::here(),
+                sources: (2..2 + LOOPBACK_SOURCES)
+                    .map(|i| Ipv4Addr::new(127, 0, 0, i as u8))
+                    .collect(),
+                dedicated: 0,
+                cpus: loadgen_cpus.to_owned(),
+            }],
+            ports_per_pair,
+        }
+    }
+
+    /// The server in `plan`'s server namespace, one shard per client namespace, the
+    /// last [`DEDICATED_SOURCES`] of each client's addresses kept for cases that want
+    /// their own.
+    pub fn netns(
+        plan: &super::netns::NetnsPlan,
+        loadgen_cpus: &str,
+        ports_per_pair: u64,
+    ) -> Placement {
+        let k = plan.clients().len();
+        Placement {
+            kind: Kind::Netns,
+            server: ServerPlace {
+                site: Site::netns(plan.server_ns()),
+                listen: plan.server_addr(),
+            },
+            clients: plan
+                .clients()
+                .iter()
+                .enumerate()
+                .map(|(i, c)| ClientPlace {
+                    site: Site::netns(&c.namespace),
+                    sources: c.addresses.clone(),
+                    dedicated: DEDICATED_SOURCES.min(c.addresses.len().saturating_sub(1)),
+                    cpus: shard_cpus(loadgen_cpus, i, k),
+                })
+                .collect(),
+            ports_per_pair,
+        }
+    }
+
+    /// Source addresses each of `clients` netns clients needs so that every case of
+    /// `cases` ((connections, server ports)) fits, plus the dedicated ones.
+    pub fn netns_sources(
+        cases: impl IntoIterator<Item = (u64, u64)>,
+        clients: usize,
+        ports_per_pair: u64,
+    ) -> usize {
+        let most = cases
+            .into_iter()
+            .map(|(conns, targets)| {
+                let share = split_even(conns, clients)[0];
+                sources_needed(share, targets, ports_per_pair)
+            })
+            .max()
+            .unwrap_or(1);
+        usize::try_from(most)
+            .unwrap_or(usize::MAX)
+            .saturating_add(DEDICATED_SOURCES)
+    }
+
+    /// The server's `--listen` for `port`.
+    pub fn listen(&self, port: u16) -> String {
+        format!("{}:{port}", self.server.listen)
+    }
+
+    /// True if `client` may use `a` as a source (loopback: all of 127.0.0.0/8).
+    fn owns(&self, client: &ClientPlace, a: Ipv4Addr) -> bool {
+        match self.kind {
+            Kind::Loopback => a.is_loopback(),
+            Kind::Netns => client.sources.contains(&a),
+        }
+    }
+
+    /// One shard per client with connections: its share of `conns`, its sources for
+    /// `targets` server ports (a case's own `--source-ips` are kept where the client has
+    /// them, else replaced by as many of the client's dedicated addresses), its folder.
+    pub fn shards(&self, args: &[String], conns: u64, targets: u64) -> Result<Vec<Shard>, String> {
+        let wanted: Option<Vec<Ipv4Addr>> = match arg_value(args, "--source-ips") {
+            Some(text) => Some(
+                parse_addresses(text)
+                    .ok_or_else(|| format!("--source-ips {text}: not an address list"))?,
+            ),
+            None => None,
+        };
+        let shares = split_even(conns, self.clients.len());
+        let many = shares.iter().filter(|&&s| s > 0).count() > 1;
+        let mut shards = Vec::new();
+        for (i, (client, &share)) in self.clients.iter().zip(&shares).enumerate() {
+            if share == 0 {
+                continue;
+            }
+            let general = client.sources.len() - client.dedicated;
+            let sources = match &wanted {
+                Some(w) if w.iter().all(|&a| self.owns(client, a)) => w.clone(),
+                Some(w) if w.len() <= client.dedicated => {
+                    client.sources[client.sources.len() - w.len()..].to_vec()
+                }
+                Some(w) => {
+                    return Err(format!(
+                        "a case wants {} source addresses of its own; {} has {} set aside",
+                        w.len(),
+                        client.site.name,
+                        client.dedicated
+                    ))
+                }
+                None => {
+                    let k = sources_needed(share, targets, self.ports_per_pair);
+                    if k > general as u64 {
+                        return Err(self.too_few(client, share, k, general));
+                    }
+                    if self.kind == Kind::Loopback && k <= 1 {
+                        Vec::new()
+                    } else {
+                        client.sources[..k as usize].to_vec()
+                    }
+                }
+            };
+            let mut a = shard_args(args, share, conns);
+            if !sources.is_empty() {
+                a.extend(["--source-ips".into(), addresses_text(&sources)]);
+            }
+            shards.push(Shard {
+                client: i,
+                conns: share,
+                sources,
+                subdir: many.then(|| format!("shard-{i}")),
+                args: a,
+            });
+        }
+        Ok(shards)
+    }
+
+    fn too_few(&self, client: &ClientPlace, share: u64, k: u64, have: usize) -> String {
+        match self.kind {
+            Kind::Loopback => format!(
+                "{share} connections need {k} source addresses; more than 127.0.0.2-127.0.0.251"
+            ),
+            Kind::Netns => format!(
+                "{share} connections need {k} source addresses in {}, which has {have}: \
+                 use more client namespaces (--clients)",
+                client.site.name
+            ),
+        }
+    }
+
+    /// What topology.json says about where things run.
+    pub fn describe(&self) -> Value {
+        let site = |s: &Site| {
+            json!({
+                "where": s.name,
+                "command_prefix": s.prefix.join(" "),
+                "network_namespace": s.netns,
+            })
+        };
+        json!({
+            "topology": self.kind.name(),
+            "server": {
+                "site": site(&self.server.site),
+                "listen_address": self.server.listen.to_string(),
+            },
+            "loadgen_shards": self.clients.iter().map(|c| json!({
+                "site": site(&c.site),
+                "source_addresses": addresses_text(&c.sources),
+                "dedicated_source_addresses": addresses_text(&c.sources[c.sources.len() - c.dedicated..]),
+                "cpus": c.cpus,
+            })).collect::<Vec<_>>(),
+            "ports_per_source_and_server_port": self.ports_per_pair,
+        })
+    }
+}
+
+#[cfg(test)]
+#[path = "placement_tests.rs"]
+mod tests;
