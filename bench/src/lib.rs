@@ -5,7 +5,7 @@
 //!
 //! Code map:
 //! - [`cli`]: the command line (`run`, and the hidden `watchdog`);
-//! - [`plan`]: pure scale rules and the plan text;
+//! - [`plan`]: pure scale rules; [`plantext`]: the plan as printed, the time estimate;
 //! - [`preflight`]: machine facts, io_uring check, ulimits;
 //! - [`statedir`]: the private state directory, its lock, the sysctl state file;
 //! - [`tuning`]: which settings a run makes (profile, `--set`, root or not);
@@ -26,6 +26,7 @@ pub mod cli;
 pub mod interrupt;
 pub mod owner;
 pub mod plan;
+pub mod plantext;
 pub mod preflight;
 pub mod procs;
 pub mod report;

@@ -2,7 +2,6 @@
 //! by pure functions (no I/O here), so every scale rule has a unit test.
 
 use std::collections::BTreeSet;
-use std::fmt::Write as _;
 
 /// Ports the servers listen on: `PORT_LO..=PORT_HI`, reserved in sysctl/c1m.conf.
 pub const PORT_LO: u16 = 7000;
@@ -452,117 +451,6 @@ pub fn pick_stamp(
     base.to_owned()
 }
 
-/// Everything the plan text shows.
-pub struct Plan<'a> {
-    pub split: &'a CpuSplit,
-    pub backends: &'a [Backend],
-    pub scenarios: &'a [Scenario],
-    pub scale: &'a Scale,
-    pub limits: &'a Limits,
-    /// `--rate` as given.
-    pub rate: Option<&'a str>,
-    /// The sysctl-apply arguments when tuning, e.g. "/x/sysctl/c1m.conf --set k=v".
-    pub tuning: Option<&'a str>,
-    /// `<out>/<stamp>-<host>`.
-    pub results_prefix: String,
-    /// Loadgen and server share this namespace (the 127.0.0.x source line applies).
-    pub loopback: bool,
-}
-
-/// Estimated seconds of the whole run.
-pub fn estimate_s(p: &Plan) -> u64 {
-    let nb = p.backends.len() as u64;
-    let s = p.scale;
-    let mut est = 0;
-    let mut runs_per_backend = 0;
-    for &sc in p.scenarios {
-        let r = u64::from(s.rounds(sc));
-        match sc {
-            Scenario::Pingpong => runs_per_backend += r * s.pp_conns.len() as u64,
-            Scenario::Latency => runs_per_backend += r * s.lat_points().len() as u64,
-            Scenario::Churn => runs_per_backend += r,
-            Scenario::Hold => est += r * nb * (s.hold_n / 20_000 + s.hold_dur.whole() + 4),
-        }
-    }
-    est + runs_per_backend * nb * (s.dur.whole() + 3)
-}
-
-/// The plan, as printed before a run and kept in every run.md.
-pub fn plan_text(p: &Plan) -> String {
-    let s = p.scale;
-    let mut t = String::new();
-    let names: Vec<&str> = p.backends.iter().map(|b| b.name()).collect();
-    // Writing to a String cannot fail; results are ignored on purpose.
-    let _ = writeln!(t, "plan ({}):", if s.quick { "quick" } else { "full" });
-    let _ = writeln!(
-        t,
-        "  CPUs              server {}, loadgen {} (of {} online)",
-        p.split.server, p.split.loadgen, p.split.online
-    );
-    let _ = writeln!(t, "  backends          {}", names.join(" "));
-    let has = |x: Scenario| p.scenarios.contains(&x);
-    let (dur, warm) = (&s.dur.text, &s.warm.text);
-    let rounds = |sc: Scenario| match s.rounds(sc) {
-        1 => "1 round".to_string(),
-        n => format!("{n} interleaved rounds, shuffled order"),
-    };
-    if has(Scenario::Pingpong) {
-        let conns: Vec<String> = s.pp_conns.iter().map(u64::to_string).collect();
-        let _ = writeln!(t, "  pingpong          closed loop, {MSG_SIZE} B, 1 in flight, {} conns; {dur} s (+{warm} s warm-up) per run; {}", conns.join(" "), rounds(Scenario::Pingpong));
-    }
-    if has(Scenario::Latency) {
-        let conns: Vec<String> = s.lat_conns.iter().map(u64::to_string).collect();
-        let rate = match p.rate {
-            Some(r) => format!("{r} msgs/s"),
-            None => {
-                let pct: Vec<String> = LAT_FRACTIONS
-                    .iter()
-                    .map(|f| format!("{:.0}%", f * 100.0))
-                    .collect();
-                format!("{} of the slowest backend's pingpong msgs/s at the same conns (median over rounds; 20000 and 40000 if pingpong did not run there)", pct.join(" and "))
-            }
-        };
-        let _ = writeln!(
-            t,
-            "  latency           equal load: open loop at {rate}, {} conns; {dur} s (+{warm} s warm-up); {}",
-            conns.join(" "),
-            rounds(Scenario::Latency)
-        );
-    }
-    if has(Scenario::Hold) {
-        let mut line = String::new();
-        for &b in p.backends {
-            let c = p.limits.conns_for(b, s.hold_n);
-            let _ = write!(line, " {}:{c}/{}", b.name(), p.limits.procs_for(b, c));
-        }
-        let _ = writeln!(t, "  hold              {} conns, heartbeat every {} s, held {} s; {}; conns/server processes:{line}", s.hold_n, s.hb, s.hold_dur.text, rounds(Scenario::Hold));
-        let _ = writeln!(t, "                    (RLIMIT_NOFILE {}: up to {} conns per fd-per-connection process; uring: direct descriptors, --max-conns)", p.limits.nofile_soft, p.limits.conns_per_proc);
-        if let (true, Ok(Some(src))) = (p.loopback, p.limits.source_ips_for(s.hold_n, 1)) {
-            let _ = writeln!(
-                t,
-                "                    loadgen source addresses for one server port: {src}"
-            );
-        }
-    }
-    if has(Scenario::Churn) {
-        let _ = writeln!(t, "  churn             {} concurrent connect/exchange/close loops; {dur} s (+{warm} s warm-up); {}", s.churn_conns, rounds(Scenario::Churn));
-    }
-    let tuning = match p.tuning {
-        Some(args) => format!("{args} (restored at exit)"),
-        None => "none".into(),
-    };
-    let _ = writeln!(t, "  tuning            {tuning}");
-    let _ = writeln!(t, "  estimated time    about {} s", estimate_s(p));
-    let scen: Vec<&str> = p.scenarios.iter().map(|s| s.name()).collect();
-    let _ = writeln!(
-        t,
-        "  results           {}-{{{}}}",
-        p.results_prefix,
-        scen.join(",")
-    );
-    t
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -779,49 +667,5 @@ mod tests {
             pick_stamp("2026-01-01-1200", &sc, taken),
             "2026-01-01-1200-3"
         );
-    }
-
-    #[test]
-    fn plan_text_and_estimate() {
-        let l = limits();
-        let s = scale(true, None, None, 0, None);
-        let split = split_cpus(&[0, 1]);
-        let backends = [Backend::Uring, Backend::Epoll];
-        let scenarios = Scenario::ALL;
-        let p = Plan {
-            split: &split,
-            backends: &backends,
-            scenarios: &scenarios,
-            scale: &s,
-            limits: &l,
-            rate: None,
-            tuning: Some("/r/sysctl/c1m.conf"),
-            results_prefix: "/out/2026-01-01-1200-vm".into(),
-            loopback: true,
-        };
-        // hold: 2 x (0 + 2 + 4); per backend 2 pingpong, 2 latency, 1 churn runs:
-        // 5 x 2 x (2 + 3).
-        assert_eq!(estimate_s(&p), 12 + 50);
-        let t = plan_text(&p);
-        assert!(
-            t.starts_with("plan (quick):\n  CPUs              server 0, loadgen 1 (of 2 online)\n"),
-            "{t}"
-        );
-        assert!(t.contains("  pingpong          closed loop, 64 B, 1 in flight, 100 1000 conns; 2 s (+0.5 s warm-up) per run; 1 round\n"), "{t}");
-        assert!(
-            t.contains("conns/server processes: uring:5000/1 epoll:5000/1\n"),
-            "{t}"
-        );
-        assert!(
-            t.contains("  tuning            /r/sysctl/c1m.conf (restored at exit)\n"),
-            "{t}"
-        );
-        assert!(
-            t.ends_with(
-                "  results           /out/2026-01-01-1200-vm-{pingpong,latency,hold,churn}\n"
-            ),
-            "{t}"
-        );
-        assert!(!t.contains("source addresses"), "{t}");
     }
 }

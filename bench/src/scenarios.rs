@@ -337,7 +337,14 @@ impl Suite<'_> {
         if dirs.is_empty() {
             return "No run produced results.\n\n".into();
         }
-        let runs = match load_runs(dirs) {
+        // Backends in canonical order, so ratios are against the same backend (the
+        // first asked for) whatever order the rounds ran in.
+        let mut dirs = dirs.to_vec();
+        dirs.sort_by_key(|d| {
+            let name = base_name(d);
+            report::backend_rank(report::backend_and_point(&name).0)
+        });
+        let runs = match load_runs(&dirs) {
             Ok(r) => r,
             Err(e) => {
                 let e = format!("{e:#}");

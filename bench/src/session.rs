@@ -214,7 +214,7 @@ fn make_plan(o: &Options, t: &Tuning, tuned_now: bool) -> anyhow::Result<Planned
     let cases = setup::cases(&o.scenarios, &o.backends, &scale, &limits);
     let suffix = random_suffix().context("reading /dev/urandom for the namespace names")?;
     let (placement, netns) = setup::placement(&o.topo, &split, &limits, &cases, &suffix)?;
-    let mut text = plan::plan_text(&plan::Plan {
+    let mut text = crate::plantext::plan_text(&crate::plantext::Plan {
         split: &split,
         backends: &o.backends,
         scenarios: &o.scenarios,

@@ -14,6 +14,7 @@ mod tables;
 
 pub use json::Json;
 pub use server::{hold_json, merge_server, HoldFacts};
+pub use spread::{backend_and_point, backend_rank};
 pub use tables::{headline, section_churn, section_hold};
 
 use std::path::{Path, PathBuf};

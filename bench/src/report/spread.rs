@@ -26,6 +26,25 @@ struct Group<'a> {
     runs: Vec<&'a Run>,
 }
 
+/// The numbers of a point name, for ordering: `c1000-r25` -> [1000, 25].
+fn point_key(point: &str) -> Vec<u64> {
+    point
+        .split('-')
+        .map(|p| p.trim_start_matches(|c: char| c.is_ascii_alphabetic()))
+        .map(|n| n.parse().unwrap_or(u64::MAX))
+        .collect()
+}
+
+/// Position of a backend in the canonical order (unknown ones last).
+pub fn backend_rank(name: &str) -> usize {
+    crate::plan::Backend::ALL
+        .iter()
+        .position(|b| b.name() == name)
+        .unwrap_or(usize::MAX)
+}
+
+/// The runs grouped by label, ordered by point, then by backend in canonical order
+/// (rounds ran in shuffled order; the table should not).
 fn groups(runs: &[Run]) -> Vec<Group<'_>> {
     let mut out: Vec<Group<'_>> = Vec::new();
     for r in runs {
@@ -37,6 +56,10 @@ fn groups(runs: &[Run]) -> Vec<Group<'_>> {
             }),
         }
     }
+    out.sort_by_key(|g| {
+        let (backend, point) = backend_and_point(g.label);
+        (point_key(point), backend_rank(backend))
+    });
     out
 }
 
