@@ -16,8 +16,15 @@
 #                         memory, at most 1,000,000; --quick: 5000)
 #   --duration S          measured seconds per run (default 5; --quick 2; hold: at least
 #                         one heartbeat interval)
-#   --rate MSGS/S         open-loop rate of the latency scenario (default: half of the
-#                         slowest backend's closed-loop msgs/s at 1000 connections)
+#   --rate MSGS/S         open-loop rate of every latency point (default: 25% and 50% of
+#                         the slowest backend's median closed-loop msgs/s at the point's
+#                         connection count, from this run's pingpong)
+#   --rounds N            interleaved rounds (default 3 for pingpong and latency, 1 for
+#                         hold and churn; --quick 1): every round runs every backend at
+#                         every point in a fresh shuffled order, into round-N/ folders
+#   --seed N              seed of those orders (default: the clock; run.md records it)
+#   --batch-waits off|auto  pingpong: the loadgen wakes per echo (off) or per batch
+#   --arrivals uniform|poisson  latency: evenly spaced or Poisson sends (seeded)
 #   --out DIR             parent folder of the scenario folders (default: results/)
 #   --no-tune             leave sysctls alone (also the case when not root)
 #   --profile FILE        sysctl profile to apply (default: sysctl/c1m.conf)
@@ -44,15 +51,17 @@
 # Scenarios (64-byte messages; server pinned to the first half of the CPUs, loadgen to
 # the second half; on 2 CPUs: server CPU 0, loadgen CPU 1):
 #   pingpong  closed loop, one message in flight per connection, at 100, 1000 and 10000
-#             connections; one run folder per backend and count (<backend>-c<N>)
-#   latency   open loop at one fixed rate for every backend (coordinated omission
-#             corrected): p50/p99/p99.9/max
+#             connections (maximum throughput); one run folder per backend and count
+#             (<backend>-c<N>)
+#   latency   equal load: open loop at 25% and 50% of the slowest backend's closed-loop
+#             maximum, at 1000 and 10000 connections (--quick: 1000), the same rates for
+#             every backend (coordinated omission corrected): server CPU per message at
+#             the same load, p50/p99/p99.9/max; folders <backend>-c<N>-r<percent>
 #   hold      as many connections as fit, up to 1M, each sending a heartbeat: ramp time,
 #             failed connects, heartbeat latency, server RSS, kernel slab per connection
 #   churn     connect, one exchange, close, again: connections per second, connect latency
 # Backends that need one fd per connection (epoll, tokio, tokio-uring) run as several
 # server processes (one port each) when one process's RLIMIT_NOFILE cannot hold them.
-#
 #
 # Under sudo, the build runs as the invoking user (SUDO_USER) with that user's own
 # toolchain (~/.cargo/bin/cargo as rustup installs it, or cargo on the secure PATH), so

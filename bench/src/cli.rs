@@ -74,6 +74,14 @@ pub struct RunArgs {
     /// each run.md, so an order can be repeated).
     #[arg(long, allow_hyphen_values = true, value_parser = NonEmptyStringValueParser::new())]
     pub seed: Option<String>,
+    /// Closed loop (pingpong): may the loadgen wake once per batch of echoes (auto, its
+    /// default) or must it wake for every echo (off)?
+    #[arg(long, value_parser = ["off", "auto"])]
+    pub batch_waits: Option<String>,
+    /// Open loop (latency): evenly spaced sends (uniform, the default) or a Poisson
+    /// process (seeded by the run's --seed).
+    #[arg(long, value_parser = ["uniform", "poisson"])]
+    pub arrivals: Option<String>,
     /// Appended to every run label.
     #[arg(long, allow_hyphen_values = true, value_parser = NonEmptyStringValueParser::new())]
     pub tag: Option<String>,

@@ -29,6 +29,10 @@ pub struct Suite<'a> {
     pub sysctl_diff: String,
     /// Seed of the shuffled round orders.
     pub seed: u64,
+    /// Extra loadgen options of closed-loop runs (`--batch-waits`) and of open-loop runs
+    /// (`--arrivals`, its seed).
+    pub closed_extra: Vec<String>,
+    pub open_extra: Vec<String>,
 }
 
 impl Suite<'_> {
@@ -128,7 +132,7 @@ impl Suite<'_> {
                     conns: c,
                     max_conns: None,
                     kind: Kind::Plain,
-                    loadgen_args: self.common_args(c),
+                    loadgen_args: [self.common_args(c), self.closed_extra.clone()].concat(),
                 });
             }
         }
@@ -197,6 +201,7 @@ impl Suite<'_> {
             for b in self.backends.clone() {
                 let mut args = self.common_args(*c);
                 args.extend(["--rate".into(), r.to_string()]);
+                args.extend(self.open_extra.iter().cloned());
                 cases.push(Case {
                     name: format!("{}-{}", b.name(), plan::lat_point_name(*c, *f)),
                     backend: b,

@@ -43,6 +43,10 @@ pub struct Options {
     pub rounds: Option<u32>,
     /// Seed of the round orders.
     pub seed: u64,
+    /// Loadgen options passed through: `--batch-waits` (closed loop), `--arrivals`
+    /// (open loop).
+    pub batch_waits: Option<String>,
+    pub arrivals: Option<String>,
     pub topo: TopologyOpts,
 }
 
@@ -124,6 +128,8 @@ impl Options {
             dry_run: a.dry_run,
             rounds,
             seed,
+            batch_waits: a.batch_waits.clone(),
+            arrivals: a.arrivals.clone(),
             topo,
         })
     }
@@ -476,6 +482,19 @@ impl Session {
             plan: p.text.clone(),
             sysctl_diff,
             seed: o.seed,
+            closed_extra: o
+                .batch_waits
+                .iter()
+                .flat_map(|v| ["--batch-waits".to_string(), v.clone()])
+                .collect(),
+            open_extra: o
+                .arrivals
+                .iter()
+                .flat_map(|v| {
+                    let seed = (o.seed % (1 << 32)).to_string();
+                    ["--arrivals".to_string(), v.clone(), "--seed".into(), seed]
+                })
+                .collect(),
         };
         for &s in &o.scenarios {
             interrupt::check()?;
