@@ -52,7 +52,16 @@ profile_snapshot() { # KEY=VALUE of every profile key present, in a fixed order
     done < <(c1m_profile_keys sysctl/c1m.conf)
     return 0
 }
-ours_running() { pgrep -f "^$ROOT/target/release/c1m-(server|loadgen)" >/dev/null; }
+# A c1m-server or c1m-loadgen of this checkout runs (the kit starts them from the
+# repository with relative paths, so they are told apart by their working directory).
+ours_running() {
+    local pid
+    for pid in $(pgrep -f '(^|/)target/release/c1m-(server|loadgen)'); do
+        [[ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" == "$ROOT" ]] && return 0
+    done
+    return 1
+}
+none_left() { ! ours_running; }
 # A private state directory for one test (root-owned, 0700).
 private_dir() {
     local d="$BASE/$1"
@@ -149,7 +158,7 @@ else
     bad "a normal quick run completes (log: $(tail -n 3 "$BASE/normal.log" | tr '\n' ' '))"
 fi
 check "  every profile sysctl reads as before" [ "$before" = "$(profile_snapshot)" ]
-check "  no server or loadgen is left" bash -c "! pgrep -f '^$ROOT/target/release/c1m-(server|loadgen)' >/dev/null"
+check "  no server or loadgen is left" none_left
 if ((planted)); then
     check "  the value planted in /tmp/c1m-sysctl.saved was not applied" bait_untouched
     check "  the /tmp/c1m.lock symlink was not followed" [ ! -e "$BASE/nologin-victim" ]
@@ -184,7 +193,7 @@ interrupted() {
     [[ "$sig" != INT ]] || check "SIGINT: c1m.sh exits 130" [ "$rc" = 130 ]
     check "SIG$sig: every profile sysctl reads as before" [ "$before" = "$(profile_snapshot)" ]
     check "SIG$sig: the state file is gone (restored)" [ ! -e "$d/sysctl.saved" ]
-    check "SIG$sig: no server or loadgen is left" bash -c "! pgrep -f '^$ROOT/target/release/c1m-(server|loadgen)' >/dev/null"
+    check "SIG$sig: no server or loadgen is left" none_left
 }
 echo "== Ctrl-C and SIGKILL mid-run restore everything"
 interrupted INT
