@@ -75,15 +75,7 @@ pub fn preflight_text() -> String {
     } else {
         "cannot be raised (no CAP_SYS_RESOURCE): fd-per-connection backends use several processes"
     };
-    let memlock = getrlimit(Resource::RLIMIT_MEMLOCK)
-        .map(|(s, _)| {
-            if s == RLIM_INFINITY {
-                "unlimited".into()
-            } else {
-                (s / 1024).to_string()
-            }
-        })
-        .unwrap_or_else(|_| "?".into());
+    let memlock = memlock_kib();
     let load = std::fs::read_to_string("/proc/loadavg")
         .map(|l| l.split(' ').take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_default();
@@ -157,7 +149,17 @@ pub fn raise_ulimits() -> String {
         let _ = setrlimit(Resource::RLIMIT_MEMLOCK, hard, hard);
     }
     let (soft, hard) = nofile();
-    let memlock = getrlimit(Resource::RLIMIT_MEMLOCK)
+    let memlock = memlock_kib();
+    format!(
+        "ulimit -n now {} (hard {}), memlock {memlock} KiB",
+        fmt_limit(soft),
+        fmt_limit(hard)
+    )
+}
+
+/// The soft RLIMIT_MEMLOCK in KiB, as text ("unlimited", "?" when unreadable).
+fn memlock_kib() -> String {
+    getrlimit(Resource::RLIMIT_MEMLOCK)
         .map(|(s, _)| {
             if s == RLIM_INFINITY {
                 "unlimited".into()
@@ -165,12 +167,7 @@ pub fn raise_ulimits() -> String {
                 (s / 1024).to_string()
             }
         })
-        .unwrap_or_else(|_| "?".into());
-    format!(
-        "ulimit -n now {} (hard {}), memlock {memlock} KiB",
-        fmt_limit(soft),
-        fmt_limit(hard)
-    )
+        .unwrap_or_else(|_| "?".into())
 }
 
 #[cfg(test)]
