@@ -11,7 +11,10 @@
 #   --quick               small and fast (under 2 minutes): 2 s runs, 100/1000 conns,
 #                         hold at 5000 connections
 #   --scenarios LIST      comma list of pingpong,latency,hold,churn (default: all)
-#   --backends LIST       comma list of uring,epoll,tokio-uring,tokio (default: all)
+#   --backends LIST       comma list of uring,epoll,tokio-uring,tokio,go (default: all
+#                         but go; go is the Go reference server, references/go-net,
+#                         built with `go build` when named; sudo scripts/setup.sh
+#                         installs Go)
 #   --conns N             connections for the hold scenario (default: as many as fit in
 #                         memory, at most 1,000,000; --quick: 5000)
 #   --duration S          measured seconds per run (default 5; --quick 2; hold: at least
@@ -60,7 +63,7 @@
 #   hold      as many connections as fit, up to 1M, each sending a heartbeat: ramp time,
 #             failed connects, heartbeat latency, server RSS, kernel slab per connection
 #   churn     connect, one exchange, close, again: connections per second, connect latency
-# Backends that need one fd per connection (epoll, tokio, tokio-uring) run as several
+# Backends that need one fd per connection (epoll, tokio, tokio-uring, go) run as several
 # server processes (one port each) when one process's RLIMIT_NOFILE cannot hold them.
 #
 # Under sudo, the build runs as the invoking user (SUDO_USER) with that user's own
@@ -109,6 +112,8 @@ BENCH="$ROOT/target/release/c1m-bench"
 if ((dry_run)) && [[ -x "$BENCH" ]]; then build=0; fi
 if ((build)); then
     c1m_build "$cargo" || exit 1
+    # The Go reference server only when a run asks for it (--backends ...,go).
+    if c1m_wants_go "$@"; then c1m_build_go || exit 1; fi
 fi
 [[ -x "$BENCH" ]] || { printf 'c1m: error: missing %s (run without --no-build)\n' "$BENCH" >&2; exit 1; }
 exec "$BENCH" run "$@"

@@ -234,6 +234,57 @@ c1m_build() {
         "$cargo" build --release --bins >&2 || { c1m_warn "cargo build --release (as $user) failed"; return 1; }
 }
 
+# --- The Go reference server (the opt-in `go` backend) -----------------------------------
+
+# The go binary for USER with HOME: go on PATH, else the usual install places.
+c1m_find_go() {
+    local home=$1 g
+    for g in "$(command -v go 2>/dev/null || true)" /usr/lib/go/bin/go /usr/local/go/bin/go "$home/go/bin/go" "$home/sdk/go/bin/go"; do
+        [[ -n "$g" && -x "$g" && ! -d "$g" ]] && { printf '%s' "$g"; return 0; }
+    done
+    return 1
+}
+
+# Builds references/go-net/bin/c1m-go-net with the distribution's Go (stdlib only, no
+# module downloads: GOPROXY=off); under sudo as the invoking user, like cargo.
+c1m_build_go() {
+    local user home go dir=references/go-net
+    user=$(c1m_invoking_user)
+    if [[ -n "$user" ]]; then home=$(getent passwd "$user" | cut -d: -f6); else home=${HOME:-}; fi
+    if ! go=$(c1m_find_go "$home"); then
+        c1m_warn "the go backend needs Go, which is not installed: sudo scripts/setup.sh installs the"
+        c1m_warn "distribution's golang-go (apt-get install golang-go; any Go >= 1.19 works)"
+        return 1
+    fi
+    if [[ -z "$user" ]]; then
+        c1m_log "building $dir/bin/c1m-go-net ($go build)"
+        (cd "$dir" && GOPROXY=off GOFLAGS=-trimpath "$go" build -o bin/c1m-go-net .) >&2 ||
+            { c1m_warn "go build in $dir failed"; return 1; }
+        return 0
+    fi
+    if [[ -e "$dir/bin" && "$(stat -c %u "$dir/bin")" != "${SUDO_UID}" ]]; then
+        c1m_warn "$dir/bin belongs to uid $(stat -c %u "$dir/bin"), not to $user: fix it with: sudo chown -R $user: $PWD/$dir/bin"
+        return 1
+    fi
+    c1m_log "building $dir/bin/c1m-go-net as $user ($go build)"
+    (cd "$dir" && runuser -u "$user" -- env -i HOME="$home" USER="$user" LOGNAME="$user" \
+        PATH="$(dirname -- "$go"):/usr/local/bin:/usr/bin:/bin" GOPROXY=off GOFLAGS=-trimpath \
+        "$go" build -o bin/c1m-go-net .) >&2 || { c1m_warn "go build in $dir (as $user) failed"; return 1; }
+}
+
+# True if the comma list of a --backends option among ARGS names go.
+c1m_wants_go() {
+    local list=""
+    while [[ $# -gt 0 ]]; do
+        case "$1" in
+            --backends) list=${2:-} ; shift ;;
+            --backends=*) list=${1#*=} ;;
+        esac
+        shift
+    done
+    [[ ",$list," == *,go,* ]]
+}
+
 # Hands PATHS (files or folders the run wrote) to the invoking user under sudo, without
 # following symlinks; nothing to do otherwise.
 c1m_give_to_user() {

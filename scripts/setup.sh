@@ -8,6 +8,8 @@
 # are present. Today:
 #   ip       (iproute2)  namespaces, veth and addresses of --topology netns
 #   ethtool  (ethtool)   --gro/--tso of --topology netns (`ethtool -K`)
+#   go       (golang-go) builds references/go-net (the opt-in `go` backend); the
+#                        distribution's Go (1.19 on Debian 12) is enough: stdlib only
 # Rust is not installed here: install it as yourself with rustup (see README.md).
 set -euo pipefail
 
@@ -15,6 +17,7 @@ set -euo pipefail
 NEEDED=(
     ip:iproute2
     ethtool:ethtool
+    go:golang-go
 )
 
 have() {

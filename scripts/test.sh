@@ -9,6 +9,19 @@ if [[ $(id -u) -eq 0 ]]; then
 else
     echo "not root: skipping scripts/setup.sh (run it as root to install what is missing)"
 fi
+echo "== references/go-net (the Go reference server): gofmt, go vet, go test, build"
+# Built before cargo test, so the server behaviour tests run against it too (they skip
+# it, saying why, when Go is missing: sudo scripts/setup.sh installs it).
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
+if go=$(c1m_find_go "${HOME:-}"); then
+    unformatted=$(cd references/go-net && "$(dirname "$(readlink -f "$go")")/gofmt" -l .)
+    [[ -z "$unformatted" ]] || { echo "gofmt -l lists: $unformatted" >&2; exit 1; }
+    (cd references/go-net && GOPROXY=off "$go" vet ./... && GOPROXY=off "$go" test ./...)
+    c1m_build_go
+else
+    echo "Go is not installed: skipping references/go-net (sudo scripts/setup.sh installs golang-go)"
+fi
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
@@ -18,6 +31,7 @@ cargo test --workspace --release 2>&1
 echo "== scripts/c1m.sh --dry-run with a subset of scenarios and backends"
 scripts/c1m.sh --dry-run --scenarios hold --backends uring,epoll >/dev/null
 scripts/c1m.sh --dry-run --scenarios pingpong,latency --backends tokio >/dev/null
+scripts/c1m.sh --dry-run --scenarios hold --backends go,uring >/dev/null
 if scripts/c1m.sh --dry-run --scenarios nonsense >/dev/null 2>&1; then
     echo "c1m.sh accepted an unknown scenario" >&2
     exit 1

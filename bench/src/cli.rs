@@ -42,7 +42,8 @@ pub struct RunArgs {
     /// Comma list of pingpong,latency,hold,churn.
     #[arg(long, default_value = "pingpong,latency,hold,churn", value_parser = NonEmptyStringValueParser::new())]
     pub scenarios: String,
-    /// Comma list of uring,epoll,tokio-uring,tokio.
+    /// Comma list of uring,epoll,tokio-uring,tokio,go (go, the Go reference server, is
+    /// opt-in: it needs Go to build).
     #[arg(long, default_value = "uring,epoll,tokio-uring,tokio", value_parser = NonEmptyStringValueParser::new())]
     pub backends: String,
     /// Connections for the hold scenario (default: as many as fit, at most 1,000,000).

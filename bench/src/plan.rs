@@ -36,22 +36,41 @@ impl Scenario {
     }
 }
 
-/// A c1m-server backend, in canonical order.
+/// A benchmarked server, in canonical order: the c1m-server backends, then the outside
+/// references (their own binaries, the same command-line contract).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Uring,
     Epoll,
     TokioUring,
     Tokio,
+    /// references/go-net: goroutine per connection on the Go netpoller (opt-in).
+    Go,
 }
 
+/// The binary of the `go` backend, relative to the repository (scripts/c1m.sh builds it
+/// with `go build` when `--backends` names go).
+pub const GO_SERVER_BIN: &str = "references/go-net/bin/c1m-go-net";
+
 impl Backend {
-    pub const ALL: [Backend; 4] = [
+    pub const ALL: [Backend; 5] = [
         Backend::Uring,
         Backend::Epoll,
         Backend::TokioUring,
         Backend::Tokio,
+        Backend::Go,
     ];
+
+    /// The binary that serves this backend: None for c1m-server (the run's
+    /// `server_bin`), else the reference's own, relative to the repository. Its argv is
+    /// c1m-server's (`--backend NAME --listen .. --cpus .. --stats-json ..`): c1m-go-net
+    /// accepts `--backend go`.
+    pub fn own_binary(self) -> Option<&'static str> {
+        match self {
+            Backend::Go => Some(GO_SERVER_BIN),
+            _ => None,
+        }
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -59,6 +78,7 @@ impl Backend {
             Backend::Epoll => "epoll",
             Backend::TokioUring => "tokio-uring",
             Backend::Tokio => "tokio",
+            Backend::Go => "go",
         }
     }
 
@@ -72,11 +92,15 @@ impl Backend {
     /// reference machine at 5k-200k connections (uring ~1, epoll ~0.3, tokio ~10,
     /// tokio-uring ~17: a task and its buffers per connection). Only used to keep the
     /// hold scenario clear of the OOM killer.
+    /// go: 7.7 KiB measured at 100k held connections (a 2 KiB goroutine stack, the 4 KiB
+    /// read buffer, net.Conn/netFD and the runtime's share), rounded up for the GC's
+    /// heap headroom.
     pub fn server_kib_per_conn(self) -> u64 {
         match self {
             Backend::Uring | Backend::Epoll => 1,
             Backend::Tokio => 11,
             Backend::TokioUring => 18,
+            Backend::Go => 10,
         }
     }
 }
@@ -466,6 +490,10 @@ mod tests {
         assert_eq!(got, vec![Scenario::Pingpong, Scenario::Hold]);
         let got = pick_list("tokio,uring,", &Backend::ALL, Backend::name).unwrap();
         assert_eq!(got, vec![Backend::Uring, Backend::Tokio]);
+        let got = pick_list("go,epoll", &Backend::ALL, Backend::name).unwrap();
+        assert_eq!(got, vec![Backend::Epoll, Backend::Go]);
+        assert_eq!(Backend::Go.own_binary(), Some(GO_SERVER_BIN));
+        assert_eq!(Backend::Epoll.own_binary(), None);
         let e = pick_list("nonsense", &Scenario::ALL, Scenario::name).unwrap_err();
         assert_eq!(
             e,
@@ -570,6 +598,8 @@ mod tests {
         assert_eq!(l.procs_for(Backend::Epoll, 17_770), 2);
         // 1M / 17769 = 56.3 -> 57 processes, as in the committed C1M run.
         assert_eq!(l.procs_for(Backend::Tokio, 1_000_000), 57);
+        // Go needs one fd per connection too.
+        assert_eq!(l.procs_for(Backend::Go, 1_000_000), 57);
         let tiny = Limits::new(20_000, (1024, 65535), 1 << 30, Some(10));
         assert_eq!(tiny.procs_for(Backend::Epoll, 1_000_000), 200);
     }
@@ -589,6 +619,12 @@ mod tests {
             "{why}"
         );
         assert!(why.contains("(22528 MiB) at ~28 KiB each"), "{why}");
+        // go: a goroutine, its stack and buffer per connection: capped, and says so.
+        assert!(cap < 1_000_000);
+        let cap = l.mem_cap(Backend::Go);
+        assert_eq!(l.conns_for(Backend::Go, 1_000_000), cap);
+        let why = l.cap_reason(Backend::Go, 1_000_000).unwrap();
+        assert!(why.contains("at ~20 KiB each"), "{why}");
         // fd-bound and out of ports: 200 x 100.
         let few = Limits::new(20_000, (1024, 65535), 22 * 1024 * 1024, Some(100));
         assert_eq!(few.conns_for(Backend::Epoll, 50_000), 20_000);

@@ -63,6 +63,27 @@ pub struct Case {
     pub loadgen_args: Vec<String>,
 }
 
+/// Fails (warns on a dry run) when a backend with its own binary (the Go reference) is
+/// asked for and that binary is not built; paths are relative to the repository.
+pub fn check_own_binaries(backends: &[Backend], dry_run: bool) -> anyhow::Result<()> {
+    for b in backends {
+        let Some(bin) = b.own_binary().filter(|p| !Path::new(p).is_file()) else {
+            continue;
+        };
+        let why = format!(
+            "the {} backend needs {bin}: scripts/c1m.sh builds it when --backends names {} \
+             (it needs Go: sudo scripts/setup.sh installs golang-go)",
+            b.name(),
+            b.name()
+        );
+        if !dry_run {
+            anyhow::bail!("{why}");
+        }
+        crate::warn(why);
+    }
+    Ok(())
+}
+
 /// TCP sockets in use (not TIME_WAIT) in a /proc/net/sockstat text.
 pub fn parse_tcp_inuse(text: &str) -> Option<u64> {
     text.lines()
@@ -277,8 +298,12 @@ fn start_servers(
     let mut pids = Vec::new();
     for (i, port) in ports.iter().enumerate() {
         let stem = server_stem(dir, procs, i as u64);
+        let bin = case
+            .backend
+            .own_binary()
+            .map_or_else(|| ctx.server_bin.display().to_string(), str::to_owned);
         let mut argv: Vec<String> = vec![
-            ctx.server_bin.display().to_string(),
+            bin,
             "--backend".into(),
             case.backend.name().into(),
             "--listen".into(),

@@ -272,6 +272,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             loadgen_bin.display()
         );
     }
+    crate::runcase::check_own_binaries(&o.backends, o.dry_run)?;
     let pre = preflight::preflight_text();
     eprint!("{pre}");
     preflight::check_uring()?;

@@ -89,7 +89,7 @@ fn bad_flags_exit_2_with_message(backend: &str) {
             args.extend(["--cpus", "0"]);
         }
         args.extend(extra);
-        let (status, stderr) = run_to_exit(&args, Duration::from_secs(15));
+        let (status, stderr) = run_to_exit(backend, &args, Duration::from_secs(15));
         assert_eq!(
             status.code(),
             Some(2),

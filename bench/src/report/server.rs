@@ -16,6 +16,10 @@ const NOT_SUMMED: &[&str] = &[
     "cpu_us_per_recv",
     "syscalls_per_recv",
     "rss_per_peak_conn_bytes",
+    // The Go reference server's own per-process values.
+    "gomaxprocs",
+    "go_buffer_bytes_per_conn",
+    "go_gc_cpu_fraction",
 ];
 
 /// Sum of numbers: an integer while every part is one, else a float.

@@ -20,9 +20,13 @@ pub const IO_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// One test per backend: `backend_tests!(name, ...)` turns each `fn name(backend: &str)`
 /// into a module `name` with one `#[test]` per backend, so the tests are
-/// `name::uring`, `name::epoll`, `name::tokio_uring` and `name::tokio`, and
+/// `name::uring`, `name::epoll`, `name::tokio_uring`, `name::tokio` and `name::go`, and
 /// `cargo test epoll` runs one backend. (macro_rules cannot paste `name_epoll` together
 /// without a proc-macro crate; a module per test gives the same filtering.)
+///
+/// `go` is the Go reference server (references/go-net), which speaks the same flags; its
+/// test passes with a printed reason when the Go binary is not built (scripts/test.sh
+/// builds it).
 #[macro_export]
 macro_rules! backend_tests {
     ($($name:ident),* $(,)?) => {$(
@@ -43,12 +47,48 @@ macro_rules! backend_tests {
             fn tokio() {
                 super::$name("tokio")
             }
+            #[test]
+            fn go() {
+                match super::go_server_missing() {
+                    Some(why) => eprintln!("skipping {}::go: {why}", stringify!($name)),
+                    None => super::$name("go"),
+                }
+            }
         }
     )*};
 }
 
-fn server_command(args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_c1m-server"));
+/// The Go reference server's binary, as scripts/c1m.sh and scripts/test.sh build it.
+pub const GO_SERVER: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../references/go-net/bin/c1m-go-net"
+);
+
+/// Why the `go` tests cannot run here, or None when they can.
+pub fn go_server_missing() -> Option<String> {
+    if std::path::Path::new(GO_SERVER).is_file() {
+        return None;
+    }
+    let go = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("go").is_file()));
+    Some(if go {
+        "references/go-net/bin/c1m-go-net is not built (scripts/test.sh builds it: cd references/go-net && go build -o bin/c1m-go-net .)".into()
+    } else {
+        "Go is not installed (sudo scripts/setup.sh installs golang-go), so references/go-net/bin/c1m-go-net is not built".into()
+    })
+}
+
+/// The binary that serves `backend`: c1m-server, or the Go reference for `go`.
+fn binary_for(backend: &str) -> &'static str {
+    if backend == "go" {
+        GO_SERVER
+    } else {
+        env!("CARGO_BIN_EXE_c1m-server")
+    }
+}
+
+fn server_command(backend: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new(binary_for(backend));
     cmd.args(args).stdin(Stdio::null());
     // SAFETY: runs in the forked child before exec; prctl is async-signal-safe and
     // touches no memory of the parent. It kills the server if the thread that started
@@ -108,7 +148,7 @@ impl Server {
             args.extend(["--cpus", "0"]);
         }
         args.extend_from_slice(extra);
-        let mut child = server_command(&args)
+        let mut child = server_command(backend, &args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -218,9 +258,10 @@ fn wait_child(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
     }
 }
 
-/// Runs `c1m-server ARGS` to its exit (at most `timeout`); returns its status and stderr.
-pub fn run_to_exit(args: &[&str], timeout: Duration) -> (ExitStatus, String) {
-    let mut child = server_command(args)
+/// Runs the server of `backend` (c1m-server, or the Go reference for `go`) with `ARGS` to
+/// its exit (at most `timeout`); returns its status and stderr.
+pub fn run_to_exit(backend: &str, args: &[&str], timeout: Duration) -> (ExitStatus, String) {
+    let mut child = server_command(backend, args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

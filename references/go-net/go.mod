@@ -1,0 +1,3 @@
+module c1m/references/go-net
+
+go 1.19
