@@ -4,7 +4,7 @@
 //! their reports and the headline.
 //!
 //! Code map:
-//! - [`cli`]: the command line (`run`, and the hidden `watchdog`);
+//! - [`cli`]: the command line (`run`, and the hidden `watchdog`); [`options`]: checked;
 //! - [`plan`]: pure scale rules; [`plantext`]: the plan as printed, the time estimate;
 //! - [`preflight`]: machine facts, io_uring check, ulimits;
 //! - [`statedir`]: the private state directory, its lock, the sysctl state file;
@@ -24,6 +24,7 @@
 
 pub mod cli;
 pub mod interrupt;
+pub mod options;
 pub mod owner;
 pub mod plan;
 pub mod plantext;
