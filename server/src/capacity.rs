@@ -136,7 +136,9 @@ mod tests {
         assert!(lines[0].contains("RLIMIT_NOFILE 64"), "{lines:?}");
         assert!(lines[0].contains("3 refused"), "{lines:?}");
         totals.refused_fd_limit = 10;
-        assert!(w.lines(&cap, &totals, t0 + Duration::from_secs(1)).is_empty());
+        assert!(w
+            .lines(&cap, &totals, t0 + Duration::from_secs(1))
+            .is_empty());
         assert_eq!(w.lines(&cap, &totals, t0 + REPEAT).len(), 1);
         // No new refusals: nothing more to say.
         assert!(w.lines(&cap, &totals, t0 + REPEAT * 3).is_empty());

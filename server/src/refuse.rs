@@ -133,8 +133,9 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.set_nonblocking(true).expect("nonblocking");
         let addr = listener.local_addr().expect("addr");
-        let mut clients: Vec<TcpStream> =
-            (0..3).map(|_| TcpStream::connect(addr).expect("connect")).collect();
+        let mut clients: Vec<TcpStream> = (0..3)
+            .map(|_| TcpStream::connect(addr).expect("connect"))
+            .collect();
         let mut spare = SpareFd::new();
         let d = refuse_pending(listener.as_raw_fd(), &mut spare);
         assert_eq!(d.refused, 3);

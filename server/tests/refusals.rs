@@ -22,10 +22,8 @@ fn fd_limit_refuses_at_once_and_says_which_limit(backend: &str) {
         eprintln!("tokio-uring: skipped (wedges at RLIMIT_NOFILE inside the runtime)");
         return;
     }
-    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "refusals-{backend}-{}.json",
-        std::process::id()
-    ));
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("refusals-{backend}-{}.json", std::process::id()));
     let _ = std::fs::remove_file(&path);
     let path_arg = path.to_str().expect("UTF-8 temp path");
     let mut server = Server::start_limited(backend, &["--stats-json", path_arg], Some(64));
@@ -44,7 +42,11 @@ fn fd_limit_refuses_at_once_and_says_which_limit(backend: &str) {
         }
     }
     eprintln!("{backend}: {} served, {refused} refused", served.len());
-    assert!(served.len() >= 20, "{backend}: only {} served", served.len());
+    assert!(
+        served.len() >= 20,
+        "{backend}: only {} served",
+        served.len()
+    );
     assert!(refused >= 20, "{backend}: only {refused} refused");
 
     let (limit, reason) = if backend == "uring" {

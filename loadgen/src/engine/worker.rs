@@ -107,6 +107,10 @@ pub struct LoopResult {
     pub sent_total: u64,
     pub received_total: u64,
     pub verify_errors: u64,
+    /// Echoes outstanding on connections that were lost (never coming back).
+    pub lost_echoes: u64,
+    /// Connections lost before any echo came back on them.
+    pub closed_before_echo: u64,
     pub missing_at_end: u64,
     pub connect_errors: BTreeMap<String, u64>,
     pub connection_errors: BTreeMap<String, u64>,
@@ -301,6 +305,8 @@ pub(super) struct Core {
     received_total: u64,
     received_measured: u64,
     verify_errors: u64,
+    lost_echoes: u64,
+    closed_before_echo: u64,
     connects_ok: u64,
     connects_failed: u64,
     connects_measured: u64,
@@ -436,6 +442,8 @@ impl Loop {
             received_total: 0,
             received_measured: 0,
             verify_errors: 0,
+            lost_echoes: 0,
+            closed_before_echo: 0,
             connects_ok: 0,
             connects_failed: 0,
             connects_measured: 0,
@@ -1110,14 +1118,14 @@ impl Core {
                 });
             }
         }
-        // Echoes that never came back count as verify errors (missing bytes).
+        // Echoes still outstanding on open connections at the end (unanswered, not
+        // corrupt: they are reported apart from verify errors).
         let mut missing = 0;
         for c in &self.conns {
             if matches!(c.st, St::Open | St::ShutSent) {
                 missing += c.tx_seq - c.rx_seq;
             }
         }
-        self.verify_errors += missing;
         LoopResult {
             measured: std::mem::replace(&mut self.measured, new_histogram()),
             connect: std::mem::replace(&mut self.connect_hist, new_histogram()),
@@ -1126,6 +1134,8 @@ impl Core {
             sent_total: self.sent_total,
             received_total: self.received_total,
             verify_errors: self.verify_errors,
+            lost_echoes: self.lost_echoes,
+            closed_before_echo: self.closed_before_echo,
             missing_at_end: missing,
             connect_errors: std::mem::take(&mut self.connect_errors),
             connection_errors: std::mem::take(&mut self.connection_errors),

@@ -296,8 +296,7 @@ impl EventLoop<'_> {
                     self.stats.refused(Refusal::FdLimit, drained.refused);
                     if drained.stuck {
                         self.stats.loop_errors.add(1);
-                        self.listeners[index].resting_until =
-                            Some(Instant::now() + ACCEPT_BACKOFF);
+                        self.listeners[index].resting_until = Some(Instant::now() + ACCEPT_BACKOFF);
                     }
                     return;
                 }

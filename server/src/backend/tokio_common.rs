@@ -109,10 +109,8 @@ impl Shared {
             _ => {}
         }
         self.stats.loop_errors.add(1);
-        match e.raw_os_error() {
-            // Out of fds or memory (and anything unknown): do not spin on it.
-            _ => Some(ACCEPT_BACKOFF),
-        }
+        // Out of fds with nothing waiting, out of memory, or unknown: do not spin on it.
+        Some(ACCEPT_BACKOFF)
     }
 }
 

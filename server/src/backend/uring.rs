@@ -521,8 +521,7 @@ impl UringLoop {
             // rather than leave those clients waiting for a slot that may never free.
             let fd = self.listeners[listener].as_raw_fd();
             let drained = refuse_pending(fd, &mut self.spare);
-            self.stats
-                .refused(Refusal::FixedTable, 1 + drained.refused);
+            self.stats.refused(Refusal::FixedTable, 1 + drained.refused);
             if drained.stuck {
                 // Even an ordinary accept fails: do not spin on the same error.
                 self.stats.loop_errors.add(1);

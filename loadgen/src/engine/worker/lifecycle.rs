@@ -113,6 +113,11 @@ impl Core {
     /// A connection lost after it was established: counted by cause, closed.
     pub(super) fn lose(&mut self, slot: u32, cause: String) {
         *self.connection_errors.entry(cause).or_default() += 1;
+        let c = &self.conns[slot as usize];
+        self.lost_echoes += c.tx_seq - c.rx_seq;
+        if c.rx_seq == 0 {
+            self.closed_before_echo += 1;
+        }
         self.shared.errors.fetch_add(1, Ordering::Relaxed);
         self.close_slot(slot);
     }
