@@ -94,6 +94,11 @@ pub struct Args {
     /// uring: size of each provided receive buffer.
     #[arg(long, value_name = "BYTES", default_value_t = 4096)]
     pub buffer_size: u32,
+
+    /// uring, tests only: completion queue entries per ring (a small CQ overflows under a
+    /// burst, which must lose nothing).
+    #[arg(long, value_name = "N", hide = true)]
+    pub cq_entries: Option<u32>,
 }
 
 /// Everything a loop needs to know about limits, shared by all backends.

@@ -7,7 +7,9 @@
 //! [`conn`].
 
 pub mod backend;
+pub mod capacity;
 pub mod config;
 pub mod conn;
+pub mod refuse;
 pub mod server;
 pub mod stats;

@@ -2,6 +2,7 @@
 //! "listening on", report stats, stop on SIGINT/SIGTERM, write the final JSON.
 
 use crate::backend::{self, LoopContext, UringOptions};
+use crate::capacity::{Capacity, RefusalWarnings};
 use crate::config::{Args, Backend};
 use crate::stats::{interval_line, ConnCount, LoopStats, Totals};
 use anyhow::{anyhow, Context};
@@ -73,8 +74,18 @@ pub struct ServerReport {
     pub rss_at_exit_bytes: u64,
     /// (peak RSS - RSS before the first connection) / peak connections.
     pub rss_per_peak_conn_bytes: Option<f64>,
+    /// Connections closed at once without being served, by the limit that was full.
+    pub refused: Refused,
     #[serde(flatten)]
     pub totals: Totals,
+}
+
+/// Refusals by reason, in `server.json`.
+#[derive(Debug, Serialize)]
+pub struct Refused {
+    pub max_conns: u64,
+    pub fd_limit: u64,
+    pub fixed_table: u64,
 }
 
 struct Loop {
@@ -175,6 +186,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
                 buffer_size: args.buffer_size,
                 fixed_slots: fixed_slots.unwrap_or(0),
                 submit_batch: args.submit_batch,
+                cq_entries: args.cq_entries,
             },
             ready: ready_tx.clone(),
         };
@@ -220,6 +232,18 @@ pub fn run(args: Args) -> Result<(), Failure> {
     let _ = out.flush();
     drop(out);
 
+    let capacity = Capacity {
+        backend: args.backend,
+        loops,
+        nofile_soft: nofile.soft,
+        nofile_hard: nofile.hard,
+        max_conns: args.max_conns,
+        fixed_slots,
+    };
+    if let Some(line) = capacity.uring_startup_line() {
+        eprintln!("{line}");
+    }
+    let mut warnings = RefusalWarnings::default();
     let all_stats: Vec<Arc<LoopStats>> = running.iter().map(|l| l.stats.clone()).collect();
     let sum = || Totals::sum(all_stats.iter().map(|s| s.as_ref()));
     let mut prev = sum();
@@ -237,6 +261,9 @@ pub fn run(args: Args) -> Result<(), Failure> {
             }
         }
         rss_peak = rss_peak.max(procfs::self_status_bytes("VmRSS").unwrap_or(0));
+        for line in warnings.lines(&capacity, &sum(), Instant::now()) {
+            eprintln!("{line}");
+        }
     }
     signals::request_stop();
 
@@ -275,6 +302,11 @@ pub fn run(args: Args) -> Result<(), Failure> {
         rss_at_exit_bytes: procfs::self_status_bytes("VmRSS").unwrap_or(0),
         rss_per_peak_conn_bytes: (peak > 0)
             .then(|| rss_peak.saturating_sub(rss_baseline) as f64 / peak as f64),
+        refused: Refused {
+            max_conns: totals.rejected,
+            fd_limit: totals.refused_fd_limit,
+            fixed_table: totals.refused_fixed_table,
+        },
         totals,
     };
     if let Some(path) = &args.stats_json {

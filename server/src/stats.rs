@@ -32,6 +32,10 @@ pub struct LoopStats {
     pub closed: Counter,
     /// Connections closed at once because `--max-conns` was reached.
     pub rejected: Counter,
+    /// Connections closed at once because the process or system was out of fds.
+    pub refused_fd_limit: Counter,
+    /// Connections closed at once because the uring backend's fixed-file table was full.
+    pub refused_fixed_table: Counter,
     pub idle_closed: Counter,
     pub bytes_in: Counter,
     pub bytes_out: Counter,
@@ -48,6 +52,18 @@ pub struct LoopStats {
     pub sys_write: Counter,
     pub sys_accept: Counter,
     pub sys_other: Counter,
+}
+
+impl LoopStats {
+    /// Counts `n` connections closed unserved for `reason`.
+    pub fn refused(&self, reason: crate::refuse::Refusal, n: u64) {
+        use crate::refuse::Refusal;
+        match reason {
+            Refusal::MaxConns => self.rejected.add(n),
+            Refusal::FdLimit => self.refused_fd_limit.add(n),
+            Refusal::FixedTable => self.refused_fixed_table.add(n),
+        }
+    }
 }
 
 /// Open connections across all loops, with the peak and the `--max-conns` check.
@@ -87,7 +103,10 @@ impl ConnCount {
 pub struct Totals {
     pub accepted: u64,
     pub closed: u64,
+    /// Refused at `--max-conns` (the name predates the other reasons).
     pub rejected: u64,
+    pub refused_fd_limit: u64,
+    pub refused_fixed_table: u64,
     pub idle_closed: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
@@ -110,6 +129,8 @@ impl Totals {
             t.accepted += s.accepted.get();
             t.closed += s.closed.get();
             t.rejected += s.rejected.get();
+            t.refused_fd_limit += s.refused_fd_limit.get();
+            t.refused_fixed_table += s.refused_fixed_table.get();
             t.idle_closed += s.idle_closed.get();
             t.bytes_in += s.bytes_in.get();
             t.bytes_out += s.bytes_out.get();
@@ -127,6 +148,11 @@ impl Totals {
         t
     }
 
+    /// Connections closed unserved, for every reason.
+    pub fn refused(&self) -> u64 {
+        self.rejected + self.refused_fd_limit + self.refused_fixed_table
+    }
+
     pub fn syscalls(&self) -> u64 {
         self.sys_io_uring_enter
             + self.sys_epoll_wait
@@ -140,7 +166,7 @@ impl Totals {
 /// One stats line for stderr, covering the interval since `prev`.
 pub fn interval_line(now: &Totals, prev: &Totals, open: usize, secs: f64) -> String {
     let rate = |a: u64, b: u64| (a.saturating_sub(b)) as f64 / secs.max(1e-9);
-    format!(
+    let mut line = format!(
         "conns {open} accepts/s {:.0} recvs/s {:.0} in {:.1} MB/s out {:.1} MB/s errors {} syscalls/s {:.0}",
         rate(now.accepted, prev.accepted),
         rate(now.recvs, prev.recvs),
@@ -148,5 +174,15 @@ pub fn interval_line(now: &Totals, prev: &Totals, open: usize, secs: f64) -> Str
         rate(now.bytes_out, prev.bytes_out) / 1e6,
         (now.conn_errors + now.loop_errors) - (prev.conn_errors + prev.loop_errors),
         rate(now.syscalls(), prev.syscalls()),
-    )
+    );
+    if now.refused() > 0 {
+        line.push_str(&format!(
+            " refused {} (max-conns {}, fd-limit {}, fixed-table {})",
+            now.refused(),
+            now.rejected,
+            now.refused_fd_limit,
+            now.refused_fixed_table
+        ));
+    }
+    line
 }

@@ -120,6 +120,16 @@ fn max_conns_rejects_extra_connections(backend: &str) {
     for (i, s) in open.iter_mut().enumerate() {
         echo(s, b"still here").unwrap_or_else(|e| panic!("{backend}: connection {i}: {e}"));
     }
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !server.stderr().contains("--max-conns 5 reached") {
+        assert!(
+            Instant::now() < deadline,
+            "{backend}: no line saying --max-conns was reached:
+{}",
+            server.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     drop(open.remove(0));
     // The server sees that close a moment later: retry until a newcomer is served.

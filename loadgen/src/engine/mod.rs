@@ -37,6 +37,9 @@ use worker::{Control, IntervalMsg, LoopResult, LoopShared, LoopSpec};
 /// Time between the last loop finishing its ramp and the load starting, so every loop
 /// sees the start time before it arrives.
 const START_DELAY_NS: u64 = 20_000_000;
+/// The load stops early once no connection has been open and no echo has come back for
+/// this long.
+const DEAD_AFTER_NS: u64 = 2_000_000_000;
 
 /// Runs a workload; exit status non-zero when any echo failed verification.
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -63,11 +66,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     Ok(exit_code(&record.summary))
 }
 
-/// Exit status: 1 when an echo was wrong or missing, or nothing connected.
+/// Exit status: 1 when an echo was corrupt or nothing connected; 3 when the run lost
+/// connections or echoes (the numbers do not cover what was asked), with what happened.
 fn exit_code(s: &Summary) -> ExitCode {
     if s.verify_errors > 0 {
         eprintln!(
-            "c1m-loadgen: {} echoes failed verification (corrupt, missing or out of order)",
+            "c1m-loadgen: {} echoes failed verification: corrupt or out of order (bytes differed from \
+             what was sent)",
             s.verify_errors
         );
         return ExitCode::from(1);
@@ -81,7 +86,54 @@ fn exit_code(s: &Summary) -> ExitCode {
         );
         return ExitCode::from(1);
     }
-    ExitCode::SUCCESS
+    let lines = loss_lines(s);
+    for line in &lines {
+        eprintln!("c1m-loadgen: {line}");
+    }
+    if lines.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
+    }
+}
+
+/// What was lost, in words, most telling first; empty for a clean run.
+fn loss_lines(s: &Summary) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(why) = &s.stopped_early {
+        out.push(format!("the run stopped early: {why}"));
+    }
+    let l = &s.connection_losses;
+    if l.before_first_echo > 0 {
+        out.push(format!(
+            "the server closed {} connections before their first echo (at connect time): it \
+             is at capacity (see its stderr for the limit: --max-conns, RLIMIT_NOFILE or its \
+             fixed-file table)",
+            l.before_first_echo
+        ));
+    }
+    let after = l.total().saturating_sub(l.before_first_echo);
+    if after > 0 {
+        out.push(format!(
+            "{after} connections were lost during the run ({} closed by the server, {} reset, \
+             {} timed out, {} other)",
+            l.closed_by_peer, l.reset, l.timed_out, l.other
+        ));
+    }
+    if s.connections_failed > 0 {
+        out.push(format!(
+            "{} connects failed ({:?})",
+            s.connections_failed, s.connect_errors
+        ));
+    }
+    if s.lost_echoes > 0 || s.unanswered_echoes > 0 {
+        out.push(format!(
+            "{} echoes were lost with their connections and {} were unanswered at the end \
+             (lost, not corrupt: verify errors 0)",
+            s.lost_echoes, s.unanswered_echoes
+        ));
+    }
+    out
 }
 
 fn prefix(plan: &Plan) -> String {
@@ -100,6 +152,7 @@ struct Outcome {
     machine_busy_pct: Option<f64>,
     loadgen_cpu_pct: Option<f64>,
     cpu_us_per_msg: Option<f64>,
+    stopped_early: Option<String>,
 }
 
 /// CPU counters at one instant.
@@ -175,6 +228,9 @@ fn drive(plan: &Plan) -> anyhow::Result<Outcome> {
     let mut at_m0: Option<CpuSample> = None;
     let mut at_m1: Option<CpuSample> = None;
     let total = plan.connections as u64;
+    // When the load last had an open connection or a new echo, and the echo count then.
+    let mut alive = (0u64, 0u64);
+    let mut stopped_early: Option<String> = None;
     loop {
         let now = clock::now_ns();
         let wait = Duration::from_nanos(next_tick.saturating_sub(now).clamp(1_000_000, 50_000_000));
@@ -225,6 +281,28 @@ fn drive(plan: &Plan) -> anyhow::Result<Outcome> {
         }
         if finished == handles.len() {
             break;
+        }
+        if start_ns != 0 && stop_at.is_none() && now > start_ns {
+            let open: u64 = shared.iter().map(|s| s.open.load(Ordering::Relaxed)).sum();
+            let received: u64 = shared
+                .iter()
+                .map(|s| s.received.load(Ordering::Relaxed))
+                .sum();
+            if open > 0 || received != alive.1 {
+                alive = (now, received);
+            } else if now.saturating_sub(alive.0.max(start_ns)) >= DEAD_AFTER_NS {
+                // Nothing open and nothing coming back: the rest of the run would measure
+                // nothing. Stop and report what was measured.
+                let why = format!(
+                    "no connection left open and no echo for {} s (the server went away or \
+                     closed every connection)",
+                    DEAD_AFTER_NS / 1_000_000_000
+                );
+                eprintln!("{pre}c1m-loadgen: {why}; stopping");
+                stopped_early = Some(why);
+                stop_at = Some(now);
+                control.stop.store(true, Ordering::Relaxed);
+            }
         }
         if now >= next_tick {
             let open: u64 = shared.iter().map(|s| s.open.load(Ordering::Relaxed)).sum();
@@ -333,6 +411,7 @@ fn drive(plan: &Plan) -> anyhow::Result<Outcome> {
         machine_busy_pct,
         loadgen_cpu_pct,
         cpu_us_per_msg,
+        stopped_early,
     })
 }
 
@@ -432,7 +511,7 @@ fn build_record(args: &RunArgs, plan: &Plan, o: &Outcome) -> report::RunRecord {
     let mut connect_errors = BTreeMap::new();
     let mut connection_errors = BTreeMap::new();
     let (mut sent, mut received, mut verify, mut ok, mut failed, mut churned) = (0, 0, 0, 0, 0, 0);
-    let mut missing = 0;
+    let (mut missing, mut lost, mut before_echo) = (0, 0, 0);
     let mut first: Option<u64> = None;
     let mut last: Option<u64> = None;
     let mut lag = report::new_histogram();
@@ -445,6 +524,8 @@ fn build_record(args: &RunArgs, plan: &Plan, o: &Outcome) -> report::RunRecord {
         received += r.received_measured;
         verify += r.verify_errors;
         missing += r.missing_at_end;
+        lost += r.lost_echoes;
+        before_echo += r.closed_before_echo;
         ok += r.connects_ok;
         failed += r.connects_failed;
         churned += r.connects_measured;
@@ -454,12 +535,6 @@ fn build_record(args: &RunArgs, plan: &Plan, o: &Outcome) -> report::RunRecord {
         };
         last = last.max(r.last_ramp_established_ns);
         let _ = lag.add(&r.send_lag);
-    }
-    if missing > 0 {
-        eprintln!(
-            "{}c1m-loadgen: {missing} echoes had not come back at the end (counted as verify errors)",
-            prefix(plan)
-        );
     }
     let start_epoch_s = if o.start_ns != 0 {
         clock::wall_at(o.start_ns)
@@ -496,6 +571,7 @@ fn build_record(args: &RunArgs, plan: &Plan, o: &Outcome) -> report::RunRecord {
         workload: workload(args, plan),
         connections_established: ok,
         connections_failed: failed,
+        connection_losses: report::ConnectionLosses::from_causes(&connection_errors, before_echo),
         connect_errors,
         connection_errors,
         ramp_s: match (first, last) {
@@ -506,6 +582,9 @@ fn build_record(args: &RunArgs, plan: &Plan, o: &Outcome) -> report::RunRecord {
         messages_sent: sent,
         messages_received: received,
         verify_errors: verify,
+        lost_echoes: lost,
+        unanswered_echoes: missing,
+        stopped_early: o.stopped_early.clone(),
         measured_s,
         throughput_msgs_per_s: per_s(received),
         latency: report::latency_summary(&latency),
@@ -548,7 +627,7 @@ fn result_line(s: &Summary) -> String {
     let l = &s.latency;
     let conn_errors: u64 = s.connection_errors.values().sum();
     let mut line = format!(
-        "{}: {} {} conns ({} established, {} failed), {:.1}s measured: {:.0} msgs/s, latency p50 {:.1}us p90 {:.1}us p99 {:.1}us p99.9 {:.1}us max {:.1}us{}; verify errors {}; connect errors {}; connection errors {}",
+        "{}: {} {} conns ({} established, {} failed), {:.1}s measured: {:.0} msgs/s, latency p50 {:.1}us p90 {:.1}us p99 {:.1}us p99.9 {:.1}us max {:.1}us{}; verify errors {}; connect errors {}; connection errors {}; lost echoes {}; unanswered echoes {}",
         s.label,
         s.workload.kind,
         s.workload.connections,
@@ -565,7 +644,19 @@ fn result_line(s: &Summary) -> String {
         s.verify_errors,
         s.connections_failed,
         conn_errors,
+        s.lost_echoes,
+        s.unanswered_echoes,
     );
+    let l = &s.connection_losses;
+    if l.total() > 0 {
+        line.push_str(&format!(
+            " (closed by server {}, reset {}, timed out {}, other {}; {} before their first echo)",
+            l.closed_by_peer, l.reset, l.timed_out, l.other, l.before_first_echo
+        ));
+    }
+    if let Some(why) = &s.stopped_early {
+        line.push_str(&format!("; stopped early: {why}"));
+    }
     if let Some(c) = s.connects_per_s {
         line.push_str(&format!("; {c:.0} connects/s"));
     }

@@ -24,6 +24,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 
+mod lifecycle;
+mod verify;
+
 /// Completion kinds, in the top byte of `user_data`.
 const OP_CONNECT: u64 = 1;
 const OP_TIMEOUT: u64 = 2;
@@ -104,6 +107,10 @@ pub struct LoopResult {
     pub sent_total: u64,
     pub received_total: u64,
     pub verify_errors: u64,
+    /// Echoes outstanding on connections that were lost (never coming back).
+    pub lost_echoes: u64,
+    /// Connections lost before any echo came back on them.
+    pub closed_before_echo: u64,
     pub missing_at_end: u64,
     pub connect_errors: BTreeMap<String, u64>,
     pub connection_errors: BTreeMap<String, u64>,
@@ -298,6 +305,8 @@ pub(super) struct Core {
     received_total: u64,
     received_measured: u64,
     verify_errors: u64,
+    lost_echoes: u64,
+    closed_before_echo: u64,
     connects_ok: u64,
     connects_failed: u64,
     connects_measured: u64,
@@ -433,6 +442,8 @@ impl Loop {
             received_total: 0,
             received_measured: 0,
             verify_errors: 0,
+            lost_echoes: 0,
+            closed_before_echo: 0,
             connects_ok: 0,
             connects_failed: 0,
             connects_measured: 0,
@@ -1062,262 +1073,6 @@ impl Core {
         self.dirty.clear();
     }
 
-    fn on_connect(&mut self, slot: u32, gen: u32, res: i32) {
-        let j = slot as usize;
-        if j >= self.n || self.conns[j].gen != gen || self.conns[j].st != St::Connecting {
-            return;
-        }
-        self.connecting -= 1;
-        if res < 0 {
-            // -ECANCELED here means the linked timeout fired first.
-            let name = if -res == libc::ECANCELED {
-                "ETIMEDOUT".to_string()
-            } else {
-                errno_name(-res)
-            };
-            self.connect_failed(slot, name, true);
-            return;
-        }
-        let c = &mut self.conns[j];
-        c.st = St::Open;
-        c.recv_armed = true;
-        let latency = self.now.saturating_sub(c.t_connect).max(1);
-        let _ = self.connect_hist.record(latency);
-        self.connects_ok += 1;
-        self.shared
-            .connects_ok
-            .store(self.connects_ok, Ordering::Relaxed);
-        if self.in_window() {
-            self.connects_measured += 1;
-        }
-        if self.phase == Phase::Ramp {
-            self.last_ramp_established_ns = Some(self.now);
-        }
-        self.open += 1;
-        self.peak_open = self.peak_open.max(self.open);
-        self.shared.open.store(self.open, Ordering::Relaxed);
-        let recv = opcode::RecvMulti::new(types::Fixed(slot), self.bgid)
-            .build()
-            .user_data(pack(OP_RECV, gen, slot));
-        self.sqes.push((recv, false));
-        if self.phase == Phase::Load {
-            self.kick(slot);
-        }
-    }
-
-    /// Counts a failed connect; frees the slot (churn tries the slot again).
-    fn connect_failed(&mut self, slot: u32, name: String, registered: bool) {
-        *self.connect_errors.entry(name).or_default() += 1;
-        self.connects_failed += 1;
-        self.shared
-            .connects_failed
-            .store(self.connects_failed, Ordering::Relaxed);
-        self.shared.errors.fetch_add(1, Ordering::Relaxed);
-        let c = &mut self.conns[slot as usize];
-        if registered {
-            c.st = St::Closing;
-            let e = opcode::Close::new(types::Fixed(slot))
-                .build()
-                .user_data(pack(OP_CLOSE, c.gen, slot));
-            self.sqes.push((e, false));
-        } else {
-            c.st = St::Dead;
-            if self.plan.mode == Mode::Churn && self.phase == Phase::Load {
-                c.st = St::Idle;
-                self.to_connect.push_back(slot);
-            }
-        }
-    }
-
-    fn on_send(&mut self, slot: u32, gen: u32, res: i32) {
-        let j = slot as usize;
-        if j >= self.n || self.conns[j].gen != gen {
-            return;
-        }
-        let c = &mut self.conns[j];
-        c.send_busy = false;
-        if res < 0 {
-            if c.st == St::Open {
-                self.lose(slot, errno_name(-res));
-            }
-            return;
-        }
-        c.tx_sent += res as u64;
-        if c.tx_sent < c.tx_seq * self.size as u64 && !c.dirty {
-            c.dirty = true;
-            self.dirty.push(slot);
-        }
-    }
-
-    /// Checks received bytes against the sent copy, message by message.
-    fn on_data(&mut self, slot: u32, data: &[u8]) {
-        let j = slot as usize;
-        let size = self.size;
-        let mut p = 0;
-        while p < data.len() {
-            let c = &mut self.conns[j];
-            if c.st != St::Open && c.st != St::ShutSent {
-                return;
-            }
-            if c.rx_seq >= c.tx_seq {
-                // More bytes than were ever sent on this connection.
-                self.verify_errors += 1;
-                self.shared.errors.fetch_add(1, Ordering::Relaxed);
-                self.lose(slot, "verify: bytes beyond what was sent".into());
-                return;
-            }
-            let off = c.rx_off as usize;
-            let take = (size - off).min(data.len() - p);
-            let base = j * self.ring_bytes + (c.rx_seq % self.cap) as usize * size;
-            let sent = &self.txbuf[base + off..base + off + take];
-            if sent != &data[p..p + take] {
-                c.bad = true;
-            }
-            p += take;
-            c.rx_off += take as u32;
-            if c.rx_off as usize == size {
-                let bad = c.bad;
-                c.bad = false;
-                c.rx_off = 0;
-                c.rx_seq += 1;
-                let ts = proto::timestamp(&self.txbuf[base..base + size]);
-                self.message_done(slot, bad, ts);
-            }
-        }
-    }
-
-    fn message_done(&mut self, slot: u32, bad: bool, ts: u64) {
-        self.received_total += 1;
-        self.shared
-            .received
-            .store(self.received_total, Ordering::Relaxed);
-        if bad {
-            self.verify_errors += 1;
-            self.shared.errors.fetch_add(1, Ordering::Relaxed);
-        } else {
-            let latency = self.now.saturating_sub(ts).max(1);
-            let _ = self.ivl.record(latency);
-            if self.in_window() {
-                let _ = self.measured.record(latency);
-            }
-        }
-        if self.in_window() {
-            self.received_measured += 1;
-        }
-        match self.plan.mode {
-            Mode::Closed if self.phase == Phase::Load => {
-                self.enqueue(slot, self.now);
-            }
-            Mode::Churn => {
-                // The exchange is done: FIN, then wait for the server's EOF and close.
-                let c = &mut self.conns[slot as usize];
-                if c.st == St::Open {
-                    c.st = St::ShutSent;
-                    self.open -= 1;
-                    self.shared.open.store(self.open, Ordering::Relaxed);
-                    let e = opcode::Shutdown::new(types::Fixed(slot), libc::SHUT_WR)
-                        .build()
-                        .user_data(pack(OP_SHUTDOWN, c.gen, slot));
-                    self.sqes.push((e, false));
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// The receive's own status: EOF, errors, and re-arming a multishot that ended.
-    fn on_recv_status(&mut self, slot: u32, res: i32, more: bool) {
-        let j = slot as usize;
-        if !more {
-            self.conns[j].recv_armed = false;
-        }
-        let st = self.conns[j].st;
-        if res == 0 {
-            if st == St::ShutSent {
-                self.close_slot(slot);
-            } else if st == St::Open {
-                self.lose(slot, "EOF from server".into());
-            }
-            return;
-        }
-        if res < 0 && res != -libc::ENOBUFS {
-            if st == St::Open || st == St::ShutSent {
-                self.lose(slot, errno_name(-res));
-            }
-            return;
-        }
-        // Data, or out of buffers (-ENOBUFS: they are back by the next submit).
-        if !more && matches!(st, St::Open | St::ShutSent) {
-            let c = &mut self.conns[j];
-            c.recv_armed = true;
-            let e = opcode::RecvMulti::new(types::Fixed(slot), self.bgid)
-                .build()
-                .user_data(pack(OP_RECV, c.gen, slot));
-            self.sqes.push((e, false));
-        }
-    }
-
-    fn on_shutdown_failed(&mut self, slot: u32, gen: u32, res: i32) {
-        let j = slot as usize;
-        if j < self.n && self.conns[j].gen == gen && self.conns[j].st == St::ShutSent {
-            self.lose(slot, errno_name(-res));
-        }
-    }
-
-    /// A connection lost after it was established: counted by cause, closed.
-    fn lose(&mut self, slot: u32, cause: String) {
-        *self.connection_errors.entry(cause).or_default() += 1;
-        self.shared.errors.fetch_add(1, Ordering::Relaxed);
-        self.close_slot(slot);
-    }
-
-    /// Cancels the receive if it is still armed (it holds the socket open) and removes
-    /// the socket from the fixed table.
-    fn close_slot(&mut self, slot: u32) {
-        let c = &mut self.conns[slot as usize];
-        if matches!(c.st, St::Closing | St::Idle | St::Dead) {
-            return;
-        }
-        if c.st == St::Open {
-            self.open -= 1;
-            self.shared.open.store(self.open, Ordering::Relaxed);
-        }
-        c.st = St::Closing;
-        if c.recv_armed {
-            let e = opcode::AsyncCancel::new(pack(OP_RECV, c.gen, slot))
-                .build()
-                .user_data(pack(OP_CANCEL, c.gen, slot));
-            self.sqes.push((e, false));
-        }
-        let e = opcode::Close::new(types::Fixed(slot))
-            .build()
-            .user_data(pack(OP_CLOSE, c.gen, slot));
-        self.sqes.push((e, false));
-    }
-
-    fn on_close(&mut self, slot: u32, gen: u32) {
-        let j = slot as usize;
-        if j >= self.n || self.conns[j].gen != gen || self.conns[j].st != St::Closing {
-            return;
-        }
-        // Churn opens the slot again; a connect that failed during the ramp is not
-        // retried (the ramp would never end against a server that refuses).
-        let churn_again =
-            self.plan.mode == Mode::Churn && self.phase == Phase::Load && !self.stopped_early;
-        let c = &mut self.conns[j];
-        if churn_again {
-            c.st = St::Idle;
-            self.to_connect.push_back(slot);
-        } else {
-            // Lost (or a failed connect): not tried again outside churn.
-            c.st = if c.rx_seq == c.tx_seq && self.plan.mode == Mode::Churn {
-                St::Idle
-            } else {
-                St::Dead
-            };
-        }
-    }
-
     /// Sends finished seconds to the main thread (one allocation per second, not per
     /// message).
     ///
@@ -1363,14 +1118,14 @@ impl Core {
                 });
             }
         }
-        // Echoes that never came back count as verify errors (missing bytes).
+        // Echoes still outstanding on open connections at the end (unanswered, not
+        // corrupt: they are reported apart from verify errors).
         let mut missing = 0;
         for c in &self.conns {
             if matches!(c.st, St::Open | St::ShutSent) {
                 missing += c.tx_seq - c.rx_seq;
             }
         }
-        self.verify_errors += missing;
         LoopResult {
             measured: std::mem::replace(&mut self.measured, new_histogram()),
             connect: std::mem::replace(&mut self.connect_hist, new_histogram()),
@@ -1379,6 +1134,8 @@ impl Core {
             sent_total: self.sent_total,
             received_total: self.received_total,
             verify_errors: self.verify_errors,
+            lost_echoes: self.lost_echoes,
+            closed_before_echo: self.closed_before_echo,
             missing_at_end: missing,
             connect_errors: std::mem::take(&mut self.connect_errors),
             connection_errors: std::mem::take(&mut self.connection_errors),

@@ -121,12 +121,18 @@ pub fn merge_records(parts: &[RunRecord]) -> anyhow::Result<RunRecord> {
     s.messages_sent = sums(|p| p.summary.messages_sent);
     s.messages_received = sums(|p| p.summary.messages_received);
     s.verify_errors = sums(|p| p.summary.verify_errors);
+    s.lost_echoes = sums(|p| p.summary.lost_echoes);
+    s.unanswered_echoes = sums(|p| p.summary.unanswered_echoes);
+    let before_first_echo = sums(|p| p.summary.connection_losses.before_first_echo);
+    s.stopped_early = parts.iter().find_map(|p| p.summary.stopped_early.clone());
     s.connect_errors.clear();
     s.connection_errors.clear();
     for p in parts {
         add_maps(&mut s.connect_errors, &p.summary.connect_errors);
         add_maps(&mut s.connection_errors, &p.summary.connection_errors);
     }
+    s.connection_losses =
+        super::ConnectionLosses::from_causes(&s.connection_errors, before_first_echo);
     s.workload.connections = sums(|p| p.summary.workload.connections);
     s.workload.procs = sums(|p| p.summary.workload.procs.max(1));
     s.workload.rate_msgs_per_s = sum_opt(parts.iter().map(|p| p.summary.workload.rate_msgs_per_s));

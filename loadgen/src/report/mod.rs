@@ -28,4 +28,4 @@ pub use merge::merge_records;
 pub use rundir::{
     latency_summary, new_histogram, read_run_dir, write_run_dir, Interval, RunRecord,
 };
-pub use summary::{Environment, LatencySummary, Summary, Workload};
+pub use summary::{ConnectionLosses, Environment, LatencySummary, Summary, Workload};

@@ -69,6 +69,46 @@ pub struct Workload {
     pub batch_waits: String,
 }
 
+/// Connections lost after they were established, grouped by what ended them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ConnectionLosses {
+    /// The server closed the connection (EOF).
+    pub closed_by_peer: u64,
+    /// The connection was reset (ECONNRESET, EPIPE).
+    pub reset: u64,
+    /// TCP gave up on the peer (ETIMEDOUT, EHOSTUNREACH).
+    pub timed_out: u64,
+    pub other: u64,
+    /// Of all the above: closed before a single echo came back, which is how a server
+    /// at capacity refuses a connection its kernel already accepted.
+    pub before_first_echo: u64,
+}
+
+impl ConnectionLosses {
+    /// Groups `connection_errors` (cause -> count).
+    pub fn from_causes(causes: &BTreeMap<String, u64>, before_first_echo: u64) -> Self {
+        let mut l = ConnectionLosses {
+            before_first_echo,
+            ..Default::default()
+        };
+        for (cause, &n) in causes {
+            match cause.as_str() {
+                "EOF from server" => l.closed_by_peer += n,
+                "ECONNRESET" | "EPIPE" | "ECONNABORTED" => l.reset += n,
+                "ETIMEDOUT" | "EHOSTUNREACH" => l.timed_out += n,
+                c if c.starts_with("heartbeat skipped") => {}
+                _ => l.other += n,
+            }
+        }
+        l
+    }
+
+    pub fn total(&self) -> u64 {
+        self.closed_by_peer + self.reset + self.timed_out + self.other
+    }
+}
+
 /// The whole `summary.json`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
@@ -92,8 +132,17 @@ pub struct Summary {
     /// Measured phase only (after warm-up).
     pub messages_sent: u64,
     pub messages_received: u64,
-    /// Echoes that were corrupt, missing or out of order.
+    /// Echoes whose bytes were corrupt or out of order (only those: echoes that did not
+    /// come back are `lost_echoes` and `unanswered_echoes`).
     pub verify_errors: u64,
+    /// Echoes lost because their connection closed before they came back (whole run).
+    pub lost_echoes: u64,
+    /// Echoes still outstanding on open connections when the run ended.
+    pub unanswered_echoes: u64,
+    /// Connections lost, by kind (the causes in `connection_errors`, grouped).
+    pub connection_losses: ConnectionLosses,
+    /// Why the run ended before its duration (every connection lost, a signal), if it did.
+    pub stopped_early: Option<String>,
     pub measured_s: f64,
     pub throughput_msgs_per_s: f64,
     pub latency: LatencySummary,

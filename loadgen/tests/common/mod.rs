@@ -151,6 +151,11 @@ pub struct Server {
 
 impl Server {
     pub fn start(backend: &str, extra: &[&str]) -> Server {
+        Self::start_limited(backend, extra, None)
+    }
+
+    /// [`Server::start`] with RLIMIT_NOFILE lowered to `nofile` (soft and hard).
+    pub fn start_limited(backend: &str, extra: &[&str], nofile: Option<u64>) -> Server {
         let mut cmd = Command::new(server_bin());
         cmd.args([
             "--backend",
@@ -165,6 +170,22 @@ impl Server {
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
         die_with_parent(&mut cmd);
+        if let Some(n) = nofile {
+            // SAFETY: runs in the forked child before exec; setrlimit is
+            // async-signal-safe and touches no memory of the parent.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let lim = libc::rlimit {
+                        rlim_cur: n,
+                        rlim_max: n,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
         let mut child = cmd.spawn().expect("starting c1m-server");
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = mpsc::channel();
@@ -188,6 +209,16 @@ impl Server {
 
     pub fn target(&self) -> String {
         self.addr.to_string()
+    }
+
+    /// SIGKILL, as if the server crashed.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 }
 

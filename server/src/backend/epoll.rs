@@ -5,8 +5,9 @@
 //!   `IN | OUT | RDHUP`: no `epoll_ctl` after the first, no event for a socket whose state
 //!   did not change.
 //! - Listeners: `accept4(SOCK_NONBLOCK | SOCK_CLOEXEC)` until `EAGAIN` on each readiness
-//!   edge; on `EMFILE`/`ENFILE` the listener rests for [`ACCEPT_BACKOFF`] instead of
-//!   spinning, and the loop keeps serving the connections it has.
+//!   edge; on `EMFILE`/`ENFILE` every connection waiting in the backlog is accepted and
+//!   closed at once with a reserved spare fd (see [`crate::refuse`]), counted as refused,
+//!   and the loop keeps serving the connections it has.
 //! - Connections: read into one per-loop buffer, write back at once; only bytes the kernel
 //!   would not take stay with the connection (a [`Remainder`]), and go out on `EPOLLOUT`.
 //!   A connection with [`Limits::max_unsent`] bytes unsent is not read until it drains.
@@ -19,6 +20,7 @@
 use super::LoopContext;
 use crate::config::Limits;
 use crate::conn::{idle_sweep_every, Clock, ConnState, ReadControl};
+use crate::refuse::{refuse_pending, Refusal, SpareFd};
 use crate::stats::{ConnCount, LoopStats};
 use anyhow::Context;
 use c1m_platform::signals;
@@ -157,6 +159,8 @@ struct EventLoop<'a> {
     limits: Limits,
     stats: &'a LoopStats,
     conns: &'a ConnCount,
+    /// Reserved so a connection can be accepted and closed when fds run out.
+    spare: SpareFd,
 }
 
 pub fn run(mut ctx: LoopContext) -> anyhow::Result<()> {
@@ -203,6 +207,7 @@ fn setup(ctx: &LoopContext, sockets: Vec<TcpListener>) -> anyhow::Result<EventLo
         limits: ctx.limits,
         stats: &ctx.stats,
         conns: &ctx.conns,
+        spare: SpareFd::new(),
     })
 }
 
@@ -284,16 +289,27 @@ impl EventLoop<'_> {
                 Err(Errno::EAGAIN) => return,
                 // The peer gave up before we got to it, or a signal: next one.
                 Err(Errno::ECONNABORTED | Errno::EINTR) => continue,
+                Err(Errno::EMFILE | Errno::ENFILE) => {
+                    // Out of fds: close what waits in the backlog rather than leave the
+                    // clients hanging there (the spare-fd trick), and count it.
+                    let drained = refuse_pending(listen_fd, &mut self.spare);
+                    self.stats.refused(Refusal::FdLimit, drained.refused);
+                    if drained.stuck {
+                        self.stats.loop_errors.add(1);
+                        self.listeners[index].resting_until = Some(Instant::now() + ACCEPT_BACKOFF);
+                    }
+                    return;
+                }
                 Err(_) => {
-                    // EMFILE, ENFILE, ENOBUFS, ENOMEM (or something stranger): the queue
-                    // stays non-empty, so retrying now would spin. Rest this listener.
+                    // ENOBUFS, ENOMEM (or something stranger): the queue stays non-empty,
+                    // so retrying now would spin. Rest this listener.
                     self.stats.loop_errors.add(1);
                     self.listeners[index].resting_until = Some(Instant::now() + ACCEPT_BACKOFF);
                     return;
                 }
             };
             if !self.conns.try_open(self.limits.max_conns) {
-                self.stats.rejected.add(1);
+                self.stats.refused(Refusal::MaxConns, 1);
                 self.stats.sys_other.add(1);
                 drop(fd);
                 continue;

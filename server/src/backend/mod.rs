@@ -23,6 +23,8 @@ pub struct UringOptions {
     pub fixed_slots: u32,
     /// Queued SQEs that trigger a submit while a batch of completions is walked.
     pub submit_batch: u32,
+    /// Completion queue entries instead of the computed size (tests of CQ overflow).
+    pub cq_entries: Option<u32>,
 }
 
 /// Everything one event loop owns.

@@ -12,10 +12,12 @@
 use super::LoopContext;
 use crate::config::Limits;
 use crate::conn::{Clock, ConnState, Tick};
+use crate::refuse::{refuse_pending, Refusal, SpareFd};
 use crate::stats::{ConnCount, LoopStats};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::io;
+use std::os::fd::RawFd;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -42,6 +44,8 @@ pub(super) struct Shared {
     conns: Arc<ConnCount>,
     pub limits: Limits,
     clock: Cell<Clock>,
+    /// Reserved so a connection can be accepted and closed when fds run out.
+    spare: RefCell<SpareFd>,
 }
 
 impl Shared {
@@ -51,6 +55,7 @@ impl Shared {
             conns: ctx.conns.clone(),
             limits: ctx.limits,
             clock: Cell::new(Clock::new()),
+            spare: RefCell::new(SpareFd::new()),
         })
     }
 
@@ -76,20 +81,36 @@ impl Shared {
                 shared: self.clone(),
             })
         } else {
-            self.stats.rejected.add(1);
+            self.stats.refused(Refusal::MaxConns, 1);
             None
         }
     }
 
-    /// Counts a failed accept; returns how long to wait before accepting again.
-    pub fn accept_failed(&self, e: &io::Error) -> Option<Duration> {
-        self.stats.loop_errors.add(1);
+    /// Counts a failed accept on `listen_fd`; returns how long to wait before accepting
+    /// again. Out of fds, whatever waits in the backlog is closed at once (and counted
+    /// refused) instead of being left hanging.
+    pub fn accept_failed(&self, e: &io::Error, listen_fd: RawFd) -> Option<Duration> {
         match e.raw_os_error() {
+            Some(libc::EMFILE | libc::ENFILE) => {
+                let drained = refuse_pending(listen_fd, &mut self.spare.borrow_mut());
+                self.stats.refused(Refusal::FdLimit, drained.refused);
+                // At the fd limit accept fails with EMFILE even on an empty backlog (the
+                // fd is taken before the queue is looked at): when nothing was waiting,
+                // rest instead of spinning on it. A newcomer waits at most the backoff.
+                if drained.refused > 0 && !drained.stuck {
+                    return None;
+                }
+            }
             // The connection died in the backlog, or a signal interrupted: try the next.
-            Some(libc::ECONNABORTED | libc::EPROTO | libc::EPERM | libc::EINTR) => None,
-            // Out of fds or memory (and anything unknown): do not spin on it.
-            _ => Some(ACCEPT_BACKOFF),
+            Some(libc::ECONNABORTED | libc::EPROTO | libc::EPERM | libc::EINTR) => {
+                self.stats.loop_errors.add(1);
+                return None;
+            }
+            _ => {}
         }
+        self.stats.loop_errors.add(1);
+        // Out of fds with nothing waiting, out of memory, or unknown: do not spin on it.
+        Some(ACCEPT_BACKOFF)
     }
 }
 

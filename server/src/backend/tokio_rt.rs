@@ -20,6 +20,7 @@ use crate::stats::LoopStats;
 use anyhow::Context;
 use socket2::Socket;
 use std::io;
+use std::os::fd::AsRawFd;
 use std::pin::pin;
 use std::rc::Rc;
 use tokio::io::unix::AsyncFd;
@@ -91,7 +92,7 @@ async fn accept_loop(listener: AsyncFd<Socket>, shared: Rc<Shared>) {
                 }
             }
             Err(e) => {
-                if let Some(pause) = shared.accept_failed(&e) {
+                if let Some(pause) = shared.accept_failed(&e, listener.as_raw_fd()) {
                     tokio::time::sleep(pause).await;
                 }
             }

@@ -21,6 +21,7 @@ use super::LoopContext;
 use crate::conn::ConnState;
 use anyhow::Context;
 use std::net::Shutdown;
+use std::os::fd::AsRawFd;
 use std::pin::pin;
 use std::rc::Rc;
 use tokio_uring::buf::BoundedBuf;
@@ -87,7 +88,7 @@ async fn accept_loop(listener: TcpListener, shared: Rc<Shared>) {
                 }
             }
             Err(e) => {
-                if let Some(pause) = shared.accept_failed(&e) {
+                if let Some(pause) = shared.accept_failed(&e, listener.as_raw_fd()) {
                     tokio::time::sleep(pause).await;
                 }
             }

@@ -11,6 +11,7 @@
 use super::LoopContext;
 use crate::config::Limits;
 use crate::conn::{idle_sweep_every, Clock, ConnState, ReadControl, Tick};
+use crate::refuse::{refuse_pending, Refusal, SpareFd};
 use crate::stats::LoopStats;
 use anyhow::{anyhow, Context};
 use c1m_platform::bufring::BufRing;
@@ -100,7 +101,8 @@ const SQ_ENTRIES: u32 = 2048;
 const BUFFER_GROUP: u16 = 0;
 /// How long one wait may block, so a stop request is seen within this time.
 const WAIT_TIMEOUT: Duration = Duration::from_millis(100);
-/// After the fixed-file table was full (-ENFILE), wait this long before accepting again.
+/// After an accept failed in a way that refusing could not clear, wait this long before
+/// accepting again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
 /// Connections starved of buffers (-ENOBUFS) re-arm once this share of buffers is back.
 const STARVED_REARM_DIVISOR: u32 = 4;
@@ -227,6 +229,8 @@ struct UringLoop {
     /// Per listener: accept re-arm time after -ENFILE, or None while armed.
     accept_paused_until: Vec<Option<Instant>>,
     limits: Limits,
+    /// Reserved so a connection can be accepted and closed when fds run out.
+    spare: SpareFd,
     clock: Clock,
     counts: std::sync::Arc<crate::stats::ConnCount>,
     stats: std::sync::Arc<LoopStats>,
@@ -256,7 +260,13 @@ impl UringLoop {
         // A CQ with room for a completion from every connection between two waits, so it
         // does not overflow in normal operation (an overflow ends multishots: they are
         // re-armed, but it costs). Not larger: the CQ is resident memory of every loop.
-        let cq_entries = slots.next_power_of_two().clamp(4096, 65536);
+        let cq_entries = match opts.cq_entries {
+            // Tests only: a tiny CQ that overflows under a burst.
+            Some(n) => n.next_power_of_two().max(2),
+            None => slots.next_power_of_two().clamp(4096, 65536),
+        };
+        // The kernel wants the CQ at least as large as the SQ.
+        let sq_entries = SQ_ENTRIES.min(cq_entries);
         let ring: IoUring = IoUring::builder()
             // Only this thread submits: the kernel can skip locking around submission.
             .setup_single_issuer()
@@ -265,9 +275,9 @@ impl UringLoop {
             // Keep submitting the rest of a batch when one SQE fails.
             .setup_submit_all()
             .setup_cqsize(cq_entries)
-            .build(SQ_ENTRIES)
+            .build(sq_entries)
             .map_err(|e| {
-                anyhow!("creating the io_uring (SQ {SQ_ENTRIES}, CQ {cq_entries}): {e}")
+                anyhow!("creating the io_uring (SQ {sq_entries}, CQ {cq_entries}): {e}")
             })?;
         ring.submitter().register_files_sparse(slots).map_err(|e| {
             anyhow!(
@@ -302,6 +312,7 @@ impl UringLoop {
                 .map(|l| l.try_clone())
                 .collect::<io::Result<_>>()?,
             limits: ctx.limits,
+            spare: SpareFd::new(),
             clock: Clock::new(),
             counts: ctx.conns.clone(),
             stats: ctx.stats.clone(),
@@ -500,19 +511,27 @@ impl UringLoop {
                 self.stats.accepted.add(1);
                 self.open_conn(slot);
             } else {
-                self.stats.rejected.add(1);
+                self.stats.refused(Refusal::MaxConns, 1);
                 self.close_slot(slot);
             }
-        } else {
-            self.stats.loop_errors.add(1);
-            if result == -libc::ENFILE {
-                // The fixed-file table is full; the multishot has ended. Try again a bit
-                // later instead of spinning on the same error.
+        } else if result == -libc::ENFILE {
+            // The fixed-file table is full. The kernel accepted the connection and, with
+            // no slot for it, closed it: one refused. Whatever else waits in the backlog
+            // cannot get a slot either: accept it as an ordinary fd and close it now,
+            // rather than leave those clients waiting for a slot that may never free.
+            let fd = self.listeners[listener].as_raw_fd();
+            let drained = refuse_pending(fd, &mut self.spare);
+            self.stats.refused(Refusal::FixedTable, 1 + drained.refused);
+            if drained.stuck {
+                // Even an ordinary accept fails: do not spin on the same error.
+                self.stats.loop_errors.add(1);
                 if !cqueue::more(flags) {
                     self.accept_paused_until[listener] = Some(Instant::now() + ACCEPT_BACKOFF);
                 }
                 return;
             }
+        } else {
+            self.stats.loop_errors.add(1);
         }
         if !cqueue::more(flags) && self.accept_paused_until[listener].is_none() {
             self.arm_accept(listener);

@@ -87,16 +87,27 @@ fn binary_for(backend: &str) -> &'static str {
     }
 }
 
-fn server_command(backend: &str, args: &[&str]) -> Command {
+fn server_command(backend: &str, args: &[&str], nofile: Option<u64>) -> Command {
     let mut cmd = Command::new(binary_for(backend));
     cmd.args(args).stdin(Stdio::null());
-    // SAFETY: runs in the forked child before exec; prctl is async-signal-safe and
-    // touches no memory of the parent. It kills the server if the thread that started
-    // it dies without running Drop (e.g. the test binary is killed): no leaked servers.
+    // SAFETY: runs in the forked child before exec; prctl and setrlimit are
+    // async-signal-safe and touch no memory of the parent. PDEATHSIG kills the server if
+    // the thread that started it dies without running Drop (e.g. the test binary is
+    // killed): no leaked servers. The lowered RLIMIT_NOFILE (soft and hard, so the server
+    // cannot raise it) lets a test reach the fd limit with few connections.
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
                 return Err(io::Error::last_os_error());
+            }
+            if let Some(n) = nofile {
+                let lim = libc::rlimit {
+                    rlim_cur: n,
+                    rlim_max: n,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
             }
             Ok(())
         });
@@ -143,12 +154,17 @@ impl Server {
     /// Starts `c1m-server --backend B --listen 127.0.0.1:0 --cpus 0 EXTRA...` (EXTRA may
     /// give its own `--cpus`) and waits for "listening on ADDR:PORT".
     pub fn start(backend: &str, extra: &[&str]) -> Server {
+        Self::start_limited(backend, extra, None)
+    }
+
+    /// [`Server::start`] with RLIMIT_NOFILE lowered to `nofile` (soft and hard).
+    pub fn start_limited(backend: &str, extra: &[&str], nofile: Option<u64>) -> Server {
         let mut args = vec!["--backend", backend, "--listen", "127.0.0.1:0"];
         if !extra.contains(&"--cpus") {
             args.extend(["--cpus", "0"]);
         }
         args.extend_from_slice(extra);
-        let mut child = server_command(backend, &args)
+        let mut child = server_command(backend, &args, nofile)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -261,7 +277,7 @@ fn wait_child(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
 /// Runs the server of `backend` (c1m-server, or the Go reference for `go`) with `ARGS` to
 /// its exit (at most `timeout`); returns its status and stderr.
 pub fn run_to_exit(backend: &str, args: &[&str], timeout: Duration) -> (ExitStatus, String) {
-    let mut child = server_command(backend, args)
+    let mut child = server_command(backend, args, None)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -1,0 +1,171 @@
+//! Connection lifecycle of a loop: connect completions, failed connects, losses by
+//! cause, closing a slot and what a slot does next.
+
+use super::*;
+
+impl Core {
+    pub(super) fn on_connect(&mut self, slot: u32, gen: u32, res: i32) {
+        let j = slot as usize;
+        if j >= self.n || self.conns[j].gen != gen || self.conns[j].st != St::Connecting {
+            return;
+        }
+        self.connecting -= 1;
+        if res < 0 {
+            // -ECANCELED here means the linked timeout fired first.
+            let name = if -res == libc::ECANCELED {
+                "ETIMEDOUT".to_string()
+            } else {
+                errno_name(-res)
+            };
+            self.connect_failed(slot, name, true);
+            return;
+        }
+        let c = &mut self.conns[j];
+        c.st = St::Open;
+        c.recv_armed = true;
+        let latency = self.now.saturating_sub(c.t_connect).max(1);
+        let _ = self.connect_hist.record(latency);
+        self.connects_ok += 1;
+        self.shared
+            .connects_ok
+            .store(self.connects_ok, Ordering::Relaxed);
+        if self.in_window() {
+            self.connects_measured += 1;
+        }
+        if self.phase == Phase::Ramp {
+            self.last_ramp_established_ns = Some(self.now);
+        }
+        self.open += 1;
+        self.peak_open = self.peak_open.max(self.open);
+        self.shared.open.store(self.open, Ordering::Relaxed);
+        let recv = opcode::RecvMulti::new(types::Fixed(slot), self.bgid)
+            .build()
+            .user_data(pack(OP_RECV, gen, slot));
+        self.sqes.push((recv, false));
+        if self.phase == Phase::Load {
+            self.kick(slot);
+        }
+    }
+
+    /// Counts a failed connect; frees the slot (churn tries the slot again).
+    pub(super) fn connect_failed(&mut self, slot: u32, name: String, registered: bool) {
+        *self.connect_errors.entry(name).or_default() += 1;
+        self.connects_failed += 1;
+        self.shared
+            .connects_failed
+            .store(self.connects_failed, Ordering::Relaxed);
+        self.shared.errors.fetch_add(1, Ordering::Relaxed);
+        let c = &mut self.conns[slot as usize];
+        if registered {
+            c.st = St::Closing;
+            let e = opcode::Close::new(types::Fixed(slot))
+                .build()
+                .user_data(pack(OP_CLOSE, c.gen, slot));
+            self.sqes.push((e, false));
+        } else {
+            c.st = St::Dead;
+            if self.plan.mode == Mode::Churn && self.phase == Phase::Load {
+                c.st = St::Idle;
+                self.to_connect.push_back(slot);
+            }
+        }
+    }
+
+    /// The receive's own status: EOF, errors, and re-arming a multishot that ended.
+    pub(super) fn on_recv_status(&mut self, slot: u32, res: i32, more: bool) {
+        let j = slot as usize;
+        if !more {
+            self.conns[j].recv_armed = false;
+        }
+        let st = self.conns[j].st;
+        if res == 0 {
+            if st == St::ShutSent {
+                self.close_slot(slot);
+            } else if st == St::Open {
+                self.lose(slot, "EOF from server".into());
+            }
+            return;
+        }
+        if res < 0 && res != -libc::ENOBUFS {
+            if st == St::Open || st == St::ShutSent {
+                self.lose(slot, errno_name(-res));
+            }
+            return;
+        }
+        // Data, or out of buffers (-ENOBUFS: they are back by the next submit).
+        if !more && matches!(st, St::Open | St::ShutSent) {
+            let c = &mut self.conns[j];
+            c.recv_armed = true;
+            let e = opcode::RecvMulti::new(types::Fixed(slot), self.bgid)
+                .build()
+                .user_data(pack(OP_RECV, c.gen, slot));
+            self.sqes.push((e, false));
+        }
+    }
+
+    pub(super) fn on_shutdown_failed(&mut self, slot: u32, gen: u32, res: i32) {
+        let j = slot as usize;
+        if j < self.n && self.conns[j].gen == gen && self.conns[j].st == St::ShutSent {
+            self.lose(slot, errno_name(-res));
+        }
+    }
+
+    /// A connection lost after it was established: counted by cause, closed.
+    pub(super) fn lose(&mut self, slot: u32, cause: String) {
+        *self.connection_errors.entry(cause).or_default() += 1;
+        let c = &self.conns[slot as usize];
+        self.lost_echoes += c.tx_seq - c.rx_seq;
+        if c.rx_seq == 0 {
+            self.closed_before_echo += 1;
+        }
+        self.shared.errors.fetch_add(1, Ordering::Relaxed);
+        self.close_slot(slot);
+    }
+
+    /// Cancels the receive if it is still armed (it holds the socket open) and removes
+    /// the socket from the fixed table.
+    pub(super) fn close_slot(&mut self, slot: u32) {
+        let c = &mut self.conns[slot as usize];
+        if matches!(c.st, St::Closing | St::Idle | St::Dead) {
+            return;
+        }
+        if c.st == St::Open {
+            self.open -= 1;
+            self.shared.open.store(self.open, Ordering::Relaxed);
+        }
+        c.st = St::Closing;
+        if c.recv_armed {
+            let e = opcode::AsyncCancel::new(pack(OP_RECV, c.gen, slot))
+                .build()
+                .user_data(pack(OP_CANCEL, c.gen, slot));
+            self.sqes.push((e, false));
+        }
+        let e = opcode::Close::new(types::Fixed(slot))
+            .build()
+            .user_data(pack(OP_CLOSE, c.gen, slot));
+        self.sqes.push((e, false));
+    }
+
+    pub(super) fn on_close(&mut self, slot: u32, gen: u32) {
+        let j = slot as usize;
+        if j >= self.n || self.conns[j].gen != gen || self.conns[j].st != St::Closing {
+            return;
+        }
+        // Churn opens the slot again; a connect that failed during the ramp is not
+        // retried (the ramp would never end against a server that refuses).
+        let churn_again =
+            self.plan.mode == Mode::Churn && self.phase == Phase::Load && !self.stopped_early;
+        let c = &mut self.conns[j];
+        if churn_again {
+            c.st = St::Idle;
+            self.to_connect.push_back(slot);
+        } else {
+            // Lost (or a failed connect): not tried again outside churn.
+            c.st = if c.rx_seq == c.tx_seq && self.plan.mode == Mode::Churn {
+                St::Idle
+            } else {
+                St::Dead
+            };
+        }
+    }
+}
