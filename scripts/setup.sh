@@ -8,6 +8,8 @@
 # are present. Today:
 #   ip       (iproute2)  namespaces, veth and addresses of --topology netns
 #   ethtool  (ethtool)   --gro/--tso of --topology netns (`ethtool -K`)
+#   ssh      (openssh-client)  --topology hosts (the orchestrator reaches every host)
+#   sshd     (openssh-server)  scripts/test-hosts.sh (sshd inside test namespaces)
 # Rust is not installed here: install it as yourself with rustup (see README.md).
 set -euo pipefail
 
@@ -15,6 +17,8 @@ set -euo pipefail
 NEEDED=(
     ip:iproute2
     ethtool:ethtool
+    ssh:openssh-client
+    sshd:openssh-server
 )
 
 have() {
