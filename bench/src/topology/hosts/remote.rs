@@ -252,7 +252,11 @@ impl Hosts {
         let stage = self.tmp.join(format!("ship-{i}"));
         let bin = if h.spec.is_server() { bins.0 } else { bins.1 };
         for f in KIT_FILES {
-            let to = stage.join(f);
+            // The helper at the top of the directory, the rest as in the repository.
+            let to = stage.join(
+                f.strip_prefix("scripts/c1m-host")
+                    .map_or(f, |_| "c1m-host.sh"),
+            );
             fs::create_dir_all(to.parent().context("a kit file has a parent")?)?;
             fs::copy(root.join(f), &to).with_context(|| format!("cannot copy {f}"))?;
         }
@@ -393,6 +397,14 @@ impl Hosts {
                 eprintln!("  [{t}] {l}");
             }
             let ok = early.is_none() && status.is_some_and(|s| s.success());
+            if let (false, Some(d)) = (ok, &h.dir) {
+                // The watchdog did not get to it: remove the directory if the host answers.
+                let rm = self
+                    .plan
+                    .ssh
+                    .words(&h.spec.target, &["rm", "-rf", "--", d.as_str()]);
+                let _ = capture(&rm, None, &h.spec.target, "removing the run directory");
+            }
             h.cleaned = Some(ok);
             if !ok {
                 let why = match (early, status) {
