@@ -248,50 +248,7 @@ impl Hosts {
             "host {target} ({}): private directory {dir}",
             h.spec.role
         ));
-        // The shipment: a tar of the kit's files and the host's binary.
-        let stage = self.tmp.join(format!("ship-{i}"));
-        let bin = if h.spec.is_server() { bins.0 } else { bins.1 };
-        for f in KIT_FILES {
-            // The helper at the top of the directory, the rest as in the repository.
-            let to = stage.join(
-                f.strip_prefix("scripts/c1m-host")
-                    .map_or(f, |_| "c1m-host.sh"),
-            );
-            fs::create_dir_all(to.parent().context("a kit file has a parent")?)?;
-            fs::copy(root.join(f), &to).with_context(|| format!("cannot copy {f}"))?;
-        }
-        fs::copy(bin, stage.join(h.spec.program()))
-            .with_context(|| format!("cannot copy {}", bin.display()))?;
-        let tar = self.tmp.join(format!("ship-{i}.tar"));
-        let st = Command::new("tar")
-            .arg("-cf")
-            .arg(&tar)
-            .arg("-C")
-            .arg(&stage)
-            .arg(".")
-            .status()
-            .context("cannot run tar")?;
-        if !st.success() {
-            bail!("tar of {} failed", stage.display());
-        }
-        let _ = fs::remove_dir_all(&stage);
-        capture(
-            &ssh.words(&target, &["tar", "-x", "-C", &dir, "-f", "-"]),
-            Some(&tar),
-            &target,
-            "copying the binaries",
-        )?;
-        let v = capture(
-            &ssh.in_dir(
-                &target,
-                &dir,
-                &[format!("./{}", h.spec.program()), "--version".into()],
-            ),
-            None,
-            &target,
-            "checking the binary",
-        )?;
-        crate::log(format!("host {target}: {} runs there", v.trim()));
+        ship(&ssh, &self.tmp, i, &h.spec, &dir, root, bins)?;
         // The watchdog before any change.
         let e = HostsPlan::role_entries(&h.spec, entries);
         let tune = !e.is_empty() && h.facts.as_ref().is_some_and(Facts::can_tune);
@@ -487,6 +444,65 @@ impl Hosts {
 }
 
 use std::fmt::Write as _;
+
+/// Copies the kit's files and the host's binary into `dir` there (one tar over ssh) and
+/// runs the binary's `--version` there.
+fn ship(
+    ssh: &Ssh,
+    tmp: &Path,
+    i: usize,
+    spec: &HostSpec,
+    dir: &str,
+    root: &Path,
+    bins: (&Path, &Path),
+) -> Result<()> {
+    let target = &spec.target;
+    // The shipment: a tar of the kit's files and the host's binary.
+    let stage = tmp.join(format!("ship-{i}"));
+    let bin = if spec.is_server() { bins.0 } else { bins.1 };
+    for f in KIT_FILES {
+        // The helper at the top of the directory, the rest as in the repository.
+        let to = stage.join(
+            f.strip_prefix("scripts/c1m-host")
+                .map_or(f, |_| "c1m-host.sh"),
+        );
+        fs::create_dir_all(to.parent().context("a kit file has a parent")?)?;
+        fs::copy(root.join(f), &to).with_context(|| format!("cannot copy {f}"))?;
+    }
+    fs::copy(bin, stage.join(spec.program()))
+        .with_context(|| format!("cannot copy {}", bin.display()))?;
+    let tar = tmp.join(format!("ship-{i}.tar"));
+    let st = Command::new("tar")
+        .arg("-cf")
+        .arg(&tar)
+        .arg("-C")
+        .arg(&stage)
+        .arg(".")
+        .status()
+        .context("cannot run tar")?;
+    if !st.success() {
+        bail!("tar of {} failed", stage.display());
+    }
+    let _ = fs::remove_dir_all(&stage);
+    capture(
+        &ssh.words(&target, &["tar", "-x", "-C", &dir, "-f", "-"]),
+        Some(&tar),
+        &target,
+        "copying the binaries",
+    )?;
+    let v = capture(
+        &ssh.in_dir(
+            &target,
+            &dir,
+            &[format!("./{}", spec.program()), "--version".into()],
+        ),
+        None,
+        &target,
+        "checking the binary",
+    )?;
+    crate::log(format!("host {target}: {} runs there", v.trim()));
+    Ok(())
+}
 
 /// A file on a remote host (`cat`), None if unreadable.
 pub fn read_file(ssh: &Ssh, target: &str, path: &str) -> Option<String> {
