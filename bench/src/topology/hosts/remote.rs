@@ -485,19 +485,19 @@ fn ship(
     }
     let _ = fs::remove_dir_all(&stage);
     capture(
-        &ssh.words(&target, &["tar", "-x", "-C", &dir, "-f", "-"]),
+        &ssh.words(target, &["tar", "-x", "-C", dir, "-f", "-"]),
         Some(&tar),
-        &target,
+        target,
         "copying the binaries",
     )?;
     let v = capture(
         &ssh.in_dir(
-            &target,
-            &dir,
+            target,
+            dir,
             &[format!("./{}", spec.program()), "--version".into()],
         ),
         None,
-        &target,
+        target,
         "checking the binary",
     )?;
     crate::log(format!("host {target}: {} runs there", v.trim()));
