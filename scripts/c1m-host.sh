@@ -68,6 +68,10 @@ watchdog() {
     for k in "$@"; do keys+=(--key "$k"); done
     state=$(state_file "$token")
     while read -r _; do :; done || true
+    # A session that died took our stdout/stderr with it: carry on without them (a
+    # write there would end this script on SIGPIPE before the restore).
+    trap '' PIPE
+    if ! printf '\n' >&2 2>/dev/null; then exec >/dev/null 2>&1; fi
     c1m_log "$(hostname): the run's ssh session ended: stopping its programs, restoring, removing $here"
     stop_all TERM
     for ((i = 0; i < 20; i++)); do

@@ -131,7 +131,7 @@ remote_left() {
             esac
         done
     done
-    ls -d /tmp/c1m-host.* 2>/dev/null || true
+    ls -d /tmp/c1m-host.* /run/c1m/sysctl-hosts-* 2>/dev/null || true
 }
 
 echo "== test-hosts: a quick run over ssh (server 198.18.0.1, clients .2 and .3)"
@@ -156,8 +156,15 @@ out=$tmp/out2
 ip netns exec "$ns_ctl" scripts/c1m.sh --no-build --quick "${hosts_args[@]}" --out "$out" >"$tmp/run2.log" 2>&1 &
 run=$!
 killed=0
+runs_in() {
+    local p
+    for p in $(ip netns pids "$1" 2>/dev/null); do
+        [[ "$(cat "/proc/$p/comm" 2>/dev/null)" == "$2" ]] && return 0
+    done
+    return 1
+}
 for _ in $(seq 600); do
-    if ip netns pids "$ns_cl2" | while read -r p; do [[ "$(cat "/proc/$p/comm" 2>/dev/null)" == c1m-loadgen ]] && echo y; done | grep -q y; then
+    if runs_in "$ns_cl2" c1m-loadgen; then
         for p in $(ip netns pids "$ns_cl2"); do
             case "$(cat "/proc/$p/comm" 2>/dev/null)" in sshd | sshd-session) kill -KILL "$p" 2>/dev/null || true ;; esac
         done
@@ -168,7 +175,7 @@ for _ in $(seq 600); do
 done
 rc=0
 wait "$run" || rc=$?
-cat "$tmp/run2.log" | grep -E 'error|host root@198.18.0.3|watchdog|restored|removed' | tail -n 20 || true
+grep -E 'error|host root@198.18.0.3|watchdog|restored|removed' "$tmp/run2.log" | tail -n 20 || true
 ((killed)) || fail "the loadgen never started on 198.18.0.3"
 ((rc != 0)) || fail "the run with a lost host exited 0"
 grep -q 'host root@198.18.0.3.*ssh' "$tmp/run2.log" || fail "no message naming root@198.18.0.3"
