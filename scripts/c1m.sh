@@ -40,6 +40,12 @@
 #                                   with sources 198.18.N.x, joined by veth (through a
 #                                   bridge namespace when K > 1); shards are merged; the
 #                                   namespaces are deleted on every exit path
+#                         hosts     the server on --server-host, one loadgen shard per
+#                                   --client-hosts host, over ssh (see README Topologies)
+#   --server-host H       hosts: [user@]host of the server (ssh key access, root or sudo)
+#   --client-hosts H1,H2  hosts: one loadgen shard per host
+#   --client-sources R    hosts: source addresses of one client host (repeat per host)
+#   --ssh-option "OPTS"   hosts: extra ssh options (also $C1M_SSH_OPTIONS)
 #   --clients K           netns: client namespaces, one loadgen shard each (default 1)
 #   --mtu N               netns: MTU of every veth (default: the kernel's, 1500)
 #   --gro on|off          netns: generic receive offload on every veth (needs ethtool:

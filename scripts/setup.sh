@@ -10,6 +10,8 @@
 #   ethtool  (ethtool)   --gro/--tso of --topology netns (`ethtool -K`)
 #   go       (golang-go) builds references/go-net (the opt-in `go` backend); the
 #                        distribution's Go (1.19 on Debian 12) is enough: stdlib only
+#   ssh      (openssh-client)  --topology hosts (the orchestrator reaches every host)
+#   sshd     (openssh-server)  scripts/test-hosts.sh (sshd inside test namespaces)
 # Rust is not installed here: install it as yourself with rustup (see README.md).
 set -euo pipefail
 
@@ -18,6 +20,8 @@ NEEDED=(
     ip:iproute2
     ethtool:ethtool
     go:golang-go
+    ssh:openssh-client
+    sshd:openssh-server
 )
 
 have() {

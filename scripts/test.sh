@@ -88,3 +88,5 @@ if [[ $(id -u) -eq 0 ]]; then
 else
     echo "not root: skipping the netns end-to-end run (it creates network namespaces)"
 fi
+echo "== scripts/test-hosts.sh (--topology hosts over ssh into namespaces with their own sshd)"
+scripts/test-hosts.sh

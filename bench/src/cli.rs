@@ -92,8 +92,9 @@ pub struct RunArgs {
     /// Print the preflight and the plan, run nothing (the kernel is not touched).
     #[arg(long)]
     pub dry_run: bool,
-    /// Where server and loadgen run: loopback (this namespace) or netns (the server
-    /// and each loadgen shard in network namespaces of their own, joined by veth).
+    /// Where server and loadgen run: loopback (this namespace), netns (the server
+    /// and each loadgen shard in network namespaces of their own, joined by veth) or
+    /// hosts (the server and each loadgen shard on machines of their own, over ssh).
     #[arg(long, default_value = "loopback", value_parser = NonEmptyStringValueParser::new())]
     pub topology: String,
     /// netns: client namespaces, one loadgen shard each (default 1; more go through a
@@ -109,6 +110,20 @@ pub struct RunArgs {
     /// netns: TCP segmentation offload on every veth, on or off (needs ethtool).
     #[arg(long, value_parser = ["on", "off"])]
     pub tso: Option<String>,
+    /// hosts: `[user@]host` of the server's machine (ssh with your keys).
+    #[arg(long, value_parser = NonEmptyStringValueParser::new())]
+    pub server_host: Option<String>,
+    /// hosts: comma list of `[user@]host`, one loadgen shard each.
+    #[arg(long, value_parser = NonEmptyStringValueParser::new())]
+    pub client_hosts: Option<String>,
+    /// hosts: source addresses of one client host (a range or a list; repeat once per
+    /// client host, in order; default: the host's own address).
+    #[arg(long, allow_hyphen_values = true, value_parser = NonEmptyStringValueParser::new())]
+    pub client_sources: Vec<String>,
+    /// hosts: extra ssh options, split on blanks (repeatable), e.g. "-p 2222 -i KEY";
+    /// also from $C1M_SSH_OPTIONS.
+    #[arg(long, allow_hyphen_values = true, value_parser = NonEmptyStringValueParser::new())]
+    pub ssh_option: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]

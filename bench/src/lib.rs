@@ -18,11 +18,13 @@
 //! - [`rounds`]: interleaved rounds (shuffled orders), equal-load rates;
 //! - [`report`]: server.json merging, hold.json, the hold/churn tables, the headline;
 //! - [`owner`]: result folders handed to the sudo user;
-//! - [`topology`]: where server and load run: the placement as data (loopback, netns),
-//!   the namespaces joined by veth, the run's topology and its record;
-//! - [`session`]: a whole run and its cleanup; [`watchdog`]: cleanup after a SIGKILL.
+//! - [`topology`]: where server and load run: the placement as data (loopback, netns,
+//!   hosts), the namespaces joined by veth, the hosts over ssh, the run's topology and
+//!   its record;
+//! - [`session`]: a whole run and its cleanup; [`headline`]: its headline file; [`watchdog`]: cleanup after a SIGKILL.
 
 pub mod cli;
+pub mod headline;
 pub mod interrupt;
 pub mod options;
 pub mod owner;

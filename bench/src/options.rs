@@ -97,6 +97,12 @@ impl Options {
             bail!("no scenario or no backend to run");
         }
         let topo = TopologyOpts::from_args(a)?;
+        if topo.kind == crate::topology::placement::Kind::Hosts && backends.contains(&Backend::Go) {
+            return Err(UsageError(
+                "--backends go runs on loopback and netns only: --topology hosts ships c1m-server and c1m-loadgen, not the Go reference server".into(),
+            )
+            .into());
+        }
         Ok(Options {
             quick: a.quick,
             scenarios,

@@ -296,14 +296,15 @@ fn start_servers(
 ) -> anyhow::Result<(Vec<i32>, Option<String>)> {
     let procs = ports.len() as u64;
     let mut pids = Vec::new();
+    let site = &ctx.topo.placement.server.site;
     for (i, port) in ports.iter().enumerate() {
         let stem = server_stem(dir, procs, i as u64);
         let bin = case
             .backend
             .own_binary()
-            .map_or_else(|| ctx.server_bin.display().to_string(), str::to_owned);
+            .map_or_else(|| ctx.server_bin.clone(), PathBuf::from);
         let mut argv: Vec<String> = vec![
-            bin,
+            site.program(&bin),
             "--backend".into(),
             case.backend.name().into(),
             "--listen".into(),
@@ -313,12 +314,12 @@ fn start_servers(
             "--stats-interval".into(),
             "1".into(),
             "--stats-json".into(),
-            format!("{}.json", stem.display()),
+            site.file(&stem.with_extension("json")),
         ];
         if let Some(m) = maxc {
             argv.extend(["--max-conns".into(), m.to_string()]);
         }
-        let argv = ctx.topo.placement.server.site.command(argv);
+        let argv = site.command(argv);
         append(&dir.join("cmd.txt"), &format!("{}\n", quote_cmd(&argv)))?;
         let out = stem.with_extension("out");
         pids.push(ctx.procs.spawn(&argv, &out, &stem.with_extension("log"))?);
@@ -388,16 +389,54 @@ pub fn run_case(ctx: &mut Ctx, sdir: &Path, case: &Case) -> anyhow::Result<()> {
         }
     }
     if !servers.is_empty() {
-        for rc in ctx
-            .procs
-            .stop(libc::SIGTERM, Duration::from_secs(15), &servers)
-        {
-            if rc != 0 && reason.is_none() {
-                reason = Some(format!("server exit status {rc}"));
-            }
-        }
+        reason = stop_servers(ctx, &dir, &servers, reason)?;
     }
     finish(ctx, sdir, &dir, case, procs, reason, &s, t0)
+}
+
+/// Stops the servers (on a host: SIGTERM there first, then their ssh sessions end by
+/// themselves) and fetches a host's result files back. A lost host fails the run.
+fn stop_servers(
+    ctx: &mut Ctx,
+    dir: &Path,
+    servers: &[i32],
+    mut reason: Option<String>,
+) -> anyhow::Result<Option<String>> {
+    let remote = ctx.topo.placement.server.site.remote.clone();
+    if remote.is_some() {
+        let stopped = ctx.topo.stop_remote_servers();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while stopped.is_ok()
+            && servers.iter().any(|&p| ctx.procs.alive(p))
+            && Instant::now() < deadline
+        {
+            interrupt::sleep(Duration::from_millis(100))?;
+        }
+        stopped?;
+    }
+    for rc in ctx
+        .procs
+        .stop(libc::SIGTERM, Duration::from_secs(15), servers)
+    {
+        if let (Some(r), crate::topology::hosts::ssh::SSH_FAILED) = (&remote, rc) {
+            anyhow::bail!(
+                "server host {}: the ssh connection failed or was lost (ssh exit 255); see {}",
+                r.target,
+                dir.join("server.log").display()
+            );
+        }
+        if rc != 0 && reason.is_none() {
+            reason = Some(format!("server exit status {rc}"));
+        }
+    }
+    if let Some(r) = &remote {
+        if let Err(e) =
+            crate::topology::hosts::remote::fetch_dir(&r.ssh, &r.target, &r.file(dir), dir)
+        {
+            reason.get_or_insert_with(|| format!("{e:#}"));
+        }
+    }
+    Ok(reason)
 }
 
 /// After the processes stopped: server.json, hold.json, FAILED or the result line.

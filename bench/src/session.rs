@@ -14,13 +14,14 @@ use crate::scenarios::Suite;
 use crate::statedir::{self, Lock};
 use crate::sysctl::{self, Sysctl};
 use crate::topology::active::{self, Topology};
+use crate::topology::hosts::remote::Hosts;
+use crate::topology::hosts::HostsPlan;
 use crate::topology::netns::{random_suffix, NetnsPlan};
 use crate::topology::placement::{Kind, Placement};
 use crate::topology::setup::{self, NETNS_PORT_RANGE};
 use crate::tuning::Tuning;
-use crate::{log, report, warn};
+use crate::{log, warn};
 use anyhow::{bail, Context as _};
-use std::fmt::Write as _;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
@@ -38,18 +39,19 @@ pub fn find_root() -> anyhow::Result<PathBuf> {
 }
 
 /// What the plan is made of.
-struct Planned {
-    split: plan::CpuSplit,
+pub(crate) struct Planned {
+    pub(crate) split: plan::CpuSplit,
     scale: Scale,
     limits: Limits,
-    out: PathBuf,
+    pub(crate) out: PathBuf,
     /// The results folder did not exist before this run.
     created_out: bool,
-    stamp: String,
-    host: String,
+    pub(crate) stamp: String,
+    pub(crate) host: String,
     text: String,
     placement: Placement,
     netns: Option<NetnsPlan>,
+    hosts: Option<HostsPlan>,
 }
 
 fn make_plan(o: &Options, t: &Tuning, tuned_now: bool) -> anyhow::Result<Planned> {
@@ -62,7 +64,7 @@ fn make_plan(o: &Options, t: &Tuning, tuned_now: bool) -> anyhow::Result<Planned
     let scale = plan::scale(o.quick, o.duration.as_ref(), o.hold_conns, avail, o.rounds);
     // A dry run changes nothing: the port range is the one tuning would set.
     let key = "net.ipv4.ip_local_port_range";
-    let range = if o.topo.kind == Kind::Netns {
+    let range = if matches!(o.topo.kind, Kind::Netns | Kind::Hosts) {
         // The loadgens run in new namespaces, with the run's settings or the defaults.
         Some(t.netns_value(key, NETNS_PORT_RANGE))
     } else if tuned_now || !t.active() {
@@ -110,7 +112,7 @@ fn make_plan(o: &Options, t: &Tuning, tuned_now: bool) -> anyhow::Result<Planned
     let tuning = t.active().then(|| t.args_text(None));
     let cases = setup::cases(&o.scenarios, &o.backends, &scale, &limits);
     let suffix = random_suffix().context("reading /dev/urandom for the namespace names")?;
-    let (placement, netns) = setup::placement(&o.topo, &split, &limits, &cases, &suffix)?;
+    let (placement, netns, hosts) = setup::placement(&o.topo, &split, &limits, &cases, &suffix)?;
     let mut text = crate::plantext::plan_text(&crate::plantext::Plan {
         split: &split,
         backends: &o.backends,
@@ -125,7 +127,8 @@ fn make_plan(o: &Options, t: &Tuning, tuned_now: bool) -> anyhow::Result<Planned
     text.push_str(&active::plan_text(
         &placement,
         netns.as_ref(),
-        &t.settings(),
+        hosts.as_ref(),
+        &hosts_settings(o, t)?,
         o.dry_run,
     ));
     eprint!("{text}");
@@ -140,7 +143,27 @@ fn make_plan(o: &Options, t: &Tuning, tuned_now: bool) -> anyhow::Result<Planned
         text,
         placement,
         netns,
+        hosts,
     })
+}
+
+/// The settings a run makes: on hosts the profile's (unless --no-tune) and the
+/// `--set`s whether or not this machine's user is root (the hosts decide); else the
+/// tuning's.
+fn hosts_settings(o: &Options, t: &Tuning) -> anyhow::Result<Vec<(String, String)>> {
+    if o.topo.kind != Kind::Hosts {
+        return Ok(t.settings());
+    }
+    let mut all = if o.tune {
+        sysctl::profile_entries(&o.profile)?
+    } else {
+        Vec::new()
+    };
+    all.extend(o.sets.iter().filter_map(|s| {
+        let (k, v) = s.split_once('=')?;
+        Some((sysctl::normalize(k), sysctl::normalize(v)))
+    }));
+    Ok(all)
 }
 
 /// `c1m-bench run`.
@@ -166,7 +189,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     crate::runcase::check_own_binaries(&o.backends, o.dry_run)?;
     let pre = preflight::preflight_text();
     eprint!("{pre}");
-    preflight::check_uring()?;
+    if o.topo.kind != Kind::Hosts {
+        // On hosts, each host's preflight checks its own io_uring.
+        preflight::check_uring()?;
+    }
     let t = Tuning::decide(&o)?;
     if let Some(why) = o.topo.ethtool_missing() {
         if !o.dry_run {
@@ -313,7 +339,25 @@ impl Session {
         bins: (PathBuf, PathBuf),
         pre: String,
     ) -> anyhow::Result<usize> {
-        let (sysctl_diff, p) = if o.topo.kind == Kind::Netns {
+        let (sysctl_diff, p) = if o.topo.kind == Kind::Hosts {
+            let mut p = make_plan(o, t, false)?;
+            self.record_written(o, &p);
+            let plan = p.hosts.take().context("the hosts topology has no plan")?;
+            let hosts = Hosts::new(plan, &self.tmp);
+            let topo = self
+                .topo
+                .insert(Topology::hosts(p.placement.clone(), hosts));
+            let bins = (bins.0.as_path(), bins.1.as_path());
+            let diff = crate::topology::hosts::start(
+                topo,
+                &mut p.split,
+                root,
+                bins,
+                &hosts_settings(o, t)?,
+            )?;
+            p.placement = topo.placement.clone();
+            (diff, p)
+        } else if o.topo.kind == Kind::Netns {
             // The plan sizes the namespaces, which must exist before the tuning: only
             // they tell which keys a namespace has its own copy of.
             let mut p = make_plan(o, t, false)?;
@@ -343,7 +387,7 @@ impl Session {
             (diff, p)
         };
         interrupt::check()?;
-        let (rev, dirty) = git_revision(root);
+        let (rev, dirty) = crate::headline::git_revision(root);
         let t_start = Instant::now();
         let topo = self.topo.as_ref().context("no topology was built")?;
         let topo_text = topo.headline();
@@ -400,7 +444,7 @@ impl Session {
         let sdirs: Vec<PathBuf> = o.scenarios.iter().map(|&s| suite.scenario_dir(s)).collect();
         let failures = std::mem::take(&mut suite.ctx.failures);
         let setting = format!("{topo_text}; {tuning}");
-        write_headline(o, &p, &rev, dirty, &setting, &sdirs, &failures, t_start)?;
+        crate::headline::write_headline(o, &p, &rev, dirty, &setting, &sdirs, &failures, t_start)?;
         Ok(failures.len())
     }
 
@@ -561,81 +605,6 @@ impl Drop for Session {
 /// One key per line.
 fn keys_text(keys: &[String]) -> String {
     keys.iter().map(|k| format!("{k}\n")).collect()
-}
-
-/// `git rev-parse HEAD` (or "unknown") and whether tracked files have changes.
-fn git_revision(root: &Path) -> (String, bool) {
-    let git = |args: &[&str]| {
-        Command::new("git")
-            .arg("-C")
-            .arg(root)
-            .args(args)
-            .stderr(Stdio::null())
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-    };
-    let rev = git(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into());
-    let dirty =
-        git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
-    (rev, dirty)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn write_headline(
-    o: &Options,
-    p: &Planned,
-    rev: &str,
-    dirty: bool,
-    tuning: &str,
-    sdirs: &[PathBuf],
-    failures: &[String],
-    t_start: Instant,
-) -> anyhow::Result<()> {
-    let path = p.out.join(format!("{}-{}-headline.md", p.stamp, p.host));
-    let mut md = format!(
-        "# c1m headline: {} on {} ({})\n\n",
-        p.stamp,
-        p.host,
-        if o.quick { "quick" } else { "full" }
-    );
-    let short: String = rev.chars().take(12).collect();
-    // Writing to a String cannot fail; results are ignored on purpose.
-    let _ = write!(md, "git {short}{}; server CPU {}, loadgen CPU {}; {tuning}. srv CPU µs/msg = server user+sys CPU / messages it echoed (warm-up and set-up included). Details: compare.md in each folder.\n\n",
-        if dirty { " (dirty)" } else { "" }, p.split.server, p.split.loadgen);
-    md.push_str(&report::headline(sdirs));
-    if !failures.is_empty() {
-        md.push_str("\n**Failed runs:**\n\n");
-        for f in failures {
-            let _ = writeln!(md, "- {f}");
-        }
-    }
-    std::fs::write(&path, &md).with_context(|| format!("cannot write {}", path.display()))?;
-    println!("\n{md}");
-    let names: String = sdirs
-        .iter()
-        .map(|d| {
-            format!(
-                "{} ",
-                d.file_name()
-                    .map(|n| n.to_string_lossy())
-                    .unwrap_or_default()
-            )
-        })
-        .collect();
-    log(format!(
-        "done in {} s: {} and {names}",
-        t_start.elapsed().as_secs(),
-        path.display()
-    ));
-    if !failures.is_empty() {
-        warn(format!("{} run(s) failed:", failures.len()));
-        for f in failures {
-            eprintln!("  {f}");
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -9,6 +9,8 @@ use crate::plan::{self, MSG_SIZE};
 use crate::runcase::{
     append, quote_cmd, stderr_is_tty, tail_words, Case, Ctx, Follower, HoldSampler, Kind,
 };
+use crate::topology::hosts::remote::fetch_dir;
+use crate::topology::hosts::ssh::SSH_FAILED;
 use anyhow::Context as _;
 use c1m_loadgen::report::merge_records;
 use c1m_loadgen::report::rundir::{read_run_dir, write_run_dir};
@@ -19,6 +21,8 @@ use std::time::{Duration, Instant};
 struct Started {
     pid: i32,
     dir: PathBuf,
+    /// Index into the placement's clients.
+    client: usize,
 }
 
 /// Runs the loadgen shards of `case` against `ports` until they end or their deadline;
@@ -44,7 +48,7 @@ pub(crate) fn run_loadgen(
         };
         std::fs::create_dir_all(&sdir)
             .with_context(|| format!("cannot create {}", sdir.display()))?;
-        let mut argv: Vec<String> = vec![ctx.loadgen_bin.display().to_string(), "run".into()];
+        let mut argv: Vec<String> = vec![client.site.program(&ctx.loadgen_bin), "run".into()];
         for &p in ports {
             argv.extend(["--target".into(), placement.listen(p)]);
         }
@@ -56,7 +60,7 @@ pub(crate) fn run_loadgen(
             "--label".into(),
             ctx.label(&case.name),
             "--out".into(),
-            sdir.display().to_string(),
+            client.site.file(&sdir),
         ]);
         argv.extend(shard.args.iter().cloned());
         let argv = client.site.command(argv);
@@ -64,7 +68,11 @@ pub(crate) fn run_loadgen(
         let pid = ctx
             .procs
             .spawn(&argv, &sdir.join("loadgen.out"), &sdir.join("loadgen.log"))?;
-        started.push(Started { pid, dir: sdir });
+        started.push(Started {
+            pid,
+            dir: sdir,
+            client: shard.client,
+        });
     }
     let mut reason = wait(ctx, dir, case, &started, sampler)?;
     if reason.is_none() && started.len() > 1 {
@@ -111,6 +119,18 @@ fn wait(
         f.pump();
     }
     for (i, (s, rc)) in started.iter().zip(statuses).enumerate() {
+        if let Some(r) = &ctx.topo.placement.clients[s.client].site.remote {
+            if rc == SSH_FAILED {
+                anyhow::bail!(
+                    "client host {}: the ssh connection failed or was lost (ssh exit 255) while its loadgen ran; see {}",
+                    r.target,
+                    s.dir.join("loadgen.log").display()
+                );
+            }
+            if let Err(e) = fetch_dir(&r.ssh, &r.target, &r.file(&s.dir), &s.dir) {
+                reason.get_or_insert_with(|| format!("{e:#}"));
+            }
+        }
         if reason.is_none() && rc != 0 {
             let why = tail_words(&s.dir.join("loadgen.log"), 2, |l| !l.starts_with('['));
             let which = if started.len() > 1 {

@@ -4,6 +4,7 @@
 //! section of run.md, the headline's words). Socket counts are read where the sockets
 //! are: `/proc/net` of the root namespace, or of each namespace from a thread inside it.
 
+use super::hosts::remote::{self, Hosts};
 use super::netns::{self, Applied, Netns, NetnsPlan, ReadBack};
 use super::placement::{addresses_text, Kind, Placement, Site};
 use crate::runcase::{parse_listening, parse_tcp_inuse};
@@ -33,6 +34,7 @@ pub struct Topology {
     netns: Option<Netns>,
     read_back: Option<ReadBack>,
     sysctls: SysctlRecord,
+    hosts: Option<Hosts>,
 }
 
 impl Topology {
@@ -43,6 +45,46 @@ impl Topology {
             netns: None,
             read_back: None,
             sysctls: SysctlRecord::default(),
+            hosts: None,
+        }
+    }
+
+    /// Hosts: nothing built yet (see [`Topology::hosts_mut`]); the teardown undoes
+    /// whatever the setup got to.
+    pub fn hosts(placement: Placement, hosts: Hosts) -> Topology {
+        Topology {
+            hosts: Some(hosts),
+            ..Topology::loopback(placement)
+        }
+    }
+
+    /// The hosts of a hosts topology.
+    pub fn hosts_mut(&mut self) -> Option<&mut Hosts> {
+        self.hosts.as_mut()
+    }
+
+    /// Hosts: the setup of every host, then the placement points into their run
+    /// directories. Returns the sysctl tables the hosts printed.
+    pub fn setup_hosts(
+        &mut self,
+        root: &Path,
+        bins: (&Path, &Path),
+        entries: &[(String, String)],
+    ) -> Result<String> {
+        let Some(h) = self.hosts.as_mut() else {
+            return Ok(String::new());
+        };
+        self.sysctls.tuned = !entries.is_empty();
+        let tables = h.setup(root, bins, entries)?;
+        self.placement.set_remote_dirs(&h.dirs());
+        Ok(tables)
+    }
+
+    /// Hosts: SIGTERM to the servers (their ssh sessions then end by themselves).
+    pub fn stop_remote_servers(&self) -> Result<()> {
+        match &self.placement.server.site.remote {
+            Some(r) => remote::stop_programs(&r.ssh, &r.target, &r.dir),
+            None => Ok(()),
         }
     }
 
@@ -61,6 +103,7 @@ impl Topology {
             netns: Some(ns),
             read_back,
             sysctls: SysctlRecord::default(),
+            hosts: None,
         })
     }
 
@@ -133,8 +176,12 @@ impl Topology {
         out
     }
 
-    /// Deletes the namespaces (stop the processes inside first). Safe to call twice.
+    /// Deletes the namespaces (stop the processes inside first), or cleans up every
+    /// host. Safe to call twice.
     pub fn teardown(&mut self) -> Result<()> {
+        if let Some(h) = self.hosts.as_mut() {
+            return h.teardown();
+        }
         match self.netns.as_mut() {
             Some(ns) => ns.teardown(),
             None => Ok(()),
@@ -151,6 +198,7 @@ impl Topology {
             "note": match self.kind() {
                 Kind::Loopback => "every key is set in the root namespace (saved and restored)",
                 Kind::Netns => "per_namespace_applied: set inside the server and every client namespace (values die with them); root_namespace_keys: machine-wide, saved, applied and restored in the root namespace",
+                Kind::Hosts => "each host's sysctls_applied (hosts): saved, applied and restored on that host; nothing is set on the machine that runs c1m-bench",
             },
         });
         json!({
@@ -158,6 +206,7 @@ impl Topology {
             "kernel": c1m_platform::procfs::kernel_release(),
             "placement": self.placement.describe(),
             "netns": self.netns.as_ref().map(|n| n.plan().describe(self.read_back.as_ref())),
+            "hosts": self.hosts.as_ref().map(Hosts::describe),
             "sysctls": sysctls,
         })
     }
@@ -189,6 +238,11 @@ impl Topology {
                     self.mtu_text()
                 )
             }
+            (_, Kind::Hosts) => format!(
+                "topology hosts (server on {}, {} client host(s), over ssh)",
+                p.server.listen,
+                p.clients.len()
+            ),
             _ => format!("topology loopback (server on {})", p.server.listen),
         }
     }
@@ -211,6 +265,9 @@ impl Topology {
     pub fn run_md(&self) -> String {
         let mut md = format!("## Topology: {}\n\n", self.kind().name());
         md.push_str(&placement_lines(&self.placement));
+        if let Some(h) = &self.hosts {
+            md.push_str(&h.md_lines());
+        }
         if let Some(ns) = &self.netns {
             let _ = writeln!(md, "- namespaces: {}", ns.plan().namespaces().join(", "));
             for d in self.read_back.iter().flat_map(|rb| &rb.devices) {
@@ -271,6 +328,9 @@ fn bare_keys(entries: &[(String, String)]) -> Vec<String> {
 
 /// A file of `/proc/net` as seen from `site`'s network namespace.
 fn read_net(site: &Site, file: &str) -> Option<String> {
+    if let Some(r) = &site.remote {
+        return remote::read_file(&r.ssh, &r.target, &format!("/proc/net/{file}"));
+    }
     match &site.netns {
         None => std::fs::read_to_string(Path::new("/proc/net").join(file)).ok(),
         Some(ns) => netns::in_netns(ns, || {
@@ -306,6 +366,8 @@ fn placement_lines(p: &Placement) -> String {
             c.cpus,
             if p.kind == Kind::Loopback {
                 "127.0.0.1, or 127.0.0.2 and up as the connections need".to_owned()
+            } else if c.sources.is_empty() {
+                "the host's own address".to_owned()
             } else {
                 addresses_text(&c.sources)
             },
@@ -324,12 +386,17 @@ fn placement_lines(p: &Placement) -> String {
 pub fn plan_text(
     placement: &Placement,
     plan: Option<&NetnsPlan>,
+    hosts: Option<&super::hosts::HostsPlan>,
     entries: &[(String, String)],
     commands: bool,
 ) -> String {
     let mut t = format!("topology ({}):\n", placement.kind.name());
     for l in placement_lines(placement).lines() {
         let _ = writeln!(t, "  {}", l.trim_start_matches("- "));
+    }
+    if let Some(h) = hosts {
+        t.push_str(&h.plan_text(entries, commands));
+        return t;
     }
     let Some(plan) = plan else {
         return t;

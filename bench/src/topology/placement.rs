@@ -11,17 +11,22 @@
 //!   with sources from 127.0.0.2-127.0.0.251 when one address is not enough.
 //! - `netns`: the server in its namespace on 198.18.0.1, one shard per client namespace
 //!   with sources from that client's 198.18.N.0/24 (see [`super::netns`]).
-//! - `hosts` (later): the same shape, with `ssh HOST` as the prefix and one site per
-//!   machine.
+//! - `hosts`: the server on its host's address, one shard per client host with
+//!   that host's own address (or its `--client-sources`); every program started over
+//!   ssh in the run's private directory there (see [`super::hosts`]).
 
+use super::hosts::ssh::Ssh;
+use super::hosts::{HostsPlan, DIR_PLACEHOLDER};
 use serde_json::{json, Value};
 use std::net::Ipv4Addr;
+use std::path::Path;
 
 /// A topology's name on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     Loopback,
     Netns,
+    Hosts,
 }
 
 impl Kind {
@@ -29,6 +34,7 @@ impl Kind {
         match self {
             Kind::Loopback => "loopback",
             Kind::Netns => "netns",
+            Kind::Hosts => "hosts",
         }
     }
 
@@ -37,13 +43,9 @@ impl Kind {
         match s {
             "loopback" => Ok(Kind::Loopback),
             "netns" => Ok(Kind::Netns),
-            "hosts" => Err(
-                "--topology hosts (server and loadgens on other machines over ssh) \
-                            is not built yet: use loopback or netns"
-                    .into(),
-            ),
+            "hosts" => Ok(Kind::Hosts),
             other => Err(format!(
-                "unknown topology \"{other}\" (known: loopback netns)"
+                "unknown topology \"{other}\" (known: loopback netns hosts)"
             )),
         }
     }
@@ -58,6 +60,26 @@ pub struct Site {
     pub prefix: Vec<String>,
     /// The network namespace whose `/proc/net` shows the sockets there (None: ours).
     pub netns: Option<String>,
+    /// Another machine, reached over ssh (hosts).
+    pub remote: Option<RemoteSite>,
+}
+
+/// A host of the hosts topology: how to reach it, and the run's directory there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteSite {
+    pub ssh: Ssh,
+    /// `[user@]host`.
+    pub target: String,
+    /// The run's private directory there (a placeholder until it exists).
+    pub dir: String,
+}
+
+impl RemoteSite {
+    /// Where a local path of the run's results lives on the host.
+    pub fn file(&self, local: &Path) -> String {
+        let rel = local.to_string_lossy();
+        format!("{}/f/{}", self.dir, rel.trim_start_matches('/'))
+    }
 }
 
 impl Site {
@@ -67,6 +89,7 @@ impl Site {
             name: "root namespace".into(),
             prefix: Vec::new(),
             netns: None,
+            remote: None,
         }
     }
 
@@ -76,11 +99,71 @@ impl Site {
             name: format!("namespace {ns}"),
             prefix: super::netns::exec_prefix(ns),
             netns: Some(ns.to_owned()),
+            remote: None,
         }
     }
 
-    /// `argv` with this site's prefix in front.
+    /// On host `target`, over ssh, in the run's directory there.
+    pub fn host(ssh: &Ssh, target: &str, role: &str) -> Site {
+        Site {
+            name: format!("host {target} ({role})"),
+            prefix: ssh.shell(target, "..."),
+            netns: None,
+            remote: Some(RemoteSite {
+                ssh: ssh.clone(),
+                target: target.to_owned(),
+                dir: DIR_PLACEHOLDER.to_owned(),
+            }),
+        }
+    }
+
+    /// How `bin` (a local binary) is named where this site runs it.
+    pub fn program(&self, bin: &Path) -> String {
+        match &self.remote {
+            None => bin.display().to_string(),
+            Some(_) => format!(
+                "./{}",
+                bin.file_name()
+                    .map(|n| n.to_string_lossy())
+                    .unwrap_or_default()
+            ),
+        }
+    }
+
+    /// How the local path `p` (a result file or folder) is named where this site runs.
+    pub fn file(&self, p: &Path) -> String {
+        match &self.remote {
+            None => p.display().to_string(),
+            Some(r) => r.file(p),
+        }
+    }
+
+    /// `argv` with this site's prefix in front. On a host: ssh into the run's
+    /// directory, make the result folders its arguments name, and start it with
+    /// `c1m-host.sh run` (which stops it when this ssh ends).
     pub fn command(&self, argv: Vec<String>) -> Vec<String> {
+        if let Some(r) = &self.remote {
+            let files = format!("{}/f/", r.dir);
+            let dirs: Vec<String> = argv
+                .iter()
+                .filter(|a| a.starts_with(&files))
+                .filter_map(|a| a.rsplit_once('/').map(|(d, _)| d.to_owned()))
+                .collect();
+            let mut line = format!("cd {}", super::hosts::ssh::quote(&r.dir));
+            if !dirs.is_empty() {
+                line.push_str(&format!(
+                    " && mkdir -p -- {}",
+                    super::hosts::ssh::quote_words(&dirs)
+                ));
+            }
+            let mut words = vec!["./c1m-host.sh".to_owned(), "run".to_owned()];
+            words.extend(argv);
+            line.push_str(&format!(
+                " && exec {}",
+                super::hosts::ssh::quote_words(&words)
+            ));
+            return r.ssh.shell(&r.target, &line);
+        }
         let mut all = self.prefix.clone();
         all.extend(argv);
         all
@@ -309,6 +392,42 @@ impl Placement {
         }
     }
 
+    /// The server on `plan`'s server host, one shard per client host (its
+    /// `--client-sources`, or none: the host's own address).
+    pub fn hosts(plan: &HostsPlan, loadgen_cpus: &str, ports_per_pair: u64) -> Placement {
+        let k = plan.clients.len();
+        Placement {
+            kind: Kind::Hosts,
+            server: ServerPlace {
+                site: Site::host(&plan.ssh, &plan.server.target, "server"),
+                listen: plan.server.addr,
+            },
+            clients: plan
+                .clients
+                .iter()
+                .enumerate()
+                .map(|(i, c)| ClientPlace {
+                    site: Site::host(&plan.ssh, &c.target, &c.role),
+                    sources: c.sources.clone(),
+                    dedicated: DEDICATED_SOURCES.min(c.sources.len().saturating_sub(1)),
+                    cpus: shard_cpus(loadgen_cpus, i, k),
+                })
+                .collect(),
+            ports_per_pair,
+        }
+    }
+
+    /// Every site's run directory set to the ones made on the hosts (server, clients).
+    pub fn set_remote_dirs(&mut self, dirs: &[String]) {
+        let sites = std::iter::once(&mut self.server.site)
+            .chain(self.clients.iter_mut().map(|c| &mut c.site));
+        for (site, d) in sites.zip(dirs) {
+            if let Some(r) = site.remote.as_mut() {
+                r.dir = d.clone();
+            }
+        }
+    }
+
     /// Source addresses each of `clients` netns clients needs so that every case of
     /// `cases` ((connections, server ports)) fits, plus the dedicated ones.
     pub fn netns_sources(
@@ -338,7 +457,7 @@ impl Placement {
     fn owns(&self, client: &ClientPlace, a: Ipv4Addr) -> bool {
         match self.kind {
             Kind::Loopback => a.is_loopback(),
-            Kind::Netns => client.sources.contains(&a),
+            Kind::Netns | Kind::Hosts => client.sources.contains(&a),
         }
     }
 
@@ -363,6 +482,8 @@ impl Placement {
             let general = client.sources.len() - client.dedicated;
             let sources = match &wanted {
                 Some(w) if w.iter().all(|&a| self.owns(client, a)) => w.clone(),
+                // A host without --client-sources: its own address.
+                Some(_) if self.kind == Kind::Hosts && client.sources.is_empty() => Vec::new(),
                 Some(w) if w.len() <= client.dedicated => {
                     client.sources[client.sources.len() - w.len()..].to_vec()
                 }
@@ -376,10 +497,13 @@ impl Placement {
                 }
                 None => {
                     let k = sources_needed(share, targets, self.ports_per_pair);
-                    if k > general as u64 {
+                    if k > general as u64
+                        && !(self.kind == Kind::Hosts && client.sources.is_empty() && k <= 1)
+                    {
                         return Err(self.too_few(client, share, k, general));
                     }
-                    if self.kind == Kind::Loopback && k <= 1 {
+                    let own_address = self.kind == Kind::Hosts && client.sources.is_empty();
+                    if (self.kind == Kind::Loopback || own_address) && k <= 1 {
                         Vec::new()
                     } else {
                         client.sources[..k as usize].to_vec()
@@ -409,6 +533,11 @@ impl Placement {
             Kind::Netns => format!(
                 "{share} connections need {k} source addresses in {}, which has {have}: \
                  use more client namespaces (--clients)",
+                client.site.name
+            ),
+            Kind::Hosts => format!(
+                "{share} connections need {k} source addresses on {}, which has {have}: \
+                 give it more with --client-sources, or use more client hosts",
                 client.site.name
             ),
         }

@@ -52,10 +52,43 @@ fn shares_differ_by_at_most_one_and_sum_to_the_total() {
 fn topology_names() {
     assert_eq!(Kind::parse("loopback"), Ok(Kind::Loopback));
     assert_eq!(Kind::parse("netns").map(Kind::name), Ok("netns"));
-    assert!(Kind::parse("hosts").unwrap_err().contains("not built yet"));
+    assert_eq!(Kind::parse("hosts").map(Kind::name), Ok("hosts"));
     assert!(Kind::parse("lan")
         .unwrap_err()
-        .contains("known: loopback netns"));
+        .contains("known: loopback netns hosts"));
+}
+
+#[test]
+fn hosts_shards_use_their_own_address_or_their_sources() {
+    let plan = crate::topology::hosts::HostsPlan::new(
+        "root@198.18.0.1",
+        "root@198.18.0.2,root@198.18.0.3",
+        &["198.18.2.1-198.18.2.9".into()],
+        crate::topology::hosts::ssh::Ssh::default(),
+        "t",
+    )
+    .expect("valid");
+    let mut p = Placement::hosts(&plan, "1", 27_000);
+    assert_eq!(p.listen(7000), "198.18.0.1:7000");
+    let args = vec!["--connections".to_string(), "1000".into()];
+    let shards = p.shards(&args, 1000, 1).expect("fits");
+    assert!(shards[1].sources.is_empty(), "own address");
+    assert_eq!(shards[0].sources.len(), 1);
+    // Too many for one address of its own.
+    assert!(p.shards(&args, 100_000, 1).is_err());
+    p.set_remote_dirs(&["/tmp/c1m-host.a".into(), "/tmp/c1m-host.b".into()]);
+    let site = &p.clients[0].site;
+    assert_eq!(
+        site.program(std::path::Path::new("target/release/c1m-loadgen")),
+        "./c1m-loadgen"
+    );
+    let out = site.file(std::path::Path::new("/r/x/shard-0"));
+    assert_eq!(out, "/tmp/c1m-host.b/f/r/x/shard-0");
+    let argv = site.command(vec!["./c1m-loadgen".into(), "--out".into(), out]);
+    assert_eq!(
+        argv.last().map(String::as_str),
+        Some("cd /tmp/c1m-host.b && mkdir -p -- /tmp/c1m-host.b/f/r/x && exec ./c1m-host.sh run ./c1m-loadgen --out /tmp/c1m-host.b/f/r/x/shard-0")
+    );
 }
 
 #[test]

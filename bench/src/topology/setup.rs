@@ -2,6 +2,8 @@
 //! `--gro`, `--tso` checked, and the placement sized for the run's cases (pure, apart
 //! from reading a random suffix).
 
+use super::hosts::ssh::{Ssh, OPTIONS_ENV};
+use super::hosts::HostsPlan;
 use super::netns::{self, LinkOptions, NetnsPlan, MTU_RANGE};
 use super::placement::{Kind, Placement};
 use crate::cli::RunArgs;
@@ -20,6 +22,11 @@ pub struct TopologyOpts {
     /// Client namespaces (netns).
     pub clients: usize,
     pub link: LinkOptions,
+    /// hosts: `--server-host`, `--client-hosts`, `--client-sources`, ssh options.
+    pub server_host: Option<String>,
+    pub client_hosts: Option<String>,
+    pub client_sources: Vec<String>,
+    pub ssh: Ssh,
 }
 
 fn on_off(v: Option<&str>) -> Option<bool> {
@@ -48,6 +55,29 @@ impl TopologyOpts {
                 given.join(", "),
                 kind.name()
             )));
+        }
+        let hosts_only = [
+            ("--server-host", a.server_host.is_some()),
+            ("--client-hosts", a.client_hosts.is_some()),
+            ("--client-sources", !a.client_sources.is_empty()),
+            ("--ssh-option", !a.ssh_option.is_empty()),
+        ];
+        let given: Vec<&str> = hosts_only
+            .iter()
+            .filter(|(_, g)| *g)
+            .map(|(n, _)| *n)
+            .collect();
+        if kind != Kind::Hosts && !given.is_empty() {
+            return Err(UsageError(format!(
+                "{} only work with --topology hosts (this run is {})",
+                given.join(", "),
+                kind.name()
+            )));
+        }
+        if kind == Kind::Hosts && (a.server_host.is_none() || a.client_hosts.is_none()) {
+            return Err(UsageError(
+                "--topology hosts needs --server-host HOST and --client-hosts H1,H2,...".into(),
+            ));
         }
         let number = |name: &str, v: &Option<String>| -> Result<Option<u64>, UsageError> {
             v.as_deref()
@@ -86,6 +116,10 @@ impl TopologyOpts {
                 gro: on_off(a.gro.as_deref()),
                 tso: on_off(a.tso.as_deref()),
             },
+            server_host: a.server_host.clone(),
+            client_hosts: a.client_hosts.clone(),
+            client_sources: a.client_sources.clone(),
+            ssh: Ssh::new(std::env::var(OPTIONS_ENV).ok().as_deref(), &a.ssh_option),
         })
     }
 
@@ -131,20 +165,33 @@ pub fn cases(
     out
 }
 
-/// The placement of a run, and the netns plan behind it (netns only). `suffix` names
-/// the namespaces.
+/// The placement of a run, and the netns or hosts plan behind it. `suffix` names the
+/// namespaces (and the hosts' state files).
 pub fn placement(
     opts: &TopologyOpts,
     split: &CpuSplit,
     limits: &Limits,
     cases: &[(u64, u64)],
     suffix: &str,
-) -> Result<(Placement, Option<NetnsPlan>), UsageError> {
+) -> Result<(Placement, Option<NetnsPlan>, Option<HostsPlan>), UsageError> {
     match opts.kind {
         Kind::Loopback => Ok((
             Placement::loopback(&split.loadgen, limits.ports_per_pair),
             None,
+            None,
         )),
+        Kind::Hosts => {
+            let plan = HostsPlan::new(
+                opts.server_host.as_deref().unwrap_or_default(),
+                opts.client_hosts.as_deref().unwrap_or_default(),
+                &opts.client_sources,
+                opts.ssh.clone(),
+                suffix,
+            )
+            .map_err(UsageError)?;
+            let p = Placement::hosts(&plan, &split.loadgen, limits.ports_per_pair);
+            Ok((p, None, Some(plan)))
+        }
         Kind::Netns => {
             let sources = Placement::netns_sources(
                 cases.iter().copied(),
@@ -154,7 +201,7 @@ pub fn placement(
             let plan = NetnsPlan::new(opts.clients, sources, opts.link, suffix)
                 .map_err(|e| UsageError(e.to_string()))?;
             let p = Placement::netns(&plan, &split.loadgen, limits.ports_per_pair);
-            Ok((p, Some(plan)))
+            Ok((p, Some(plan), None))
         }
     }
 }
@@ -200,7 +247,11 @@ mod tests {
         for (bad, msg) in [
             (vec!["--clients", "2"], "only work with --topology netns"),
             (vec!["--tso", "on"], "--tso only work"),
-            (vec!["--topology", "hosts"], "not built yet"),
+            (vec!["--topology", "hosts"], "needs --server-host"),
+            (
+                vec!["--server-host", "h"],
+                "only work with --topology hosts",
+            ),
             (vec!["--topology", "mars"], "unknown topology"),
             (
                 vec!["--topology", "netns", "--clients", "0"],
@@ -245,8 +296,12 @@ mod tests {
             kind: Kind::Netns,
             clients: 2,
             link: LinkOptions::default(),
+            server_host: None,
+            client_hosts: None,
+            client_sources: Vec::new(),
+            ssh: Ssh::default(),
         };
-        let (p, plan) = placement(&o, &split, &limits, &all, "abc123").expect("fits");
+        let (p, plan, _) = placement(&o, &split, &limits, &all, "abc123").expect("fits");
         let plan = plan.expect("a netns plan");
         assert_eq!(plan.sources_per_client(), 23);
         for (conns, targets) in all {
@@ -263,7 +318,7 @@ mod tests {
         let tiny = Limits::new(20_000, (60_000, 60_099), 0, None);
         let e = placement(&one, &split, &tiny, &[(1_000_000, 1)], "abc123").expect_err("too many");
         assert!(e.0.contains("--clients"), "{}", e.0);
-        let (lp, none) = placement(
+        let (lp, none, _) = placement(
             &TopologyOpts {
                 kind: Kind::Loopback,
                 ..o
