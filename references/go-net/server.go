@@ -31,6 +31,9 @@ type server struct {
 	conns    map[net.Conn]struct{}
 	stopping atomic.Bool
 	wg       sync.WaitGroup
+
+	// lastRefusalLog: when the last "--max-conns reached" line was printed (unix ns).
+	lastRefusalLog atomic.Int64
 }
 
 // handler serves one accepted connection until it ends and says why it ended. A
@@ -107,6 +110,20 @@ func run(cfg *config) (int, error) {
 
 // acceptLoop accepts until the listener is closed. Accept errors such as EMFILE back
 // off and retry, as net/http's Server does.
+// sayRefused says on stderr that --max-conns was reached, with the count and the fix: at
+// the first refusal, then at most once every 5 s (as c1m-server does).
+func (s *server) sayRefused(refused uint64) {
+	now := time.Now().UnixNano()
+	last := s.lastRefusalLog.Load()
+	if last != 0 && now-last < int64(5*time.Second) {
+		return
+	}
+	if !s.lastRefusalLog.CompareAndSwap(last, now) {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "c1m-go-net: refusing connections: --max-conns %d reached; %d refused so far. Fix: a larger --max-conns if the machine can hold more.\n", s.cfg.maxConns, refused)
+}
+
 func (s *server) acceptLoop(ln net.Listener, serve handler) {
 	var backoff time.Duration
 	for {
@@ -127,7 +144,7 @@ func (s *server) acceptLoop(ln net.Listener, serve handler) {
 		backoff = 0
 		s.stats.accepted.Add(1)
 		if !s.stats.tryOpen() {
-			s.stats.rejected.Add(1)
+			s.sayRefused(s.stats.rejected.Add(1))
 			c.Close()
 			continue
 		}
