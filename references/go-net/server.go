@@ -32,8 +32,14 @@ type server struct {
 	stopping atomic.Bool
 	wg       sync.WaitGroup
 
-	// lastRefusalLog: when the last "--max-conns reached" line was printed (unix ns).
-	lastRefusalLog atomic.Int64
+	// lastRefusalLog, lastFdLog: when the last "--max-conns reached" and "out of file
+	// descriptors" lines were printed (unix ns).
+	lastRefusalLog, lastFdLog atomic.Int64
+
+	// spare is an fd kept open (on /dev/null) so that, out of fds, a waiting connection
+	// can still be accepted and closed instead of waiting in the backlog.
+	spareMu sync.Mutex
+	spare   *os.File
 }
 
 // handler serves one accepted connection until it ends and says why it ended. A
@@ -67,6 +73,7 @@ func run(cfg *config) (int, error) {
 	defer stop()
 	st := newStats(cfg)
 	s := &server{cfg: cfg, stats: st, conns: make(map[net.Conn]struct{})}
+	s.spare, _ = os.Open(os.DevNull)
 	// Application heartbeats and --idle-timeout detect dead peers, so the kernel's TCP
 	// keep-alive (which net.Listen turns on at 15 s) is off: one timer less per socket.
 	lc := net.ListenConfig{KeepAlive: -1}
@@ -110,15 +117,67 @@ func run(cfg *config) (int, error) {
 
 // acceptLoop accepts until the listener is closed. Accept errors such as EMFILE back
 // off and retry, as net/http's Server does.
+// refuseWaiting, out of fds, accepts every connection waiting on ln and closes it at
+// once, with the spare fd freed for the moment (the classic spare-fd trick), so no client
+// waits unanswered in the backlog. Returns how many it refused.
+func (s *server) refuseWaiting(ln net.Listener) uint64 {
+	tl, ok := ln.(*net.TCPListener)
+	if !ok {
+		return 0
+	}
+	rc, err := tl.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	s.spareMu.Lock()
+	defer s.spareMu.Unlock()
+	var n uint64
+	_ = rc.Control(func(fd uintptr) {
+		for {
+			if s.spare != nil {
+				s.spare.Close()
+				s.spare = nil
+			}
+			// The listener is non-blocking: EAGAIN once the backlog is empty.
+			nfd, _, err := syscall.Accept4(int(fd), syscall.SOCK_CLOEXEC)
+			s.spare, _ = os.Open(os.DevNull)
+			if err != nil {
+				return
+			}
+			syscall.Close(nfd)
+			n++
+		}
+	})
+	if n > 0 {
+		s.sayFdLimit(s.stats.refusedFd.Add(n))
+	}
+	return n
+}
+
+// sayFdLimit says on stderr that the fd limit was reached: at the first refusal, then at
+// most once every 5 s.
+func (s *server) sayFdLimit(refused uint64) {
+	if !due(&s.lastFdLog) {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "c1m-go-net: refusing connections: out of file descriptors (RLIMIT_NOFILE %d, hard %d); %d refused so far. Fix: raise `ulimit -n`, or run more server processes (one port each), or give --max-conns below the limit.\n", s.stats.nofileSoft, s.stats.nofileHard, refused)
+}
+
+// due says whether a rate-limited line may be printed now (at most once every 5 s), and
+// if so takes the turn.
+func due(last *atomic.Int64) bool {
+	now := time.Now().UnixNano()
+	prev := last.Load()
+	if prev != 0 && now-prev < int64(5*time.Second) {
+		return false
+	}
+	return last.CompareAndSwap(prev, now)
+}
+
 // sayRefused says on stderr that --max-conns was reached, with the count and the fix: at
 // the first refusal, then at most once every 5 s (as c1m-server does).
 func (s *server) sayRefused(refused uint64) {
-	now := time.Now().UnixNano()
-	last := s.lastRefusalLog.Load()
-	if last != 0 && now-last < int64(5*time.Second) {
-		return
-	}
-	if !s.lastRefusalLog.CompareAndSwap(last, now) {
+	if !due(&s.lastRefusalLog) {
 		return
 	}
 	fmt.Fprintf(os.Stderr, "c1m-go-net: refusing connections: --max-conns %d reached; %d refused so far. Fix: a larger --max-conns if the machine can hold more.\n", s.cfg.maxConns, refused)
@@ -131,6 +190,10 @@ func (s *server) acceptLoop(ln net.Listener, serve handler) {
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
+			}
+			if (errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)) && s.refuseWaiting(ln) > 0 {
+				backoff = 0
+				continue
 			}
 			s.stats.loopErrors.Add(1)
 			if backoff == 0 {

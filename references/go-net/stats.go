@@ -27,6 +27,7 @@ type stats struct {
 	cfg *config
 
 	accepted, closed, rejected, idleClosed counter
+	refusedFd                              counter // accepted and closed at the fd limit
 	bytesIn, bytesOut, recvs, sends        counter
 	connErrors, loopErrors                 counter
 	open                                   atomic.Int64
@@ -168,6 +169,7 @@ type report struct {
 	Accepted             uint64   `json:"accepted"`
 	Closed               uint64   `json:"closed"`
 	Rejected             uint64   `json:"rejected"`
+	Refused              refused  `json:"refused"`
 	IdleClosed           uint64   `json:"idle_closed"`
 	BytesIn              uint64   `json:"bytes_in"`
 	BytesOut             uint64   `json:"bytes_out"`
@@ -183,6 +185,14 @@ type report struct {
 	GoGCPauseTotalS      float64  `json:"go_gc_pause_total_s"`
 	GoGCCPUFraction      float64  `json:"go_gc_cpu_fraction"`
 	GoBufferBytesPerConn int      `json:"go_buffer_bytes_per_conn"`
+}
+
+// refused counts connections closed at once because the server could not hold them, by
+// reason, as c1m-server's server.json does (fixed_table is uring's and always 0 here).
+type refused struct {
+	MaxConns   uint64 `json:"max_conns"`
+	FdLimit    uint64 `json:"fd_limit"`
+	FixedTable uint64 `json:"fixed_table"`
 }
 
 func (st *stats) build() report {
@@ -204,7 +214,9 @@ func (st *stats) build() report {
 		WallS: time.Since(st.started).Seconds(), CPUUserS: secs(ru.Utime), CPUSysS: secs(ru.Stime),
 		SyscallsCounted:  "not counted: the Go runtime's netpoller makes the epoll_wait calls and retries reads and writes on EAGAIN",
 		RSSBaselineBytes: st.rssBaseline, RSSPeakBytes: st.rssPeak.Load(), RSSAtExitBytes: statusBytes("VmRSS"),
-		Accepted: st.accepted.Load(), Closed: st.closed.Load(), Rejected: st.rejected.Load(),
+		Accepted: st.accepted.Load(), Closed: st.closed.Load(),
+		Rejected:   st.rejected.Load() + st.refusedFd.Load(),
+		Refused:    refused{MaxConns: st.rejected.Load(), FdLimit: st.refusedFd.Load()},
 		IdleClosed: st.idleClosed.Load(), BytesIn: st.bytesIn.Load(), BytesOut: st.bytesOut.Load(),
 		Recvs: st.recvs.Load(), Sends: st.sends.Load(), ConnErrors: st.connErrors.Load(),
 		LoopErrors: st.loopErrors.Load(), GoroutinesPeak: st.goroutinesPeak.Load(),

@@ -16,12 +16,6 @@ backend_tests!(fd_limit_refuses_at_once_and_says_which_limit);
 /// the first clients leave.
 fn fd_limit_refuses_at_once_and_says_which_limit(backend: &str) {
     const CLIENTS: usize = 120;
-    if backend == "tokio-uring" {
-        // Known gap: at the fd limit the tokio-uring runtime stops completing anything
-        // (no accept error reaches our code, served connections stall); see README.
-        eprintln!("tokio-uring: skipped (wedges at RLIMIT_NOFILE inside the runtime)");
-        return;
-    }
     let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("refusals-{backend}-{}.json", std::process::id()));
     let _ = std::fs::remove_file(&path);

@@ -46,7 +46,14 @@ pub(super) struct Shared {
     clock: Cell<Clock>,
     /// Reserved so a connection can be accepted and closed when fds run out.
     spare: RefCell<SpareFd>,
+    /// Connections this process may hold before it runs out of fds, when the backend must
+    /// never reach the limit itself (see [`Shared::cap_below_fd_limit`]).
+    fd_cap: Cell<Option<usize>>,
 }
+
+/// Fds kept free under the fd cap (at most; an eighth of a small limit): the accept of a
+/// connection that will be refused, the runtime's own, stats files.
+const FD_HEADROOM: usize = 64;
 
 impl Shared {
     pub fn new(ctx: &LoopContext) -> Rc<Self> {
@@ -56,7 +63,20 @@ impl Shared {
             limits: ctx.limits,
             clock: Cell::new(Clock::new()),
             spare: RefCell::new(SpareFd::new()),
+            fd_cap: Cell::new(None),
         })
+    }
+
+    /// Refuses connections (as at the fd limit) before the process runs out of fds: for
+    /// tokio-uring, whose runtime stops completing anything once an accept fails with
+    /// EMFILE, so the limit must never be reached. The cap is RLIMIT_NOFILE less the fds
+    /// open now and a headroom.
+    pub fn cap_below_fd_limit(&self) {
+        let (soft, _) = c1m_platform::limits::nofile();
+        let open_now = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count());
+        let headroom = (soft as usize / 8).clamp(4, FD_HEADROOM);
+        let cap = (soft as usize).saturating_sub(open_now + headroom).max(1);
+        self.fd_cap.set(Some(cap));
     }
 
     /// The loop clock, read now: tasks have no shared loop iteration to read it once per.
@@ -75,13 +95,21 @@ impl Shared {
     /// Counts a just-accepted connection against `--max-conns`. `None` means over the
     /// limit: the caller drops the socket at once.
     pub fn admit(self: &Rc<Self>) -> Option<ConnGuard> {
-        if self.conns.try_open(self.limits.max_conns) {
+        let (max_conns, fd_cap) = (self.limits.max_conns, self.fd_cap.get());
+        let by_fds = fd_cap.is_some_and(|f| max_conns.is_none_or(|m| f < m));
+        let max = if by_fds { fd_cap } else { max_conns };
+        if self.conns.try_open(max) {
             self.stats.accepted.add(1);
             Some(ConnGuard {
                 shared: self.clone(),
             })
         } else {
-            self.stats.refused(Refusal::MaxConns, 1);
+            let why = if by_fds {
+                Refusal::FdLimit
+            } else {
+                Refusal::MaxConns
+            };
+            self.stats.refused(why, 1);
             None
         }
     }

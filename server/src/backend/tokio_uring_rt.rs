@@ -60,6 +60,8 @@ pub fn run(ctx: LoopContext) -> anyhow::Result<()> {
 /// Hands the listeners to the ring, reports ready, accepts until a stop is requested.
 async fn serve_loop(mut ctx: LoopContext) {
     let shared = Shared::new(&ctx);
+    // The runtime wedges when an accept fails with EMFILE: refuse before the limit.
+    shared.cap_below_fd_limit();
     for l in std::mem::take(&mut ctx.listeners) {
         // The listener comes non-blocking; io_uring never blocks the thread on accept
         // either way, and with O_NONBLOCK some kernels complete an accept on an empty
