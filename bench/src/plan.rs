@@ -439,6 +439,13 @@ pub fn loadgen_deadline_s(conns: u64, hold: bool, scale: &Scale) -> u64 {
     60 + conns / 5000 + (run.value + scale.warm.value + 1.0).trunc() as u64
 }
 
+/// How long the servers of a case get to exit after SIGTERM before SIGKILL: 15 s, plus
+/// a second per 25,000 connections (the kernel tears down about 40-170k sockets a second
+/// here, and fd-bound servers close theirs before they exit).
+pub fn server_stop_grace(conns: u64) -> std::time::Duration {
+    std::time::Duration::from_secs(15 + conns / 25_000)
+}
+
 /// TCP sockets in use below which a hold run's teardown is done: 98% of its 2 x conns
 /// sockets are gone.
 pub fn hold_drain_target(inuse_before: u64, conns: u64) -> u64 {
@@ -673,6 +680,8 @@ mod tests {
         assert_eq!(loadgen_deadline_s(1_000_000, true, &f), 60 + 200 + 42);
         assert_eq!(hold_drain_target(10, 1000), 110);
         assert_eq!(hold_drain_target(10, 1_000_000), 40_010);
+        assert_eq!(server_stop_grace(100).as_secs(), 15);
+        assert_eq!(server_stop_grace(1_000_000).as_secs(), 55);
     }
 
     #[test]

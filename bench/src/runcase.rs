@@ -389,7 +389,8 @@ pub fn run_case(ctx: &mut Ctx, sdir: &Path, case: &Case) -> anyhow::Result<()> {
         }
     }
     if !servers.is_empty() {
-        reason = stop_servers(ctx, &dir, &servers, reason)?;
+        let grace = plan::server_stop_grace(case.conns);
+        reason = stop_servers(ctx, &dir, &servers, grace, reason)?;
     }
     finish(ctx, sdir, &dir, case, procs, reason, &s, t0)
 }
@@ -400,12 +401,13 @@ fn stop_servers(
     ctx: &mut Ctx,
     dir: &Path,
     servers: &[i32],
+    grace: Duration,
     mut reason: Option<String>,
 ) -> anyhow::Result<Option<String>> {
     let remote = ctx.topo.placement.server.site.remote.clone();
     if remote.is_some() {
         let stopped = ctx.topo.stop_remote_servers();
-        let deadline = Instant::now() + Duration::from_secs(15);
+        let deadline = Instant::now() + grace;
         while stopped.is_ok()
             && servers.iter().any(|&p| ctx.procs.alive(p))
             && Instant::now() < deadline
@@ -416,7 +418,7 @@ fn stop_servers(
     }
     for rc in ctx
         .procs
-        .stop(libc::SIGTERM, Duration::from_secs(15), servers)
+        .stop(libc::SIGTERM, grace, servers)
     {
         if let (Some(r), crate::topology::hosts::ssh::SSH_FAILED) = (&remote, rc) {
             anyhow::bail!(

@@ -106,6 +106,12 @@ func run(cfg *config) (int, error) {
 	go st.sample(done)
 
 	<-ctx.Done()
+	// The stats are written once as the stop arrives: closing tens of thousands of
+	// connections on a busy CPU can outlast whoever waits for this process. They are
+	// written again, for the whole life, once the connections are closed.
+	if err := st.writeJSON(); err != nil {
+		return 1, err
+	}
 	s.shutdown(listeners)
 	accepting.Wait()
 	close(done)
@@ -115,8 +121,6 @@ func run(cfg *config) (int, error) {
 	return 0, nil
 }
 
-// acceptLoop accepts until the listener is closed. Accept errors such as EMFILE back
-// off and retry, as net/http's Server does.
 // refuseWaiting, out of fds, accepts every connection waiting on ln and closes it at
 // once, with the spare fd freed for the moment (the classic spare-fd trick), so no client
 // waits unanswered in the backlog. Returns how many it refused.
@@ -183,6 +187,8 @@ func (s *server) sayRefused(refused uint64) {
 	fmt.Fprintf(os.Stderr, "c1m-go-net: refusing connections: --max-conns %d reached; %d refused so far. Fix: a larger --max-conns if the machine can hold more.\n", s.cfg.maxConns, refused)
 }
 
+// acceptLoop accepts until the listener is closed. Out of fds it refuses what waits (see
+// refuseWaiting); other accept errors back off and retry, as net/http's Server does.
 func (s *server) acceptLoop(ln net.Listener, serve handler) {
 	var backoff time.Duration
 	for {

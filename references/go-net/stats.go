@@ -248,7 +248,13 @@ func (st *stats) writeJSON() error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(st.cfg.statsJSON, append(b, '\n'), 0o644); err != nil {
+	// Written beside and renamed over: a reader never sees half a file, even if the
+	// process is killed while it writes.
+	tmp := st.cfg.statsJSON + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("writing --stats-json %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, st.cfg.statsJSON); err != nil {
 		return fmt.Errorf("writing --stats-json %s: %w", st.cfg.statsJSON, err)
 	}
 	return nil
