@@ -416,10 +416,7 @@ fn stop_servers(
         }
         stopped?;
     }
-    for rc in ctx
-        .procs
-        .stop(libc::SIGTERM, grace, servers)
-    {
+    for rc in ctx.procs.stop(libc::SIGTERM, grace, servers) {
         if let (Some(r), crate::topology::hosts::ssh::SSH_FAILED) = (&remote, rc) {
             anyhow::bail!(
                 "server host {}: the ssh connection failed or was lost (ssh exit 255); see {}",

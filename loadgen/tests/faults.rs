@@ -126,6 +126,17 @@ fn loadgen_killed_mid_run_frees_the_server(backend: &str) {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    // Every connection closed on the server's side too: none left established or
+    // waiting for the server to close (CLOSE_WAIT) on its port.
+    let port = server.addr.port();
+    while server_side_sockets(port) > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "{backend}: {} connections still open on the server's port {port}",
+            server_side_sockets(port)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let out = loadgen(&[
         "run",
         "--target",
@@ -138,6 +149,24 @@ fn loadgen_killed_mid_run_frees_the_server(backend: &str) {
         "1",
     ]);
     out.assert_success();
+}
+
+/// TCP sockets whose local port is `port` and that are ESTABLISHED or in CLOSE_WAIT
+/// (the peer closed, the server has not yet): the server's open connections.
+fn server_side_sockets(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    table
+        .lines()
+        .skip(1)
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let local_port = f
+                .get(1)
+                .and_then(|a| a.rsplit(':').next())
+                .and_then(|p| u16::from_str_radix(p, 16).ok());
+            local_port == Some(port) && matches!(f.get(3), Some(&"01") | Some(&"08"))
+        })
+        .count()
 }
 
 backend_tests!(accept_storm_fails_no_connect);

@@ -26,16 +26,17 @@ impl Capacity {
         let total = slots as u64 * self.loops as u64;
         Some(match self.max_conns {
             Some(max) => format!(
-                "c1m-server: uring: {} loops x {slots} fixed-file slots ({total} in all) for \
+                "c1m-server: uring: {} x {slots} fixed-file slots ({total} in all) for \
                  --max-conns {max}",
-                self.loops
+                self.loops_text()
             ),
             None => format!(
-                "c1m-server: uring: holds up to {total} connections ({} loops x {slots} \
+                "c1m-server: uring: holds up to {total} connections ({} x {slots} \
                  fixed-file slots; one table may hold at most RLIMIT_NOFILE {} slots); \
                  connections past a full table are refused. Give --max-conns N to size the \
                  tables for N connections.",
-                self.loops, self.nofile_soft
+                self.loops_text(),
+                self.nofile_soft
             ),
         })
     }
@@ -43,14 +44,22 @@ impl Capacity {
     fn fixed_table_line(&self, refused: u64) -> String {
         format!(
             "c1m-server: refusing connections: the fixed-file table is full ({} slots per loop, \
-             {} loops); {refused} refused so far. Fix: start with --max-conns N to size the \
+             {}); {refused} refused so far. Fix: start with --max-conns N to size the \
              rings for N connections (more loops are started when one table cannot hold its \
              share), raise `ulimit -n` (a table holds at most RLIMIT_NOFILE {} slots), or run \
              more server processes on the port (SO_REUSEPORT).",
             self.fixed_slots.unwrap_or(0),
-            self.loops,
+            self.loops_text(),
             self.nofile_soft
         )
+    }
+
+    /// "1 loop", "57 loops".
+    fn loops_text(&self) -> String {
+        match self.loops {
+            1 => "1 loop".into(),
+            n => format!("{n} loops"),
+        }
     }
 
     fn fd_limit_line(&self, refused: u64) -> String {
