@@ -1,4 +1,4 @@
-//! Connection lifecycle of a loop: connect completions, failed connects, losses by
+//! Connection lifecycle of a loop: starting connects, connect completions, failed connects, losses by
 //! cause, closing a slot and what a slot does next.
 
 use super::*;
@@ -167,5 +167,77 @@ impl Core {
                 St::Dead
             };
         }
+    }
+}
+
+impl Loop {
+    /// Opens sockets for slots waiting to connect, within the in-flight and rate limits.
+    pub(super) fn start_connects(&mut self) {
+        loop {
+            let c = &mut self.core;
+            if c.connecting >= c.max_connecting {
+                break;
+            }
+            if let Some(rate) = c.connect_rate {
+                let allowed = (c.now.saturating_sub(c.ramp_start) as f64 * rate / 1e9) as u64 + 1;
+                if c.connects_started >= allowed {
+                    break;
+                }
+            }
+            let Some(slot) = c.to_connect.pop_front() else {
+                break;
+            };
+            self.connect(slot);
+        }
+    }
+
+    /// Socket (a normal fd, for bind and socket options), into fixed slot `slot`, fd
+    /// closed at once; then a connect on the fixed slot with a linked timeout.
+    pub(super) fn connect(&mut self, slot: u32) {
+        let c = &mut self.core;
+        c.connects_started += 1;
+        if c.first_connect_ns.is_none() {
+            c.first_connect_ns = Some(c.now);
+        }
+        let j = slot as usize;
+        let ti = usize::from(c.target_index[j]);
+        let target = c.plan.targets[ti];
+        let registered = client_socket(target, c.sources[j]).and_then(|sock| {
+            self.ring
+                .submitter()
+                .register_files_update(slot, &[sock.as_raw_fd()])
+                .map(drop)
+            // `sock` closes here: the fixed table holds its own reference.
+        });
+        let c = &mut self.core;
+        if let Err(e) = registered {
+            let name = e.raw_os_error().map_or_else(|| e.to_string(), errno_name);
+            c.connect_failed(slot, name, false);
+            return;
+        }
+        let conn = &mut c.conns[j];
+        conn.gen = conn.gen.wrapping_add(1) & 0xFF_FFFF;
+        conn.incarnation = conn.incarnation.wrapping_add(1);
+        conn.st = St::Connecting;
+        conn.t_connect = c.now;
+        conn.tx_seq = 0;
+        conn.rx_seq = 0;
+        conn.tx_sent = 0;
+        conn.rx_off = 0;
+        conn.send_busy = false;
+        conn.recv_armed = false;
+        conn.bad = false;
+        let gen = conn.gen;
+        let addr = &c.targets[ti];
+        let connect = opcode::Connect::new(types::Fixed(slot), addr.as_ptr().cast(), addr.len())
+            .build()
+            .flags(squeue::Flags::IO_LINK)
+            .user_data(pack(OP_CONNECT, gen, slot));
+        let timeout = opcode::LinkTimeout::new(&c.connect_timeout)
+            .build()
+            .user_data(pack(OP_TIMEOUT, gen, slot));
+        c.sqes.push((connect, true));
+        c.sqes.push((timeout, false));
+        c.connecting += 1;
     }
 }
