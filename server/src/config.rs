@@ -1,7 +1,9 @@
 //! Command line of `c1m-server` and the validated settings the event loops run with.
 
+use crate::proto::{frame, http, Protocol, ProtocolKind};
 use clap::{Parser, ValueEnum};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Which I/O interface the event loops use. Everything else (topology, connection state
@@ -95,6 +97,27 @@ pub struct Args {
     #[arg(long, value_name = "BYTES", default_value_t = 4096)]
     pub buffer_size: u32,
 
+    /// What the bytes mean: echo (raw bytes back), frame (length-prefixed request and
+    /// response frames) or http (HTTP/1.1 keep-alive, 200 with a fixed body).
+    #[arg(long, value_enum, default_value_t = ProtocolKind::Echo)]
+    pub protocol: ProtocolKind,
+
+    /// frame: largest request payload; a longer length closes that connection.
+    #[arg(long, value_name = "BYTES", default_value_t = frame::DEFAULT_MAX_FRAME)]
+    pub max_frame: u32,
+
+    /// frame: answer every request with N payload bytes instead of echoing its payload.
+    #[arg(long, value_name = "N")]
+    pub reply_size: Option<u32>,
+
+    /// http: length of the fixed body of every 200 answer.
+    #[arg(long, value_name = "BYTES", default_value_t = http::DEFAULT_BODY_SIZE)]
+    pub body_size: usize,
+
+    /// http: largest request head (request line and headers); a longer one gets 431.
+    #[arg(long, value_name = "BYTES", default_value_t = http::DEFAULT_MAX_HEADER)]
+    pub max_header: usize,
+
     /// uring, tests only: completion queue entries per ring (a small CQ overflows under a
     /// burst, which must lose nothing).
     #[arg(long, value_name = "N", hide = true)]
@@ -177,6 +200,57 @@ impl Args {
             idle_timeout: positive_secs("idle-timeout", self.idle_timeout)?,
             max_conns: self.max_conns,
         })
+    }
+
+    /// The protocol with its settings. Its bounds must leave room under `--max-unsent`,
+    /// so that a held incomplete request can never stop a connection for good.
+    pub fn protocol(&self) -> Result<Protocol, ConfigError> {
+        let half = self.max_unsent / 2;
+        let invalid = |flag, value: String, why| Err(ConfigError::Invalid { flag, value, why });
+        if let (Some(n), false) = (self.reply_size, self.protocol == ProtocolKind::Frame) {
+            return invalid(
+                "reply-size",
+                n.to_string(),
+                "only applies with --protocol frame",
+            );
+        }
+        match self.protocol {
+            ProtocolKind::Echo => Ok(Protocol::Echo),
+            ProtocolKind::Frame => {
+                if self.max_frame as usize + frame::HEADER > half {
+                    return invalid(
+                        "max-frame",
+                        self.max_frame.to_string(),
+                        "must leave room under --max-unsent: at most half of it, less 4 bytes (raise --max-unsent)",
+                    );
+                }
+                if self.reply_size.is_some_and(|n| n > 16 << 20) {
+                    let n = self.reply_size.unwrap_or_default().to_string();
+                    return invalid("reply-size", n, "must be at most 16777216 bytes");
+                }
+                Ok(Protocol::Frame(Arc::new(frame::FrameConfig::new(
+                    self.max_frame,
+                    self.reply_size,
+                ))))
+            }
+            ProtocolKind::Http => {
+                if !(256..=half).contains(&self.max_header) {
+                    return invalid(
+                        "max-header",
+                        self.max_header.to_string(),
+                        "must be at least 256 bytes and at most half of --max-unsent (raise --max-unsent)",
+                    );
+                }
+                if self.body_size > 16 << 20 {
+                    let n = self.body_size.to_string();
+                    return invalid("body-size", n, "must be at most 16777216 bytes");
+                }
+                Ok(Protocol::Http(Arc::new(http::HttpConfig::new(
+                    self.body_size,
+                    self.max_header,
+                ))))
+            }
+        }
     }
 
     pub fn stats_interval(&self) -> Result<Option<Duration>, ConfigError> {

@@ -53,11 +53,15 @@ pub enum ReadControl {
     Resume,
 }
 
-/// State of one connection: 12 bytes, so a million of them cost 12 MB.
+/// State of one connection: 16 bytes, so a million of them cost 16 MB.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ConnState {
-    /// Bytes received and not yet written back.
+    /// Bytes received and not yet written back (echo), or responses not yet written
+    /// (frame, http).
     unsent: u32,
+    /// Bytes of incomplete requests the protocol holds (frame, http). They count toward
+    /// the pause bound, never toward resuming: only sending frees what blocks a resume.
+    held: u32,
     last_active: Tick,
     paused: bool,
     peer_closed: bool,
@@ -82,6 +86,32 @@ impl ConnState {
         ReadControl::Keep
     }
 
+    /// A protocol parsed what arrived: `produced` response bytes are now waiting to be
+    /// sent, and `held` bytes of incomplete requests are kept (the protocol's total).
+    pub fn on_parsed(
+        &mut self,
+        produced: usize,
+        held: usize,
+        now: Tick,
+        limits: &Limits,
+    ) -> ReadControl {
+        self.unsent = self.unsent.saturating_add(produced as u32);
+        self.held = held as u32;
+        self.last_active = now;
+        if !self.paused && self.unsent as usize + self.held as usize >= limits.max_unsent {
+            self.paused = true;
+            return ReadControl::Pause;
+        }
+        ReadControl::Keep
+    }
+
+    /// The last response of the connection was produced (the client asked to close, or
+    /// broke the protocol): read no more, close once everything is sent.
+    pub fn on_last_response(&mut self) {
+        self.peer_closed = true;
+        self.held = 0;
+    }
+
     /// `n` bytes were written back to the peer.
     pub fn on_sent(&mut self, n: usize, now: Tick, limits: &Limits) -> ReadControl {
         debug_assert!(n as u32 <= self.unsent, "sent more than was received");
@@ -99,6 +129,8 @@ impl ConnState {
     /// The peer shut down its sending side (read returned 0).
     pub fn on_peer_closed(&mut self) {
         self.peer_closed = true;
+        // An incomplete request will never be completed now.
+        self.held = 0;
     }
 
     /// True when nothing more will ever be echoed: the peer is done sending and
@@ -117,6 +149,11 @@ impl ConnState {
 
     pub fn unsent(&self) -> usize {
         self.unsent as usize
+    }
+
+    /// Bytes of incomplete requests held (frame, http).
+    pub fn held(&self) -> usize {
+        self.held as usize
     }
 
     /// True if the connection saw no traffic for the idle timeout.
@@ -198,6 +235,27 @@ mod tests {
 
     #[test]
     fn state_is_small() {
-        assert!(std::mem::size_of::<ConnState>() <= 12);
+        assert!(std::mem::size_of::<ConnState>() <= 16);
+    }
+
+    #[test]
+    fn held_bytes_pause_but_never_block_a_resume() {
+        let l = limits();
+        let mut c = ConnState::new(Tick(0));
+        assert_eq!(c.on_parsed(100, 800, Tick(1), &l), ReadControl::Keep);
+        assert_eq!(c.on_parsed(100, 800, Tick(1), &l), ReadControl::Pause);
+        // Responses drain; the held partial request (800 > resume bound) does not matter.
+        assert_eq!(c.on_sent(200, Tick(2), &l), ReadControl::Resume);
+    }
+
+    #[test]
+    fn last_response_closes_once_sent() {
+        let l = limits();
+        let mut c = ConnState::new(Tick(0));
+        c.on_parsed(50, 0, Tick(0), &l);
+        c.on_last_response();
+        assert!(c.peer_closed() && !c.finished());
+        c.on_sent(50, Tick(0), &l);
+        assert!(c.finished());
     }
 }

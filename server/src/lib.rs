@@ -1,4 +1,4 @@
-//! `c1m-server`: a thread-per-core TCP echo server whose I/O backend can be swapped, so
+//! `c1m-server`: a thread-per-core TCP server (echo, frames or HTTP) whose I/O backend can be swapped, so
 //! that differences in the numbers are differences of the backend alone.
 //!
 //! [`server::run`] binds one `SO_REUSEPORT` listener per event loop, starts the loops on
@@ -10,6 +10,7 @@ pub mod backend;
 pub mod capacity;
 pub mod config;
 pub mod conn;
+pub mod proto;
 pub mod refuse;
 pub mod server;
 pub mod stats;

@@ -49,6 +49,7 @@ const FDS_PER_LOOP_OVERHEAD: u64 = 16;
 #[derive(Debug, Serialize)]
 pub struct ServerReport {
     pub backend: Backend,
+    pub protocol: crate::proto::ProtocolKind,
     pub loops: usize,
     pub cpus: Vec<usize>,
     pub listen: Vec<String>,
@@ -97,6 +98,7 @@ struct Loop {
 pub fn run(args: Args) -> Result<(), Failure> {
     let setup = Failure::Setup;
     let limits = args.limits().map_err(|e| setup(e.into()))?;
+    let protocol = args.protocol().map_err(|e| setup(e.into()))?;
     let stats_every = args.stats_interval().map_err(|e| setup(e.into()))?;
     args.check_buffers().map_err(|e| setup(e.into()))?;
     let cpus = cpus::resolve_cpus(args.cpus.as_deref())
@@ -179,6 +181,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
             cpu,
             listeners,
             limits,
+            protocol: protocol.clone(),
             conns: conns.clone(),
             stats: stats.clone(),
             uring: UringOptions {
@@ -276,6 +279,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
     let syscalls_counted = args.backend != Backend::TokioUring;
     let report = ServerReport {
         backend: args.backend,
+        protocol: args.protocol,
         loops,
         cpus: cpus.clone(),
         listen: listen_addrs.iter().map(|a| a.to_string()).collect(),

@@ -46,6 +46,10 @@ pub struct LoopStats {
     pub conn_errors: Counter,
     /// Loop-level trouble that was recovered from (ENOBUFS, a full fixed-file table, ...).
     pub loop_errors: Counter,
+    /// Requests answered (frame, http; echo has no requests).
+    pub requests: Counter,
+    /// Connections ended because a request broke the protocol or its bounds.
+    pub proto_errors: Counter,
     pub sys_io_uring_enter: Counter,
     pub sys_epoll_wait: Counter,
     pub sys_read: Counter,
@@ -114,6 +118,8 @@ pub struct Totals {
     pub sends: u64,
     pub conn_errors: u64,
     pub loop_errors: u64,
+    pub requests: u64,
+    pub proto_errors: u64,
     pub sys_io_uring_enter: u64,
     pub sys_epoll_wait: u64,
     pub sys_read: u64,
@@ -138,6 +144,8 @@ impl Totals {
             t.sends += s.sends.get();
             t.conn_errors += s.conn_errors.get();
             t.loop_errors += s.loop_errors.get();
+            t.requests += s.requests.get();
+            t.proto_errors += s.proto_errors.get();
             t.sys_io_uring_enter += s.sys_io_uring_enter.get();
             t.sys_epoll_wait += s.sys_epoll_wait.get();
             t.sys_read += s.sys_read.get();
@@ -175,6 +183,13 @@ pub fn interval_line(now: &Totals, prev: &Totals, open: usize, secs: f64) -> Str
         (now.conn_errors + now.loop_errors) - (prev.conn_errors + prev.loop_errors),
         rate(now.syscalls(), prev.syscalls()),
     );
+    if now.requests > 0 || now.proto_errors > 0 {
+        line.push_str(&format!(
+            " requests/s {:.0} protocol errors {}",
+            rate(now.requests, prev.requests),
+            now.proto_errors
+        ));
+    }
     if now.refused() > 0 {
         line.push_str(&format!(
             " refused {} (max-conns {}, fd-limit {}, fixed-table {})",

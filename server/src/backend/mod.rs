@@ -2,6 +2,7 @@
 //! thread until a stop is requested; the choice is a plain `match`, nothing dynamic.
 
 use crate::config::{Backend, Limits};
+use crate::proto::Protocol;
 use crate::stats::{ConnCount, LoopStats};
 use std::net::TcpListener;
 use std::sync::mpsc::SyncSender;
@@ -34,6 +35,8 @@ pub struct LoopContext {
     /// One listener per `--listen` address, all `SO_REUSEPORT`, non-blocking.
     pub listeners: Vec<TcpListener>,
     pub limits: Limits,
+    /// What the bytes mean; echo needs no parsing (see [`crate::proto`]).
+    pub protocol: Protocol,
     pub conns: Arc<ConnCount>,
     pub stats: Arc<LoopStats>,
     pub uring: UringOptions,

@@ -161,7 +161,7 @@ fn unpack(user_data: u64) -> Tag {
 
 const NO_BUFFER: u16 = u16::MAX;
 
-/// Per-connection state: 28 bytes, indexed by fixed-file slot.
+/// Per-connection state: 32 bytes, indexed by fixed-file slot.
 #[derive(Debug, Clone, Copy)]
 struct Conn {
     state: ConnState,

@@ -1,0 +1,140 @@
+//! What the bytes of a connection mean: the request/response protocols, without I/O.
+//!
+//! - `echo`: every byte goes back as it came; backends send it from the receive buffer and
+//!   never call into this module.
+//! - `frame`: a 4-byte big-endian length, then the payload; one response frame per complete
+//!   request frame ([`frame`]).
+//! - `http`: HTTP/1.1 keep-alive, a fixed 200 answer to every request ([`http`]).
+//!
+//! A backend feeds each received chunk to [`Protocol::feed`] with the connection's
+//! [`Session`] and sends what it appended to `out`. Parsing lives here and nowhere else, so
+//! backends still differ only in how they move bytes.
+
+pub mod frame;
+pub mod http;
+mod outbox;
+
+pub use outbox::Outbox;
+
+use std::sync::Arc;
+
+/// The protocols a server (and the loadgen) can speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProtocolKind {
+    /// Raw bytes back: the pure I/O measure.
+    Echo,
+    /// Length-prefixed frames: `[u32 BE length][payload]`, one response frame per request.
+    Frame,
+    /// HTTP/1.1 keep-alive: 200 with a fixed body for every request.
+    Http,
+}
+
+impl ProtocolKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ProtocolKind::Echo => "echo",
+            ProtocolKind::Frame => "frame",
+            ProtocolKind::Http => "http",
+        }
+    }
+}
+
+/// A protocol with its settings and precomputed responses; shared read-only by all loops.
+#[derive(Debug, Clone)]
+pub enum Protocol {
+    Echo,
+    Frame(Arc<frame::FrameConfig>),
+    Http(Arc<http::HttpConfig>),
+}
+
+impl Protocol {
+    pub fn kind(&self) -> ProtocolKind {
+        match self {
+            Protocol::Echo => ProtocolKind::Echo,
+            Protocol::Frame(_) => ProtocolKind::Frame,
+            Protocol::Http(_) => ProtocolKind::Http,
+        }
+    }
+
+    /// True for echo: the backend sends received bytes back itself, without a [`Session`].
+    pub fn is_echo(&self) -> bool {
+        matches!(self, Protocol::Echo)
+    }
+
+    /// Parses `input` (the next bytes of the connection) and appends every response it
+    /// completes to `out`. Incomplete requests are kept in `session`. After a response that
+    /// ends the connection, further input is ignored.
+    pub fn feed(&self, session: &mut Session, input: &[u8], out: &mut Vec<u8>) -> Fed {
+        if session.ended {
+            return Fed::default();
+        }
+        let fed = match self {
+            Protocol::Echo => {
+                out.extend_from_slice(input);
+                Fed::default()
+            }
+            Protocol::Frame(cfg) => frame::feed(cfg, session, input, out),
+            Protocol::Http(cfg) => http::feed(cfg, session, input, out),
+        };
+        if fed.end.is_some() {
+            session.ended = true;
+            session.release_partial();
+        }
+        fed
+    }
+}
+
+/// Why a connection ends once its responses are sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// The client asked (`Connection: close`, HTTP/1.0).
+    Requested,
+    /// The request broke the protocol or its bounds; the reply (if any) says why.
+    Error,
+}
+
+/// What one [`Protocol::feed`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Fed {
+    /// Requests answered (responses appended to `out`).
+    pub requests: u32,
+    /// Set when the connection must close after sending what is in `out`.
+    pub end: Option<End>,
+}
+
+/// Shrink a held buffer back to nothing once it is empty and grew beyond this, so a
+/// connection that once sent a big request does not keep its memory.
+const KEEP_CAPACITY: usize = 4096;
+
+/// Per-connection protocol state: empty (no allocation) between requests.
+#[derive(Debug, Default)]
+pub struct Session {
+    /// The start of a request whose end has not arrived (a frame, an HTTP head).
+    partial: Vec<u8>,
+    /// HTTP: request body bytes still to read and discard.
+    skip: u64,
+    /// A response that ends the connection was produced.
+    ended: bool,
+}
+
+impl Session {
+    /// Bytes of incomplete requests held for this connection (bounded by the protocol's
+    /// `--max-frame` or `--max-header`); they count toward back-pressure.
+    pub fn held(&self) -> usize {
+        self.partial.len()
+    }
+
+    /// True once a response that ends the connection was produced.
+    pub fn ended(&self) -> bool {
+        self.ended
+    }
+
+    fn release_partial(&mut self) {
+        if self.partial.capacity() > KEEP_CAPACITY {
+            self.partial = Vec::new();
+        } else {
+            self.partial.clear();
+        }
+    }
+}
