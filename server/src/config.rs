@@ -231,6 +231,7 @@ impl Args {
                 Ok(Protocol::Frame(Arc::new(frame::FrameConfig::new(
                     self.max_frame,
                     self.reply_size,
+                    half,
                 ))))
             }
             ProtocolKind::Http => {
@@ -248,6 +249,7 @@ impl Args {
                 Ok(Protocol::Http(Arc::new(http::HttpConfig::new(
                     self.body_size,
                     self.max_header,
+                    half,
                 ))))
             }
         }

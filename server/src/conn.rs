@@ -3,6 +3,7 @@
 //! (keep reading? close now? idle?), so backends differ only in how they move bytes.
 
 use crate::config::Limits;
+use crate::proto::Session;
 use std::time::{Duration, Instant};
 
 /// Milliseconds since the loop started; a `u32` keeps the state small (wraps after 49 days,
@@ -65,6 +66,8 @@ pub struct ConnState {
     last_active: Tick,
     paused: bool,
     peer_closed: bool,
+    /// Complete requests wait in the protocol's backlog: not finished, whatever is sent.
+    backlog: bool,
 }
 
 impl ConnState {
@@ -87,16 +90,17 @@ impl ConnState {
     }
 
     /// A protocol parsed what arrived: `produced` response bytes are now waiting to be
-    /// sent, and `held` bytes of incomplete requests are kept (the protocol's total).
+    /// sent, and `session` holds what it has not answered yet.
     pub fn on_parsed(
         &mut self,
         produced: usize,
-        held: usize,
+        session: &Session,
         now: Tick,
         limits: &Limits,
     ) -> ReadControl {
         self.unsent = self.unsent.saturating_add(produced as u32);
-        self.held = held as u32;
+        self.held = session.held() as u32;
+        self.backlog = session.has_backlog();
         self.last_active = now;
         if !self.paused && self.unsent as usize + self.held as usize >= limits.max_unsent {
             self.paused = true;
@@ -110,6 +114,7 @@ impl ConnState {
     pub fn on_last_response(&mut self) {
         self.peer_closed = true;
         self.held = 0;
+        self.backlog = false;
     }
 
     /// `n` bytes were written back to the peer.
@@ -129,14 +134,13 @@ impl ConnState {
     /// The peer shut down its sending side (read returned 0).
     pub fn on_peer_closed(&mut self) {
         self.peer_closed = true;
-        // An incomplete request will never be completed now.
-        self.held = 0;
     }
 
-    /// True when nothing more will ever be echoed: the peer is done sending and
-    /// every byte it sent has been written back. Then the connection closes.
+    /// True when nothing more will ever be echoed or answered: the peer is done sending
+    /// (or got its last response), everything produced was written back, and no complete
+    /// request waits in a backlog. Then the connection closes.
     pub fn finished(&self) -> bool {
-        self.peer_closed && self.unsent == 0
+        self.peer_closed && self.unsent == 0 && !self.backlog
     }
 
     pub fn paused(&self) -> bool {
@@ -238,12 +242,25 @@ mod tests {
         assert!(std::mem::size_of::<ConnState>() <= 16);
     }
 
+    /// A frame session holding `n` bytes of an incomplete request.
+    fn holding(n: usize) -> Session {
+        use crate::proto::{frame::FrameConfig, Protocol};
+        let p = Protocol::Frame(std::sync::Arc::new(FrameConfig::new(4096, None, 4096)));
+        let mut s = Session::default();
+        let mut request = 4000u32.to_be_bytes().to_vec();
+        request.resize(n, 0);
+        p.feed(&mut s, &request, &mut Vec::new());
+        assert_eq!(s.held(), n);
+        s
+    }
+
     #[test]
     fn held_bytes_pause_but_never_block_a_resume() {
         let l = limits();
         let mut c = ConnState::new(Tick(0));
-        assert_eq!(c.on_parsed(100, 800, Tick(1), &l), ReadControl::Keep);
-        assert_eq!(c.on_parsed(100, 800, Tick(1), &l), ReadControl::Pause);
+        let s = holding(800);
+        assert_eq!(c.on_parsed(100, &s, Tick(1), &l), ReadControl::Keep);
+        assert_eq!(c.on_parsed(100, &s, Tick(1), &l), ReadControl::Pause);
         // Responses drain; the held partial request (800 > resume bound) does not matter.
         assert_eq!(c.on_sent(200, Tick(2), &l), ReadControl::Resume);
     }
@@ -252,10 +269,32 @@ mod tests {
     fn last_response_closes_once_sent() {
         let l = limits();
         let mut c = ConnState::new(Tick(0));
-        c.on_parsed(50, 0, Tick(0), &l);
+        c.on_parsed(50, &Session::default(), Tick(0), &l);
         c.on_last_response();
         assert!(c.peer_closed() && !c.finished());
         c.on_sent(50, Tick(0), &l);
+        assert!(c.finished());
+    }
+
+    #[test]
+    fn a_backlog_keeps_a_closed_peer_unfinished() {
+        use crate::proto::{frame::FrameConfig, Protocol};
+        let l = limits();
+        // Ten empty frames, each answered with 100 bytes, 200 bytes per call.
+        let p = Protocol::Frame(std::sync::Arc::new(FrameConfig::new(16, Some(96), 200)));
+        let (mut s, mut out) = (Session::default(), Vec::new());
+        let mut c = ConnState::new(Tick(0));
+        p.feed(&mut s, &[0u8; 40], &mut out);
+        c.on_parsed(out.len(), &s, Tick(0), &l);
+        c.on_peer_closed();
+        c.on_sent(out.len(), Tick(0), &l);
+        assert!(!c.finished(), "eight requests still wait");
+        while s.has_backlog() {
+            out.clear();
+            p.feed(&mut s, &[], &mut out);
+            c.on_parsed(out.len(), &s, Tick(0), &l);
+            c.on_sent(out.len(), Tick(0), &l);
+        }
         assert!(c.finished());
     }
 }

@@ -401,7 +401,12 @@ impl EventLoop<'_> {
         // Unsent bytes first: they are older than anything still to be read, and a
         // drained remainder may lift a pause.
         if conn.remainder.is_some() && (trouble || flags.contains(EpollFlags::EPOLLOUT)) {
-            match self.flush(token) {
+            let step = match self.flush(token) {
+                // Drained: requests a protocol kept for later are next, before new input.
+                Step::Closed => Step::Closed,
+                step => self.answer_backlog(token, step),
+            };
+            match step {
                 Step::Closed => return,
                 Step::Resumed => return self.read(token, true),
                 Step::Keep => {}
@@ -529,6 +534,41 @@ impl EventLoop<'_> {
         }
     }
 
+    /// Protocol mode, after `flush` returned `step`: answers what waits in the session's
+    /// backlog once nothing older is unsent. Returns `step`, or `Closed` if that was the
+    /// last answer, or `Keep` if the connection paused again.
+    fn answer_backlog(&mut self, token: u64, step: Step) -> Step {
+        let Some(protocol) = &self.protocol else {
+            return step;
+        };
+        let Some((conn, session)) = self.slab.get_with_session(token) else {
+            return Step::Closed;
+        };
+        if conn.remainder.is_some() || !session.as_ref().is_some_and(|s| s.has_backlog()) {
+            return step;
+        }
+        let reply = Reply {
+            protocol,
+            out: &mut self.out,
+            now: self.clock.now(),
+            limits: &self.limits,
+            stats: self.stats,
+        };
+        if reply.answer(conn, session, &[]).is_err() {
+            self.close(token, Close::Error);
+            return Step::Closed;
+        }
+        if conn.state.finished() {
+            self.close(token, Close::Done);
+            return Step::Closed;
+        }
+        if conn.state.paused() {
+            Step::Keep
+        } else {
+            step
+        }
+    }
+
     fn close(&mut self, token: u64, why: Close) {
         let Some(conn) = self.slab.remove(token) else {
             return;
@@ -639,26 +679,35 @@ struct Reply<'a> {
 
 impl Reply<'_> {
     /// Parses `input`, writes the responses at once (see [`send_now`]) and tells
-    /// `ConnState` what is unsent and held, and whether the connection ends.
+    /// `ConnState` what is unsent and held, and whether the connection ends. Requests the
+    /// protocol kept in its backlog (answers beyond its burst bound) are answered here too,
+    /// as long as the kernel takes every byte; else after the next drain
+    /// ([`EventLoop::answer_backlog`]).
     fn answer(
         self,
         conn: &mut Conn,
         session: &mut Option<Box<Session>>,
-        input: &[u8],
+        mut input: &[u8],
     ) -> Result<(), ()> {
         let session = session.get_or_insert_with(Box::default);
-        self.out.clear();
-        let fed = self.protocol.feed(session, input, self.out);
-        self.stats.requests.add(u64::from(fed.requests));
-        conn.state
-            .on_parsed(self.out.len(), session.held(), self.now, self.limits);
-        if let Some(end) = fed.end {
-            conn.state.on_last_response();
-            if end == End::Error {
-                self.stats.proto_errors.add(1);
+        let result = loop {
+            self.out.clear();
+            let fed = self.protocol.feed(session, input, self.out);
+            self.stats.requests.add(u64::from(fed.requests));
+            conn.state
+                .on_parsed(self.out.len(), session, self.now, self.limits);
+            if let Some(end) = fed.end {
+                conn.state.on_last_response();
+                if end == End::Error {
+                    self.stats.proto_errors.add(1);
+                }
             }
-        }
-        let result = send_now(conn, self.out, self.now, self.limits, self.stats);
+            let sent = send_now(conn, self.out, self.now, self.limits, self.stats);
+            if sent.is_err() || conn.remainder.is_some() || !session.has_backlog() {
+                break sent;
+            }
+            input = &[];
+        };
         if self.out.capacity() > KEEP_OUT {
             // A burst of large responses: do not keep its memory for the loop's lifetime.
             *self.out = Vec::new();

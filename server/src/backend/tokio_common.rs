@@ -120,7 +120,7 @@ impl Shared {
         let fed = self.protocol.feed(session, input, out);
         self.stats.requests.add(u64::from(fed.requests));
         // Pause/Resume need no action: see back-pressure in the module docs.
-        let _ = state.on_parsed(out.len() - before, session.held(), self.now(), &self.limits);
+        let _ = state.on_parsed(out.len() - before, session, self.now(), &self.limits);
         if let Some(end) = fed.end {
             state.on_last_response();
             if end == proto::End::Error {

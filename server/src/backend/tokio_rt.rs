@@ -174,10 +174,18 @@ async fn serve(stream: TcpStream, guard: ConnGuard) {
                 write_all(&stream, &buf[..n], shared, &mut state).await
             }
             Some((session, out)) => {
-                shared.answer(session, &mut state, &buf[..n], out);
-                let written = write_all(&stream, out, shared, &mut state).await;
-                reuse_out(out);
-                written
+                // Answers beyond the protocol's burst bound wait in its backlog: answer
+                // them, writing in between, before reading again.
+                let mut input = &buf[..n];
+                loop {
+                    shared.answer(session, &mut state, input, out);
+                    let written = write_all(&stream, out, shared, &mut state).await;
+                    reuse_out(out);
+                    if written.is_err() || !session.has_backlog() {
+                        break written;
+                    }
+                    input = &[];
+                }
             }
         };
         if let Err(end) = written {

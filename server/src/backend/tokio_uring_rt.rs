@@ -143,13 +143,21 @@ async fn serve(stream: TcpStream, guard: ConnGuard) {
                 written
             }
             Some((session, out)) => {
-                shared.answer(session, &mut state, &buf[..n], out);
-                let len = out.len();
-                let (returned, written) =
-                    write_all(&stream, std::mem::take(out), len, shared, &mut state).await;
-                *out = returned;
-                reuse_out(out);
-                written
+                // Answers beyond the protocol's burst bound wait in its backlog: answer
+                // them, writing in between, before reading again.
+                let mut input = n;
+                loop {
+                    shared.answer(session, &mut state, &buf[..input], out);
+                    let len = out.len();
+                    let (returned, written) =
+                        write_all(&stream, std::mem::take(out), len, shared, &mut state).await;
+                    *out = returned;
+                    reuse_out(out);
+                    if written.is_err() || !session.has_backlog() {
+                        break written;
+                    }
+                    input = 0;
+                }
             }
         };
         if let Err(end) = written {

@@ -15,20 +15,27 @@ pub const DEFAULT_MAX_FRAME: u32 = 64 * 1024;
 pub struct FrameConfig {
     /// Largest payload accepted; a longer length closes the connection.
     pub max_frame: u32,
+    /// Answers one `feed` may produce before it keeps the rest of its input for later.
+    burst: usize,
     /// The whole response frame when replies are fixed (`--reply-size`), else `None`: echo.
     reply: Option<Box<[u8]>>,
 }
 
 impl FrameConfig {
     /// `reply_size`: payload bytes of every response (`None`: echo the request payload).
-    pub fn new(max_frame: u32, reply_size: Option<u32>) -> Self {
+    /// `burst`: response bytes one call may produce (see [`super::Protocol::feed`]).
+    pub fn new(max_frame: u32, reply_size: Option<u32>, burst: usize) -> Self {
         let reply = reply_size.map(|n| {
             let mut frame = Vec::with_capacity(HEADER + n as usize);
             frame.extend_from_slice(&n.to_be_bytes());
             frame.extend((0..n).map(|i| (i % 251) as u8));
             frame.into_boxed_slice()
         });
-        Self { max_frame, reply }
+        Self {
+            max_frame,
+            burst: burst.max(1),
+            reply,
+        }
     }
 
     fn respond(&self, request: &[u8], out: &mut Vec<u8>) {
@@ -40,8 +47,15 @@ fn payload_len(header: &[u8]) -> u32 {
     u32::from_be_bytes([header[0], header[1], header[2], header[3]])
 }
 
-/// Answers every complete frame in `session`'s held bytes followed by `input`.
-pub(super) fn feed(cfg: &FrameConfig, s: &mut Session, mut input: &[u8], out: &mut Vec<u8>) -> Fed {
+/// Answers the complete frames in `session`'s held bytes followed by `input`, until the
+/// answers reach the burst bound; returns how much of `input` it used.
+pub(super) fn feed(
+    cfg: &FrameConfig,
+    s: &mut Session,
+    mut input: &[u8],
+    out: &mut Vec<u8>,
+) -> (Fed, usize) {
+    let (total, produced_before) = (input.len(), out.len());
     let mut fed = Fed::default();
     // First complete the frame that an earlier read left unfinished, copying only it.
     if !s.partial.is_empty() {
@@ -56,10 +70,10 @@ pub(super) fn feed(cfg: &FrameConfig, s: &mut Session, mut input: &[u8], out: &m
             input = &input[take..];
             if s.partial.len() == HEADER && payload_len(&s.partial) > cfg.max_frame {
                 fed.end = Some(End::Error);
-                return fed;
+                return (fed, total);
             }
             if s.partial.len() < want {
-                return fed; // input used up, frame still incomplete
+                return (fed, total); // input used up, frame still incomplete
             }
             if want > HEADER || payload_len(&s.partial) == 0 {
                 break; // a whole frame (a zero-length one is whole at its header)
@@ -71,10 +85,13 @@ pub(super) fn feed(cfg: &FrameConfig, s: &mut Session, mut input: &[u8], out: &m
     }
     // Then whole frames straight from the input, without copying them.
     while input.len() >= HEADER {
+        if out.len() - produced_before >= cfg.burst {
+            return (fed, total - input.len());
+        }
         let len = payload_len(input);
         if len > cfg.max_frame {
             fed.end = Some(End::Error);
-            return fed;
+            return (fed, total);
         }
         let whole = HEADER + len as usize;
         if input.len() < whole {
@@ -85,7 +102,7 @@ pub(super) fn feed(cfg: &FrameConfig, s: &mut Session, mut input: &[u8], out: &m
         input = &input[whole..];
     }
     s.partial.extend_from_slice(input);
-    fed
+    (fed, total)
 }
 
 #[cfg(test)]
@@ -101,7 +118,7 @@ mod tests {
     }
 
     fn echo(max: u32) -> Protocol {
-        Protocol::Frame(Arc::new(FrameConfig::new(max, None)))
+        Protocol::Frame(Arc::new(FrameConfig::new(max, None, 1 << 20)))
     }
 
     #[test]
@@ -181,7 +198,7 @@ mod tests {
 
     #[test]
     fn fixed_reply_size() {
-        let p = Protocol::Frame(Arc::new(FrameConfig::new(1024, Some(300))));
+        let p = Protocol::Frame(Arc::new(FrameConfig::new(1024, Some(300), 1 << 20)));
         let mut s = Session::default();
         let mut out = Vec::new();
         let mut stream = frame(b"a");
@@ -192,5 +209,29 @@ mod tests {
         assert_eq!(out[4 + 250], 250);
         assert_eq!(out[4 + 251], 0);
         assert_eq!(out[..304], out[304..]);
+    }
+
+    #[test]
+    fn big_replies_stop_at_the_burst_and_continue_from_the_backlog() {
+        // 4,096 empty frames in one read, each answered with 10,000 bytes: 41 MB if all
+        // were answered at once. With a 100 kB burst, each call answers 10.
+        let p = Protocol::Frame(Arc::new(FrameConfig::new(1024, Some(10_000), 100_000)));
+        let input = vec![0u8; 4 * 4096];
+        let mut s = Session::default();
+        let mut out = Vec::new();
+        let mut answered = p.feed(&mut s, &input, &mut out).requests;
+        assert_eq!(answered, 10);
+        assert!(s.has_backlog());
+        assert_eq!(s.held(), input.len() - 40);
+        // New input joins the end of the backlog, in order.
+        answered += p.feed(&mut s, &frame(b"last"), &mut out).requests;
+        while s.has_backlog() {
+            out.clear();
+            let fed = p.feed(&mut s, &[], &mut out);
+            assert!(fed.requests <= 10 && out.len() <= 110_000);
+            answered += fed.requests;
+        }
+        assert_eq!(answered, 4097);
+        assert_eq!(s.held(), 0);
     }
 }

@@ -25,6 +25,8 @@ const BODY_PATTERN: &[u8] = b"0123456789abcdef";
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
     pub max_header: usize,
+    /// Answers one `feed` may produce before it keeps the rest of its input for later.
+    burst: usize,
     ok: Box<[u8]>,
     ok_close: Box<[u8]>,
     head_ok: Box<[u8]>,
@@ -44,7 +46,8 @@ fn render(status: &str, body_len: usize, close: bool) -> String {
 }
 
 impl HttpConfig {
-    pub fn new(body_size: usize, max_header: usize) -> Self {
+    /// `burst`: response bytes one call may produce (see [`super::Protocol::feed`]).
+    pub fn new(body_size: usize, max_header: usize, burst: usize) -> Self {
         let with_body = |head: String| {
             let mut r = head.into_bytes();
             r.extend_from_slice(&body(body_size));
@@ -52,6 +55,7 @@ impl HttpConfig {
         };
         Self {
             max_header,
+            burst: burst.max(1),
             ok: with_body(render("200 OK", body_size, false)),
             ok_close: with_body(render("200 OK", body_size, true)),
             head_ok: render("200 OK", body_size, false).into_bytes().into(),
@@ -150,8 +154,15 @@ fn content_length(value: &[u8]) -> Option<u64> {
     std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
-/// Answers every complete request in `session`'s held bytes followed by `input`.
-pub(super) fn feed(cfg: &HttpConfig, s: &mut Session, mut input: &[u8], out: &mut Vec<u8>) -> Fed {
+/// Answers the complete requests in `session`'s held bytes followed by `input`, until the
+/// answers reach the burst bound; returns how much of `input` it used.
+pub(super) fn feed(
+    cfg: &HttpConfig,
+    s: &mut Session,
+    mut input: &[u8],
+    out: &mut Vec<u8>,
+) -> (Fed, usize) {
+    let (total, produced_before) = (input.len(), out.len());
     let mut fed = Fed::default();
     loop {
         // A body being discarded comes before anything else.
@@ -161,7 +172,10 @@ pub(super) fn feed(cfg: &HttpConfig, s: &mut Session, mut input: &[u8], out: &mu
             input = &input[n as usize..];
         }
         if input.is_empty() {
-            return fed;
+            return (fed, total);
+        }
+        if out.len() - produced_before >= cfg.burst {
+            return (fed, total - input.len());
         }
         let parsed = if s.partial.is_empty() {
             parse(input).map(|r| r.map(|r| (r, r.len)))
@@ -187,7 +201,7 @@ pub(super) fn feed(cfg: &HttpConfig, s: &mut Session, mut input: &[u8], out: &mu
                 if s.partial.is_empty() {
                     s.partial.extend_from_slice(input);
                 }
-                return fed;
+                return (fed, total);
             }
             Err(refusal) => Err(refusal),
         };
@@ -200,13 +214,13 @@ pub(super) fn feed(cfg: &HttpConfig, s: &mut Session, mut input: &[u8], out: &mu
                 s.skip = request.body;
                 if request.close {
                     fed.end = Some(End::Requested);
-                    return fed;
+                    return (fed, total);
                 }
             }
             Err(refusal) => {
                 refuse(refusal.status(), out);
                 fed.end = Some(End::Error);
-                return fed;
+                return (fed, total);
             }
         }
     }
@@ -221,7 +235,7 @@ mod tests {
     const GET: &[u8] = b"GET /x HTTP/1.1\r\nHost: c1m\r\n\r\n";
 
     fn http() -> Protocol {
-        Protocol::Http(Arc::new(HttpConfig::new(16, 1024)))
+        Protocol::Http(Arc::new(HttpConfig::new(16, 1024, 1 << 20)))
     }
 
     fn ok() -> Vec<u8> {
@@ -395,6 +409,17 @@ mod tests {
             assert_eq!(p.feed(&mut s, GET, &mut out).requests, 1);
         }
         assert_eq!(s.held(), 0);
+    }
+
+    #[test]
+    fn big_bodies_stop_at_the_burst() {
+        let p = Protocol::Http(Arc::new(HttpConfig::new(50_000, 1024, 100_000)));
+        let (mut s, mut out) = (Session::default(), Vec::new());
+        assert_eq!(p.feed(&mut s, &GET.repeat(5), &mut out).requests, 2);
+        assert!(s.has_backlog());
+        assert_eq!(p.feed(&mut s, &[], &mut out).requests, 2);
+        assert_eq!(p.feed(&mut s, &[], &mut out).requests, 1);
+        assert!(!s.has_backlog() && s.held() == 0);
     }
 
     #[test]

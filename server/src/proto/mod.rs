@@ -65,23 +65,54 @@ impl Protocol {
     /// Parses `input` (the next bytes of the connection) and appends every response it
     /// completes to `out`. Incomplete requests are kept in `session`. After a response that
     /// ends the connection, further input is ignored.
+    ///
+    /// Answers can be much larger than requests (`--reply-size`, `--body-size`), so one
+    /// call stops producing at the protocol's burst bound and keeps the rest of the input
+    /// as a backlog ([`Session::has_backlog`]); the backend calls `feed` again, with no new
+    /// input, once it has sent what was produced.
     pub fn feed(&self, session: &mut Session, input: &[u8], out: &mut Vec<u8>) -> Fed {
         if session.ended {
             return Fed::default();
         }
-        let fed = match self {
-            Protocol::Echo => {
-                out.extend_from_slice(input);
-                Fed::default()
+        let mut fed = Fed::default();
+        if session.has_backlog() {
+            let backlog = std::mem::take(&mut session.backlog);
+            let used = self.feed_some(session, &backlog[session.backlog_start..], out, &mut fed);
+            session.backlog = backlog;
+            session.backlog_start += used;
+            if fed.end.is_none() && session.has_backlog() {
+                session.backlog.extend_from_slice(input);
+                return fed;
             }
-            Protocol::Frame(cfg) => frame::feed(cfg, session, input, out),
-            Protocol::Http(cfg) => http::feed(cfg, session, input, out),
-        };
+            session.backlog.clear();
+            session.backlog_start = 0;
+        }
+        if fed.end.is_none() {
+            let used = self.feed_some(session, input, out, &mut fed);
+            if fed.end.is_none() && used < input.len() {
+                session.backlog.extend_from_slice(&input[used..]);
+            }
+        }
         if fed.end.is_some() {
             session.ended = true;
-            session.release_partial();
+            session.release();
         }
         fed
+    }
+
+    /// One protocol step over `input`; returns the bytes of it that were used.
+    fn feed_some(&self, s: &mut Session, input: &[u8], out: &mut Vec<u8>, fed: &mut Fed) -> usize {
+        let (step, used) = match self {
+            Protocol::Echo => {
+                out.extend_from_slice(input);
+                (Fed::default(), input.len())
+            }
+            Protocol::Frame(cfg) => frame::feed(cfg, s, input, out),
+            Protocol::Http(cfg) => http::feed(cfg, s, input, out),
+        };
+        fed.requests += step.requests;
+        fed.end = fed.end.or(step.end);
+        used
     }
 }
 
@@ -112,6 +143,10 @@ const KEEP_CAPACITY: usize = 4096;
 pub struct Session {
     /// The start of a request whose end has not arrived (a frame, an HTTP head).
     partial: Vec<u8>,
+    /// Input not parsed yet because the answers already produced reached the burst bound,
+    /// from `backlog_start` on.
+    backlog: Vec<u8>,
+    backlog_start: usize,
     /// HTTP: request body bytes still to read and discard.
     skip: u64,
     /// A response that ends the connection was produced.
@@ -122,7 +157,13 @@ impl Session {
     /// Bytes of incomplete requests held for this connection (bounded by the protocol's
     /// `--max-frame` or `--max-header`); they count toward back-pressure.
     pub fn held(&self) -> usize {
-        self.partial.len()
+        self.partial.len() + self.backlog.len() - self.backlog_start
+    }
+
+    /// True when received requests wait to be parsed: call [`Protocol::feed`] again (with
+    /// no new input) once what it produced has been sent.
+    pub fn has_backlog(&self) -> bool {
+        self.backlog_start < self.backlog.len()
     }
 
     /// True once a response that ends the connection was produced.
@@ -131,10 +172,21 @@ impl Session {
     }
 
     fn release_partial(&mut self) {
-        if self.partial.capacity() > KEEP_CAPACITY {
-            self.partial = Vec::new();
-        } else {
-            self.partial.clear();
-        }
+        release(&mut self.partial);
+    }
+
+    fn release(&mut self) {
+        release(&mut self.partial);
+        release(&mut self.backlog);
+        self.backlog_start = 0;
+    }
+}
+
+/// Empties `buf`, and frees it if it grew beyond [`KEEP_CAPACITY`].
+fn release(buf: &mut Vec<u8>) {
+    if buf.capacity() > KEEP_CAPACITY {
+        *buf = Vec::new();
+    } else {
+        buf.clear();
     }
 }
