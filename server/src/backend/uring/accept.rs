@@ -67,6 +67,9 @@ impl UringLoop {
             open: true,
             ..Conn::default()
         };
+        if let Some(p) = self.proto.as_mut() {
+            p.open(slot);
+        }
         self.arm_recv(slot);
     }
 }

@@ -1,6 +1,7 @@
-//! The echo data path: one multishot recv per connection on the loop's provided-buffer
-//! ring; each received buffer is queued on its connection and sent back from the same
-//! memory, one send in flight per connection, then returned to the ring.
+//! The data path: one multishot recv per connection on the loop's provided-buffer ring.
+//! Echo: each received buffer is queued on its connection and sent back from the same
+//! memory, one send in flight per connection, then returned to the ring. Frame and http
+//! hand the received bytes to the protocol layer instead (`protocol.rs`).
 
 use super::tag::{pack, Op, Tag};
 use super::{CloseReason, UringLoop, BUFFER_GROUP, NO_BUFFER};
@@ -61,26 +62,11 @@ impl UringLoop {
             let n = result as u32;
             self.stats.recvs.add(1);
             self.stats.bytes_in.add(n as u64);
-            self.buffer_len[bid as usize] = n;
-            self.buffer_next[bid as usize] = NO_BUFFER;
-            let now = self.clock.now();
-            let conn = &mut self.conns[slot];
-            if conn.tail == NO_BUFFER {
-                conn.head = bid;
+            if self.proto.is_none() {
+                self.queue_echo(tag.slot, bid, n);
             } else {
-                self.buffer_next[conn.tail as usize] = bid;
+                self.on_request_bytes(tag.slot, bid, n);
             }
-            conn.tail = bid;
-            if conn.state.on_received(n as usize, now, &self.limits) == ReadControl::Pause
-                && conn.recv_armed
-            {
-                // Too much unsent to this peer: stop reading it until the queue drains.
-                let entry = opcode::AsyncCancel::new(pack(Op::Recv, 0, conn.gen, tag.slot))
-                    .build()
-                    .user_data(pack(Op::Cancel, 0, 0, 0));
-                self.push(entry);
-            }
-            self.send_head(tag.slot);
         } else if result == 0 {
             if let Some(bid) = bid {
                 self.give_back(bid);
@@ -112,6 +98,38 @@ impl UringLoop {
         }
         if !more && self.conns[slot].wants_recv() {
             self.arm_recv(tag.slot);
+        }
+    }
+
+    /// Echo: queues received buffer `bid` (`n` bytes) on its connection to be sent back
+    /// from the same memory.
+    fn queue_echo(&mut self, slot: u32, bid: u16, n: u32) {
+        self.buffer_len[bid as usize] = n;
+        self.buffer_next[bid as usize] = NO_BUFFER;
+        let now = self.clock.now();
+        let conn = &mut self.conns[slot as usize];
+        if conn.tail == NO_BUFFER {
+            conn.head = bid;
+        } else {
+            self.buffer_next[conn.tail as usize] = bid;
+        }
+        conn.tail = bid;
+        if conn.state.on_received(n as usize, now, &self.limits) == ReadControl::Pause {
+            // Too much unsent to this peer: stop reading it until the queue drains.
+            self.cancel_recv(slot);
+        }
+        self.send_head(slot);
+    }
+
+    /// Stops the connection's multishot recv, if one is armed; its last completion
+    /// (-ECANCELED, without `more`) clears `recv_armed`.
+    pub(super) fn cancel_recv(&mut self, slot: u32) {
+        let conn = &self.conns[slot as usize];
+        if conn.recv_armed {
+            let entry = opcode::AsyncCancel::new(pack(Op::Recv, 0, conn.gen, slot))
+                .build()
+                .user_data(pack(Op::Cancel, 0, 0, 0));
+            self.push(entry);
         }
     }
 

@@ -7,16 +7,20 @@
 //! back from the same memory, then returned to the ring. Receive memory is therefore per
 //! loop, not per connection. One send per connection is in flight at a time, which keeps
 //! the bytes in order even when a send comes back short.
-
+//!
+//! With `--protocol frame|http` the received bytes go to the protocol layer instead and
+//! the buffer goes back to the ring at once; answers are sent from a per-connection
+//! outbox that exists only in that mode (`protocol.rs`).
 //!
 //! Code map: `check` (does this kernel have what the backend needs), `tag` (what a
 //! completion's `user_data` says), `accept` (multishot accept, refusals at a full table),
-//! `data` (the echo data path: multishot recv, sends from the receive buffer), and this
-//! file (the ring, the loop, closing).
+//! `data` (multishot recv, and echo: sends from the receive buffer), `protocol` (frame and
+//! http: parse, answer from the outbox), and this file (the ring, the loop, closing).
 
 mod accept;
 mod check;
 mod data;
+mod protocol;
 mod tag;
 
 pub use check::{check_available, check_io_uring_basic};
@@ -31,6 +35,7 @@ use c1m_platform::bufring::BufRing;
 use c1m_platform::signals;
 use io_uring::types::{Fixed, SubmitArgs, Timespec};
 use io_uring::{opcode, squeue, IoUring};
+use protocol::ProtoState;
 use std::io;
 use std::time::{Duration, Instant};
 use tag::{pack, unpack, Op, MAX_SLOTS};
@@ -110,6 +115,8 @@ struct UringLoop {
     // buffer memory before it is unmapped.
     ring: IoUring,
     buffers: BufRing,
+    /// Frame/http state of every connection; `None` for echo, which has none.
+    proto: Option<ProtoState>,
     /// Buffers currently owned by the kernel (in the ring).
     buffers_available: u32,
     /// Length of the data in each buffer, and the next buffer in its connection's queue.
@@ -191,6 +198,7 @@ impl UringLoop {
         let mut lp = Self {
             ring,
             buffers,
+            proto: ProtoState::new(&ctx.protocol, slots as usize),
             buffers_available: opts.buffers,
             buffer_len: vec![0; n],
             buffer_next: vec![NO_BUFFER; n],
@@ -267,8 +275,11 @@ impl UringLoop {
     /// Queues one SQE, submitting first if the queue is full.
     fn push(&mut self, entry: squeue::Entry) {
         loop {
-            // SAFETY: every buffer an entry points to (send data in the buffer mapping)
-            // stays valid until its completion: buffers are reused only after that.
+            // SAFETY: every buffer an entry points to stays valid until its completion:
+            // send data in the buffer mapping (echo) is reused only after that; send data
+            // in a connection's outbox (frame, http) is its front buffer, which does not
+            // move while the send is in flight and is parked, not freed, if the connection
+            // closes first.
             if unsafe { self.ring.submission().push(&entry) }.is_ok() {
                 self.unsubmitted += 1;
                 return;
@@ -310,7 +321,8 @@ impl UringLoop {
             let tag = unpack(user_data);
             match tag.op {
                 Some(Op::Recv) => self.on_recv(tag, result, flags),
-                Some(Op::Send) => self.on_send(tag, result),
+                Some(Op::Send) if self.proto.is_none() => self.on_send(tag, result),
+                Some(Op::Send) => self.on_outbox_sent(tag, result),
                 Some(Op::Accept) => self.on_accept(tag.slot as usize, result, flags),
                 Some(Op::Close) => {
                     self.closes_in_flight = self.closes_in_flight.saturating_sub(1);
@@ -368,7 +380,12 @@ impl UringLoop {
         if !conn.open {
             return;
         }
-        let in_flight = conn.send_in_flight.then_some(conn.head);
+        // Echo sends carry their receive buffer's id; protocol sends their outbox marker.
+        let send_bid = match self.proto {
+            None => conn.head,
+            Some(_) => protocol::send_bid(),
+        };
+        let in_flight = conn.send_in_flight.then_some(send_bid);
         // What is still in flight holds the socket open: cancel it by its exact user_data
         // (a hash lookup). Cancelling by file would scan every request of the ring, which
         // made closing N connections cost O(N^2).
@@ -378,6 +395,9 @@ impl UringLoop {
         }
         if let Some(bid) = in_flight {
             cancel[1] = Some(pack(Op::Send, bid, conn.gen, slot));
+        }
+        if let Some(p) = self.proto.as_mut() {
+            p.close(slot, conn.gen, conn.send_in_flight);
         }
         conn.open = false;
         conn.gen = conn.gen.wrapping_add(1);
