@@ -68,7 +68,7 @@ struct Conn {
     send_in_flight: bool,
     /// Waiting for buffers after -ENOBUFS ended its recv.
     starved: bool,
-    /// Queue of received buffers to echo, linked through `BufferQueue::next`.
+    /// Queue of received buffers to echo (echo only), linked through `buffer_next`.
     head: u16,
     tail: u16,
     /// Bytes of the head buffer already sent.
@@ -112,7 +112,7 @@ enum CloseReason {
 
 struct UringLoop {
     // Field order is drop order: the ring goes first, so the kernel is done with the
-    // buffer memory before it is unmapped.
+    // buffer memory and the outboxes before they are unmapped or freed.
     ring: IoUring,
     buffers: BufRing,
     /// Frame/http state of every connection; `None` for echo, which has none.
