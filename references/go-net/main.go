@@ -5,7 +5,9 @@
 // underneath. It speaks the command-line contract of c1m-server where that applies, so
 // the kit runs it as its `go` backend:
 //
-//	c1m-go-net [--backend go] [--listen ADDR:PORT]... [--cpus LIST] [--protocol echo]
+//	c1m-go-net [--backend go] [--listen ADDR:PORT]... [--cpus LIST]
+//	           [--protocol echo|frame|http] [--max-frame BYTES] [--reply-size N]
+//	           [--body-size BYTES] [--max-header BYTES]
 //	           [--max-conns N] [--idle-timeout SECS] [--stats-interval SECS]
 //	           [--stats-json PATH] [--buffer-size BYTES]
 //
@@ -35,6 +37,10 @@ type config struct {
 	statsInterval time.Duration
 	statsJSON     string
 	bufferSize    int
+	maxFrame      int // frame: largest request payload
+	replySize     int // frame: reply payload bytes; -1: echo the request
+	bodySize      int // http: body of every 200
+	maxHeader     int // http: largest request head
 }
 
 // usageError is a bad command line: exit 2.
@@ -48,10 +54,8 @@ type listFlag []string
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
-// protocols known to the kit. Only echo exists in c1m-server today; frame and http are
-// named so that the error says so, and get a handler in handlerFor (server.go) when
-// c1m-server has them.
-var protocols = map[string]bool{"echo": true, "frame": false, "http": false}
+// protocols known to the kit, each with a handler in handlerFor (server.go).
+var protocols = map[string]bool{"echo": true, "frame": true, "http": true}
 
 func usage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprintf(w, "usage: c1m-go-net [flags]  (goroutine-per-connection echo server; flags take - or --)\n")
@@ -67,7 +71,11 @@ func parseArgs(args []string) (*config, error) {
 	backend := fs.String("backend", "go", "the only backend of this binary: go (accepted so the kit's argv fits)")
 	fs.Var(&listen, "listen", "`ADDR:PORT` to listen on; repeatable (default 127.0.0.1:7000)")
 	cpus := fs.String("cpus", "", "run on these CPUs, e.g. 0 or 0-1 (re-executes pinned; GOMAXPROCS follows); default: as started")
-	protocol := fs.String("protocol", "echo", "echo (frame and http are not built yet, as in c1m-server)")
+	protocol := fs.String("protocol", "echo", "echo, frame (length-prefixed) or http (HTTP/1.1 keep-alive)")
+	maxFrame := fs.Int("max-frame", 65536, "frame: largest request payload, `BYTES`; a longer one closes the connection")
+	replySize := fs.Int("reply-size", -1, "frame: answer every request with `N` payload bytes (default: echo)")
+	bodySize := fs.Int("body-size", 16, "http: body of every 200 answer, `BYTES`")
+	maxHeader := fs.Int("max-header", 16384, "http: largest request head, `BYTES`; a longer one gets 431")
 	maxConns := fs.String("max-conns", "", "close new connections beyond `N` open ones (default: no limit)")
 	idle := fs.String("idle-timeout", "", "close a connection after `SECS` without traffic (default: never)")
 	statsEvery := fs.String("stats-interval", "", "print one stats line on stderr every `SECS`")
@@ -92,14 +100,25 @@ func parseArgs(args []string) (*config, error) {
 	if *backend != "go" {
 		return nil, usageError{fmt.Sprintf("--backend %s: this is the Go reference server; its only backend is go", *backend)}
 	}
-	c := &config{listen: listen, protocol: *protocol, statsJSON: *statsJSON, bufferSize: *bufSize}
+	c := &config{listen: listen, protocol: *protocol, statsJSON: *statsJSON, bufferSize: *bufSize,
+		maxFrame: *maxFrame, replySize: *replySize, bodySize: *bodySize, maxHeader: *maxHeader}
 	if len(c.listen) == 0 {
 		c.listen = []string{"127.0.0.1:7000"}
 	}
-	if known, ok := protocols[c.protocol]; !ok {
+	if !protocols[c.protocol] {
 		return nil, usageError{fmt.Sprintf("--protocol %s: unknown (echo, frame, http)", c.protocol)}
-	} else if !known {
-		return nil, usageError{fmt.Sprintf("--protocol %s: not implemented yet (c1m-server has only echo today)", c.protocol)}
+	}
+	if c.maxFrame < 0 || c.maxFrame > 1<<24 {
+		return nil, usageError{fmt.Sprintf("--max-frame %d: must be between 0 and 16777216 bytes", c.maxFrame)}
+	}
+	if c.replySize >= 0 && c.protocol != "frame" {
+		return nil, usageError{fmt.Sprintf("--reply-size %d: only applies with --protocol frame", c.replySize)}
+	}
+	if c.replySize > 1<<24 || c.bodySize < 0 || c.bodySize > 1<<24 {
+		return nil, usageError{"--reply-size and --body-size: at most 16777216 bytes"}
+	}
+	if c.maxHeader < 256 || c.maxHeader > 1<<20 {
+		return nil, usageError{fmt.Sprintf("--max-header %d: must be between 256 and 1048576 bytes", c.maxHeader)}
 	}
 	if *cpus != "" {
 		list, err := parseCPUList(*cpus)

@@ -52,15 +52,16 @@ func TestParseArgsDefaultsAndValues(t *testing.T) {
 
 func TestParseArgsRefusesWithTheFlagNamed(t *testing.T) {
 	cases := map[string][]string{
-		"--no-such-flag":  {"--no-such-flag"},
-		"carrier-pigeon":  {"--backend", "carrier-pigeon"},
-		"--max-conns":     {"--max-conns", "0"},
-		"--idle-timeout":  {"--idle-timeout", "-1"},
-		"not implemented": {"--protocol", "http"},
-		"unknown":         {"--protocol", "smtp"},
-		"--buffer-size":   {"--buffer-size", "10"},
-		"--cpus":          {"--cpus", "x"},
-		"unexpected":      {"extra"},
+		"--no-such-flag": {"--no-such-flag"},
+		"carrier-pigeon": {"--backend", "carrier-pigeon"},
+		"--max-conns":    {"--max-conns", "0"},
+		"--idle-timeout": {"--idle-timeout", "-1"},
+		"only applies":   {"--protocol", "http", "--reply-size", "8"},
+		"--max-header":   {"--protocol", "http", "--max-header", "10"},
+		"unknown":        {"--protocol", "smtp"},
+		"--buffer-size":  {"--buffer-size", "10"},
+		"--cpus":         {"--cpus", "x"},
+		"unexpected":     {"extra"},
 	}
 	for want, args := range cases {
 		_, err := parseArgs(args)

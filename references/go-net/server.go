@@ -23,6 +23,7 @@ const stopTimeout = 4 * time.Second
 type server struct {
 	cfg   *config
 	stats *stats
+	http  httpResponses
 
 	// mu guards conns, the open connections (to unblock them at shutdown); it is taken
 	// once per accept and once per close, never per message. stopping is set under mu
@@ -43,15 +44,18 @@ type server struct {
 }
 
 // handler serves one accepted connection until it ends and says why it ended. A
-// protocol is a handler: echo is the only one c1m-server has today; frame (4-byte
-// length-prefixed requests, one response frame each) and http get theirs here when
-// c1m-server grows them, sharing the accept loop, limits and shutdown.
+// protocol is a handler (echo here, frame and http in protocol.go), sharing the accept
+// loop, limits and shutdown.
 type handler func(s *server, c net.Conn, buf []byte) endReason
 
 func handlerFor(protocol string) handler {
 	switch protocol {
 	case "echo":
 		return serveEcho
+	case "frame":
+		return serveFrame
+	case "http":
+		return serveHTTP
 	default:
 		return nil // parseArgs refuses every other protocol
 	}
@@ -73,6 +77,9 @@ func run(cfg *config) (int, error) {
 	defer stop()
 	st := newStats(cfg)
 	s := &server{cfg: cfg, stats: st, conns: make(map[net.Conn]struct{})}
+	if cfg.protocol == "http" {
+		s.http = newHTTPResponses(cfg.bodySize)
+	}
 	s.spare, _ = os.Open(os.DevNull)
 	// Application heartbeats and --idle-timeout detect dead peers, so the kernel's TCP
 	// keep-alive (which net.Listen turns on at 15 s) is off: one timer less per socket.

@@ -30,6 +30,7 @@ type stats struct {
 	refusedFd                              counter // accepted and closed at the fd limit
 	bytesIn, bytesOut, recvs, sends        counter
 	connErrors, loopErrors                 counter
+	requests, protoErrors                  counter // frame, http
 	open                                   atomic.Int64
 	peak                                   atomic.Int64
 
@@ -177,6 +178,8 @@ type report struct {
 	Sends                uint64   `json:"sends"`
 	ConnErrors           uint64   `json:"conn_errors"`
 	LoopErrors           uint64   `json:"loop_errors"`
+	Requests             uint64   `json:"requests"`
+	ProtoErrors          uint64   `json:"proto_errors"`
 	GoroutinesPeak       int64    `json:"goroutines_peak"`
 	GoVersion            string   `json:"go_version"`
 	GoStackInusePeak     uint64   `json:"go_stack_inuse_peak_bytes"`
@@ -219,8 +222,9 @@ func (st *stats) build() report {
 		Refused:    refused{MaxConns: st.rejected.Load(), FdLimit: st.refusedFd.Load()},
 		IdleClosed: st.idleClosed.Load(), BytesIn: st.bytesIn.Load(), BytesOut: st.bytesOut.Load(),
 		Recvs: st.recvs.Load(), Sends: st.sends.Load(), ConnErrors: st.connErrors.Load(),
-		LoopErrors: st.loopErrors.Load(), GoroutinesPeak: st.goroutinesPeak.Load(),
-		GoVersion: runtime.Version(), GoStackInusePeak: st.stackInusePeak.Load(),
+		LoopErrors: st.loopErrors.Load(), Requests: st.requests.Load(), ProtoErrors: st.protoErrors.Load(),
+		GoroutinesPeak: st.goroutinesPeak.Load(),
+		GoVersion:      runtime.Version(), GoStackInusePeak: st.stackInusePeak.Load(),
 		GoHeapInusePeak: st.heapInusePeak.Load(), GoGCCycles: m.NumGC,
 		GoGCPauseTotalS: float64(m.PauseTotalNs) / 1e9, GoGCCPUFraction: m.GCCPUFraction,
 		GoBufferBytesPerConn: st.cfg.bufferSize,

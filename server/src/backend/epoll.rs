@@ -11,6 +11,12 @@
 //! - Connections: read into one per-loop buffer, write back at once; only bytes the kernel
 //!   would not take stay with the connection (a [`Remainder`]), and go out on `EPOLLOUT`.
 //!   A connection with [`Limits::max_unsent`] bytes unsent is not read until it drains.
+//! - Protocols (frame, http): each read goes to [`Protocol::feed`], which appends the
+//!   responses to one per-loop scratch buffer; that is written at once like an echo, and
+//!   only what the kernel did not take stays (the same [`Remainder`]). Unsent responses
+//!   plus the incomplete request the protocol holds count toward the pause bound. The
+//!   per-connection [`Session`] lives beside the slab, boxed, from the first byte a
+//!   connection sends; echo allocates none (see [`Slab`]).
 //! - Connections live in a slab; the epoll token is slot + generation, so an event for a
 //!   slot that was closed and reused within the same batch is recognised and dropped.
 //!
@@ -19,7 +25,8 @@
 
 use super::LoopContext;
 use crate::config::Limits;
-use crate::conn::{idle_sweep_every, Clock, ConnState, ReadControl};
+use crate::conn::{idle_sweep_every, Clock, ConnState, ReadControl, Tick};
+use crate::proto::{End, Protocol, Session};
 use crate::refuse::{refuse_pending, Refusal, SpareFd};
 use crate::stats::{ConnCount, LoopStats};
 use anyhow::Context;
@@ -34,6 +41,8 @@ use std::time::{Duration, Instant};
 
 /// The one receive buffer of a loop: big enough that a bulk stream needs few reads.
 const READ_BUF: usize = 64 * 1024;
+/// Capacity the loop's response scratch buffer keeps after a burst of large responses.
+const KEEP_OUT: usize = 4 * READ_BUF;
 /// Events taken per `epoll_wait`.
 const EVENTS: usize = 1024;
 /// Longest sleep in `epoll_wait`, so a stop request is seen within this time.
@@ -86,19 +95,38 @@ struct Slot {
 
 /// Connections by slot, with a free list; slot numbers are reused, generations are not
 /// (until they wrap after 2^31 reuses of one slot).
+///
+/// Protocol sessions sit in a vector parallel to `slots` rather than in [`Conn`], so a
+/// slot stays 40 bytes and echo pays nothing: the vector stays empty in echo mode, and in
+/// protocol mode costs 8 bytes per slot plus a boxed [`Session`] (40 bytes, empty between
+/// requests) once the connection has sent something.
 #[derive(Debug, Default)]
 struct Slab {
     slots: Vec<Slot>,
     free: Vec<u32>,
+    /// Protocol mode only (else empty): the session of the connection in the same slot.
+    sessions: Vec<Option<Box<Session>>>,
+    /// Keep `sessions` as long as `slots`.
+    with_sessions: bool,
 }
 
 impl Slab {
+    fn new(with_sessions: bool) -> Self {
+        Self {
+            with_sessions,
+            ..Self::default()
+        }
+    }
+
     /// Stores `conn`, returns its token.
     fn insert(&mut self, conn: Conn) -> u64 {
         let index = match self.free.pop() {
             Some(i) => i,
             None => {
                 self.slots.push(Slot::default());
+                if self.with_sessions {
+                    self.sessions.push(None);
+                }
                 (self.slots.len() - 1) as u32
             }
         };
@@ -117,6 +145,16 @@ impl Slab {
         slot.conn.as_mut()
     }
 
+    /// The connection a token names and its session slot (protocol mode only).
+    fn get_with_session(&mut self, token: u64) -> Option<(&mut Conn, &mut Option<Box<Session>>)> {
+        let index = (token as u32) as usize;
+        let slot = self.slots.get_mut(index)?;
+        if u64::from(slot.generation) != token >> 32 {
+            return None;
+        }
+        Some((slot.conn.as_mut()?, self.sessions.get_mut(index)?))
+    }
+
     fn remove(&mut self, token: u64) -> Option<Conn> {
         let index = token as u32;
         let slot = self.slots.get_mut(index as usize)?;
@@ -124,6 +162,9 @@ impl Slab {
             return None;
         }
         let conn = slot.conn.take()?;
+        if let Some(session) = self.sessions.get_mut(index as usize) {
+            *session = None;
+        }
         self.free.push(index);
         Some(conn)
     }
@@ -155,6 +196,10 @@ struct EventLoop<'a> {
     listeners: Vec<Listener>,
     slab: Slab,
     buf: Box<[u8]>,
+    /// `None` for echo (decided once here: echo never touches the protocol layer).
+    protocol: Option<Protocol>,
+    /// Responses produced from one read, before they are written (protocol mode only).
+    out: Vec<u8>,
     clock: Clock,
     limits: Limits,
     stats: &'a LoopStats,
@@ -201,8 +246,10 @@ fn setup(ctx: &LoopContext, sockets: Vec<TcpListener>) -> anyhow::Result<EventLo
     Ok(EventLoop {
         epoll,
         listeners,
-        slab: Slab::default(),
+        slab: Slab::new(!ctx.protocol.is_echo()),
         buf: vec![0u8; READ_BUF].into_boxed_slice(),
+        protocol: (!ctx.protocol.is_echo()).then(|| ctx.protocol.clone()),
+        out: Vec::new(),
         clock: Clock::new(),
         limits: ctx.limits,
         stats: &ctx.stats,
@@ -368,7 +415,8 @@ impl EventLoop<'_> {
         }
     }
 
-    /// Reads and echoes until the socket is drained, the connection pauses, or it ends.
+    /// Reads and echoes (or answers) until the socket is drained, the connection pauses,
+    /// or it ends.
     ///
     /// `to_the_end`: read until `EAGAIN`/EOF. Otherwise a short read ends the loop: it
     /// emptied the receive queue, and any byte or FIN that arrives after it raises a new
@@ -381,8 +429,12 @@ impl EventLoop<'_> {
             if conn.state.paused() || conn.state.peer_closed() {
                 return;
             }
-            // Never hold more than max_unsent for a connection, whatever the buffer size.
-            let room = self.limits.max_unsent.saturating_sub(conn.state.unsent());
+            // Never hold more than max_unsent for a connection, whatever the buffer size:
+            // unsent bytes, and the incomplete request a protocol holds (0 for echo).
+            let room = self
+                .limits
+                .max_unsent
+                .saturating_sub(conn.state.unsent() + conn.state.held());
             let want = room.clamp(1, self.buf.len());
             self.stats.sys_read.add(1);
             let n = match read(&conn.fd, &mut self.buf[..want]) {
@@ -401,22 +453,32 @@ impl EventLoop<'_> {
             self.stats.recvs.add(1);
             self.stats.bytes_in.add(n as u64);
             let now = self.clock.now();
-            conn.state.on_received(n, now, &self.limits);
-            if let Some(rem) = conn.remainder.as_mut() {
-                // Older bytes are still queued: these go behind them, on EPOLLOUT.
-                rem.push(&self.buf[..n]);
-            } else {
-                let sent = match write_once(&conn.fd, &self.buf[..n], self.stats) {
-                    Ok(sent) => sent,
-                    Err(()) => return self.close(token, Close::Error),
-                };
-                conn.state.on_sent(sent, now, &self.limits);
-                if sent < n {
-                    conn.remainder = Some(Box::new(Remainder {
-                        data: self.buf[sent..n].to_vec(),
-                        start: 0,
-                    }));
+            let sent = match &self.protocol {
+                None => {
+                    conn.state.on_received(n, now, &self.limits);
+                    send_now(conn, &self.buf[..n], now, &self.limits, self.stats)
                 }
+                Some(protocol) => {
+                    let Some((conn, session)) = self.slab.get_with_session(token) else {
+                        return;
+                    };
+                    let input = &self.buf[..n];
+                    let reply = Reply {
+                        protocol,
+                        out: &mut self.out,
+                        now,
+                        limits: &self.limits,
+                        stats: self.stats,
+                    };
+                    reply.answer(conn, session, input)
+                }
+            };
+            if sent.is_err() {
+                return self.close(token, Close::Error);
+            }
+            if self.protocol.is_some() && self.slab.get(token).is_some_and(|c| c.state.finished()) {
+                // The last response (Connection: close, a protocol error) is all sent.
+                return self.close(token, Close::Done);
             }
             if !to_the_end && n < want {
                 return;
@@ -537,6 +599,74 @@ fn write_once(fd: &OwnedFd, bytes: &[u8], stats: &LoopStats) -> Result<usize, ()
     }
 }
 
+/// Writes `bytes` now, behind any older remainder; what the kernel does not take becomes
+/// the connection's remainder, sent on `EPOLLOUT`. `Err` if the connection is broken.
+fn send_now(
+    conn: &mut Conn,
+    bytes: &[u8],
+    now: Tick,
+    limits: &Limits,
+    stats: &LoopStats,
+) -> Result<(), ()> {
+    if let Some(rem) = conn.remainder.as_mut() {
+        // Older bytes are still queued: these go behind them, on EPOLLOUT.
+        rem.push(bytes);
+        return Ok(());
+    }
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    let sent = write_once(&conn.fd, bytes, stats)?;
+    conn.state.on_sent(sent, now, limits);
+    if sent < bytes.len() {
+        conn.remainder = Some(Box::new(Remainder {
+            data: bytes[sent..].to_vec(),
+            start: 0,
+        }));
+    }
+    Ok(())
+}
+
+/// What answering one read of a protocol connection needs from the loop.
+struct Reply<'a> {
+    protocol: &'a Protocol,
+    /// The loop's scratch buffer for responses.
+    out: &'a mut Vec<u8>,
+    now: Tick,
+    limits: &'a Limits,
+    stats: &'a LoopStats,
+}
+
+impl Reply<'_> {
+    /// Parses `input`, writes the responses at once (see [`send_now`]) and tells
+    /// `ConnState` what is unsent and held, and whether the connection ends.
+    fn answer(
+        self,
+        conn: &mut Conn,
+        session: &mut Option<Box<Session>>,
+        input: &[u8],
+    ) -> Result<(), ()> {
+        let session = session.get_or_insert_with(Box::default);
+        self.out.clear();
+        let fed = self.protocol.feed(session, input, self.out);
+        self.stats.requests.add(u64::from(fed.requests));
+        conn.state
+            .on_parsed(self.out.len(), session.held(), self.now, self.limits);
+        if let Some(end) = fed.end {
+            conn.state.on_last_response();
+            if end == End::Error {
+                self.stats.proto_errors.add(1);
+            }
+        }
+        let result = send_now(conn, self.out, self.now, self.limits, self.stats);
+        if self.out.capacity() > KEEP_OUT {
+            // A burst of large responses: do not keep its memory for the loop's lifetime.
+            *self.out = Vec::new();
+        }
+        result
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -578,5 +708,27 @@ mod tests {
     #[test]
     fn connection_is_small() {
         assert!(std::mem::size_of::<Slot>() <= 40);
+        // Protocol mode adds one pointer per slot, and a session only once data came.
+        assert_eq!(std::mem::size_of::<Option<Box<Session>>>(), 8);
+        assert!(std::mem::size_of::<Session>() <= 40);
+    }
+
+    #[test]
+    fn sessions_only_in_protocol_mode_and_never_outlive_their_connection() {
+        let mut echo = Slab::default();
+        echo.insert(conn());
+        assert!(echo.sessions.is_empty());
+
+        let mut slab = Slab::new(true);
+        let old = slab.insert(conn());
+        let (_, session) = slab.get_with_session(old).expect("live connection");
+        assert!(session.is_none(), "no session before data");
+        *session = Some(Box::default());
+        assert!(slab.remove(old).is_some());
+        let new = slab.insert(conn());
+        assert_eq!(old as u32, new as u32, "slot is reused");
+        assert!(slab.get_with_session(old).is_none());
+        let (_, session) = slab.get_with_session(new).expect("live connection");
+        assert!(session.is_none(), "a reused slot starts without a session");
     }
 }

@@ -8,10 +8,17 @@
 //! connection is bounded by design; the buffer is never larger than `--max-unsent`, and
 //! `ConnState`'s Pause/Resume answers need no action (not reading until everything is
 //! written is stricter than pausing at the bound).
+//!
+//! Protocols (frame, http): the task feeds each read to the protocol ([`Shared::answer`])
+//! and writes every response it produced before it reads again, like the echo. Besides
+//! the receive buffer, a connection keeps a [`Session`] (40 bytes in the task, empty
+//! between requests) and a response buffer that keeps at most [`KEEP_OUT`] bytes of
+//! capacity; echo has neither.
 
 use super::LoopContext;
 use crate::config::Limits;
 use crate::conn::{Clock, ConnState, Tick};
+use crate::proto::{self, Protocol, Session};
 use crate::refuse::{refuse_pending, Refusal, SpareFd};
 use crate::stats::{ConnCount, LoopStats};
 use std::cell::{Cell, RefCell};
@@ -25,6 +32,9 @@ use std::time::Duration;
 
 /// Per-connection receive buffer: one read moves at most this much.
 const BUF_SIZE: usize = 16 * 1024;
+
+/// Capacity a connection's response buffer keeps once written (protocol mode).
+pub(super) const KEEP_OUT: usize = 4096;
 
 /// How often the loop looks at the stop flag set by SIGINT/SIGTERM.
 const STOP_POLL: Duration = Duration::from_millis(50);
@@ -43,6 +53,8 @@ pub(super) struct Shared {
     pub stats: Arc<LoopStats>,
     conns: Arc<ConnCount>,
     pub limits: Limits,
+    /// What the bytes mean; echo never calls into it.
+    pub protocol: Protocol,
     clock: Cell<Clock>,
     /// Reserved so a connection can be accepted and closed when fds run out.
     spare: RefCell<SpareFd>,
@@ -61,6 +73,7 @@ impl Shared {
             stats: ctx.stats.clone(),
             conns: ctx.conns.clone(),
             limits: ctx.limits,
+            protocol: ctx.protocol.clone(),
             clock: Cell::new(Clock::new()),
             spare: RefCell::new(SpareFd::new()),
             fd_cap: Cell::new(None),
@@ -90,6 +103,30 @@ impl Shared {
     /// Size of a connection's buffer: never more than `--max-unsent` (see module docs).
     pub fn buffer_size(&self) -> usize {
         BUF_SIZE.min(self.limits.max_unsent)
+    }
+
+    /// Protocol mode: parses `input`, appends the responses to `out` and tells `state`
+    /// what waits to be sent and what is held, and whether this was the last response
+    /// (then `state` reads no more and finishes once everything is sent). Counts requests
+    /// and protocol errors.
+    pub fn answer(
+        &self,
+        session: &mut Session,
+        state: &mut ConnState,
+        input: &[u8],
+        out: &mut Vec<u8>,
+    ) {
+        let before = out.len();
+        let fed = self.protocol.feed(session, input, out);
+        self.stats.requests.add(u64::from(fed.requests));
+        // Pause/Resume need no action: see back-pressure in the module docs.
+        let _ = state.on_parsed(out.len() - before, session.held(), self.now(), &self.limits);
+        if let Some(end) = fed.end {
+            state.on_last_response();
+            if end == proto::End::Error {
+                self.stats.proto_errors.add(1);
+            }
+        }
     }
 
     /// Counts a just-accepted connection against `--max-conns`. `None` means over the
@@ -142,6 +179,16 @@ impl Shared {
     }
 }
 
+/// Empties a written response buffer; one that grew past [`KEEP_OUT`] gives its memory
+/// back, so an idle connection keeps little.
+pub(super) fn reuse_out(out: &mut Vec<u8>) {
+    if out.capacity() > KEEP_OUT {
+        *out = Vec::new();
+    } else {
+        out.clear();
+    }
+}
+
 /// Held by a connection task for as long as it serves a connection counted by
 /// [`Shared::admit`]. Dropping it (task end, or task dropped when the runtime shuts down)
 /// releases the connection's `--max-conns` slot and counts it closed.
@@ -164,7 +211,8 @@ impl Drop for ConnGuard {
 
 /// Why a connection task ended.
 pub(super) enum End {
-    /// The peer shut down its sending side and everything it sent was echoed.
+    /// The peer shut down its sending side and everything it sent was echoed, or the
+    /// last response of a protocol connection was sent.
     Finished,
     /// No traffic for `--idle-timeout`.
     Idle,

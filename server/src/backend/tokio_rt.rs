@@ -1,7 +1,8 @@
 //! The `tokio` backend: what most Rust users would write. One current-thread tokio
 //! runtime per pinned thread, a `LocalSet` for `spawn_local` (the same executor shape as
 //! tokio-uring, so the two differ only in their I/O driver), one task per connection that
-//! reads into its buffer and writes it all back. Shared rules (limits, idle timeout,
+//! reads into its buffer and writes it all back (or, with a protocol, writes every response
+//! that read completed). Shared rules (limits, idle timeout,
 //! back-pressure, stopping) are in `tokio_common`.
 //!
 //! Syscall counters: reads and writes go through `readable()`/`writable()` +
@@ -13,9 +14,10 @@
 //! register/deregister) happen inside tokio where they cannot be counted: `sys_epoll_wait`
 //! stays 0 for this backend.
 
-use super::tokio_common::{stop_requested, unless_idle, ConnGuard, End, Shared};
+use super::tokio_common::{reuse_out, stop_requested, unless_idle, ConnGuard, End, Shared};
 use super::LoopContext;
 use crate::conn::ConnState;
+use crate::proto::Session;
 use crate::stats::LoopStats;
 use anyhow::Context;
 use socket2::Socket;
@@ -142,14 +144,16 @@ async fn write_some(stream: &TcpStream, buf: &[u8], stats: &LoopStats) -> io::Re
     }
 }
 
-/// Echoes one connection until the peer finishes, it idles, or an error; dropping
-/// `stream` at the end closes it.
+/// Echoes (or answers) one connection until the peer finishes, it idles, or an error;
+/// dropping `stream` at the end closes it.
 async fn serve(stream: TcpStream, guard: ConnGuard) {
     let shared = guard.shared();
     let (stats, limits) = (&*shared.stats, &shared.limits);
     let mut buf = vec![0u8; shared.buffer_size()];
     let mut state = ConnState::new(shared.now());
-    let end = 'conn: loop {
+    // Decided once per connection: echo never touches the protocol layer.
+    let mut proto = (!shared.protocol.is_echo()).then(|| (Session::default(), Vec::new()));
+    let end = loop {
         let n = match unless_idle(shared, &state, pin!(read_some(&stream, &mut buf, stats))).await {
             None => break End::Idle,
             Some(Err(_)) => break End::Error,
@@ -163,26 +167,53 @@ async fn serve(stream: TcpStream, guard: ConnGuard) {
         };
         stats.recvs.add(1);
         stats.bytes_in.add(n as u64);
-        // Pause/Resume need no action: see back-pressure in tokio_common.
-        let _ = state.on_received(n, shared.now(), limits);
-
-        let mut done = 0;
-        while done < n {
-            let write = pin!(write_some(&stream, &buf[done..n], stats));
-            match unless_idle(shared, &state, write).await {
-                None => break 'conn End::Idle,
-                Some(Err(_)) => break 'conn End::Error,
-                Some(Ok(k)) => {
-                    done += k;
-                    stats.sends.add(1);
-                    stats.bytes_out.add(k as u64);
-                    let _ = state.on_sent(k, shared.now(), limits);
-                }
+        let written = match proto.as_mut() {
+            None => {
+                // Pause/Resume need no action: see back-pressure in tokio_common.
+                let _ = state.on_received(n, shared.now(), limits);
+                write_all(&stream, &buf[..n], shared, &mut state).await
             }
+            Some((session, out)) => {
+                shared.answer(session, &mut state, &buf[..n], out);
+                let written = write_all(&stream, out, shared, &mut state).await;
+                reuse_out(out);
+                written
+            }
+        };
+        if let Err(end) = written {
+            break end;
+        }
+        if state.finished() {
+            break End::Finished; // the last response of a protocol connection is sent
         }
     };
     end.count(stats);
     // A clean end closes with FIN (the peer's data was all read); an idle or failed one
     // may have unread bytes, and then the kernel sends RST, which is what they deserve.
     drop(stream);
+}
+
+/// Writes all of `bytes`, each partial write feeding `ConnState` and the stats.
+async fn write_all(
+    stream: &TcpStream,
+    bytes: &[u8],
+    shared: &Shared,
+    state: &mut ConnState,
+) -> Result<(), End> {
+    let (stats, limits) = (&*shared.stats, &shared.limits);
+    let mut done = 0;
+    while done < bytes.len() {
+        let write = pin!(write_some(stream, &bytes[done..], stats));
+        match unless_idle(shared, state, write).await {
+            None => return Err(End::Idle),
+            Some(Err(_)) => return Err(End::Error),
+            Some(Ok(k)) => {
+                done += k;
+                stats.sends.add(1);
+                stats.bytes_out.add(k as u64);
+                let _ = state.on_sent(k, shared.now(), limits);
+            }
+        }
+    }
+    Ok(())
 }

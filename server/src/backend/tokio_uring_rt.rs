@@ -1,10 +1,11 @@
 //! The `tokio-uring` backend: what the ergonomic io_uring runtime gives you. One
 //! tokio-uring runtime (a current-thread tokio runtime + `LocalSet` + one ring, whose fd
 //! tokio's epoll watches) per pinned thread; one task per connection that reads into an
-//! owned buffer and writes it all back, each step one io_uring operation. tokio-uring 0.5
-//! has no multishot and no direct descriptors: one accept per connection, one read
-//! operation in flight per connection, each connection an ordinary fd. Shared rules
-//! (limits, idle timeout, back-pressure, stopping) are in `tokio_common`.
+//! owned buffer and writes it all back (or, with a protocol, writes every response that
+//! read completed, from a second owned buffer), each step one io_uring operation.
+//! tokio-uring 0.5 has no multishot and no direct descriptors: one accept per connection,
+//! one read operation in flight per connection, each connection an ordinary fd. Shared
+//! rules (limits, idle timeout, back-pressure, stopping) are in `tokio_common`.
 //!
 //! Syscall counters stay 0: `io_uring_enter` is called inside tokio-uring's driver (on
 //! every park and when the submission queue is full), and tokio's `epoll_wait` inside
@@ -16,9 +17,10 @@
 //! read is pending (idle) is therefore shut down first, which completes the read at once,
 //! and only then dropped, so its fd is closed now and not when the runtime ends.
 
-use super::tokio_common::{stop_requested, unless_idle, ConnGuard, End, Shared};
+use super::tokio_common::{reuse_out, stop_requested, unless_idle, ConnGuard, End, Shared};
 use super::LoopContext;
 use crate::conn::ConnState;
+use crate::proto::Session;
 use anyhow::Context;
 use std::net::Shutdown;
 use std::os::fd::AsRawFd;
@@ -98,15 +100,17 @@ async fn accept_loop(listener: TcpListener, shared: Rc<Shared>) {
     }
 }
 
-/// Echoes one connection until the peer finishes, it idles, or an error; dropping
-/// `stream` at the end closes it (no operation is in flight by then).
+/// Echoes (or answers) one connection until the peer finishes, it idles, or an error;
+/// dropping `stream` at the end closes it (no operation is in flight by then).
 async fn serve(stream: TcpStream, guard: ConnGuard) {
     let shared = guard.shared();
     let (stats, limits) = (&*shared.stats, &shared.limits);
     // tokio-uring's own echo example: the buffer is owned by each operation in turn.
     let mut buf = vec![0u8; shared.buffer_size()];
     let mut state = ConnState::new(shared.now());
-    let end = 'conn: loop {
+    // Decided once per connection: echo never touches the protocol layer.
+    let mut proto = (!shared.protocol.is_echo()).then(|| (Session::default(), Vec::new()));
+    let end = loop {
         let mut read = pin!(stream.read(buf));
         let (res, returned) = match unless_idle(shared, &state, read.as_mut()).await {
             Some(done) => done,
@@ -130,34 +134,67 @@ async fn serve(stream: TcpStream, guard: ConnGuard) {
         };
         stats.recvs.add(1);
         stats.bytes_in.add(n as u64);
-        // Pause/Resume need no action: see back-pressure in tokio_common.
-        let _ = state.on_received(n, shared.now(), limits);
-
-        // `write_all` by hand, so each partial write feeds ConnState and the stats.
-        let mut done = 0;
-        while done < n {
-            let mut write = pin!(stream.write(buf.slice(done..n)).submit());
-            let (res, slice) = match unless_idle(shared, &state, write.as_mut()).await {
-                Some(done) => done,
-                None => {
-                    // A blocked write completes with EPIPE once the socket is shut down.
-                    let _ = stream.shutdown(Shutdown::Both);
-                    let _ = write.await;
-                    break 'conn End::Idle;
-                }
-            };
-            buf = slice.into_inner();
-            match res {
-                Ok(0) | Err(_) => break 'conn End::Error,
-                Ok(k) => {
-                    done += k;
-                    stats.sends.add(1);
-                    stats.bytes_out.add(k as u64);
-                    let _ = state.on_sent(k, shared.now(), limits);
-                }
+        let written = match proto.as_mut() {
+            None => {
+                // Pause/Resume need no action: see back-pressure in tokio_common.
+                let _ = state.on_received(n, shared.now(), limits);
+                let (returned, written) = write_all(&stream, buf, n, shared, &mut state).await;
+                buf = returned;
+                written
             }
+            Some((session, out)) => {
+                shared.answer(session, &mut state, &buf[..n], out);
+                let len = out.len();
+                let (returned, written) =
+                    write_all(&stream, std::mem::take(out), len, shared, &mut state).await;
+                *out = returned;
+                reuse_out(out);
+                written
+            }
+        };
+        if let Err(end) = written {
+            break end;
+        }
+        if state.finished() {
+            break End::Finished; // the last response of a protocol connection is sent
         }
     };
     end.count(stats);
     drop(stream);
+}
+
+/// Writes `bytes[..len]` (`write_all` by hand, so each partial write feeds `ConnState`
+/// and the stats); gives the buffer back whatever happened.
+async fn write_all(
+    stream: &TcpStream,
+    mut bytes: Vec<u8>,
+    len: usize,
+    shared: &Shared,
+    state: &mut ConnState,
+) -> (Vec<u8>, Result<(), End>) {
+    let (stats, limits) = (&*shared.stats, &shared.limits);
+    let mut done = 0;
+    while done < len {
+        let mut write = pin!(stream.write(bytes.slice(done..len)).submit());
+        let (res, slice) = match unless_idle(shared, state, write.as_mut()).await {
+            Some(done) => done,
+            None => {
+                // A blocked write completes with EPIPE once the socket is shut down.
+                let _ = stream.shutdown(Shutdown::Both);
+                let (_, slice) = write.await;
+                return (slice.into_inner(), Err(End::Idle));
+            }
+        };
+        bytes = slice.into_inner();
+        match res {
+            Ok(0) | Err(_) => return (bytes, Err(End::Error)),
+            Ok(k) => {
+                done += k;
+                stats.sends.add(1);
+                stats.bytes_out.add(k as u64);
+                let _ = state.on_sent(k, shared.now(), limits);
+            }
+        }
+    }
+    (bytes, Ok(()))
 }
