@@ -1,0 +1,187 @@
+//! The data path: one multishot recv per connection on the loop's provided-buffer ring.
+//! Echo: each received buffer is queued on its connection and sent back from the same
+//! memory, one send in flight per connection, then returned to the ring. Frame and http
+//! hand the received bytes to the protocol layer instead (`protocol.rs`).
+
+use super::tag::{pack, Op, Tag};
+use super::{CloseReason, UringLoop, BUFFER_GROUP, NO_BUFFER};
+use crate::conn::ReadControl;
+use io_uring::types::Fixed;
+use io_uring::{cqueue, opcode};
+
+impl UringLoop {
+    pub(super) fn arm_recv(&mut self, slot: u32) {
+        let conn = &mut self.conns[slot as usize];
+        conn.recv_armed = true;
+        let gen = conn.gen;
+        let entry = opcode::RecvMulti::new(Fixed(slot), BUFFER_GROUP)
+            .build()
+            .user_data(pack(Op::Recv, 0, gen, slot));
+        self.push(entry);
+    }
+
+    /// Starts sending the head of the connection's queue, unless a send is in flight.
+    pub(super) fn send_head(&mut self, slot: u32) {
+        let conn = &mut self.conns[slot as usize];
+        if conn.send_in_flight || conn.head == NO_BUFFER || !conn.open {
+            return;
+        }
+        conn.send_in_flight = true;
+        let (bid, sent, gen) = (conn.head, conn.head_sent, conn.gen);
+        let (ptr, len) = self.buffers.raw(bid, sent, self.buffer_len[bid as usize]);
+        let entry = opcode::Send::new(Fixed(slot), ptr, len)
+            .flags(libc::MSG_NOSIGNAL | libc::MSG_WAITALL)
+            .build()
+            .user_data(pack(Op::Send, bid, gen, slot));
+        self.push(entry);
+    }
+
+    pub(super) fn on_recv(&mut self, tag: Tag, result: i32, flags: u32) {
+        let bid = cqueue::buffer_select(flags);
+        if bid.is_some() {
+            self.buffers_available -= 1;
+        }
+        let more = cqueue::more(flags);
+        let slot = tag.slot as usize;
+        if !self.is_live(tag) {
+            // A completion for a connection that is gone: the buffer goes straight back.
+            if let Some(bid) = bid {
+                self.give_back(bid);
+            }
+            return;
+        }
+        if !more {
+            self.conns[slot].recv_armed = false;
+        }
+        if result > 0 {
+            let Some(bid) = bid else {
+                // Cannot happen with buffer select; treat it as a broken connection.
+                self.stats.conn_errors.add(1);
+                return self.close_conn(tag.slot, CloseReason::Error);
+            };
+            let n = result as u32;
+            self.stats.recvs.add(1);
+            self.stats.bytes_in.add(n as u64);
+            if self.proto.is_none() {
+                self.queue_echo(tag.slot, bid, n);
+            } else {
+                self.on_request_bytes(tag.slot, bid, n);
+            }
+        } else if result == 0 {
+            if let Some(bid) = bid {
+                self.give_back(bid);
+            }
+            let conn = &mut self.conns[slot];
+            conn.state.on_peer_closed();
+            if conn.state.finished() {
+                return self.close_conn(tag.slot, CloseReason::Finished);
+            }
+        } else {
+            if let Some(bid) = bid {
+                self.give_back(bid);
+            }
+            match -result {
+                libc::ENOBUFS => {
+                    self.stats.loop_errors.add(1);
+                    let conn = &mut self.conns[slot];
+                    if !conn.starved {
+                        conn.starved = true;
+                        self.starved.push((tag.slot, conn.gen));
+                    }
+                }
+                libc::ECANCELED => {}
+                _ => {
+                    self.stats.conn_errors.add(1);
+                    return self.close_conn(tag.slot, CloseReason::Error);
+                }
+            }
+        }
+        if !more && self.conns[slot].wants_recv() {
+            self.arm_recv(tag.slot);
+        }
+    }
+
+    /// Echo: queues received buffer `bid` (`n` bytes) on its connection to be sent back
+    /// from the same memory.
+    fn queue_echo(&mut self, slot: u32, bid: u16, n: u32) {
+        self.buffer_len[bid as usize] = n;
+        self.buffer_next[bid as usize] = NO_BUFFER;
+        let now = self.clock.now();
+        let conn = &mut self.conns[slot as usize];
+        if conn.tail == NO_BUFFER {
+            conn.head = bid;
+        } else {
+            self.buffer_next[conn.tail as usize] = bid;
+        }
+        conn.tail = bid;
+        if conn.state.on_received(n as usize, now, &self.limits) == ReadControl::Pause {
+            // Too much unsent to this peer: stop reading it until the queue drains.
+            self.cancel_recv(slot);
+        }
+        self.send_head(slot);
+    }
+
+    /// Stops the connection's multishot recv, if one is armed; its last completion
+    /// (-ECANCELED, without `more`) clears `recv_armed`.
+    pub(super) fn cancel_recv(&mut self, slot: u32) {
+        let conn = &self.conns[slot as usize];
+        if conn.recv_armed {
+            let entry = opcode::AsyncCancel::new(pack(Op::Recv, 0, conn.gen, slot))
+                .build()
+                .user_data(pack(Op::Cancel, 0, 0, 0));
+            self.push(entry);
+        }
+    }
+
+    /// True if the completion belongs to the connection now in its slot (not to an
+    /// earlier one whose slot was reused).
+    pub(super) fn is_live(&self, tag: Tag) -> bool {
+        self.conns
+            .get(tag.slot as usize)
+            .is_some_and(|c| c.open && c.gen == tag.gen)
+    }
+
+    pub(super) fn on_send(&mut self, tag: Tag, result: i32) {
+        let slot = tag.slot as usize;
+        if !self.is_live(tag) {
+            self.give_back(tag.bid);
+            return;
+        }
+        self.conns[slot].send_in_flight = false;
+        if result < 0 {
+            // The buffer is still the head of the queue; close_conn gives it back.
+            self.stats.conn_errors.add(1);
+            return self.close_conn(tag.slot, CloseReason::Error);
+        }
+        let n = result as u32;
+        self.stats.sends.add(1);
+        self.stats.bytes_out.add(n as u64);
+        let now = self.clock.now();
+        let conn = &mut self.conns[slot];
+        debug_assert_eq!(conn.head, tag.bid);
+        conn.head_sent += n;
+        let control = conn.state.on_sent(n as usize, now, &self.limits);
+        let buffer_done = conn.head_sent >= self.buffer_len[tag.bid as usize];
+        if buffer_done {
+            conn.head = self.buffer_next[tag.bid as usize];
+            if conn.head == NO_BUFFER {
+                conn.tail = NO_BUFFER;
+            }
+            conn.head_sent = 0;
+        }
+        let (finished, rearm) = (
+            conn.state.finished(),
+            control == ReadControl::Resume && conn.wants_recv(),
+        );
+        if buffer_done {
+            self.give_back(tag.bid);
+        }
+        if finished {
+            return self.close_conn(tag.slot, CloseReason::Finished);
+        }
+        if rearm {
+            self.arm_recv(tag.slot);
+        }
+        self.send_head(tag.slot);
+    }
+}
