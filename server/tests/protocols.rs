@@ -11,10 +11,9 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// [`backend_tests!`] for protocol tests: one test per c1m backend, and a `go` test that
-/// runs only once the Go reference server speaks the protocols. Today it refuses
-/// `--protocol frame|http` (exit 2, "not implemented yet"), so `go` passes with a printed
-/// reason instead of failing on a flag it does not claim to support.
+/// [`backend_tests!`] for protocol tests: one test per c1m backend, and a `go` test for the
+/// Go reference server, which passes with a printed reason when that binary is not built
+/// or is an older one that refuses `--protocol frame|http`.
 macro_rules! protocol_tests {
     ($($name:ident),* $(,)?) => {$(
         mod $name {
@@ -52,6 +51,7 @@ protocol_tests!(
     frame_zero_length,
     frame_reply_size,
     frame_back_pressure_then_drain,
+    frame_big_replies_stay_bounded,
     http_three_pipelined_in_one_write,
     http_garbage_gets_400_then_close,
     http_huge_headers_431_or_reset_others_served,
@@ -382,6 +382,35 @@ fn frame_back_pressure_then_drain(backend: &str) {
         (Ok(()), Ok(())),
         "{backend} (stalled at chunk {stalled_at})"
     );
+}
+
+/// 4,096 empty frames in one write, each answered with 64 KiB (256 MiB of answers), while
+/// the client does not read: the server answers as the client drains, so its memory grows
+/// by far less than the answers; then every answer arrives, whole and in order.
+fn frame_big_replies_stay_bounded(backend: &str) {
+    const FRAMES: usize = 4096;
+    const REPLY: usize = 64 << 10;
+    let mut server = Server::start(backend, &["--protocol", "frame", "--reply-size", "65536"]);
+    let before = server.rss();
+    let mut s = server.connect();
+    s.write_all(&frame(b"").repeat(FRAMES))
+        .unwrap_or_else(|e| panic!("{backend}: write: {e}"));
+    std::thread::sleep(Duration::from_millis(500));
+    server.assert_running();
+    let grown = server.rss().saturating_sub(before);
+    assert!(
+        grown < 64 << 20,
+        "{backend}: the server grew by {} MiB for answers the client has not read",
+        grown >> 20
+    );
+    let reply = frame(
+        &(0..REPLY as u32)
+            .map(|i| (i % 251) as u8)
+            .collect::<Vec<_>>(),
+    );
+    for i in 0..FRAMES {
+        expect_bytes(&mut s, &reply).unwrap_or_else(|e| panic!("{backend}: answer {i}: {e}"));
+    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -98,7 +98,7 @@ struct Slot {
 ///
 /// Protocol sessions sit in a vector parallel to `slots` rather than in [`Conn`], so a
 /// slot stays 40 bytes and echo pays nothing: the vector stays empty in echo mode, and in
-/// protocol mode costs 8 bytes per slot plus a boxed [`Session`] (40 bytes, empty between
+/// protocol mode costs 8 bytes per slot plus a boxed [`Session`] (64 bytes, empty between
 /// requests) once the connection has sent something.
 #[derive(Debug, Default)]
 struct Slab {
@@ -759,7 +759,7 @@ mod tests {
         assert!(std::mem::size_of::<Slot>() <= 40);
         // Protocol mode adds one pointer per slot, and a session only once data came.
         assert_eq!(std::mem::size_of::<Option<Box<Session>>>(), 8);
-        assert!(std::mem::size_of::<Session>() <= 40);
+        assert!(std::mem::size_of::<Session>() <= 64);
     }
 
     #[test]

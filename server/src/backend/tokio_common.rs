@@ -11,7 +11,7 @@
 //!
 //! Protocols (frame, http): the task feeds each read to the protocol ([`Shared::answer`])
 //! and writes every response it produced before it reads again, like the echo. Besides
-//! the receive buffer, a connection keeps a [`Session`] (40 bytes in the task, empty
+//! the receive buffer, a connection keeps a [`Session`] (64 bytes in the task, empty
 //! between requests) and a response buffer that keeps at most [`KEEP_OUT`] bytes of
 //! capacity; echo has neither.
 

@@ -77,9 +77,10 @@ impl Protocol {
         let mut fed = Fed::default();
         if session.has_backlog() {
             let backlog = std::mem::take(&mut session.backlog);
-            let used = self.feed_some(session, &backlog[session.backlog_start..], out, &mut fed);
+            let start = session.backlog_start as usize;
+            let used = self.feed_some(session, &backlog[start..], out, &mut fed);
             session.backlog = backlog;
-            session.backlog_start += used;
+            session.backlog_start += used as u32;
             if fed.end.is_none() && session.has_backlog() {
                 session.backlog.extend_from_slice(input);
                 return fed;
@@ -146,7 +147,7 @@ pub struct Session {
     /// Input not parsed yet because the answers already produced reached the burst bound,
     /// from `backlog_start` on.
     backlog: Vec<u8>,
-    backlog_start: usize,
+    backlog_start: u32,
     /// HTTP: request body bytes still to read and discard.
     skip: u64,
     /// A response that ends the connection was produced.
@@ -157,13 +158,13 @@ impl Session {
     /// Bytes of incomplete requests held for this connection (bounded by the protocol's
     /// `--max-frame` or `--max-header`); they count toward back-pressure.
     pub fn held(&self) -> usize {
-        self.partial.len() + self.backlog.len() - self.backlog_start
+        self.partial.len() + self.backlog.len() - self.backlog_start as usize
     }
 
     /// True when received requests wait to be parsed: call [`Protocol::feed`] again (with
     /// no new input) once what it produced has been sent.
     pub fn has_backlog(&self) -> bool {
-        self.backlog_start < self.backlog.len()
+        (self.backlog_start as usize) < self.backlog.len()
     }
 
     /// True once a response that ends the connection was produced.
@@ -188,5 +189,15 @@ fn release(buf: &mut Vec<u8>) {
         *buf = Vec::new();
     } else {
         buf.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_is_small() {
+        assert!(std::mem::size_of::<Session>() <= 64);
     }
 }

@@ -85,25 +85,35 @@ pub(super) fn send_bid() -> u16 {
 impl UringLoop {
     /// `n` bytes arrived for the connection in `slot`, in receive buffer `bid`.
     pub(super) fn on_request_bytes(&mut self, slot: u32, bid: u16, n: u32) {
+        self.answer(slot, Some((bid, n)));
+    }
+
+    /// Feeds the protocol what arrived (`received`: buffer and length), or nothing, to
+    /// answer the requests its backlog kept; queues the answers and sends.
+    fn answer(&mut self, slot: u32, received: Option<(u16, u32)>) {
         let Some(p) = self.proto.as_mut() else {
             return;
         };
         let ProtoConn { session, outbox } = &mut p.conns[slot as usize];
+        let input = match received {
+            Some((bid, n)) => self.buffers.data(bid, n as usize),
+            None => &[],
+        };
         let out = outbox.back();
         let before = out.len();
-        let fed = p
-            .protocol
-            .feed(session, self.buffers.data(bid, n as usize), out);
+        let fed = p.protocol.feed(session, input, out);
         let produced = out.len() - before;
-        let held = session.held();
+        let now = self.clock.now();
+        let conn = &mut self.conns[slot as usize];
+        let control = conn.state.on_parsed(produced, session, now, &self.limits);
         // Every byte was answered or copied into the session: the buffer is free again.
-        self.give_back(bid);
+        if let Some((bid, _)) = received {
+            self.give_back(bid);
+        }
         if fed.requests > 0 {
             self.stats.requests.add(u64::from(fed.requests));
         }
-        let now = self.clock.now();
         let conn = &mut self.conns[slot as usize];
-        let control = conn.state.on_parsed(produced, held, now, &self.limits);
         if let Some(end) = fed.end {
             if end == End::Error {
                 self.stats.proto_errors.add(1);
@@ -166,8 +176,13 @@ impl UringLoop {
         let n = result as usize;
         self.stats.sends.add(1);
         self.stats.bytes_out.add(n as u64);
+        // Requests the protocol kept for later (answers beyond its burst bound) are answered
+        // once everything produced before them is sent.
+        let mut backlog = false;
         if let Some(p) = self.proto.as_mut() {
-            p.conns[slot].outbox.on_sent(n);
+            let pc = &mut p.conns[slot];
+            pc.outbox.on_sent(n);
+            backlog = pc.outbox.pending() == 0 && pc.session.has_backlog();
         }
         let now = self.clock.now();
         let conn = &mut self.conns[slot];
@@ -177,6 +192,9 @@ impl UringLoop {
         }
         if control == ReadControl::Resume && conn.wants_recv() {
             self.arm_recv(tag.slot);
+        }
+        if backlog {
+            return self.answer(tag.slot, None);
         }
         self.send_outbox(tag.slot);
     }
@@ -201,7 +219,7 @@ mod tests {
 
     #[test]
     fn a_closed_connection_keeps_only_an_outbox_being_sent() {
-        let protocol = Protocol::Frame(Arc::new(FrameConfig::new(1024, None)));
+        let protocol = Protocol::Frame(Arc::new(FrameConfig::new(1024, None, 4096)));
         let mut p = ProtoState::new(&protocol, 8).expect("frame has state");
         p.open(5);
         assert_eq!(p.conns.len(), 6);
