@@ -14,7 +14,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Open connections to an echo server, drive a workload, write a run folder.
+    /// Open connections to a server (echo, frame or http), drive a workload, write a run
+    /// folder.
     Run(Box<RunArgs>),
     /// Side-by-side markdown table (and optional SVG plot) of several run folders.
     Compare(CompareArgs),

@@ -281,6 +281,20 @@ mod tests {
     }
 
     #[test]
+    fn frames_over_the_servers_default_bound_are_noted() {
+        let notes = check(&plan(&["--protocol", "frame", "--size", "70000"]), 20000).unwrap();
+        assert!(
+            notes.iter().any(|n| n.contains("--max-frame 70000")),
+            "{notes:?}"
+        );
+        let notes = check(&plan(&["--protocol", "frame", "--size", "65536"]), 20000).unwrap();
+        assert!(
+            !notes.iter().any(|n| n.contains("--max-frame")),
+            "{notes:?}"
+        );
+    }
+
+    #[test]
     fn direct_descriptors_are_noted() {
         let notes = check(&plan(&["--connections", "25000"]), 20000).unwrap();
         assert!(
