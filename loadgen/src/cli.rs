@@ -14,8 +14,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Open connections to an echo server, drive a workload, write a run folder.
-    Run(RunArgs),
+    /// Open connections to a server (echo, frame or http), drive a workload, write a run
+    /// folder.
+    Run(Box<RunArgs>),
     /// Side-by-side markdown table (and optional SVG plot) of several run folders.
     Compare(CompareArgs),
     /// Merge run folders of several processes or hosts into one.
@@ -40,9 +41,24 @@ pub struct RunArgs {
     #[arg(long, value_name = "SECS", default_value_t = 0.0)]
     pub warmup: f64,
 
-    /// Message size in bytes (at least 16: sequence number and send timestamp).
-    #[arg(long, value_name = "BYTES", default_value_t = 64)]
-    pub size: usize,
+    /// What the connections speak: raw echo, length-prefixed frames, or HTTP/1.1.
+    #[arg(long, value_enum, default_value_t = Protocol::Echo)]
+    pub protocol: Protocol,
+
+    /// Message size in bytes, at least 16 (sequence number and send timestamp); default
+    /// 64. frame: the payload size (the request is 4 + BYTES on the wire); not with http.
+    #[arg(long, value_name = "BYTES")]
+    pub size: Option<usize>,
+
+    /// frame: the server answers every frame with BYTES bytes of the `i % 251` pattern
+    /// (default: the request payload echoed). The server needs the same flag.
+    #[arg(long, value_name = "BYTES")]
+    pub reply_size: Option<usize>,
+
+    /// http: the body length every response must have (default 16); the server needs the
+    /// same flag.
+    #[arg(long, value_name = "BYTES")]
+    pub body_size: Option<usize>,
 
     /// CPUs for the loadgen's threads, one pinned thread each (default: all online).
     #[arg(long, value_name = "LIST")]
@@ -106,6 +122,28 @@ pub struct RunArgs {
     /// Worker process index (set by the parent when --procs > 1).
     #[arg(long, hide = true)]
     pub worker: Option<usize>,
+}
+
+/// The protocol on the wire (see the wire contract in the README).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum Protocol {
+    /// Raw bytes back: the pure I/O measure.
+    #[default]
+    Echo,
+    /// `[u32 big-endian length][payload]`, one response frame per request frame.
+    Frame,
+    /// HTTP/1.1 keep-alive GETs; every response a 200 with a fixed body.
+    Http,
+}
+
+impl Protocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Echo => "echo",
+            Protocol::Frame => "frame",
+            Protocol::Http => "http",
+        }
+    }
 }
 
 /// How open-loop send times are spaced.

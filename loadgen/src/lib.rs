@@ -1,5 +1,6 @@
-//! `c1m-loadgen`: opens many connections to an echo server, drives a workload, verifies
-//! every echo and records latency with HdrHistogram; compares and merges run folders.
+//! `c1m-loadgen`: opens many connections to a server (echo, frame or http), drives a
+//! workload, verifies every response and records latency with HdrHistogram; compares and
+//! merges run folders.
 
 pub mod cli;
 pub mod engine;

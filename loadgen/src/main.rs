@@ -5,7 +5,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(args) => c1m_loadgen::engine::run(args),
+        Command::Run(args) => c1m_loadgen::engine::run(*args),
         Command::Compare(args) => {
             c1m_loadgen::report::compare::run(args).map(|()| ExitCode::SUCCESS)
         }

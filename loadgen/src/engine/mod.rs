@@ -5,7 +5,9 @@
 //! - `preflight`: does the request fit (ports, fixed-file slots, memory, tcp_mem)?
 //! - `worker`: one pinned thread with one io_uring per loop (the data path).
 //! - `schedule`: open-loop send times (uniform or Poisson), send lag, punctual waits.
-//! - `proto`: the message format; `c1m_platform::bufring`: provided receive buffers; `clock`: time.
+//! - `proto`: what a request is and what its response must be, per `--protocol` (the
+//!   echo message, frames, http requests and the http response reader);
+//!   `c1m_platform::bufring`: provided receive buffers; `clock`: time.
 //! - `procs`: `--procs P`, worker processes and the merge of their run folders.
 //! - this file: starts the loops, holds the ramp barrier, prints progress, writes the
 //!   report.
@@ -21,7 +23,7 @@ mod worker;
 
 use crate::report;
 
-use crate::cli::{Arrivals, RunArgs};
+use crate::cli::{Arrivals, Protocol, RunArgs};
 use crate::report::{Environment, Summary, Workload};
 use anyhow::Context;
 use c1m_platform::{cpus, limits, procfs, signals};
@@ -70,11 +72,20 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 /// connections or echoes (the numbers do not cover what was asked), with what happened.
 fn exit_code(s: &Summary) -> ExitCode {
     if s.verify_errors > 0 {
-        eprintln!(
-            "c1m-loadgen: {} echoes failed verification: corrupt or out of order (bytes differed from \
-             what was sent)",
-            s.verify_errors
-        );
+        if s.workload.protocol_desc() == "echo" {
+            eprintln!(
+                "c1m-loadgen: {} echoes failed verification: corrupt or out of order (bytes differed from \
+                 what was sent)",
+                s.verify_errors
+            );
+        } else {
+            eprintln!(
+                "c1m-loadgen: {} responses failed verification: not what --protocol {} expects \
+                 (wrong length, status or bytes; or a response stream that could not be read)",
+                s.verify_errors,
+                s.workload.protocol_desc()
+            );
+        }
         return ExitCode::from(1);
     }
     if s.connections_established == 0 {
@@ -479,9 +490,19 @@ fn environment(plan: &Plan) -> Environment {
 fn workload(args: &RunArgs, plan: &Plan) -> Workload {
     Workload {
         kind: plan.mode.name().into(),
+        protocol: plan.wire.protocol().name().into(),
         targets: plan.targets.iter().map(|t| t.to_string()).collect(),
         connections: args.connections as u64,
-        size: plan.size as u64,
+        size: plan.wire.size().unwrap_or(plan.wire.request_len()) as u64,
+        request_bytes: plan.wire.request_len() as u64,
+        reply_size: match plan.wire.response() {
+            proto::Response::Fixed(bytes) => Some((bytes.len() - proto::FRAME_HEADER) as u64),
+            _ => None,
+        },
+        body_size: match plan.wire.response() {
+            proto::Response::Http { body } => Some(*body as u64),
+            _ => None,
+        },
         pipeline: plan.pipeline as u64,
         rate_msgs_per_s: args.rate,
         heartbeat_s: args.heartbeat,
@@ -502,7 +523,15 @@ fn workload(args: &RunArgs, plan: &Plan) -> Workload {
 }
 
 fn default_label(plan: &Plan) -> String {
-    format!("{}-{}c", plan.mode.name(), plan.total_connections())
+    match plan.wire.protocol() {
+        Protocol::Echo => format!("{}-{}c", plan.mode.name(), plan.total_connections()),
+        p => format!(
+            "{}-{}-{}c",
+            plan.mode.name(),
+            p.name(),
+            plan.total_connections()
+        ),
+    }
 }
 
 fn build_record(args: &RunArgs, plan: &Plan, o: &Outcome) -> report::RunRecord {
@@ -627,9 +656,10 @@ fn result_line(s: &Summary) -> String {
     let l = &s.latency;
     let conn_errors: u64 = s.connection_errors.values().sum();
     let mut line = format!(
-        "{}: {} {} conns ({} established, {} failed), {:.1}s measured: {:.0} msgs/s, latency p50 {:.1}us p90 {:.1}us p99 {:.1}us p99.9 {:.1}us max {:.1}us{}; verify errors {}; connect errors {}; connection errors {}; lost echoes {}; unanswered echoes {}",
+        "{}: {} {} {} conns ({} established, {} failed), {:.1}s measured: {:.0} msgs/s, latency p50 {:.1}us p90 {:.1}us p99 {:.1}us p99.9 {:.1}us max {:.1}us{}; verify errors {}; connect errors {}; connection errors {}; lost echoes {}; unanswered echoes {}",
         s.label,
         s.workload.kind,
+        s.workload.protocol_desc(),
         s.workload.connections,
         s.connections_established,
         s.connections_failed,

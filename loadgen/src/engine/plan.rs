@@ -2,7 +2,8 @@
 //! event loop. Everything that is wrong with the input is reported here, before any
 //! socket is opened (exit status 2).
 
-use crate::cli::{Arrivals, BatchWaits, RunArgs};
+use super::proto::{self, Wire};
+use crate::cli::{Arrivals, BatchWaits, Protocol, RunArgs};
 use anyhow::{bail, Context};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -48,7 +49,8 @@ pub struct Plan {
     pub connections: usize,
     pub duration_s: f64,
     pub warmup_s: f64,
-    pub size: usize,
+    /// The protocol and its sizes: what a request is, what its response must be.
+    pub wire: Wire,
     pub pipeline: usize,
     pub mode: Mode,
     /// Connection attempts per second for this process.
@@ -106,6 +108,75 @@ pub fn parse_sources(text: &str) -> anyhow::Result<Vec<IpAddr>> {
     Ok(out)
 }
 
+/// `--protocol` with `--size`, `--reply-size` and `--body-size`, checked together.
+pub fn wire_from_args(args: &RunArgs) -> anyhow::Result<Wire> {
+    let p = args.protocol;
+    if args.reply_size.is_some() && p != Protocol::Frame {
+        bail!(
+            "--reply-size is the payload size of every response frame, for --protocol frame \
+             only: add --protocol frame, or drop --reply-size{}",
+            if p == Protocol::Http {
+                " (http: --body-size sets the response body)"
+            } else {
+                ""
+            }
+        );
+    }
+    if args.body_size.is_some() && p != Protocol::Http {
+        bail!(
+            "--body-size is the body length of every http response, for --protocol http only: \
+             add --protocol http, or drop --body-size{}",
+            if p == Protocol::Frame {
+                " (frame: --reply-size sets the response payload)"
+            } else {
+                ""
+            }
+        );
+    }
+    if p == Protocol::Http {
+        if let Some(size) = args.size {
+            bail!(
+                "--size {size} does not apply to --protocol http: every request is the same \
+                 {}-byte GET; drop --size (--body-size sets the response body)",
+                proto::http::REQUEST_LEN
+            );
+        }
+        let body = args.body_size.unwrap_or(proto::DEFAULT_BODY_SIZE);
+        if body > proto::MAX_SIZE {
+            bail!("--body-size {body} is larger than 1 MiB: use a smaller body");
+        }
+        return Ok(Wire::http(body));
+    }
+    let size = args.size.unwrap_or(proto::DEFAULT_SIZE);
+    if size < proto::MIN_SIZE {
+        match p {
+            Protocol::Frame => bail!(
+                "--size {size} is too small for --protocol frame: --size is the frame's payload, \
+                 which carries a sequence number and a timestamp; use --size {} or more (a \
+                 request is 4 + size bytes on the wire)",
+                proto::MIN_SIZE
+            ),
+            _ => bail!(
+                "--size {size} is too small: a message carries a sequence number and a \
+                 timestamp, use --size {} or more",
+                proto::MIN_SIZE
+            ),
+        }
+    }
+    if size > proto::MAX_SIZE {
+        bail!("--size {size} is larger than 1 MiB: use a smaller message");
+    }
+    if let Some(n) = args.reply_size {
+        if n > proto::MAX_SIZE {
+            bail!("--reply-size {n} is larger than 1 MiB: use a smaller reply");
+        }
+    }
+    Ok(match p {
+        Protocol::Frame => Wire::frame(size, args.reply_size),
+        _ => Wire::echo(size),
+    })
+}
+
 /// Splits `total` into `parts` shares that differ by at most one.
 pub fn share(total: usize, parts: usize, index: usize) -> usize {
     total / parts + usize::from(index < total % parts)
@@ -124,19 +195,7 @@ impl Plan {
         if !(args.warmup >= 0.0 && args.warmup.is_finite()) {
             bail!("--warmup must be zero or a positive number of seconds");
         }
-        if args.size < super::proto::MIN_SIZE {
-            bail!(
-                "--size {} is too small: a message carries a sequence number and a timestamp, use --size {} or more",
-                args.size,
-                super::proto::MIN_SIZE
-            );
-        }
-        if args.size > 1 << 20 {
-            bail!(
-                "--size {} is larger than 1 MiB: use a smaller message",
-                args.size
-            );
-        }
+        let wire = wire_from_args(args)?;
         if args.pipeline == 0 {
             bail!("--pipeline must be at least 1");
         }
@@ -206,7 +265,7 @@ impl Plan {
             // Open loop: room for bursts when the server falls behind, bounded so the
             // send rings of many connections stay within about 256 MiB.
             Mode::Rate(_) => {
-                let budget = (256usize << 20) / (args.connections * args.size).max(1);
+                let budget = (256usize << 20) / (args.connections * wire.request_len()).max(1);
                 budget.clamp(1, 64).max(args.pipeline)
             }
             // One beat out, one more if the previous echo is late.
@@ -221,7 +280,7 @@ impl Plan {
             connections: args.connections,
             duration_s: args.duration,
             warmup_s: args.warmup,
-            size: args.size,
+            wire,
             pipeline: args.pipeline,
             mode,
             connect_rate: args.connect_rate,
@@ -313,7 +372,7 @@ mod tests {
         let mut argv = vec!["c1m-loadgen", "run", "--target", "127.0.0.1:7000"];
         argv.extend_from_slice(extra);
         match Cli::parse_from(argv).command {
-            Command::Run(a) => a,
+            Command::Run(a) => *a,
             _ => unreachable!(),
         }
     }
@@ -340,6 +399,42 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("not an address to connect to"));
+    }
+
+    #[test]
+    fn protocol_flags_are_checked_together() {
+        let err = |a: &[&str]| Plan::from_args(&args(a), 20000).unwrap_err().to_string();
+        let e = err(&["--protocol", "frame", "--size", "8"]);
+        assert!(
+            e.contains("--protocol frame") && e.contains("--size 16"),
+            "{e}"
+        );
+        let e = err(&["--reply-size", "10"]);
+        assert!(e.contains("add --protocol frame"), "{e}");
+        let e = err(&["--protocol", "http", "--reply-size", "10"]);
+        assert!(e.contains("--body-size"), "{e}");
+        let e = err(&["--body-size", "10"]);
+        assert!(e.contains("add --protocol http"), "{e}");
+        let e = err(&["--protocol", "frame", "--body-size", "10"]);
+        assert!(e.contains("--reply-size"), "{e}");
+        let e = err(&["--protocol", "http", "--size", "64"]);
+        assert!(e.contains("drop --size"), "{e}");
+        let e = err(&["--protocol", "http", "--body-size", "2000000"]);
+        assert!(e.contains("1 MiB"), "{e}");
+        let e = err(&["--protocol", "frame", "--reply-size", "2000000"]);
+        assert!(e.contains("1 MiB"), "{e}");
+
+        let p = Plan::from_args(&args(&[]), 20000).unwrap();
+        assert_eq!(p.wire, Wire::echo(64));
+        let p = Plan::from_args(&args(&["--protocol", "frame", "--size", "16"]), 20000).unwrap();
+        assert_eq!((p.wire.request_len(), p.wire.response_len()), (20, 20));
+        let a = args(&["--protocol", "frame", "--reply-size", "0"]);
+        let p = Plan::from_args(&a, 20000).unwrap();
+        assert_eq!((p.wire.request_len(), p.wire.response_len()), (68, 4));
+        let p = Plan::from_args(&args(&["--protocol", "http"]), 20000).unwrap();
+        assert_eq!(p.wire, Wire::http(16));
+        let a = args(&["--protocol", "http", "--body-size", "0"]);
+        assert_eq!(Plan::from_args(&a, 20000).unwrap().wire, Wire::http(0));
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! stops here with what to change (exit status 2), not half-way through a ramp.
 
 use super::plan::{Mode, Plan};
+use super::proto::{http_response::ResponseReader, Response, FRAME_HEADER};
+use crate::cli::Protocol;
 use anyhow::bail;
 use c1m_platform::procfs;
 
@@ -16,6 +18,8 @@ const PAGE: u64 = 4096;
 /// One probe of a candidate port in connect() once the even ports are taken (measured
 /// here: about 180 connects/s with 32k ports to probe each).
 const SECONDS_PER_PORT_PROBE: f64 = 150e-9;
+/// c1m-server's default `--max-frame` (the wire contract).
+const SERVER_MAX_FRAME: usize = 65_536;
 /// Refuse a ramp that would spend longer than this probing ports.
 const MAX_PORT_SCAN_S: f64 = 30.0;
 
@@ -89,6 +93,16 @@ fn check_with_ports(
         }
         notes.push(advice);
     }
+    if plan.wire.protocol() == Protocol::Frame
+        && plan.wire.request_len() - FRAME_HEADER > SERVER_MAX_FRAME
+    {
+        notes.push(format!(
+            "frame payloads of {} bytes exceed c1m-server's default --max-frame {SERVER_MAX_FRAME}: \
+             start the server with --max-frame {} or more, or it closes every connection",
+            plan.wire.request_len() - FRAME_HEADER,
+            plan.wire.request_len() - FRAME_HEADER
+        ));
+    }
     if plan.mode == Mode::Churn && plan.sources.is_empty() {
         notes.push(
             "churn leaves sockets in TIME_WAIT on the loadgen side; if connects fail with \
@@ -123,11 +137,17 @@ fn check_with_ports(
         Mode::Rate(_) => plan.inflight_cap as u64,
         Mode::Heartbeat(_) | Mode::Churn => 1,
     };
+    // Bytes of one exchange queued in a socket: the larger of request and response.
+    let exchange = plan.wire.request_len().max(plan.wire.response_len()) as u64;
     let queued = match plan.mode {
-        Mode::Closed | Mode::Rate(_) => total * (in_flight * plan.size as u64 + SKB_OVERHEAD),
+        Mode::Closed | Mode::Rate(_) => total * (in_flight * exchange + SKB_OVERHEAD),
         Mode::Heartbeat(_) | Mode::Churn => 0,
     };
-    let own_per_conn = 96 + (plan.inflight_cap * plan.size) as u64;
+    let reader = match plan.wire.response() {
+        Response::Http { .. } => std::mem::size_of::<ResponseReader>() as u64,
+        _ => 0,
+    };
+    let own_per_conn = 96 + reader + (plan.inflight_cap * plan.wire.request_len()) as u64;
     let own = total * own_per_conn + loops * (8 << 20);
     let need = kernel + queued + own;
     if let Some(avail) = procfs::meminfo_bytes("MemAvailable") {
@@ -149,9 +169,7 @@ fn check_with_ports(
     // tcp_mem: every socket holding data is charged at least a page; past the middle
     // value the kernel enters memory pressure and throttles every socket.
     if let Some((_, pressure, high)) = tcp_mem() {
-        let per_socket_pages = (in_flight * plan.size as u64 + SKB_OVERHEAD)
-            .div_ceil(PAGE)
-            .max(1);
+        let per_socket_pages = (in_flight * exchange + SKB_OVERHEAD).div_ceil(PAGE).max(1);
         let pages = match plan.mode {
             Mode::Closed => total * per_socket_pages,
             _ => 0,
@@ -260,6 +278,20 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("MemAvailable"), "{err}");
+    }
+
+    #[test]
+    fn frames_over_the_servers_default_bound_are_noted() {
+        let notes = check(&plan(&["--protocol", "frame", "--size", "70000"]), 20000).unwrap();
+        assert!(
+            notes.iter().any(|n| n.contains("--max-frame 70000")),
+            "{notes:?}"
+        );
+        let notes = check(&plan(&["--protocol", "frame", "--size", "65536"]), 20000).unwrap();
+        assert!(
+            !notes.iter().any(|n| n.contains("--max-frame")),
+            "{notes:?}"
+        );
     }
 
     #[test]

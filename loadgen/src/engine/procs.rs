@@ -73,8 +73,8 @@ fn worker_args(args: &RunArgs, plan: &Plan, i: usize, dir: &Path) -> Vec<String>
         plan.duration_s.to_string(),
         "--warmup".into(),
         plan.warmup_s.to_string(),
-        "--size".into(),
-        plan.size.to_string(),
+        "--protocol".into(),
+        plan.wire.protocol().name().into(),
         "--pipeline".into(),
         plan.pipeline.to_string(),
         "--cpus".into(),
@@ -86,6 +86,15 @@ fn worker_args(args: &RunArgs, plan: &Plan, i: usize, dir: &Path) -> Vec<String>
         "--worker".into(),
         i.to_string(),
     ]);
+    if let Some(s) = plan.wire.size() {
+        v.extend(["--size".into(), s.to_string()]);
+    }
+    if let Some(n) = args.reply_size {
+        v.extend(["--reply-size".into(), n.to_string()]);
+    }
+    if let Some(n) = args.body_size {
+        v.extend(["--body-size".into(), n.to_string()]);
+    }
     if let Some(s) = &args.source_ips {
         v.extend(["--source-ips".into(), s.clone()]);
     }

@@ -8,7 +8,7 @@
 
 use super::clock::now_ns;
 use super::plan::{Mode, Plan};
-use super::proto;
+use super::proto::{http_response::ResponseReader, Response};
 use super::schedule::{self, RateClock, SPIN_NS};
 use crate::cli::BatchWaits;
 use crate::report::new_histogram;
@@ -214,7 +214,7 @@ fn ring_sizes(conns: usize, bufs: usize) -> (u32, u32) {
 /// closed loop (small rings for hold mode, where few messages are in flight), within
 /// `MAX_RECV_MEMORY` per loop.
 fn buffer_geometry(plan: &Plan, conns: usize) -> (u16, u32) {
-    let in_flight_bytes = plan.size * plan.inflight_cap;
+    let in_flight_bytes = plan.wire.response_len() * plan.inflight_cap;
     let buf_size = in_flight_bytes.next_power_of_two().clamp(2048, 65536);
     let count = match plan.mode {
         Mode::Heartbeat(_) => 256,
@@ -256,13 +256,19 @@ pub(super) struct Core {
     bgid: u16,
 
     n: usize,
-    size: usize,
+    /// Bytes of one request (`plan.wire.request_len()`): a send-ring slot.
+    req_len: usize,
+    /// echo and frame: bytes of one response, and how many of its first bytes frame it.
+    resp_len: usize,
+    framing_len: usize,
     cap: u64,
     ring_bytes: usize,
     conns: Vec<Conn>,
-    /// Per connection `cap` message slots: message `seq` lives in slot `seq % cap` until
-    /// its echo has been verified against it.
+    /// Per connection `cap` request slots: request `seq` lives in slot `seq % cap` until
+    /// its response has been verified (its send time is read from there).
     txbuf: Vec<u8>,
+    /// http: each connection's response reader (empty for other protocols).
+    readers: Vec<ResponseReader>,
     /// One socket address per `plan.targets` entry (stable: connects point into it).
     targets: Vec<SockAddr>,
     target_index: Vec<u16>,
@@ -371,9 +377,13 @@ impl Loop {
             anyhow::anyhow!("registering the provided-buffer ring failed ({e}): needs Linux 5.19+")
         })?;
 
-        let size = plan.size;
+        let req_len = plan.wire.request_len();
         let cap = plan.inflight_cap as u64;
-        let ring_bytes = size * plan.inflight_cap;
+        let ring_bytes = req_len * plan.inflight_cap;
+        let mut readers = Vec::new();
+        if matches!(plan.wire.response(), Response::Http { .. }) {
+            readers.resize_with(n, ResponseReader::default);
+        }
         let total = plan.total_connections() as f64;
         let mut target_index = Vec::with_capacity(n);
         let mut sources = Vec::with_capacity(n);
@@ -404,11 +414,14 @@ impl Loop {
             intervals: spec.intervals,
             bgid,
             n,
-            size,
+            req_len,
+            resp_len: plan.wire.response_len(),
+            framing_len: plan.wire.framing_len(),
             cap,
             ring_bytes,
             conns: vec![Conn::EMPTY; n],
             txbuf: vec![0u8; n * ring_bytes],
+            readers,
             targets: plan.targets.iter().map(|t| SockAddr::from(*t)).collect(),
             target_index,
             sources,
@@ -693,7 +706,7 @@ impl Core {
             })
     }
 
-    /// Writes the next message of `slot` into its send ring and marks the connection for
+    /// Writes the next request of `slot` into its send ring and marks the connection for
     /// the next send flush. `ts` is what latency is measured from.
     fn enqueue(&mut self, slot: u32, ts: u64) -> bool {
         let id = self.conn_id(slot);
@@ -702,8 +715,9 @@ impl Core {
         if c.tx_seq - c.rx_seq >= self.cap {
             return false;
         }
-        let base = j * self.ring_bytes + (c.tx_seq % self.cap) as usize * self.size;
-        proto::fill_message(&mut self.txbuf[base..base + self.size], id, c.tx_seq, ts);
+        let base = j * self.ring_bytes + (c.tx_seq % self.cap) as usize * self.req_len;
+        let slot_bytes = &mut self.txbuf[base..base + self.req_len];
+        self.plan.wire.fill(slot_bytes, id, c.tx_seq, ts);
         c.tx_seq += 1;
         if !c.dirty {
             c.dirty = true;
@@ -728,7 +742,7 @@ impl Core {
             if c.send_busy || !matches!(c.st, St::Open) {
                 continue;
             }
-            let queued = c.tx_seq * self.size as u64;
+            let queued = c.tx_seq * self.req_len as u64;
             if c.tx_sent >= queued {
                 continue;
             }

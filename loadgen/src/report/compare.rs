@@ -11,6 +11,7 @@
 use super::plot::{format_number, format_us as fmt_us, percentile_plot_svg, Series};
 use super::rounds::{group_runs, has_rounds, rounds_markdown};
 use super::rundir::{read_run_dir, RunRecord};
+use super::summary::Workload;
 use crate::cli::CompareArgs;
 use anyhow::Context as _;
 use hdrhistogram::Histogram;
@@ -226,6 +227,37 @@ pub(super) fn markdown_table(header: &[&str], rows: &[Vec<String>]) -> String {
     md
 }
 
+/// A note naming the protocol of each run (`- protocol: http (body 16 B): a, b.`), or
+/// nothing when every run is echo (the default).
+pub(super) fn protocol_note<'a>(runs: impl Iterator<Item = (&'a str, &'a Workload)>) -> String {
+    let mut by_protocol: Vec<(String, Vec<&str>)> = Vec::new();
+    for (name, w) in runs {
+        let desc = w.protocol_desc();
+        match by_protocol.iter_mut().find(|(d, _)| *d == desc) {
+            Some((_, names)) => {
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+            None => by_protocol.push((desc, vec![name])),
+        }
+    }
+    if by_protocol.iter().all(|(d, _)| d == "echo") {
+        return String::new();
+    }
+    let parts: Vec<String> = by_protocol
+        .iter()
+        .map(|(d, names)| format!("{d}: {}", names.join(", ")))
+        .collect();
+    let mut note = format!("- protocol: {}.\n", parts.join("; "));
+    if by_protocol.len() > 1 {
+        note.push_str(
+            "- these runs speak different protocols: their numbers measure different work.\n",
+        );
+    }
+    note
+}
+
 /// The markdown: a one-line preamble, the table, and notes on how the columns are made.
 pub fn compare_markdown(runs: &[Run]) -> String {
     let Some(first) = runs.first() else {
@@ -301,8 +333,12 @@ pub fn compare_markdown(runs: &[Run]) -> String {
     md.push_str(&markdown_table(&header, &rows));
     md.push('\n');
     md.push_str(
-        "- errors: failed echo verifications + failed connects + established connections lost.\n",
+        "- errors: failed verifications + failed connects + established connections lost.\n",
     );
+    md.push_str(&protocol_note(
+        runs.iter()
+            .map(|r| (r.name.as_str(), &r.record.summary.workload)),
+    ));
     if runs
         .iter()
         .any(|r| r.record.summary.coordinated_omission_corrected)
@@ -477,7 +513,7 @@ mod tests {
         );
         assert_eq!(r2[col("CPU/msg ×")], "4.00");
         assert_eq!(r1[col("p50 µs")], fmt_us(a.summary.latency.p50_us));
-        assert!(md.contains("errors: failed echo verifications"));
+        assert!(md.contains("errors: failed verifications"));
     }
 
     #[test]
@@ -488,6 +524,7 @@ mod tests {
         let runs = load_runs(std::slice::from_ref(&a)).expect("load");
         let md = compare_markdown(&runs);
         assert!(!md.contains("srv CPU"), "{md}");
+        assert!(!md.contains("protocol"), "{md}");
         assert!(md.contains("| a "), "{md}");
 
         let e = run(CompareArgs {
@@ -498,6 +535,25 @@ mod tests {
         .expect_err("must fail");
         let e = format!("{e:#}");
         assert!(e.contains("missing does not exist"), "{e}");
+    }
+
+    #[test]
+    fn protocols_are_named_when_not_echo() {
+        let tmp = TempDir::new("compare-protocol");
+        let (a, b) = (tmp.0.join("a"), tmp.0.join("b"));
+        let mut ra = synthetic_record("a", 1, 10_000, 2, 0, 100);
+        ra.summary.workload.protocol = "http".into();
+        ra.summary.workload.body_size = Some(16);
+        let rb = synthetic_record("b", 2, 10_000, 2, 0, 100);
+        write_run_dir(&a, &ra).expect("write");
+        write_run_dir(&b, &rb).expect("write");
+        let runs = load_runs(&[a, b]).expect("load");
+        let md = compare_markdown(&runs);
+        assert!(
+            md.contains("- protocol: http (body 16 B): a; echo: b."),
+            "{md}"
+        );
+        assert!(md.contains("different protocols"), "{md}");
     }
 
     #[test]

@@ -290,8 +290,15 @@ fn notes(groups: &[Group<'_>], pairings: &[Pairing], with_server: bool) -> Strin
         );
     }
     md.push_str(
-        "- errors: failed echo verifications + failed connects + established connections lost, summed over the rounds.\n",
+        "- errors: failed verifications + failed connects + established connections lost, summed over the rounds.\n",
     );
+    md.push_str(&super::compare::protocol_note(groups.iter().flat_map(
+        |g| {
+            g.runs
+                .iter()
+                .map(move |r| (g.name, &r.record.summary.workload))
+        },
+    )));
     let corrected: Vec<&str> = groups
         .iter()
         .filter(|g| {

@@ -51,9 +51,19 @@ pub struct Environment {
 pub struct Workload {
     /// "closed", "rate", "heartbeat" or "churn".
     pub kind: String,
+    /// "echo", "frame" or "http" (`--protocol`; folders older than it were echo).
+    #[serde(default = "echo")]
+    pub protocol: String,
     pub targets: Vec<String>,
     pub connections: u64,
+    /// echo: the message; frame: the payload (`--size`); http: the request (fixed).
     pub size: u64,
+    /// Bytes of one request on the wire (frame: 4 + size).
+    pub request_bytes: u64,
+    /// frame with `--reply-size`: the payload of every response frame.
+    pub reply_size: Option<u64>,
+    /// http: the body every response carries (`--body-size`).
+    pub body_size: Option<u64>,
     pub pipeline: u64,
     pub rate_msgs_per_s: Option<f64>,
     pub heartbeat_s: Option<f64>,
@@ -67,6 +77,26 @@ pub struct Workload {
     pub seed: Option<u64>,
     /// Closed loop: "auto" (a wakeup may wait for a batch of echoes) or "off".
     pub batch_waits: String,
+}
+
+fn echo() -> String {
+    "echo".to_owned()
+}
+
+impl Workload {
+    /// The protocol in words: `echo`, `frame`, `frame (reply 100 B)`, `http (body 16 B)`.
+    pub fn protocol_desc(&self) -> String {
+        let p = if self.protocol.is_empty() {
+            "echo"
+        } else {
+            self.protocol.as_str()
+        };
+        match (self.reply_size, self.body_size) {
+            (Some(n), _) if p == "frame" => format!("frame (reply {n} B)"),
+            (_, Some(n)) if p == "http" => format!("http (body {n} B)"),
+            _ => p.to_owned(),
+        }
+    }
 }
 
 /// Connections lost after they were established, grouped by what ended them.
@@ -181,6 +211,19 @@ impl Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn protocol_reads_as_echo_in_older_folders() {
+        let w: Workload = serde_json::from_str(r#"{"kind":"closed","size":64}"#).expect("json");
+        assert_eq!(w.protocol, "echo");
+        assert_eq!(w.protocol_desc(), "echo");
+        let w: Workload =
+            serde_json::from_str(r#"{"protocol":"http","body_size":16}"#).expect("json");
+        assert_eq!(w.protocol_desc(), "http (body 16 B)");
+        let w: Workload =
+            serde_json::from_str(r#"{"protocol":"frame","reply_size":4}"#).expect("json");
+        assert_eq!(w.protocol_desc(), "frame (reply 4 B)");
+    }
 
     #[test]
     fn warns_when_send_lag_is_large_against_latency() {

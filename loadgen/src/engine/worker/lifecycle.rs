@@ -228,6 +228,9 @@ impl Loop {
         conn.recv_armed = false;
         conn.bad = false;
         let gen = conn.gen;
+        if let Some(r) = c.readers.get_mut(j) {
+            r.reset();
+        }
         let addr = &c.targets[ti];
         let connect = opcode::Connect::new(types::Fixed(slot), addr.as_ptr().cast(), addr.len())
             .build()

@@ -1,5 +1,6 @@
-//! Sends completing and echoes coming back: every received byte is checked against the
-//! copy that was sent, message by message.
+//! Sends completing and responses coming back: every received byte is checked, response
+//! by response, against what the protocol says it must be (an echo against the copy that
+//! was sent).
 
 use super::*;
 
@@ -18,45 +19,117 @@ impl Core {
             return;
         }
         c.tx_sent += res as u64;
-        if c.tx_sent < c.tx_seq * self.size as u64 && !c.dirty {
+        if c.tx_sent < c.tx_seq * self.req_len as u64 && !c.dirty {
             c.dirty = true;
             self.dirty.push(slot);
         }
     }
 
-    /// Checks received bytes against the sent copy, message by message.
+    /// Checks received bytes, response by response, as the protocol says.
     pub(super) fn on_data(&mut self, slot: u32, data: &[u8]) {
+        match self.plan.wire.response() {
+            Response::Http { body } => {
+                let body = *body;
+                self.on_http_data(slot, data, body);
+            }
+            Response::Request | Response::Fixed(_) => self.on_fixed_data(slot, data),
+        }
+    }
+
+    /// The connection's stream no longer makes sense: a verify error, and the connection
+    /// is dropped.
+    fn broken_stream(&mut self, slot: u32, why: String) {
+        self.verify_errors += 1;
+        self.shared.errors.fetch_add(1, Ordering::Relaxed);
+        self.lose(slot, format!("verify: {why}"));
+    }
+
+    /// True when `slot` may still take response bytes; drops it when it has none
+    /// outstanding (more bytes than were ever asked for).
+    fn expects_data(&mut self, slot: u32) -> bool {
+        let c = &self.conns[slot as usize];
+        if c.st != St::Open && c.st != St::ShutSent {
+            return false;
+        }
+        if c.rx_seq >= c.tx_seq {
+            self.broken_stream(slot, "bytes beyond what was sent".into());
+            return false;
+        }
+        true
+    }
+
+    /// echo and frame: responses of a fixed length, each compared byte for byte with the
+    /// request's copy (echo) or with the one fixed reply (frame `--reply-size`).
+    fn on_fixed_data(&mut self, slot: u32, data: &[u8]) {
         let j = slot as usize;
-        let size = self.size;
+        let (req_len, resp_len, framing) = (self.req_len, self.resp_len, self.framing_len);
         let mut p = 0;
         while p < data.len() {
+            if !self.expects_data(slot) {
+                return;
+            }
             let c = &mut self.conns[j];
-            if c.st != St::Open && c.st != St::ShutSent {
-                return;
-            }
-            if c.rx_seq >= c.tx_seq {
-                // More bytes than were ever sent on this connection.
-                self.verify_errors += 1;
-                self.shared.errors.fetch_add(1, Ordering::Relaxed);
-                self.lose(slot, "verify: bytes beyond what was sent".into());
-                return;
-            }
             let off = c.rx_off as usize;
-            let take = (size - off).min(data.len() - p);
-            let base = j * self.ring_bytes + (c.rx_seq % self.cap) as usize * size;
-            let sent = &self.txbuf[base + off..base + off + take];
-            if sent != &data[p..p + take] {
+            let take = (resp_len - off).min(data.len() - p);
+            let base = j * self.ring_bytes + (c.rx_seq % self.cap) as usize * req_len;
+            let expected = match self.plan.wire.response() {
+                Response::Fixed(reply) => &reply[off..off + take],
+                _ => &self.txbuf[base + off..base + off + take],
+            };
+            let got = &data[p..p + take];
+            if expected != got {
+                // A wrong frame length: what follows cannot be told apart any more.
+                let h = framing.saturating_sub(off).min(take);
+                if expected[..h] != got[..h] {
+                    self.broken_stream(slot, "frame length differs from what was expected".into());
+                    return;
+                }
                 c.bad = true;
             }
             p += take;
             c.rx_off += take as u32;
-            if c.rx_off as usize == size {
+            if c.rx_off as usize == resp_len {
                 let bad = c.bad;
                 c.bad = false;
                 c.rx_off = 0;
                 c.rx_seq += 1;
-                let ts = proto::timestamp(&self.txbuf[base..base + size]);
+                let ts = self.plan.wire.timestamp(&self.txbuf[base..base + req_len]);
                 self.message_done(slot, bad, ts);
+            }
+        }
+    }
+
+    /// http: responses read by the connection's [`ResponseReader`]; latency from the
+    /// send time in the request's copy.
+    fn on_http_data(&mut self, slot: u32, data: &[u8], body: usize) {
+        let j = slot as usize;
+        let mut p = 0;
+        while p < data.len() {
+            if !self.expects_data(slot) {
+                return;
+            }
+            let Some(reader) = self.readers.get_mut(j) else {
+                return;
+            };
+            let step = reader.step(&data[p..], body);
+            p += step.consumed;
+            match step.done {
+                None if step.consumed == 0 => return,
+                None => {}
+                Some(Err(e)) => {
+                    self.broken_stream(slot, e.to_string());
+                    return;
+                }
+                Some(Ok(good)) => {
+                    let c = &mut self.conns[j];
+                    let base = j * self.ring_bytes + (c.rx_seq % self.cap) as usize * self.req_len;
+                    c.rx_seq += 1;
+                    let ts = self
+                        .plan
+                        .wire
+                        .timestamp(&self.txbuf[base..base + self.req_len]);
+                    self.message_done(slot, !good, ts);
+                }
             }
         }
     }

@@ -1,4 +1,5 @@
-//! The message on the wire: `size` bytes, `[seq u64 LE][timestamp ns u64 LE][payload]`.
+//! The echo message: `size` bytes, `[seq u64 LE][timestamp ns u64 LE][payload]` (also the
+//! payload of a frame request).
 //!
 //! The payload is a pattern derived from (connection id, sequence number), so a flipped,
 //! lost, duplicated or reordered byte changes what arrives at some offset. Echoes are
@@ -7,9 +8,6 @@
 
 /// Bytes of the header: sequence number and timestamp.
 pub const HEADER: usize = 16;
-
-/// The smallest message that still carries the header.
-pub const MIN_SIZE: usize = HEADER;
 
 const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
 
@@ -84,7 +82,7 @@ mod tests {
 
     #[test]
     fn minimum_size_is_header_only() {
-        let mut m = vec![0u8; MIN_SIZE];
+        let mut m = vec![0u8; HEADER];
         fill_message(&mut m, 1, 2, 3);
         assert_eq!(sequence(&m), 2);
     }
