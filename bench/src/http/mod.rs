@@ -50,7 +50,7 @@ pub fn body(n: u64) -> String {
 /// A server of the http scenario.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Server {
-    /// `c1m-server --backend B --protocol http`.
+    /// `c1m-server --backend B --protocol http` (go: `c1m-go-net`, the same flags).
     C1m(Backend),
     /// nginx with the nginx.conf of [`nginx::render`].
     Nginx,
@@ -142,12 +142,11 @@ pub fn point_name(conns: u64, open: bool) -> String {
     }
 }
 
-/// The servers of the http scenario: every selected backend that c1m-server serves (the
-/// Go reference server has no http and is left out), then nginx, always.
+/// The servers of the http scenario: every selected backend (c1m-server's, and the Go
+/// reference server when named: same flags, same wire format), then nginx, always.
 pub fn servers(backends: &[Backend]) -> Vec<Server> {
     backends
         .iter()
-        .filter(|b| b.own_binary().is_none())
         .map(|&b| Server::C1m(b))
         .chain([Server::Nginx])
         .collect()
@@ -209,13 +208,8 @@ pub fn estimate_s(backends: &[Backend], scale: &Scale) -> u64 {
 /// The plan line of the http scenario.
 pub fn plan_line(backends: &[Backend], scale: &Scale, body_size: u64, rounds: &str) -> String {
     let names: Vec<&str> = servers(backends).iter().map(|s| s.name()).collect();
-    let skipped = if backends.contains(&Backend::Go) {
-        " (go left out: the Go reference server has no http)"
-    } else {
-        ""
-    };
     format!(
-        "  http              HTTP/1.1 keep-alive, {body_size} B body; servers {}{skipped}; \
+        "  http              HTTP/1.1 keep-alive, {body_size} B body; servers {}; \
          clients c1m-loadgen and wrk, closed loop, {} conns; then open loop at {:.0}% of the \
          slowest server's c1m-loadgen req/s (c1m-loadgen only: wrk cannot hold a rate); \
          {} s (+{} s warm-up) per run; {rounds}\n",
@@ -320,6 +314,7 @@ mod tests {
             vec![
                 Server::C1m(Backend::Uring),
                 Server::C1m(Backend::Epoll),
+                Server::C1m(Backend::Go),
                 Server::Nginx
             ]
         );
@@ -378,7 +373,7 @@ mod tests {
             3 * 3 * 27
         );
         let line = plan_line(&[Backend::Uring, Backend::Go], &q, 64, "1 round");
-        assert!(line.starts_with("  http              HTTP/1.1 keep-alive, 64 B body; servers uring nginx (go left out"), "{line}");
+        assert!(line.starts_with("  http              HTTP/1.1 keep-alive, 64 B body; servers uring go nginx; clients"), "{line}");
         assert!(
             line.contains("c1m-loadgen only: wrk cannot hold a rate"),
             "{line}"

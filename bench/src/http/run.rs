@@ -105,8 +105,11 @@ fn start_server(
 ) -> anyhow::Result<(Option<Started>, Option<String>)> {
     let (argv, nginx_dir) = match case.server {
         Server::C1m(b) => {
+            let bin = b
+                .own_binary()
+                .map_or_else(|| ctx.server_bin.clone(), PathBuf::from);
             let argv = vec![
-                ctx.server_bin.display().to_string(),
+                bin.display().to_string(),
                 "--backend".into(),
                 b.name().into(),
                 "--listen".into(),

@@ -65,14 +65,9 @@ impl Suite<'_> {
             env.body_size
         );
         let names: Vec<&str> = servers.iter().map(|s| s.name()).collect();
-        let _ = write!(md, "Servers: {} (c1m-server `--protocol http --body-size {}`; nginx with the nginx.conf in its run folders: `return 200` of the same body, keep-alive never closing a benchmark connection, one worker per server CPU, pinned). Server on CPU {}, clients on CPU {}; {} s measured after {} s warm-up (wrk: {} s after a {} s warm-up run; it takes whole seconds).\n\n",
+        let _ = write!(md, "Servers: {} (c1m-server, and c1m-go-net when named, `--protocol http --body-size {}`; nginx with the nginx.conf in its run folders: `return 200` of the same body, keep-alive never closing a benchmark connection, one worker per server CPU, pinned). Server on CPU {}, clients on CPU {}; {} s measured after {} s warm-up (wrk: {} s after a {} s warm-up run; it takes whole seconds).\n\n",
             names.join(", "), env.body_size, self.ctx.split.server, self.ctx.split.loadgen, s.dur.text, s.warm.text,
             super::wrk::whole_secs(s.dur.value), super::wrk::whole_secs(s.warm.value));
-        if self.backends.iter().any(|b| b.own_binary().is_some()) {
-            md.push_str(
-                "The Go reference server has no http: it is left out of this scenario.\n\n",
-            );
-        }
         if servers.contains(&Server::Nginx) {
             md.push_str("nginx answers with more header bytes than c1m-server (Date, Server: nginx/<version>, Connection: keep-alive): a little more to send per response.\n\n");
         }
