@@ -556,4 +556,23 @@ mod tests {
             "No run produced results.\n"
         );
     }
+
+    #[test]
+    fn the_headline_has_an_http_section() {
+        let t = TempDir::new();
+        let s = t.0.join("2026-11-30-1800-vm-http");
+        run(
+            &s,
+            "nginx-wrk-c1000",
+            ("nginx", "wrk", "c1000"),
+            1,
+            (70_000.0, 9.0),
+        );
+        let h = crate::report::headline(&[s]);
+        assert!(h.starts_with("### http (2026-11-30-1800-vm-http)\n\n| point | server | req/s c1m-loadgen | req/s wrk |"), "{h}");
+        assert!(
+            h.contains("| c1000 | nginx | - | 70,000 | - | 9.00 | - |"),
+            "{h}"
+        );
+    }
 }

@@ -479,9 +479,9 @@ fn finish(
             let cpu = crate::report::Json::load_obj(&dir.join("server_cpu.json"))
                 .num_at(&["cpu_us_per_request"]);
             let cpu = cpu.map_or_else(|| "-".into(), |c| format!("{c:.2}"));
+            crate::log(line.chars().take(240).collect::<String>());
             crate::log(format!(
-                "{}; server CPU {cpu} µs/request",
-                line.chars().take(200).collect::<String>()
+                "{folder}: server CPU {cpu} µs/request over the measured window"
             ));
         }
     }
