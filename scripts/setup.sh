@@ -63,9 +63,12 @@ export DEBIAN_FRONTEND=noninteractive
 # existing policy-rc.d is left as it is; ours is removed on every exit.
 policy=/usr/sbin/policy-rc.d
 if [[ " ${missing[*]} " == *" nginx "* && ! -e "$policy" && ! -L "$policy" ]]; then
-    trap 'rm -f -- "$policy"' EXIT
-    (umask 022 && set -o noclobber && printf '#!/bin/sh\n# setup.sh (c1m): no service starts during this install\nexit 101\n' >"$policy")
-    chmod 0755 "$policy"
+    # noclobber: never write through a file (or link) that appeared meanwhile; only a
+    # file made here is removed again.
+    if (umask 022 && set -o noclobber && printf '#!/bin/sh\n# setup.sh (c1m): no service starts during this install\nexit 101\n' >"$policy"); then
+        trap 'rm -f -- "$policy"' EXIT
+        chmod 0755 "$policy"
+    fi
 fi
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
