@@ -10,11 +10,14 @@
 # Usage: scripts/c1m.sh [options]
 #   --quick               small and fast (under 2 minutes): 2 s runs, 100/1000 conns,
 #                         hold at 5000 connections
-#   --scenarios LIST      comma list of pingpong,latency,hold,churn (default: all)
+#   --scenarios LIST      comma list of pingpong,latency,hold,churn,http (default: all
+#                         but http; http needs nginx and wrk: sudo scripts/setup.sh)
 #   --backends LIST       comma list of uring,epoll,tokio-uring,tokio,go (default: all
 #                         but go; go is the Go reference server, references/go-net,
 #                         built with `go build` when named; sudo scripts/setup.sh
-#                         installs Go)
+#                         installs Go); nginx may be named too: http always runs it,
+#                         and `--backends nginx --scenarios http` runs it alone
+#   --body-size N         http: response body bytes of every server (default 64)
 #   --conns N             connections for the hold scenario (default: as many as fit in
 #                         memory, at most 1,000,000; --quick: 5000)
 #   --duration S          measured seconds per run (default 5; --quick 2; hold: at least
@@ -69,6 +72,11 @@
 #   hold      as many connections as fit, up to 1M, each sending a heartbeat: ramp time,
 #             failed connects, heartbeat latency, server RSS, kernel slab per connection
 #   churn     connect, one exchange, close, again: connections per second, connect latency
+#   http      (opt-in, loopback only) HTTP/1.1 keep-alive: every backend
+#             (--protocol http) and nginx, each under c1m-loadgen and wrk, 1000
+#             connections closed loop, then one open-loop rate (c1m-loadgen only: wrk
+#             cannot hold a rate); server CPU per request from /proc over the measured
+#             window for every server alike; folders <server>-<loadgen|wrk>-c1000[-r50]
 # Backends that need one fd per connection (epoll, tokio, tokio-uring, go) run as several
 # server processes (one port each) when one process's RLIMIT_NOFILE cannot hold them.
 #

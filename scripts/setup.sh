@@ -12,6 +12,13 @@
 #                        distribution's Go (1.19 on Debian 12) is enough: stdlib only
 #   ssh      (openssh-client)  --topology hosts (the orchestrator reaches every host)
 #   sshd     (openssh-server)  scripts/test-hosts.sh (sshd inside test namespaces)
+#   taskset  (util-linux)      pins nginx and wrk to the server and client CPUs (http)
+#   nginx    (nginx)     the outside reference server of the http scenario; the kit
+#                        writes its own nginx.conf into a private folder per run, so
+#                        the packaged service is kept from starting (policy-rc.d
+#                        during the install) and disabled where systemd runs: no
+#                        nginx is left listening on port 80
+#   wrk      (wrk)       the outside reference client of the http scenario
 # Rust is not installed here: install it as yourself with rustup (see README.md).
 set -euo pipefail
 
@@ -22,6 +29,9 @@ NEEDED=(
     go:golang-go
     ssh:openssh-client
     sshd:openssh-server
+    taskset:util-linux
+    nginx:nginx
+    wrk:wrk
 )
 
 have() {
@@ -48,8 +58,24 @@ if ! command -v apt-get >/dev/null 2>&1; then
 fi
 echo "setup.sh: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# Debian starts a packaged service on install unless /usr/sbin/policy-rc.d says no
+# (exit 101); the kit runs nginx itself, so keep the packaged one from starting. An
+# existing policy-rc.d is left as it is; ours is removed on every exit.
+policy=/usr/sbin/policy-rc.d
+if [[ " ${missing[*]} " == *" nginx "* && ! -e "$policy" && ! -L "$policy" ]]; then
+    # noclobber: never write through a file (or link) that appeared meanwhile; only a
+    # file made here is removed again.
+    if (umask 022 && set -o noclobber && printf '#!/bin/sh\n# setup.sh (c1m): no service starts during this install\nexit 101\n' >"$policy"); then
+        trap 'rm -f -- "$policy"' EXIT
+        chmod 0755 "$policy"
+    fi
+fi
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if [[ " ${missing[*]} " == *" nginx "* && -d /run/systemd/system ]]; then
+    # Installed for the benchmark only: not a boot-time web server.
+    systemctl disable --now nginx >/dev/null 2>&1 || true
+fi
 for pair in "${NEEDED[@]}"; do
     have "${pair%%:*}" || { echo "setup.sh: ${pair%%:*} still missing after installing ${pair#*:}" >&2; exit 1; }
 done

@@ -36,6 +36,7 @@ echo "== scripts/c1m.sh --dry-run with a subset of scenarios and backends"
 scripts/c1m.sh --dry-run --scenarios hold --backends uring,epoll >/dev/null
 scripts/c1m.sh --dry-run --scenarios pingpong,latency --backends tokio >/dev/null
 scripts/c1m.sh --dry-run --scenarios hold --backends go,uring >/dev/null
+scripts/c1m.sh --dry-run --scenarios http --backends uring 2>&1 | grep -q "^  http  .*servers uring nginx"
 if scripts/c1m.sh --dry-run --scenarios nonsense >/dev/null 2>&1; then
     echo "c1m.sh accepted an unknown scenario" >&2
     exit 1

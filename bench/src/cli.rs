@@ -39,11 +39,13 @@ pub struct RunArgs {
     /// Small and fast: 2 s runs, 100/1000 conns, hold at 5000 connections.
     #[arg(long)]
     pub quick: bool,
-    /// Comma list of pingpong,latency,hold,churn.
+    /// Comma list of pingpong,latency,hold,churn,http (http, HTTP/1.1 with nginx and wrk
+    /// as outside references, is opt-in).
     #[arg(long, default_value = "pingpong,latency,hold,churn", value_parser = NonEmptyStringValueParser::new())]
     pub scenarios: String,
     /// Comma list of uring,epoll,tokio-uring,tokio,go (go, the Go reference server, is
-    /// opt-in: it needs Go to build).
+    /// opt-in: it needs Go to build). nginx may be named too: the http scenario always
+    /// runs it, and `--backends nginx --scenarios http` runs it alone.
     #[arg(long, default_value = "uring,epoll,tokio-uring,tokio", value_parser = NonEmptyStringValueParser::new())]
     pub backends: String,
     /// Connections for the hold scenario (default: as many as fit, at most 1,000,000).
@@ -83,6 +85,9 @@ pub struct RunArgs {
     /// process (seeded by the run's --seed).
     #[arg(long, value_parser = ["uniform", "poisson"])]
     pub arrivals: Option<String>,
+    /// http: response body bytes of every server (default 64, at most 2048).
+    #[arg(long, allow_hyphen_values = true, value_parser = NonEmptyStringValueParser::new())]
+    pub body_size: Option<String>,
     /// Appended to every run label.
     #[arg(long, allow_hyphen_values = true, value_parser = NonEmptyStringValueParser::new())]
     pub tag: Option<String>,

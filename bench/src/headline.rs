@@ -1,6 +1,7 @@
 //! The end of a run: the git revision it ran from and the headline file (its table
 //! of every scenario, the failed runs), printed too.
 
+use crate::plan::Scenario;
 use crate::session::{Options, Planned};
 use crate::{log, report, warn};
 use anyhow::Context as _;
@@ -28,6 +29,21 @@ pub(crate) fn git_revision(root: &Path) -> (String, bool) {
     (rev, dirty)
 }
 
+/// How the headline's server CPU figures were measured, for the scenarios that ran.
+fn cost_note(scenarios: &[Scenario]) -> String {
+    let echo =
+        "srv CPU µs/msg = server user+sys CPU / messages it echoed (warm-up and set-up included).";
+    let http = "http (HTTP/1.1 against the c1m backends and nginx, with c1m-loadgen and wrk as clients): srv CPU µs/req = the server's user+sys CPU from /proc over each client's measured window / requests answered in it, the same for every server and client.";
+    match (
+        scenarios.iter().any(|s| s.is_echo()),
+        scenarios.contains(&Scenario::Http),
+    ) {
+        (true, true) => format!("{echo} {http}"),
+        (false, true) => http.to_owned(),
+        _ => echo.to_owned(),
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn write_headline(
     o: &Options,
@@ -48,8 +64,14 @@ pub(crate) fn write_headline(
     );
     let short: String = rev.chars().take(12).collect();
     // Writing to a String cannot fail; results are ignored on purpose.
-    let _ = write!(md, "git {short}{}; server CPU {}, loadgen CPU {}; {tuning}. srv CPU µs/msg = server user+sys CPU / messages it echoed (warm-up and set-up included). Details: compare.md in each folder.\n\n",
-        if dirty { " (dirty)" } else { "" }, p.split.server, p.split.loadgen);
+    let _ = write!(
+        md,
+        "git {short}{}; server CPU {}, loadgen CPU {}; {tuning}. {} Details: compare.md in each folder.\n\n",
+        if dirty { " (dirty)" } else { "" },
+        p.split.server,
+        p.split.loadgen,
+        cost_note(&o.scenarios)
+    );
     md.push_str(&report::headline(sdirs));
     if !failures.is_empty() {
         md.push_str("\n**Failed runs:**\n\n");
@@ -82,4 +104,19 @@ pub(crate) fn write_headline(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_headline_says_how_cost_was_measured() {
+        let echo = cost_note(&[Scenario::Pingpong]);
+        assert!(echo.starts_with("srv CPU µs/msg") && !echo.contains("http"));
+        let both = cost_note(&[Scenario::Pingpong, Scenario::Http]);
+        assert!(both.contains("srv CPU µs/msg") && both.contains("http (HTTP/1.1"));
+        let http = cost_note(&[Scenario::Http]);
+        assert!(http.starts_with("http (HTTP/1.1 against the c1m backends and nginx"));
+    }
 }

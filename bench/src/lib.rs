@@ -14,7 +14,8 @@
 //! - [`procs`]: children in their own sessions, tracked and stopped;
 //! - [`interrupt`]: SIGINT/SIGTERM/SIGHUP as an error that unwinds into cleanup;
 //! - [`runcase`]: one server(s) + loadgen run; [`shards`]: its loadgen shards (one per
-//!   client of the topology), merged; [`scenarios`]: the four scenarios;
+//!   client of the topology), merged; [`scenarios`]: the echo scenarios; [`http`]: the
+//!   http scenario (c1m backends and nginx, c1m-loadgen and wrk);
 //! - [`rounds`]: interleaved rounds (shuffled orders), equal-load rates;
 //! - [`report`]: server.json merging, hold.json, the hold/churn tables, the headline;
 //! - [`owner`]: result folders handed to the sudo user;
@@ -25,6 +26,7 @@
 
 pub mod cli;
 pub mod headline;
+pub mod http;
 pub mod interrupt;
 pub mod options;
 pub mod owner;

@@ -32,6 +32,8 @@ pub struct Options {
     pub batch_waits: Option<String>,
     pub arrivals: Option<String>,
     pub topo: TopologyOpts,
+    /// http: response body bytes.
+    pub body_size: u64,
 }
 
 fn is_number(s: &str) -> bool {
@@ -46,8 +48,7 @@ impl Options {
     pub fn from_args(a: &RunArgs, root: &Path) -> anyhow::Result<Options> {
         let scenarios =
             plan::pick_list(&a.scenarios, &Scenario::ALL, Scenario::name).map_err(UsageError)?;
-        let backends =
-            plan::pick_list(&a.backends, &Backend::ALL, Backend::name).map_err(UsageError)?;
+        let backends = backends(&a.backends, &scenarios)?;
         let hold_conns = match &a.conns {
             Some(c) => Some(
                 c.parse::<u64>()
@@ -93,10 +94,35 @@ impl Options {
                 .context("--seed wants a non-negative integer")?,
             None => crate::rounds::clock_seed(),
         };
-        if scenarios.is_empty() || backends.is_empty() {
+        let echo = scenarios.iter().any(|s| s.is_echo());
+        if scenarios.is_empty() || (backends.is_empty() && echo) {
             bail!("no scenario or no backend to run");
         }
+        let body_size = match &a.body_size {
+            Some(b) => b
+                .parse::<u64>()
+                .ok()
+                .filter(|&n| {
+                    n <= crate::http::MAX_BODY_SIZE && b.bytes().all(|c| c.is_ascii_digit())
+                })
+                .with_context(|| {
+                    format!(
+                        "--body-size wants 0 to {} bytes",
+                        crate::http::MAX_BODY_SIZE
+                    )
+                })?,
+            None => crate::http::DEFAULT_BODY_SIZE,
+        };
         let topo = TopologyOpts::from_args(a)?;
+        if topo.kind != crate::topology::placement::Kind::Loopback
+            && scenarios.contains(&Scenario::Http)
+        {
+            return Err(UsageError(format!(
+                "--scenarios http runs on loopback only (nginx and wrk run in this namespace); this run is --topology {}",
+                topo.kind.name()
+            ))
+            .into());
+        }
         if topo.kind == crate::topology::placement::Kind::Hosts && backends.contains(&Backend::Go) {
             return Err(UsageError(
                 "--backends go runs on loopback and netns only: --topology hosts ships c1m-server and c1m-loadgen, not the Go reference server".into(),
@@ -121,8 +147,32 @@ impl Options {
             batch_waits: a.batch_waits.clone(),
             arrivals: a.arrivals.clone(),
             topo,
+            body_size,
         })
     }
+}
+
+/// The `--backends` list: c1m-server backends and go, in canonical order, plus `nginx`,
+/// which only the http scenario serves (it always runs it): `--backends nginx` is valid
+/// when every scenario is http, and is then no c1m backend at all.
+fn backends(list: &str, scenarios: &[Scenario]) -> Result<Vec<Backend>, UsageError> {
+    let named: Vec<&str> = list.split(',').collect();
+    let nginx = named.contains(&"nginx");
+    let rest: Vec<&str> = named.into_iter().filter(|n| *n != "nginx").collect();
+    if rest.iter().all(|n| n.is_empty()) {
+        if !nginx {
+            return plan::pick_list(list, &Backend::ALL, Backend::name).map_err(UsageError);
+        }
+        if let Some(s) = scenarios.iter().find(|s| s.is_echo()) {
+            return Err(UsageError(format!(
+                "--backends nginx serves only the http scenario; {} needs a c1m backend (uring, epoll, tokio-uring, tokio or go)",
+                s.name()
+            )));
+        }
+        return Ok(Vec::new());
+    }
+    plan::pick_list(&rest.join(","), &Backend::ALL, Backend::name)
+        .map_err(|e| UsageError(format!("{e}; nginx too, for the http scenario")))
 }
 
 #[cfg(test)]
@@ -167,6 +217,7 @@ mod tests {
         assert_eq!(o.out, PathBuf::from("b"));
         let e = Options::from_args(&args(&["--scenarios", "nonsense"]), &root()).unwrap_err();
         assert!(e.downcast_ref::<UsageError>().is_some());
+        assert_eq!(o.body_size, crate::http::DEFAULT_BODY_SIZE);
         for (bad, msg) in [
             (vec!["--conns", "-5"], "--conns wants a positive integer"),
             (vec!["--conns", "0"], "--conns wants a positive integer"),
@@ -174,10 +225,60 @@ mod tests {
             (vec!["--rate", "fast"], "--rate wants"),
             (vec!["--set", "=1"], "--set wants KEY=VALUE"),
             (vec!["--profile", "/nonexistent"], "not found"),
+            (vec!["--body-size", "4096"], "--body-size wants 0 to 2048"),
+            (vec!["--body-size", "-1"], "--body-size wants"),
         ] {
             let e = Options::from_args(&args(&bad), &root()).unwrap_err();
             assert!(e.downcast_ref::<UsageError>().is_none());
             assert!(format!("{e}").contains(msg), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn nginx_is_a_server_of_the_http_scenario_only() {
+        let o = Options::from_args(
+            &args(&["--scenarios", "http", "--backends", "nginx"]),
+            &root(),
+        )
+        .unwrap();
+        assert_eq!(o.scenarios, vec![Scenario::Http]);
+        assert!(o.backends.is_empty());
+        let o = Options::from_args(
+            &args(&[
+                "--scenarios",
+                "http,pingpong",
+                "--backends",
+                "nginx,uring",
+                "--body-size",
+                "16",
+            ]),
+            &root(),
+        )
+        .unwrap();
+        assert_eq!(
+            (o.backends.clone(), o.body_size),
+            (vec![Backend::Uring], 16)
+        );
+        for (bad, msg) in [
+            (
+                vec!["--scenarios", "pingpong,http", "--backends", "nginx"],
+                "serves only the http scenario; pingpong needs",
+            ),
+            (vec!["--backends", "nginx"], "serves only the http scenario"),
+            (
+                vec!["--scenarios", "http", "--backends", "apache"],
+                "nginx too",
+            ),
+            (
+                vec!["--scenarios", "http", "--topology", "netns"],
+                "loopback only",
+            ),
+        ] {
+            let e = Options::from_args(&args(&bad), &root()).unwrap_err();
+            let u = e
+                .downcast_ref::<UsageError>()
+                .unwrap_or_else(|| panic!("{bad:?}: {e}"));
+            assert!(u.0.contains(msg), "{bad:?}: {}", u.0);
         }
     }
 }

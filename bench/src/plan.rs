@@ -16,15 +16,25 @@ pub enum Scenario {
     Latency,
     Hold,
     Churn,
+    /// HTTP/1.1 keep-alive against the c1m backends and nginx, with c1m-loadgen and wrk
+    /// (opt-in: not in the default list, see `crate::http`).
+    Http,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 4] = [
+    pub const ALL: [Scenario; 5] = [
         Scenario::Pingpong,
         Scenario::Latency,
         Scenario::Hold,
         Scenario::Churn,
+        Scenario::Http,
     ];
+
+    /// True for the scenarios of echo messages (every one but http), which need a
+    /// c1m-server backend.
+    pub fn is_echo(self) -> bool {
+        self != Scenario::Http
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -32,6 +42,7 @@ impl Scenario {
             Scenario::Latency => "latency",
             Scenario::Hold => "hold",
             Scenario::Churn => "churn",
+            Scenario::Http => "http",
         }
     }
 }
@@ -187,6 +198,8 @@ pub struct Scale {
     /// backend's closed-loop maximum there.
     pub lat_conns: Vec<u64>,
     pub churn_conns: u64,
+    /// Connections of every http point (closed loop and open loop).
+    pub http_conns: u64,
     /// Connections the hold scenario asks for (before per-backend caps).
     pub hold_n: u64,
     /// Heartbeat period of the hold scenario, seconds.
@@ -270,6 +283,9 @@ pub fn scale(
         pp_conns,
         lat_conns,
         churn_conns,
+        // The http points: 1,000 connections (closed and open loop), --quick too: a
+        // quick run is shorter (1 round, 2 s), not smaller.
+        http_conns: 1000,
         hold_n,
         hb,
         hold_dur,
@@ -504,8 +520,9 @@ mod tests {
         let e = pick_list("nonsense", &Scenario::ALL, Scenario::name).unwrap_err();
         assert_eq!(
             e,
-            "unknown name \"nonsense\" (known: pingpong latency hold churn)"
+            "unknown name \"nonsense\" (known: pingpong latency hold churn http)"
         );
+        assert!(Scenario::Hold.is_echo() && !Scenario::Http.is_echo());
         assert!(pick_list("uring,,epoll", &Backend::ALL, Backend::name).is_err());
     }
 

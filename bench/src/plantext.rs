@@ -19,6 +19,8 @@ pub struct Plan<'a> {
     pub results_prefix: String,
     /// Loadgen and server share this namespace (the 127.0.0.x source line applies).
     pub loopback: bool,
+    /// `--body-size` of the http scenario.
+    pub body_size: u64,
 }
 
 /// Estimated seconds of the whole run.
@@ -34,6 +36,7 @@ pub fn estimate_s(p: &Plan) -> u64 {
             Scenario::Latency => runs_per_backend += r * s.lat_points().len() as u64,
             Scenario::Churn => runs_per_backend += r,
             Scenario::Hold => est += r * nb * (s.hold_n / 20_000 + s.hold_dur.whole() + 4),
+            Scenario::Http => est += crate::http::estimate_s(p.backends, s),
         }
     }
     est + runs_per_backend * nb * (s.dur.whole() + 3)
@@ -44,6 +47,11 @@ pub fn plan_text(p: &Plan) -> String {
     let s = p.scale;
     let mut t = String::new();
     let names: Vec<&str> = p.backends.iter().map(|b| b.name()).collect();
+    let names = if names.is_empty() {
+        vec!["none (the http scenario runs nginx)"]
+    } else {
+        names
+    };
     // Writing to a String cannot fail; results are ignored on purpose.
     let _ = writeln!(t, "plan ({}):", if s.quick { "quick" } else { "full" });
     let _ = writeln!(
@@ -99,6 +107,14 @@ pub fn plan_text(p: &Plan) -> String {
     if has(Scenario::Churn) {
         let _ = writeln!(t, "  churn             {} concurrent connect/exchange/close loops; {dur} s (+{warm} s warm-up); {}", s.churn_conns, rounds(Scenario::Churn));
     }
+    if has(Scenario::Http) {
+        t.push_str(&crate::http::plan_line(
+            p.backends,
+            s,
+            p.body_size,
+            &rounds(Scenario::Http),
+        ));
+    }
     let tuning = match p.tuning {
         Some(args) => format!("{args} (restored at exit)"),
         None => "none".into(),
@@ -131,7 +147,12 @@ mod tests {
         let s = scale(true, None, None, 0, None);
         let split = split_cpus(&[0, 1]);
         let backends = [Backend::Uring, Backend::Epoll];
-        let scenarios = Scenario::ALL;
+        let scenarios = [
+            Scenario::Pingpong,
+            Scenario::Latency,
+            Scenario::Hold,
+            Scenario::Churn,
+        ];
         let p = Plan {
             split: &split,
             backends: &backends,
@@ -142,6 +163,7 @@ mod tests {
             tuning: Some("/r/sysctl/c1m.conf"),
             results_prefix: "/out/2026-01-01-1200-vm".into(),
             loopback: true,
+            body_size: 64,
         };
         // hold: 2 x (0 + 2 + 4); per backend 2 pingpong, 2 latency, 1 churn runs:
         // 5 x 2 x (2 + 3).
@@ -167,5 +189,34 @@ mod tests {
             "{t}"
         );
         assert!(!t.contains("source addresses"), "{t}");
+        assert!(!t.contains("  http "), "{t}");
+    }
+
+    #[test]
+    fn the_http_plan() {
+        let l = limits();
+        let s = scale(true, None, None, 0, None);
+        let split = split_cpus(&[0, 1]);
+        let p = Plan {
+            split: &split,
+            backends: &[],
+            scenarios: &[Scenario::Http],
+            scale: &s,
+            limits: &l,
+            rate: None,
+            tuning: None,
+            results_prefix: "/out/x".into(),
+            loopback: true,
+            body_size: 16,
+        };
+        let t = plan_text(&p);
+        assert!(
+            t.contains("  backends          none (the http scenario runs nginx)\n"),
+            "{t}"
+        );
+        assert!(t.contains("  http              HTTP/1.1 keep-alive, 16 B body; servers nginx; clients c1m-loadgen and wrk"), "{t}");
+        // nginx alone, quick: loadgen 6 + wrk 6 + open 6.
+        assert_eq!(estimate_s(&p), 18);
+        assert!(t.ends_with("  results           /out/x-{http}\n"), "{t}");
     }
 }

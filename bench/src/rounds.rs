@@ -8,12 +8,12 @@ use c1m_loadgen::report::stats::Spread;
 use c1m_platform::rng::SplitMix64;
 use std::path::PathBuf;
 
-/// Rounds of scenario `s`: as asked, else 3 for pingpong and latency (1 with --quick)
-/// and 1 for hold and churn (long, and about capacity rather than small differences).
+/// Rounds of scenario `s`: as asked, else 3 for pingpong, latency and http (1 with
+/// --quick) and 1 for hold and churn (long, and about capacity rather than small differences).
 pub fn rounds_for(s: Scenario, given: Option<u32>, quick: bool) -> u32 {
     match (given, s) {
         (Some(n), _) => n.max(1),
-        (None, Scenario::Pingpong | Scenario::Latency) if !quick => 3,
+        (None, Scenario::Pingpong | Scenario::Latency | Scenario::Http) if !quick => 3,
         _ => 1,
     }
 }
@@ -97,6 +97,8 @@ mod tests {
         assert_eq!(rounds_for(Scenario::Latency, None, true), 1);
         assert_eq!(rounds_for(Scenario::Hold, None, false), 1);
         assert_eq!(rounds_for(Scenario::Churn, None, false), 1);
+        assert_eq!(rounds_for(Scenario::Http, None, false), 3);
+        assert_eq!(rounds_for(Scenario::Http, None, true), 1);
         assert_eq!(rounds_for(Scenario::Hold, Some(2), false), 2);
         assert_eq!(rounds_for(Scenario::Pingpong, Some(0), false), 1);
     }

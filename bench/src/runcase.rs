@@ -63,6 +63,19 @@ pub struct Case {
     pub loadgen_args: Vec<String>,
 }
 
+impl Case {
+    /// What its loadgen is asked for (echo messages of [`plan::MSG_SIZE`] bytes).
+    pub(crate) fn job(&self) -> crate::shards::Job<'_> {
+        crate::shards::Job {
+            name: &self.name,
+            conns: self.conns,
+            kind: self.kind,
+            args: &self.loadgen_args,
+            size: Some(plan::MSG_SIZE),
+        }
+    }
+}
+
 /// Fails (warns on a dry run) when a backend with its own binary (the Go reference) is
 /// asked for and that binary is not built; paths are relative to the repository.
 pub fn check_own_binaries(backends: &[Backend], dry_run: bool) -> anyhow::Result<()> {
@@ -384,7 +397,7 @@ pub fn run_case(ctx: &mut Ctx, sdir: &Path, case: &Case) -> anyhow::Result<()> {
         servers = pids;
         reason = why;
         if reason.is_none() {
-            reason = crate::shards::run_loadgen(ctx, &dir, case, ports, &mut s)?;
+            reason = crate::shards::run_loadgen(ctx, &dir, &case.job(), ports, &mut s)?;
             t0 = Instant::now();
         }
     }

@@ -1,4 +1,4 @@
-//! The four scenarios, one function each: their cases, then the scenario folder's
+//! The echo scenarios, one function each (http: `crate::http`): their cases, then the scenario folder's
 //! compare.md (notes, the hold/churn tables, `c1m-loadgen compare`'s table and plot).
 
 use crate::plan::{self, Backend, Scenario, MSG_SIZE, PORT_LO};
@@ -33,6 +33,8 @@ pub struct Suite<'a> {
     /// (`--arrivals`, its seed).
     pub closed_extra: Vec<String>,
     pub open_extra: Vec<String>,
+    /// `--body-size` of the http scenario.
+    pub body_size: u64,
 }
 
 impl Suite<'_> {
@@ -47,11 +49,12 @@ impl Suite<'_> {
             Scenario::Latency => self.latency(),
             Scenario::Hold => self.hold(),
             Scenario::Churn => self.churn(),
+            Scenario::Http => self.http(),
         }
     }
 
     /// Creates the scenario folder with an empty runs.txt and its run.md.
-    fn start(&self, s: Scenario) -> anyhow::Result<PathBuf> {
+    pub(crate) fn start(&self, s: Scenario) -> anyhow::Result<PathBuf> {
         let dir = self.scenario_dir(s);
         fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         fs::write(dir.join("runs.txt"), "")?;
@@ -376,14 +379,14 @@ fn base_name(p: &Path) -> String {
         .unwrap_or_default()
 }
 
-fn append_run_md(sdir: &Path, text: &str) -> anyhow::Result<()> {
+pub(crate) fn append_run_md(sdir: &Path, text: &str) -> anyhow::Result<()> {
     let path = sdir.join("run.md");
     let mut md = fs::read_to_string(&path).unwrap_or_default();
     md.push_str(text);
     fs::write(&path, md).with_context(|| format!("cannot write {}", path.display()))
 }
 
-fn write_md(sdir: &Path, md: &str) -> anyhow::Result<()> {
+pub(crate) fn write_md(sdir: &Path, md: &str) -> anyhow::Result<()> {
     let path = sdir.join("compare.md");
     fs::write(&path, md).with_context(|| format!("cannot write {}", path.display()))
 }

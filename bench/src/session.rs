@@ -123,6 +123,7 @@ fn make_plan(o: &Options, t: &Tuning, tuned_now: bool) -> anyhow::Result<Planned
         tuning: tuning.as_deref(),
         results_prefix: format!("{}/{stamp}-{host}", out.display()),
         loopback: o.topo.kind == Kind::Loopback,
+        body_size: o.body_size,
     });
     text.push_str(&active::plan_text(
         &placement,
@@ -187,6 +188,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         );
     }
     crate::runcase::check_own_binaries(&o.backends, o.dry_run)?;
+    crate::http::check_tools(&o.scenarios, o.dry_run)?;
     let pre = preflight::preflight_text();
     eprint!("{pre}");
     if o.topo.kind != Kind::Hosts {
@@ -431,6 +433,7 @@ impl Session {
                     ["--arrivals".to_string(), v.clone(), "--seed".into(), seed]
                 })
                 .collect(),
+            body_size: o.body_size,
         };
         for &s in &o.scenarios {
             interrupt::check()?;

@@ -5,9 +5,9 @@
 //! which cmd.txt records).
 
 use crate::interrupt;
-use crate::plan::{self, MSG_SIZE};
+use crate::plan;
 use crate::runcase::{
-    append, quote_cmd, stderr_is_tty, tail_words, Case, Ctx, Follower, HoldSampler, Kind,
+    append, quote_cmd, stderr_is_tty, tail_words, Ctx, Follower, HoldSampler, Kind,
 };
 use crate::topology::hosts::remote::fetch_dir;
 use crate::topology::hosts::ssh::SSH_FAILED;
@@ -21,6 +21,19 @@ use std::time::{Duration, Instant};
 /// (corrupt bytes are status 1).
 const LOADGEN_LOSSES: i32 = 3;
 
+/// What one loadgen run is asked for: a case of the echo scenarios
+/// ([`crate::runcase::Case::job`]) or of the http scenario.
+pub(crate) struct Job<'a> {
+    /// The run's folder name (its label, see [`Ctx::label`]).
+    pub(crate) name: &'a str,
+    pub(crate) conns: u64,
+    pub(crate) kind: Kind,
+    /// Everything after `run --target .. --cpus .. [--size ..] --label .. --out ..`.
+    pub(crate) args: &'a [String],
+    /// `--size` of echo messages; None for http, whose requests have their own layout.
+    pub(crate) size: Option<u64>,
+}
+
 /// One started shard.
 struct Started {
     pid: i32,
@@ -29,19 +42,19 @@ struct Started {
     client: usize,
 }
 
-/// Runs the loadgen shards of `case` against `ports` until they end or their deadline;
+/// Runs the loadgen shards of `job` against `ports` until they end or their deadline;
 /// samples the hold. Returns why it failed, if it did. A plan that cannot place the
 /// connections (too few source addresses) is an error for the whole run.
 pub(crate) fn run_loadgen(
     ctx: &mut Ctx,
     dir: &Path,
-    case: &Case,
+    job: &Job,
     ports: &[u16],
     sampler: &mut HoldSampler,
 ) -> anyhow::Result<Option<String>> {
     let placement = &ctx.topo.placement;
     let shards = placement
-        .shards(&case.loadgen_args, case.conns, ports.len() as u64)
+        .shards(job.args, job.conns, ports.len() as u64)
         .map_err(anyhow::Error::msg)?;
     let mut started = Vec::new();
     for shard in &shards {
@@ -56,13 +69,13 @@ pub(crate) fn run_loadgen(
         for &p in ports {
             argv.extend(["--target".into(), placement.listen(p)]);
         }
+        argv.extend(["--cpus".into(), client.cpus.clone()]);
+        if let Some(size) = job.size {
+            argv.extend(["--size".into(), size.to_string()]);
+        }
         argv.extend([
-            "--cpus".into(),
-            client.cpus.clone(),
-            "--size".into(),
-            MSG_SIZE.to_string(),
             "--label".into(),
-            ctx.label(&case.name),
+            ctx.label(job.name),
             "--out".into(),
             client.site.file(&sdir),
         ]);
@@ -78,9 +91,9 @@ pub(crate) fn run_loadgen(
             client: shard.client,
         });
     }
-    let mut reason = wait(ctx, dir, case, &started, sampler)?;
+    let mut reason = wait(ctx, dir, job, &started, sampler)?;
     if reason.is_none() && started.len() > 1 {
-        reason = merge(ctx, dir, case, &started)?;
+        reason = merge(ctx, dir, job, &started)?;
     }
     Ok(reason)
 }
@@ -89,7 +102,7 @@ pub(crate) fn run_loadgen(
 fn wait(
     ctx: &mut Ctx,
     dir: &Path,
-    case: &Case,
+    job: &Job,
     started: &[Started],
     sampler: &mut HoldSampler,
 ) -> anyhow::Result<Option<String>> {
@@ -97,9 +110,9 @@ fn wait(
         Some(s) if stderr_is_tty() => Some(Follower::new(s.dir.join("loadgen.log"))),
         _ => None,
     };
-    let hold = case.kind == Kind::Hold;
-    let deadline = Instant::now()
-        + Duration::from_secs(plan::loadgen_deadline_s(case.conns, hold, &ctx.scale));
+    let hold = job.kind == Kind::Hold;
+    let deadline =
+        Instant::now() + Duration::from_secs(plan::loadgen_deadline_s(job.conns, hold, &ctx.scale));
     let pids: Vec<i32> = started.iter().map(|s| s.pid).collect();
     let mut reason = None;
     while pids.iter().any(|&p| ctx.procs.alive(p)) {
@@ -156,12 +169,7 @@ fn wait(
 
 /// Merges the shards' folders into `dir` and leaves the merged result line in
 /// `dir/loadgen.out` (where a single loadgen's would be).
-fn merge(
-    ctx: &Ctx,
-    dir: &Path,
-    case: &Case,
-    started: &[Started],
-) -> anyhow::Result<Option<String>> {
+fn merge(ctx: &Ctx, dir: &Path, job: &Job, started: &[Started]) -> anyhow::Result<Option<String>> {
     let dirs: Vec<PathBuf> = started.iter().map(|s| s.dir.clone()).collect();
     let mut shown = vec![ctx.loadgen_bin.display().to_string(), "merge".to_owned()];
     shown.extend(dirs.iter().map(|d| d.display().to_string()));
@@ -183,7 +191,7 @@ fn merge(
     let s = &merged.summary;
     let line = format!(
         "{}: {} shards merged: {} connections, {:.0} msgs/s, p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs\n",
-        ctx.label(&case.name),
+        ctx.label(job.name),
         parts.len(),
         s.connections_established,
         s.throughput_msgs_per_s,

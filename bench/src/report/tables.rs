@@ -194,6 +194,7 @@ pub fn headline(scenario_dirs: &[PathBuf]) -> String {
             }
             "hold" => lines.push(rows_hold(&runs)),
             "churn" => lines.push(rows_churn(&runs)),
+            "http" => lines.push(crate::http::report::headline_section(sdir)),
             _ => {}
         }
         lines.push(String::new());

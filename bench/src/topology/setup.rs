@@ -158,6 +158,7 @@ pub fn cases(
                 Scenario::Latency => conns.extend(scale.lat_conns.iter().copied()),
                 Scenario::Hold => conns.push(limits.conns_for(b, scale.hold_n)),
                 Scenario::Churn => conns.push(scale.churn_conns),
+                Scenario::Http => conns.push(scale.http_conns),
             }
         }
         out.extend(conns.into_iter().map(|c| (c, limits.procs_for(b, c))));

@@ -1,0 +1,386 @@
+//! The `http` scenario: HTTP/1.1 keep-alive requests (the wire contract of
+//! `--protocol http`: a fixed 200 body of `--body-size` bytes) against every selected
+//! c1m-server backend and against nginx, the outside reference server, driven by
+//! c1m-loadgen and by wrk, the outside reference client.
+//!
+//! Points: 1,000 connections closed loop under both clients, then one open-loop rate
+//! (c1m-loadgen only: wrk cannot hold a constant rate). Every (server, client) case runs
+//! once per round in a freshly shuffled order. Server CPU is measured the same way for
+//! every server under every client ([`cpu`]): user+sys CPU of the server's whole
+//! process group from /proc over the client's measured window, divided by the requests
+//! answered in that window.
+//!
+//! - [`nginx`]: nginx.conf as data (rendered, unit-tested), its private folder, start,
+//!   readiness and stop;
+//! - [`wrk`]: wrk's command line and its output parsed into the run folder's
+//!   summary.json;
+//! - [`cpu`]: the process-group CPU sampler and the measured windows;
+//! - `run`: one case; `scenario`: the rounds and compare.md; [`report`]: the tables.
+
+pub mod cpu;
+pub mod nginx;
+pub mod report;
+mod run;
+mod scenario;
+pub mod wrk;
+
+use crate::plan::{Backend, Scale, Scenario};
+use std::path::{Path, PathBuf};
+
+/// Response body bytes when `--body-size` is not given.
+pub const DEFAULT_BODY_SIZE: u64 = 64;
+/// The largest `--body-size`: nginx takes the body as one token of nginx.conf, and its
+/// configuration parser reads tokens through a 4 KiB buffer.
+pub const MAX_BODY_SIZE: u64 = 2048;
+/// The open-loop point's rate: this fraction of the slowest server's median closed-loop
+/// requests/s under c1m-loadgen in the same run.
+pub const OPEN_FRACTION: f64 = 0.5;
+/// The open-loop rate when no closed-loop run measured anything.
+pub const DEFAULT_OPEN_RATE: u64 = 20_000;
+
+/// The response body of the contract: the first `n` bytes of `0123456789abcdef`
+/// repeated.
+pub fn body(n: u64) -> String {
+    const PATTERN: &[u8] = b"0123456789abcdef";
+    (0..n as usize)
+        .map(|i| char::from(PATTERN[i % PATTERN.len()]))
+        .collect()
+}
+
+/// A server of the http scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Server {
+    /// `c1m-server --backend B --protocol http` (go: `c1m-go-net`, the same flags).
+    C1m(Backend),
+    /// nginx with the nginx.conf of [`nginx::render`].
+    Nginx,
+}
+
+impl Server {
+    pub fn name(self) -> &'static str {
+        match self {
+            Server::C1m(b) => b.name(),
+            Server::Nginx => "nginx",
+        }
+    }
+
+    /// Position in the tables: the c1m backends in canonical order, then nginx.
+    pub fn rank(self) -> usize {
+        match self {
+            Server::C1m(b) => Backend::ALL.iter().position(|&x| x == b).unwrap_or(0),
+            Server::Nginx => Backend::ALL.len(),
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Server> {
+        if name == "nginx" {
+            return Some(Server::Nginx);
+        }
+        Backend::ALL
+            .iter()
+            .find(|b| b.name() == name)
+            .map(|&b| Server::C1m(b))
+    }
+}
+
+/// A client of the http scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Client {
+    Loadgen,
+    Wrk,
+}
+
+impl Client {
+    pub const BOTH: [Client; 2] = [Client::Loadgen, Client::Wrk];
+
+    /// As the tables show it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Client::Loadgen => "c1m-loadgen",
+            Client::Wrk => "wrk",
+        }
+    }
+
+    /// As run folder names show it.
+    pub fn short(self) -> &'static str {
+        match self {
+            Client::Loadgen => "loadgen",
+            Client::Wrk => "wrk",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Client> {
+        Client::BOTH.into_iter().find(|c| c.name() == name)
+    }
+}
+
+/// One run of the http scenario.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpCase {
+    /// `<server>-<client>-c<conns>`, open loop `<server>-loadgen-c<conns>-r<percent>`.
+    pub name: String,
+    pub server: Server,
+    pub client: Client,
+    pub conns: u64,
+    /// Open loop: requests/s (c1m-loadgen `--rate`); None: closed loop.
+    pub rate: Option<u64>,
+}
+
+impl HttpCase {
+    /// The point's name: `c1000` (closed loop), `c1000-r50` (open loop).
+    pub fn point(&self) -> String {
+        point_name(self.conns, self.rate.is_some())
+    }
+}
+
+/// `c1000`, or `c1000-r50` for the open-loop point at [`OPEN_FRACTION`].
+pub fn point_name(conns: u64, open: bool) -> String {
+    if open {
+        format!("c{conns}-r{}", (OPEN_FRACTION * 100.0).round() as u64)
+    } else {
+        format!("c{conns}")
+    }
+}
+
+/// The servers of the http scenario: every selected backend (c1m-server's, and the Go
+/// reference server when named: same flags, same wire format), then nginx, always.
+pub fn servers(backends: &[Backend]) -> Vec<Server> {
+    backends
+        .iter()
+        .map(|&b| Server::C1m(b))
+        .chain([Server::Nginx])
+        .collect()
+}
+
+/// The closed-loop phase: every server under both clients at `conns` connections.
+pub fn closed_cases(servers: &[Server], conns: u64) -> Vec<HttpCase> {
+    let mut out = Vec::new();
+    for &server in servers {
+        for client in Client::BOTH {
+            out.push(HttpCase {
+                name: format!(
+                    "{}-{}-{}",
+                    server.name(),
+                    client.short(),
+                    point_name(conns, false)
+                ),
+                server,
+                client,
+                conns,
+                rate: None,
+            });
+        }
+    }
+    out
+}
+
+/// The open-loop phase: every server under c1m-loadgen at `rate` requests/s.
+pub fn open_cases(servers: &[Server], conns: u64, rate: u64) -> Vec<HttpCase> {
+    servers
+        .iter()
+        .map(|&server| HttpCase {
+            name: format!("{}-loadgen-{}", server.name(), point_name(conns, true)),
+            server,
+            client: Client::Loadgen,
+            conns,
+            rate: Some(rate),
+        })
+        .collect()
+}
+
+/// Seconds of one case: the loadgen's warm-up and run, or wrk's (whole seconds each), plus
+/// start, readiness and stop.
+fn case_s(client: Client, scale: &Scale) -> u64 {
+    match client {
+        Client::Loadgen => (scale.dur.value + scale.warm.value).ceil() as u64 + 3,
+        Client::Wrk => wrk::whole_secs(scale.dur.value) + wrk::whole_secs(scale.warm.value) + 3,
+    }
+}
+
+/// Estimated seconds of the http scenario.
+pub fn estimate_s(backends: &[Backend], scale: &Scale) -> u64 {
+    let rounds = u64::from(scale.rounds(Scenario::Http));
+    let per_server: u64 = Client::BOTH.iter().map(|&c| case_s(c, scale)).sum::<u64>()
+        + case_s(Client::Loadgen, scale);
+    rounds * servers(backends).len() as u64 * per_server
+}
+
+/// The plan line of the http scenario.
+pub fn plan_line(backends: &[Backend], scale: &Scale, body_size: u64, rounds: &str) -> String {
+    let names: Vec<&str> = servers(backends).iter().map(|s| s.name()).collect();
+    format!(
+        "  http              HTTP/1.1 keep-alive, {body_size} B body; servers {}; \
+         clients c1m-loadgen and wrk, closed loop, {} conns; then open loop at {:.0}% of the \
+         slowest server's c1m-loadgen req/s (c1m-loadgen only: wrk cannot hold a rate); \
+         {} s (+{} s warm-up) per run; {rounds}\n",
+        names.join(" "),
+        scale.http_conns,
+        OPEN_FRACTION * 100.0,
+        scale.dur.text,
+        scale.warm.text,
+    )
+}
+
+/// The outside programs of the http scenario.
+#[derive(Debug, Clone)]
+pub struct Tools {
+    pub nginx: PathBuf,
+    pub wrk: PathBuf,
+    pub taskset: PathBuf,
+}
+
+/// `name` on PATH or in /usr/sbin, /sbin (where Debian puts nginx).
+fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
+        .map(|d| d.join(name))
+        .find(|p| is_executable(p))
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+impl Tools {
+    /// nginx, wrk and taskset, or what is missing and how to get it.
+    pub fn find() -> Result<Tools, String> {
+        let (nginx, wrk, taskset) = (
+            find_program("nginx"),
+            find_program("wrk"),
+            find_program("taskset"),
+        );
+        match (nginx, wrk, taskset) {
+            (Some(nginx), Some(wrk), Some(taskset)) => Ok(Tools {
+                nginx,
+                wrk,
+                taskset,
+            }),
+            (n, w, t) => {
+                let missing: Vec<&str> = [
+                    ("nginx", n.is_none()),
+                    ("wrk", w.is_none()),
+                    ("taskset", t.is_none()),
+                ]
+                .iter()
+                .filter(|(_, m)| *m)
+                .map(|(name, _)| *name)
+                .collect();
+                Err(format!(
+                    "the http scenario needs {} (not found on PATH, /usr/sbin or /sbin): run \
+                     scripts/setup.sh as root, it installs nginx, wrk and util-linux",
+                    missing.join(", ")
+                ))
+            }
+        }
+    }
+}
+
+/// When the run has the http scenario: its tools, or an error saying how to install
+/// them (on a dry run a warning, and None).
+pub fn check_tools(scenarios: &[Scenario], dry_run: bool) -> anyhow::Result<Option<Tools>> {
+    if !scenarios.contains(&Scenario::Http) {
+        return Ok(None);
+    }
+    match Tools::find() {
+        Ok(t) => Ok(Some(t)),
+        Err(why) if dry_run => {
+            crate::warn(why);
+            Ok(None)
+        }
+        Err(why) => anyhow::bail!("{why}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::scale;
+
+    #[test]
+    fn body_follows_the_contract() {
+        assert_eq!(body(0), "");
+        assert_eq!(body(5), "01234");
+        assert_eq!(body(20), "0123456789abcdef0123");
+        assert_eq!(body(64).len(), 64);
+    }
+
+    #[test]
+    fn servers_are_the_c1m_backends_then_nginx() {
+        let s = servers(&[Backend::Uring, Backend::Epoll, Backend::Go]);
+        assert_eq!(
+            s,
+            vec![
+                Server::C1m(Backend::Uring),
+                Server::C1m(Backend::Epoll),
+                Server::C1m(Backend::Go),
+                Server::Nginx
+            ]
+        );
+        assert_eq!(servers(&[]), vec![Server::Nginx]);
+        assert_eq!(
+            Server::from_name("tokio-uring"),
+            Some(Server::C1m(Backend::TokioUring))
+        );
+        assert_eq!(Server::from_name("nginx"), Some(Server::Nginx));
+        assert!(Server::Nginx.rank() > Server::C1m(Backend::Go).rank());
+        assert_eq!(Client::from_name("wrk"), Some(Client::Wrk));
+    }
+
+    #[test]
+    fn the_plan_of_the_http_scenario() {
+        let s = servers(&[Backend::Uring, Backend::Epoll]);
+        let closed = closed_cases(&s, 1000);
+        let names: Vec<&str> = closed.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "uring-loadgen-c1000",
+                "uring-wrk-c1000",
+                "epoll-loadgen-c1000",
+                "epoll-wrk-c1000",
+                "nginx-loadgen-c1000",
+                "nginx-wrk-c1000"
+            ]
+        );
+        assert!(closed
+            .iter()
+            .all(|c| c.rate.is_none() && c.point() == "c1000"));
+        let open = open_cases(&s, 1000, 30_000);
+        let names: Vec<&str> = open.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "uring-loadgen-c1000-r50",
+                "epoll-loadgen-c1000-r50",
+                "nginx-loadgen-c1000-r50"
+            ]
+        );
+        // wrk cannot hold a rate: the open-loop point is c1m-loadgen's alone.
+        assert!(open
+            .iter()
+            .all(|c| c.client == Client::Loadgen && c.rate == Some(30_000)));
+
+        let q = scale(true, None, None, 0, None);
+        assert_eq!(q.http_conns, 1000);
+        // quick: 1 round; per server: loadgen 2+0.5 -> 3+3, wrk 2+1+3, open 6.
+        assert_eq!(estimate_s(&[Backend::Uring], &q), 2 * (6 + 6 + 6));
+        let f = scale(false, None, None, 0, None);
+        // 3 rounds x 3 servers x (5+1+3, 5+1+3, 9)
+        assert_eq!(
+            estimate_s(&[Backend::Uring, Backend::Epoll], &f),
+            3 * 3 * 27
+        );
+        let line = plan_line(&[Backend::Uring, Backend::Go], &q, 64, "1 round");
+        assert!(line.starts_with("  http              HTTP/1.1 keep-alive, 64 B body; servers uring go nginx; clients"), "{line}");
+        assert!(
+            line.contains("c1m-loadgen only: wrk cannot hold a rate"),
+            "{line}"
+        );
+        assert!(
+            line.ends_with("2 s (+0.5 s warm-up) per run; 1 round\n"),
+            "{line}"
+        );
+    }
+}
