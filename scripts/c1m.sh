@@ -17,6 +17,9 @@
 #                         built with `go build` when named; sudo scripts/setup.sh
 #                         installs Go); nginx may be named too: http always runs it,
 #                         and `--backends nginx --scenarios http` runs it alone
+#   --protocol P          what pingpong, latency, hold and churn speak: echo (default),
+#                         frame (length-prefixed) or http; their folders are named
+#                         <scenario>-frame / -http. The http scenario always speaks http
 #   --body-size N         http: response body bytes of every server (default 64)
 #   --conns N             connections for the hold scenario (default: as many as fit in
 #                         memory, at most 1,000,000; --quick: 5000)

@@ -85,6 +85,11 @@ pub struct RunArgs {
     /// process (seeded by the run's --seed).
     #[arg(long, value_parser = ["uniform", "poisson"])]
     pub arrivals: Option<String>,
+    /// What the echo scenarios speak: echo (raw bytes back, the default), frame
+    /// (length-prefixed requests and answers) or http (HTTP/1.1 keep-alive). The http
+    /// scenario always speaks http.
+    #[arg(long, value_parser = ["echo", "frame", "http"])]
+    pub protocol: Option<String>,
     /// http: response body bytes of every server (default 64, at most 2048).
     #[arg(long, allow_hyphen_values = true, value_parser = NonEmptyStringValueParser::new())]
     pub body_size: Option<String>,

@@ -15,7 +15,8 @@
 //! - [`interrupt`]: SIGINT/SIGTERM/SIGHUP as an error that unwinds into cleanup;
 //! - [`runcase`]: one server(s) + loadgen run; [`shards`]: its loadgen shards (one per
 //!   client of the topology), merged; [`scenarios`]: the echo scenarios; [`http`]: the
-//!   http scenario (c1m backends and nginx, c1m-loadgen and wrk);
+//!   http scenario (c1m backends and nginx, c1m-loadgen and wrk); [`wire`]: the
+//!   `--protocol` of the echo scenarios;
 //! - [`rounds`]: interleaved rounds (shuffled orders), equal-load rates;
 //! - [`report`]: server.json merging, hold.json, the hold/churn tables, the headline;
 //! - [`owner`]: result folders handed to the sudo user;
@@ -46,6 +47,7 @@ pub mod timefmt;
 pub mod topology;
 pub mod tuning;
 pub mod watchdog;
+pub mod wire;
 
 /// A progress line on stderr, as every c1m tool prints them.
 pub fn log(msg: impl std::fmt::Display) {

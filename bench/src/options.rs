@@ -34,6 +34,8 @@ pub struct Options {
     pub topo: TopologyOpts,
     /// http: response body bytes.
     pub body_size: u64,
+    /// What the echo scenarios speak (`--protocol`).
+    pub wire: crate::wire::Wire,
 }
 
 fn is_number(s: &str) -> bool {
@@ -113,6 +115,8 @@ impl Options {
                 })?,
             None => crate::http::DEFAULT_BODY_SIZE,
         };
+        let wire = crate::wire::Wire::parse(a.protocol.as_deref().unwrap_or("echo"), body_size)
+            .map_err(UsageError)?;
         let topo = TopologyOpts::from_args(a)?;
         if topo.kind != crate::topology::placement::Kind::Loopback
             && scenarios.contains(&Scenario::Http)
@@ -148,6 +152,7 @@ impl Options {
             arrivals: a.arrivals.clone(),
             topo,
             body_size,
+            wire,
         })
     }
 }

@@ -21,6 +21,8 @@ pub struct Plan<'a> {
     pub loopback: bool,
     /// `--body-size` of the http scenario.
     pub body_size: u64,
+    /// What the echo scenarios speak.
+    pub wire: crate::wire::Wire,
 }
 
 /// Estimated seconds of the whole run.
@@ -60,6 +62,14 @@ pub fn plan_text(p: &Plan) -> String {
         p.split.server, p.split.loadgen, p.split.online
     );
     let _ = writeln!(t, "  backends          {}", names.join(" "));
+    if p.wire != crate::wire::Wire::Echo && p.scenarios.iter().any(|s| s.is_echo()) {
+        let _ = writeln!(
+            t,
+            "  protocol          {} in pingpong, latency, hold and churn (`{}` to server and loadgen)",
+            p.wire.name(),
+            p.wire.args().join(" ")
+        );
+    }
     let has = |x: Scenario| p.scenarios.contains(&x);
     let (dur, warm) = (&s.dur.text, &s.warm.text);
     let rounds = |sc: Scenario| match s.rounds(sc) {
@@ -121,7 +131,15 @@ pub fn plan_text(p: &Plan) -> String {
     };
     let _ = writeln!(t, "  tuning            {tuning}");
     let _ = writeln!(t, "  estimated time    about {} s", estimate_s(p));
-    let scen: Vec<&str> = p.scenarios.iter().map(|s| s.name()).collect();
+    let suffix = p.wire.folder_suffix();
+    let scen: Vec<String> = p
+        .scenarios
+        .iter()
+        .map(|s| match s.is_echo() {
+            true => format!("{}{suffix}", s.name()),
+            false => s.name().to_string(),
+        })
+        .collect();
     let _ = writeln!(
         t,
         "  results           {}-{{{}}}",
@@ -164,6 +182,7 @@ mod tests {
             results_prefix: "/out/2026-01-01-1200-vm".into(),
             loopback: true,
             body_size: 64,
+            wire: crate::wire::Wire::Echo,
         };
         // hold: 2 x (0 + 2 + 4); per backend 2 pingpong, 2 latency, 1 churn runs:
         // 5 x 2 x (2 + 3).
@@ -193,6 +212,32 @@ mod tests {
     }
 
     #[test]
+    fn a_frame_plan_names_the_protocol_and_its_folders() {
+        let l = limits();
+        let s = scale(true, None, None, 0, None);
+        let split = split_cpus(&[0, 1]);
+        let p = Plan {
+            split: &split,
+            backends: &[Backend::Uring],
+            scenarios: &[Scenario::Pingpong, Scenario::Http],
+            scale: &s,
+            limits: &l,
+            rate: None,
+            tuning: None,
+            results_prefix: "/out/x".into(),
+            loopback: true,
+            body_size: 16,
+            wire: crate::wire::Wire::Frame,
+        };
+        let t = plan_text(&p);
+        assert!(t.contains("  protocol          frame in pingpong, latency, hold and churn (`--protocol frame` to server and loadgen)\n"), "{t}");
+        assert!(
+            t.ends_with("  results           /out/x-{pingpong-frame,http}\n"),
+            "{t}"
+        );
+    }
+
+    #[test]
     fn the_http_plan() {
         let l = limits();
         let s = scale(true, None, None, 0, None);
@@ -208,8 +253,11 @@ mod tests {
             results_prefix: "/out/x".into(),
             loopback: true,
             body_size: 16,
+            wire: crate::wire::Wire::Frame,
         };
         let t = plan_text(&p);
+        // --protocol is for the echo scenarios: the http scenario is always http.
+        assert!(!t.contains("  protocol "), "{t}");
         assert!(
             t.contains("  backends          none (the http scenario runs nginx)\n"),
             "{t}"

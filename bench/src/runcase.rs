@@ -31,6 +31,8 @@ pub struct Ctx<'a> {
     pub topo: &'a Topology,
     /// "name (scenario folder): reason" of every failed run.
     pub failures: Vec<String>,
+    /// What the echo scenarios' servers and loadgens speak.
+    pub wire: crate::wire::Wire,
 }
 
 impl Ctx<'_> {
@@ -64,14 +66,16 @@ pub struct Case {
 }
 
 impl Case {
-    /// What its loadgen is asked for (echo messages of [`plan::MSG_SIZE`] bytes).
-    pub(crate) fn job(&self) -> crate::shards::Job<'_> {
+    /// What its loadgen is asked for: messages of [`plan::MSG_SIZE`] bytes (http requests
+    /// have their own size) in the protocol `wire`.
+    pub(crate) fn job(&self, wire: crate::wire::Wire) -> crate::shards::Job<'_> {
         crate::shards::Job {
             name: &self.name,
             conns: self.conns,
             kind: self.kind,
             args: &self.loadgen_args,
-            size: Some(plan::MSG_SIZE),
+            size: wire.size(plan::MSG_SIZE),
+            protocol: wire.args(),
         }
     }
 }
@@ -332,6 +336,7 @@ fn start_servers(
         if let Some(m) = maxc {
             argv.extend(["--max-conns".into(), m.to_string()]);
         }
+        argv.extend(ctx.wire.args());
         let argv = site.command(argv);
         append(&dir.join("cmd.txt"), &format!("{}\n", quote_cmd(&argv)))?;
         let out = stem.with_extension("out");
@@ -397,7 +402,7 @@ pub fn run_case(ctx: &mut Ctx, sdir: &Path, case: &Case) -> anyhow::Result<()> {
         servers = pids;
         reason = why;
         if reason.is_none() {
-            reason = crate::shards::run_loadgen(ctx, &dir, &case.job(), ports, &mut s)?;
+            reason = crate::shards::run_loadgen(ctx, &dir, &case.job(ctx.wire), ports, &mut s)?;
             t0 = Instant::now();
         }
     }

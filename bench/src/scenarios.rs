@@ -38,9 +38,16 @@ pub struct Suite<'a> {
 }
 
 impl Suite<'_> {
+    /// `<stamp>-<host>-<scenario>`, and `-frame`/`-http` after an echo scenario run with
+    /// that `--protocol`.
     pub fn scenario_dir(&self, s: Scenario) -> PathBuf {
+        let suffix = if s.is_echo() {
+            self.ctx.wire.folder_suffix()
+        } else {
+            String::new()
+        };
         self.out_parent
-            .join(format!("{}-{}-{}", self.stamp, self.host, s.name()))
+            .join(format!("{}-{}-{}{suffix}", self.stamp, self.host, s.name()))
     }
 
     pub fn run(&mut self, s: Scenario) -> anyhow::Result<()> {
@@ -67,6 +74,17 @@ impl Suite<'_> {
             ""
         };
         let _ = writeln!(md, "- git revision: {}{dirty}", self.git_rev);
+        if s.is_echo() {
+            let _ = writeln!(
+                md,
+                "- protocol: {} (server and loadgen: `{}`)",
+                self.ctx.wire.name(),
+                match self.ctx.wire.args() {
+                    a if a.is_empty() => "--protocol echo".to_string(),
+                    a => a.join(" "),
+                }
+            );
+        }
         let _ = writeln!(
             md,
             "- started: {} on {}",

@@ -124,6 +124,7 @@ fn make_plan(o: &Options, t: &Tuning, tuned_now: bool) -> anyhow::Result<Planned
         results_prefix: format!("{}/{stamp}-{host}", out.display()),
         loopback: o.topo.kind == Kind::Loopback,
         body_size: o.body_size,
+        wire: o.wire,
     });
     text.push_str(&active::plan_text(
         &placement,
@@ -406,6 +407,7 @@ impl Session {
                 procs: &mut self.procs,
                 topo,
                 failures: Vec::new(),
+                wire: o.wire,
             },
             backends: o.backends.clone(),
             out_parent: p.out.clone(),

@@ -32,6 +32,8 @@ pub(crate) struct Job<'a> {
     pub(crate) args: &'a [String],
     /// `--size` of echo messages; None for http, whose requests have their own layout.
     pub(crate) size: Option<u64>,
+    /// `--protocol` (and its options) when not in `args`.
+    pub(crate) protocol: Vec<String>,
 }
 
 /// One started shard.
@@ -73,6 +75,7 @@ pub(crate) fn run_loadgen(
         if let Some(size) = job.size {
             argv.extend(["--size".into(), size.to_string()]);
         }
+        argv.extend(job.protocol.iter().cloned());
         argv.extend([
             "--label".into(),
             ctx.label(job.name),

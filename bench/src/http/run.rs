@@ -309,6 +309,7 @@ fn run_loadgen_client(
         kind: Kind::Plain,
         args: &args,
         size: None,
+        protocol: Vec::new(),
     };
     if let Some(why) = run_loadgen(ctx, dir, &job, &[port], &mut HoldSampler::default())? {
         return Ok(Err(why));

@@ -162,13 +162,17 @@ impl Run {
         )
     }
 
-    /// Server user+sys CPU over its life / messages it echoed over its life (bytes in /
-    /// message size): warm-up and connection set-up included on both sides.
+    /// Server user+sys CPU over its life / messages it echoed or answered over its life
+    /// (frame, http: the `requests` it counted; echo: bytes in / message size): warm-up
+    /// and connection set-up included on both sides.
     pub fn cpu_us_per_msg(&self) -> Option<f64> {
         let cpu = self.server.num_at(&["cpu_user_s"]).unwrap_or(0.0)
             + self.server.num_at(&["cpu_sys_s"]).unwrap_or(0.0);
         let size = self.get(&["workload", "size"]).unwrap_or(0.0);
-        let msgs = if size != 0.0 {
+        let requests = self.server.num_at(&["requests"]).unwrap_or(0.0);
+        let msgs = if requests > 0.0 {
+            requests
+        } else if size != 0.0 {
             self.server.num_at(&["bytes_in"]).unwrap_or(0.0) / size
         } else {
             0.0

@@ -176,15 +176,19 @@ fn rows_churn(runs: &[Run]) -> String {
 pub fn headline(scenario_dirs: &[PathBuf]) -> String {
     let mut lines: Vec<String> = Vec::new();
     let mut ordered: Vec<&PathBuf> = scenario_dirs.iter().collect();
-    ordered.sort_by_key(|d| !base_name(d).ends_with("-latency"));
+    ordered.sort_by_key(|d| scenario_of(&base_name(d)).0 != "latency");
     for sdir in ordered {
         let base = base_name(sdir);
-        let scenario = base.rsplit('-').next().unwrap_or(&base).to_owned();
+        let (scenario, protocol) = scenario_of(&base);
+        let scenario = scenario.to_owned();
         let runs: Vec<Run> = run_dirs(sdir).iter().map(|d| Run::load(d)).collect();
         if runs.is_empty() {
             continue;
         }
-        lines.push(format!("### {scenario} ({base})"));
+        match protocol {
+            Some(p) => lines.push(format!("### {scenario}, {p} protocol ({base})")),
+            None => lines.push(format!("### {scenario} ({base})")),
+        }
         lines.push(String::new());
         match scenario.as_str() {
             "pingpong" | "latency" => {
@@ -202,6 +206,19 @@ pub fn headline(scenario_dirs: &[PathBuf]) -> String {
     let mut out = lines.join("\n").trim_end().to_owned();
     out.push('\n');
     out
+}
+
+/// The scenario of a folder `<stamp>-<host>-<scenario>[-frame|-http]`, and its
+/// `--protocol` when not echo.
+fn scenario_of(base: &str) -> (&str, Option<&str>) {
+    let mut words = base.rsplit('-');
+    let last = words.next().unwrap_or(base);
+    match (last, words.next()) {
+        ("frame" | "http", Some(s)) if crate::plan::Scenario::ALL.iter().any(|x| x.name() == s) => {
+            (s, Some(last))
+        }
+        _ => (last, None),
+    }
 }
 
 fn base_name(p: &Path) -> String {
@@ -231,6 +248,23 @@ mod tests {
         "latency": {"p50_us": 55.5, "p99_us": 120.0, "p999_us": 1234.5, "max_us": 5000.0},
         "connects_per_s": 4321.0, "connect_latency": {"p50_us": 30.0, "p99_us": 99.0, "p999_us": 150.0, "max_us": 2000.0}}"#;
     const SRV: &str = r#"{"cpu_user_s": 1.0, "cpu_sys_s": 3.0, "bytes_in": 64000000, "rss_per_peak_conn_bytes": 84.0}"#;
+
+    #[test]
+    fn scenario_and_protocol_from_the_folder_name() {
+        assert_eq!(
+            scenario_of("2026-01-01-1200-vm-pingpong"),
+            ("pingpong", None)
+        );
+        assert_eq!(
+            scenario_of("2026-01-01-1200-vm-pingpong-frame"),
+            ("pingpong", Some("frame"))
+        );
+        assert_eq!(
+            scenario_of("2026-01-01-1200-vm-hold-http"),
+            ("hold", Some("http"))
+        );
+        assert_eq!(scenario_of("2026-01-01-1200-vm-http"), ("http", None));
+    }
 
     #[test]
     fn headline_leads_with_equal_load() {
