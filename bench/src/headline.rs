@@ -32,7 +32,7 @@ pub(crate) fn git_revision(root: &Path) -> (String, bool) {
 /// How the headline's server CPU figures were measured, for the scenarios that ran.
 fn cost_note(scenarios: &[Scenario]) -> String {
     let echo =
-        "srv CPU µs/msg = server user+sys CPU / messages it echoed (warm-up and set-up included).";
+        "srv CPU µs/msg = server user+sys CPU / messages it echoed or answered (warm-up and set-up included).";
     let http = "http (HTTP/1.1 against the c1m backends and nginx, with c1m-loadgen and wrk as clients): srv CPU µs/req = the server's user+sys CPU from /proc over each client's measured window / requests answered in it, the same for every server and client.";
     match (
         scenarios.iter().any(|s| s.is_echo()),
