@@ -62,6 +62,25 @@ echo "== scripts/c1m.sh --quick (end to end: tune, every backend and scenario, c
 c1m_out=$(mktemp -d)
 scripts/c1m.sh --quick --out "$c1m_out"
 rm -rf "$c1m_out"
+echo "== scripts/c1m.sh --quick --protocol frame, and the http scenario (c1m backends, go and nginx under c1m-loadgen and wrk)"
+c1m_out=$(mktemp -d)
+scripts/c1m.sh --quick --protocol frame --scenarios pingpong,hold --backends uring,epoll --out "$c1m_out"
+grep -q '^### pingpong, frame protocol' "$c1m_out"/*-headline.md || { echo "no frame pingpong in the headline" >&2; exit 1; }
+if command -v wrk >/dev/null && command -v nginx >/dev/null; then
+    http_backends=uring,epoll,tokio-uring,tokio
+    [[ -x references/go-net/bin/c1m-go-net ]] && http_backends+=,go
+    scripts/c1m.sh --quick --scenarios http --backends "$http_backends" --out "$c1m_out"
+    for server in ${http_backends//,/ } nginx; do
+        grep -q "^| c1000 | $server | " "$c1m_out"/*-headline.md \
+            || { echo "the http scenario's headline has no row for $server" >&2; exit 1; }
+    done
+elif [[ $(id -u) -eq 0 ]]; then
+    echo "wrk or nginx missing after scripts/setup.sh" >&2
+    exit 1
+else
+    echo "not root and no wrk/nginx: skipping the http scenario (sudo scripts/setup.sh installs them)"
+fi
+rm -rf "$c1m_out"
 if [[ $(id -u) -eq 0 ]]; then
     echo "== scripts/c1m.sh --topology netns --clients 2 (namespaces built, used and deleted; root namespace untouched)"
     # Every key of the profile as the root namespace has it, the per-namespace ones too:
