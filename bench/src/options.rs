@@ -100,21 +100,7 @@ impl Options {
         if scenarios.is_empty() || (backends.is_empty() && echo) {
             bail!("no scenario or no backend to run");
         }
-        let body_size = match &a.body_size {
-            Some(b) => b
-                .parse::<u64>()
-                .ok()
-                .filter(|&n| {
-                    n <= crate::http::MAX_BODY_SIZE && b.bytes().all(|c| c.is_ascii_digit())
-                })
-                .with_context(|| {
-                    format!(
-                        "--body-size wants 0 to {} bytes",
-                        crate::http::MAX_BODY_SIZE
-                    )
-                })?,
-            None => crate::http::DEFAULT_BODY_SIZE,
-        };
+        let body_size = body_size(a.body_size.as_deref())?;
         let wire = crate::wire::Wire::parse(a.protocol.as_deref().unwrap_or("echo"), body_size)
             .map_err(UsageError)?;
         let topo = TopologyOpts::from_args(a)?;
@@ -155,6 +141,22 @@ impl Options {
             wire,
         })
     }
+}
+
+/// `--body-size` of the http servers (default [`crate::http::DEFAULT_BODY_SIZE`]).
+fn body_size(given: Option<&str>) -> anyhow::Result<u64> {
+    let Some(b) = given else {
+        return Ok(crate::http::DEFAULT_BODY_SIZE);
+    };
+    b.parse::<u64>()
+        .ok()
+        .filter(|&n| n <= crate::http::MAX_BODY_SIZE && b.bytes().all(|c| c.is_ascii_digit()))
+        .with_context(|| {
+            format!(
+                "--body-size wants 0 to {} bytes",
+                crate::http::MAX_BODY_SIZE
+            )
+        })
 }
 
 /// The `--backends` list: c1m-server backends and go, in canonical order, plus `nginx`,

@@ -131,6 +131,12 @@ pub fn plan_text(p: &Plan) -> String {
     };
     let _ = writeln!(t, "  tuning            {tuning}");
     let _ = writeln!(t, "  estimated time    about {} s", estimate_s(p));
+    t.push_str(&results_line(p));
+    t
+}
+
+/// Where the scenario folders go: `  results  PREFIX-{pingpong,...}`.
+fn results_line(p: &Plan) -> String {
     let suffix = p.wire.folder_suffix();
     let scen: Vec<String> = p
         .scenarios
@@ -140,13 +146,11 @@ pub fn plan_text(p: &Plan) -> String {
             false => s.name().to_string(),
         })
         .collect();
-    let _ = writeln!(
-        t,
-        "  results           {}-{{{}}}",
+    format!(
+        "  results           {}-{{{}}}\n",
         p.results_prefix,
         scen.join(",")
-    );
-    t
+    )
 }
 
 #[cfg(test)]
