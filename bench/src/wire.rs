@@ -1,5 +1,5 @@
 //! `--protocol` of the echo scenarios (pingpong, latency, hold, churn): what server and
-//! loadgen speak in them. The http scenario always speaks http (see `crate::http`).
+//! loadgen speak in them. The http scenario always speaks http and takes its flags from here.
 
 /// What the echo scenarios' servers and loadgens are told to speak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,43 +8,9 @@ mod common;
 use common::*;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// [`backend_tests!`] for protocol tests: one test per c1m backend, and a `go` test for the
-/// Go reference server, which passes with a printed reason when that binary is not built
-/// or is an older one that refuses `--protocol frame|http`.
-macro_rules! protocol_tests {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[test]
-            fn uring() {
-                super::$name("uring")
-            }
-            #[test]
-            fn epoll() {
-                super::$name("epoll")
-            }
-            #[test]
-            fn tokio_uring() {
-                super::$name("tokio-uring")
-            }
-            #[test]
-            fn tokio() {
-                super::$name("tokio")
-            }
-            #[test]
-            fn go() {
-                match super::go_protocols_missing() {
-                    Some(why) => eprintln!("skipping {}::go: {why}", stringify!($name)),
-                    None => super::$name("go"),
-                }
-            }
-        }
-    )*};
-}
-
-protocol_tests!(
+backend_tests!(
     frame_split_at_every_byte_boundary,
     frame_fifty_in_one_write,
     frame_oversized_length_closes_only_that_connection,
@@ -64,47 +30,6 @@ protocol_tests!(
     max_conns_in_protocol_mode,
     sigterm_in_protocol_mode_with_counters,
 );
-
-/// Why the Go reference server cannot run these tests, or None when it can: it is not
-/// built, or it refuses `--protocol frame` (exit 2) as it does today.
-pub fn go_protocols_missing() -> Option<String> {
-    if let Some(why) = go_server_missing() {
-        return Some(why);
-    }
-    let args = [
-        "--protocol",
-        "frame",
-        "--listen",
-        "127.0.0.1:0",
-        "--cpus",
-        "0",
-    ];
-    let mut child = Command::new(GO_SERVER)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .ok()?;
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while Instant::now() < deadline {
-        if let Ok(Some(status)) = child.try_wait() {
-            let mut stderr = String::new();
-            if let Some(mut pipe) = child.stderr.take() {
-                let _ = pipe.read_to_string(&mut stderr);
-            }
-            return Some(format!(
-                "the Go reference server refuses --protocol frame ({status}: {})",
-                stderr.trim()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    // Still running: it accepted the flag.
-    let _ = child.kill();
-    let _ = child.wait();
-    None
-}
 
 /// A request (or echoed response) frame: `[u32 BE length][payload]`.
 fn frame(payload: &[u8]) -> Vec<u8> {

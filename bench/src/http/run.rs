@@ -11,6 +11,7 @@ use crate::plan::{self, PORT_HI, PORT_LO};
 use crate::procs::kill_group;
 use crate::runcase::{append, quote_cmd, tail_words, wait_drained, Ctx, HoldSampler, Kind};
 use crate::shards::{run_loadgen, Job};
+use crate::wire::Wire;
 use anyhow::Context as _;
 use serde_json::json;
 use std::fs;
@@ -108,7 +109,7 @@ fn start_server(
             let bin = b
                 .own_binary()
                 .map_or_else(|| ctx.server_bin.clone(), PathBuf::from);
-            let argv = vec![
+            let mut argv = vec![
                 bin.display().to_string(),
                 "--backend".into(),
                 b.name().into(),
@@ -120,11 +121,13 @@ fn start_server(
                 "1".into(),
                 "--stats-json".into(),
                 dir.join("server.json").display().to_string(),
-                "--protocol".into(),
-                "http".into(),
-                "--body-size".into(),
-                env.body_size.to_string(),
             ];
+            argv.extend(
+                Wire::Http {
+                    body: env.body_size,
+                }
+                .args(),
+            );
             (argv, None)
         }
         Server::Nginx => {
@@ -285,18 +288,18 @@ fn run_loadgen_client(
     port: u16,
 ) -> anyhow::Result<Result<Measured, String>> {
     let s = &ctx.scale;
-    let mut args: Vec<String> = vec![
-        "--protocol".into(),
-        "http".into(),
-        "--body-size".into(),
-        env.body_size.to_string(),
+    let mut args = Wire::Http {
+        body: env.body_size,
+    }
+    .args();
+    args.extend([
         "--connections".into(),
         case.conns.to_string(),
         "--duration".into(),
         s.dur.text.clone(),
         "--warmup".into(),
         s.warm.text.clone(),
-    ];
+    ]);
     if let Some(r) = case.rate {
         args.extend(["--rate".into(), r.to_string()]);
     }

@@ -12,8 +12,8 @@
 //! Protocols (frame, http): the task feeds each read to the protocol ([`Shared::answer`])
 //! and writes every response it produced before it reads again, like the echo. Besides
 //! the receive buffer, a connection keeps a [`Session`] (64 bytes in the task, empty
-//! between requests) and a response buffer that keeps at most [`KEEP_OUT`] bytes of
-//! capacity; echo has neither.
+//! between requests) and a response buffer that keeps at most
+//! [`proto::KEEP_CAPACITY`] bytes of capacity; echo has neither.
 
 use super::LoopContext;
 use crate::config::Limits;
@@ -32,9 +32,6 @@ use std::time::Duration;
 
 /// Per-connection receive buffer: one read moves at most this much.
 const BUF_SIZE: usize = 16 * 1024;
-
-/// Capacity a connection's response buffer keeps once written (protocol mode).
-pub(super) const KEEP_OUT: usize = 4096;
 
 /// How often the loop looks at the stop flag set by SIGINT/SIGTERM.
 const STOP_POLL: Duration = Duration::from_millis(50);
@@ -176,16 +173,6 @@ impl Shared {
         self.stats.loop_errors.add(1);
         // Out of fds with nothing waiting, out of memory, or unknown: do not spin on it.
         Some(ACCEPT_BACKOFF)
-    }
-}
-
-/// Empties a written response buffer; one that grew past [`KEEP_OUT`] gives its memory
-/// back, so an idle connection keeps little.
-pub(super) fn reuse_out(out: &mut Vec<u8>) {
-    if out.capacity() > KEEP_OUT {
-        *out = Vec::new();
-    } else {
-        out.clear();
     }
 }
 

@@ -14,10 +14,10 @@
 //! register/deregister) happen inside tokio where they cannot be counted: `sys_epoll_wait`
 //! stays 0 for this backend.
 
-use super::tokio_common::{reuse_out, stop_requested, unless_idle, ConnGuard, End, Shared};
+use super::tokio_common::{stop_requested, unless_idle, ConnGuard, End, Shared};
 use super::LoopContext;
 use crate::conn::ConnState;
-use crate::proto::Session;
+use crate::proto::{release_buffer, Session};
 use crate::stats::LoopStats;
 use anyhow::Context;
 use socket2::Socket;
@@ -180,7 +180,7 @@ async fn serve(stream: TcpStream, guard: ConnGuard) {
                 loop {
                     shared.answer(session, &mut state, input, out);
                     let written = write_all(&stream, out, shared, &mut state).await;
-                    reuse_out(out);
+                    release_buffer(out);
                     if written.is_err() || !session.has_backlog() {
                         break written;
                     }

@@ -17,10 +17,10 @@
 //! read is pending (idle) is therefore shut down first, which completes the read at once,
 //! and only then dropped, so its fd is closed now and not when the runtime ends.
 
-use super::tokio_common::{reuse_out, stop_requested, unless_idle, ConnGuard, End, Shared};
+use super::tokio_common::{stop_requested, unless_idle, ConnGuard, End, Shared};
 use super::LoopContext;
 use crate::conn::ConnState;
-use crate::proto::Session;
+use crate::proto::{release_buffer, Session};
 use anyhow::Context;
 use std::net::Shutdown;
 use std::os::fd::AsRawFd;
@@ -152,7 +152,7 @@ async fn serve(stream: TcpStream, guard: ConnGuard) {
                     let (returned, written) =
                         write_all(&stream, std::mem::take(out), len, shared, &mut state).await;
                     *out = returned;
-                    reuse_out(out);
+                    release_buffer(out);
                     if written.is_err() || !session.has_backlog() {
                         break written;
                     }

@@ -135,9 +135,9 @@ pub struct Fed {
     pub end: Option<End>,
 }
 
-/// Shrink a held buffer back to nothing once it is empty and grew beyond this, so a
-/// connection that once sent a big request does not keep its memory.
-const KEEP_CAPACITY: usize = 4096;
+/// Shrink a buffer back to nothing once it is empty and grew beyond this, so a
+/// connection that once sent a big request (or got a big answer) does not keep its memory.
+pub const KEEP_CAPACITY: usize = 4096;
 
 /// Per-connection protocol state: empty (no allocation) between requests.
 #[derive(Debug, Default)]
@@ -173,18 +173,18 @@ impl Session {
     }
 
     fn release_partial(&mut self) {
-        release(&mut self.partial);
+        release_buffer(&mut self.partial);
     }
 
     fn release(&mut self) {
-        release(&mut self.partial);
-        release(&mut self.backlog);
+        release_buffer(&mut self.partial);
+        release_buffer(&mut self.backlog);
         self.backlog_start = 0;
     }
 }
 
 /// Empties `buf`, and frees it if it grew beyond [`KEEP_CAPACITY`].
-fn release(buf: &mut Vec<u8>) {
+pub fn release_buffer(buf: &mut Vec<u8>) {
     if buf.capacity() > KEEP_CAPACITY {
         *buf = Vec::new();
     } else {

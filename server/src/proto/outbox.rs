@@ -10,9 +10,6 @@ pub struct Outbox {
     back: Vec<u8>,
 }
 
-/// Keep at most this much capacity in an empty buffer (see `Session`'s rule).
-const KEEP_CAPACITY: usize = 4096;
-
 impl Outbox {
     /// Where new responses are appended. Never the buffer a send in flight reads.
     pub fn back(&mut self) -> &mut Vec<u8> {
@@ -26,9 +23,7 @@ impl Outbox {
             self.front.clear();
             self.sent = 0;
             std::mem::swap(&mut self.front, &mut self.back);
-            if self.back.capacity() > KEEP_CAPACITY {
-                self.back = Vec::new();
-            }
+            super::release_buffer(&mut self.back);
         }
         (!self.front.is_empty()).then(|| &self.front[self.sent..])
     }
