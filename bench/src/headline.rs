@@ -44,6 +44,53 @@ fn cost_note(scenarios: &[Scenario]) -> String {
     }
 }
 
+/// What a headline says above its tables: facts of the run, not of its folders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    pub stamp: String,
+    pub host: String,
+    pub quick: bool,
+    /// `git rev-parse HEAD` (shortened to 12 characters here) and whether it was dirty.
+    pub rev: String,
+    pub dirty: bool,
+    /// `--cpus` of the server and the loadgen.
+    pub server_cpus: String,
+    pub loadgen_cpus: String,
+    /// The topology and the tuning, e.g. "topology loopback (...); tuned: sysctl/c1m.conf".
+    pub setting: String,
+    pub scenarios: Vec<Scenario>,
+}
+
+/// The headline file of a run: `head`, the tables of its scenario folders `sdirs`, its
+/// failed runs. Reads only those folders.
+pub fn headline_md(head: &Head, sdirs: &[PathBuf], failures: &[String]) -> String {
+    let mut md = format!(
+        "# c1m headline: {} on {} ({})\n\n",
+        head.stamp,
+        head.host,
+        if head.quick { "quick" } else { "full" }
+    );
+    let short: String = head.rev.chars().take(12).collect();
+    // Writing to a String cannot fail; results are ignored on purpose.
+    let _ = write!(
+        md,
+        "git {short}{}; server CPU {}, loadgen CPU {}; {}. {} Details: compare.md in each folder.\n\n",
+        if head.dirty { " (dirty)" } else { "" },
+        head.server_cpus,
+        head.loadgen_cpus,
+        head.setting,
+        cost_note(&head.scenarios)
+    );
+    md.push_str(&report::headline(sdirs));
+    if !failures.is_empty() {
+        md.push_str("\n**Failed runs:**\n\n");
+        for f in failures {
+            let _ = writeln!(md, "- {f}");
+        }
+    }
+    md
+}
+
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn write_headline(
     o: &Options,
@@ -56,29 +103,18 @@ pub(crate) fn write_headline(
     t_start: Instant,
 ) -> anyhow::Result<()> {
     let path = p.out.join(format!("{}-{}-headline.md", p.stamp, p.host));
-    let mut md = format!(
-        "# c1m headline: {} on {} ({})\n\n",
-        p.stamp,
-        p.host,
-        if o.quick { "quick" } else { "full" }
-    );
-    let short: String = rev.chars().take(12).collect();
-    // Writing to a String cannot fail; results are ignored on purpose.
-    let _ = write!(
-        md,
-        "git {short}{}; server CPU {}, loadgen CPU {}; {tuning}. {} Details: compare.md in each folder.\n\n",
-        if dirty { " (dirty)" } else { "" },
-        p.split.server,
-        p.split.loadgen,
-        cost_note(&o.scenarios)
-    );
-    md.push_str(&report::headline(sdirs));
-    if !failures.is_empty() {
-        md.push_str("\n**Failed runs:**\n\n");
-        for f in failures {
-            let _ = writeln!(md, "- {f}");
-        }
-    }
+    let head = Head {
+        stamp: p.stamp.clone(),
+        host: p.host.clone(),
+        quick: o.quick,
+        rev: rev.to_owned(),
+        dirty,
+        server_cpus: p.split.server.clone(),
+        loadgen_cpus: p.split.loadgen.clone(),
+        setting: tuning.to_owned(),
+        scenarios: o.scenarios.clone(),
+    };
+    let md = headline_md(&head, sdirs, failures);
     std::fs::write(&path, &md).with_context(|| format!("cannot write {}", path.display()))?;
     println!("\n{md}");
     let names: String = sdirs

@@ -6,7 +6,7 @@ use crate::report;
 use crate::rounds;
 use crate::runcase::{run_case, Case, Ctx, Kind};
 use anyhow::Context as _;
-use c1m_loadgen::report::compare::{load_runs, markdown, plot_svg};
+use c1m_loadgen::report::compare::{load_runs, markdown, plot_svg, Run};
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -363,14 +363,7 @@ impl Suite<'_> {
         if dirs.is_empty() {
             return "No run produced results.\n\n".into();
         }
-        // Backends in canonical order, so ratios are against the same backend (the
-        // first asked for) whatever order the rounds ran in.
-        let mut dirs = dirs.to_vec();
-        dirs.sort_by_key(|d| {
-            let name = base_name(d);
-            report::backend_rank(report::backend_and_point(&name).0)
-        });
-        let runs = match load_runs(&dirs) {
+        let runs = match load_sorted(dirs) {
             Ok(r) => r,
             Err(e) => {
                 let e = format!("{e:#}");
@@ -386,9 +379,28 @@ impl Suite<'_> {
                 base_name(sdir)
             ));
         }
-        let table = markdown(&runs).replace(&format!("{}/", sdir.display()), "");
-        format!("{table}\n![latency percentiles]({svg})\n\n")
+        format!(
+            "{}\n![latency percentiles]({svg})\n\n",
+            compare_table(sdir, &runs)
+        )
     }
+}
+
+/// The runs of `dirs` in canonical backend order, so ratios are against the same backend
+/// (the first asked for) whatever order the rounds ran in.
+pub fn load_sorted(dirs: &[PathBuf]) -> anyhow::Result<Vec<Run>> {
+    let mut dirs = dirs.to_vec();
+    dirs.sort_by_key(|d| {
+        let name = base_name(d);
+        report::backend_rank(report::backend_and_point(&name).0)
+    });
+    load_runs(&dirs)
+}
+
+/// `c1m-loadgen compare`'s table of `runs` with paths relative to the scenario folder
+/// `sdir` (pure: what a scenario's compare.md shows for them).
+pub fn compare_table(sdir: &Path, runs: &[Run]) -> String {
+    markdown(runs).replace(&format!("{}/", sdir.display()), "")
 }
 
 fn base_name(p: &Path) -> String {

@@ -24,6 +24,8 @@ mod run;
 mod scenario;
 pub mod wrk;
 
+pub use scenario::compare_body;
+
 use crate::plan::{Backend, Scale, Scenario};
 use std::path::{Path, PathBuf};
 

@@ -19,6 +19,13 @@ fn closed_loadgen_throughputs(sdir: &Path) -> Vec<(String, f64)> {
         .collect()
 }
 
+/// compare.md of an http scenario folder after its heading, notes and failures: a
+/// function of the folder alone (the open-loop rate's reason included).
+pub fn compare_body(sdir: &Path) -> String {
+    let (_, how) = open_rate(&closed_loadgen_throughputs(sdir));
+    report::compare_md(sdir, &how)
+}
+
 /// The open-loop rate: [`super::OPEN_FRACTION`] of the slowest server's median
 /// closed-loop requests/s under c1m-loadgen, else [`super::DEFAULT_OPEN_RATE`]. Returns
 /// (rate, how it was chosen).
@@ -72,7 +79,7 @@ impl Suite<'_> {
             md.push_str("nginx answers with more header bytes than c1m-server (Date, Server: nginx/<version>, Connection: keep-alive): a little more to send per response.\n\n");
         }
         md.push_str(&failed_note(&sdir));
-        md.push_str(&report::compare_md(&sdir, &how));
+        md.push_str(&compare_body(&sdir));
         write_md(&sdir, &md)
     }
 
