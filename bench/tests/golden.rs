@@ -572,10 +572,7 @@ fn regenerate_echo_compare(sdir: &Path, scenario: Scenario, committed: &str) -> 
         }
         Scenario::Pingpong | Scenario::Latency => {
             let mut at = 0;
-            loop {
-                let Some(h) = md[at..].find("\n## ").map(|i| at + i + 1) else {
-                    break;
-                };
+            while let Some(h) = md[at..].find("\n## ").map(|i| at + i + 1) {
                 let line_end = md[h..].find('\n').map_or(md.len(), |i| h + i);
                 let heading = md[h..line_end].to_owned();
                 let suffix = if scenario == Scenario::Pingpong {
