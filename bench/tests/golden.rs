@@ -524,9 +524,11 @@ const COMPARE_STARTS: [&str; 2] = ["Ratios (×)", "Each cell:"];
 /// compare.md of a committed echo scenario folder with every part that is a function of
 /// its run folders regenerated: each point's `c1m-loadgen compare` table and notes, the
 /// hold and churn tables. Headings, notes on processes and rates stay as committed (they
-/// come from the run's options and machine, not from its folders).
-fn regenerate_echo_compare(sdir: &Path, scenario: Scenario, committed: &str) -> String {
+/// come from the run's options and machine, not from its folders). Returns it and how
+/// many parts were regenerated.
+fn regenerate_echo_compare(sdir: &Path, scenario: Scenario, committed: &str) -> (String, usize) {
     let mut md = committed.to_owned();
+    let mut parts = 0;
     let table = |dirs: &[PathBuf]| -> String {
         let runs = load_sorted(dirs).expect("loading the runs");
         // The committed table ends with a newline before the blank line and the plot.
@@ -540,7 +542,7 @@ fn regenerate_echo_compare(sdir: &Path, scenario: Scenario, committed: &str) -> 
         Scenario::Hold | Scenario::Churn => {
             let dirs = ok_runs(sdir, None);
             if dirs.is_empty() {
-                return md;
+                return (md, parts);
             }
             let (heading, next, section) = if scenario == Scenario::Hold {
                 (
@@ -561,16 +563,30 @@ fn regenerate_echo_compare(sdir: &Path, scenario: Scenario, committed: &str) -> 
                 let stop = from + md[from..].find(next).unwrap_or(md.len() - from);
                 md.replace_range(from..stop, &section);
                 at = from + section.len();
+                parts += 1;
             }
-            let _ = replace_block(
+            if replace_block(
                 &mut md,
                 at,
                 &COMPARE_STARTS,
                 "\n![latency percentiles]",
                 &table(&dirs),
-            );
+            )
+            .is_some()
+            {
+                parts += 1;
+            }
         }
         Scenario::Pingpong | Scenario::Latency => {
+            // Folders from before the points had sections: one table of every run.
+            let dirs = ok_runs(sdir, None);
+            if !md.contains("\n## ") && !dirs.is_empty() {
+                let new = table(&dirs);
+                let end = "\n![latency percentiles]";
+                if replace_block(&mut md, 0, &COMPARE_STARTS, end, &new).is_some() {
+                    parts += 1;
+                }
+            }
             let mut at = 0;
             while let Some(h) = md[at..].find("\n## ").map(|i| at + i + 1) {
                 let line_end = md[h..].find('\n').map_or(md.len(), |i| h + i);
@@ -603,12 +619,13 @@ fn regenerate_echo_compare(sdir: &Path, scenario: Scenario, committed: &str) -> 
                 {
                     md.replace_range(at..section_end, &section);
                     at += section.len();
+                    parts += 1;
                 }
             }
         }
         Scenario::Http => unreachable!("not an echo scenario"),
     }
-    md
+    (md, parts)
 }
 
 /// compare.md of a committed http folder: up to its first `## ` section as committed
@@ -710,12 +727,16 @@ fn reports_of_committed_results() {
     for sdir in &all {
         let name = base(sdir);
         let committed = fs::read_to_string(sdir.join("compare.md")).expect("compare.md");
-        let regenerated = match scenario_of(&name) {
-            Some(Scenario::Http) => regenerate_http_compare(sdir, &committed),
+        let (regenerated, parts) = match scenario_of(&name) {
+            Some(Scenario::Http) => (regenerate_http_compare(sdir, &committed), 1),
             Some(s) => regenerate_echo_compare(sdir, s, &committed),
             None => continue,
         };
-        let _ = writeln!(report, "\n## results/{name}/compare.md");
+        // The count makes a silent no-op (a part no longer found) visible in the diff.
+        let _ = writeln!(
+            report,
+            "\n## results/{name}/compare.md ({parts} part(s) regenerated)"
+        );
         report.push_str(&line_diff(&committed, &regenerated));
     }
     let mut headlines: Vec<PathBuf> = fs::read_dir(&results)
