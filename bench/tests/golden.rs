@@ -7,7 +7,7 @@
 //!   `tests/golden/dry-run/`, with the machine's facts masked (see [`mask`]).
 //! - `reports_of_committed_results`: compare.md and the headline regenerated from the
 //!   committed `results/` folders, as differences from the committed files in
-//!   `tests/golden/reports.diff` (empty sections: identical).
+//!   `tests/golden/reports.diff` (a file not listed there is identical).
 //!
 //! `C1M_UPDATE_GOLDEN=1 cargo test --release -p c1m-bench --test golden` rewrites the
 //! golden files; review their diff before committing it.
@@ -524,11 +524,15 @@ const COMPARE_STARTS: [&str; 2] = ["Ratios (×)", "Each cell:"];
 /// compare.md of a committed echo scenario folder with every part that is a function of
 /// its run folders regenerated: each point's `c1m-loadgen compare` table and notes, the
 /// hold and churn tables. Headings, notes on processes and rates stay as committed (they
-/// come from the run's options and machine, not from its folders). Returns it and how
-/// many parts were regenerated.
-fn regenerate_echo_compare(sdir: &Path, scenario: Scenario, committed: &str) -> (String, usize) {
+/// come from the run's options and machine, not from its folders). Returns it, how many
+/// parts were regenerated and how many there should have been (one per table of runs).
+fn regenerate_echo_compare(
+    sdir: &Path,
+    scenario: Scenario,
+    committed: &str,
+) -> (String, usize, usize) {
     let mut md = committed.to_owned();
-    let mut parts = 0;
+    let (mut parts, mut expected) = (0, 0);
     let table = |dirs: &[PathBuf]| -> String {
         let runs = load_sorted(dirs).expect("loading the runs");
         // The committed table ends with a newline before the blank line and the plot.
@@ -542,8 +546,9 @@ fn regenerate_echo_compare(sdir: &Path, scenario: Scenario, committed: &str) -> 
         Scenario::Hold | Scenario::Churn => {
             let dirs = ok_runs(sdir, None);
             if dirs.is_empty() {
-                return (md, parts);
+                return (md, parts, expected);
             }
+            expected = 2;
             let (heading, next, section) = if scenario == Scenario::Hold {
                 (
                     "## Holding\n\n",
@@ -581,6 +586,7 @@ fn regenerate_echo_compare(sdir: &Path, scenario: Scenario, committed: &str) -> 
             // Folders from before the points had sections: one table of every run.
             let dirs = ok_runs(sdir, None);
             if !md.contains("\n## ") && !dirs.is_empty() {
+                expected += 1;
                 let new = table(&dirs);
                 let end = "\n![latency percentiles]";
                 if replace_block(&mut md, 0, &COMPARE_STARTS, end, &new).is_some() {
@@ -606,6 +612,7 @@ fn regenerate_echo_compare(sdir: &Path, scenario: Scenario, committed: &str) -> 
                 if dirs.is_empty() {
                     continue;
                 }
+                expected += 1;
                 let section_end = md[at..].find("\n## ").map_or(md.len(), |i| at + i);
                 let mut section = md[at..section_end].to_owned();
                 if replace_block(
@@ -625,7 +632,7 @@ fn regenerate_echo_compare(sdir: &Path, scenario: Scenario, committed: &str) -> 
         }
         Scenario::Http => unreachable!("not an echo scenario"),
     }
-    (md, parts)
+    (md, parts, expected)
 }
 
 /// compare.md of a committed http folder: up to its first `## ` section as committed
@@ -720,24 +727,33 @@ fn reports_of_committed_results() {
         "no committed scenario folder in {}",
         results.display()
     );
+    // Only the files that differ are listed, so a run committed later by the same code
+    // leaves this golden as it is.
     let mut report = String::from(
         "# Reports regenerated from the committed results/, against the committed files\n\
-         # (`- ` committed line, `+ ` regenerated line, numbered as committed; nothing listed: identical)\n",
+         # (`- ` committed line, `+ ` regenerated line, numbered as committed; a file not listed is identical)\n",
     );
+    let mut failures = Vec::new();
     for sdir in &all {
         let name = base(sdir);
         let committed = fs::read_to_string(sdir.join("compare.md")).expect("compare.md");
-        let (regenerated, parts) = match scenario_of(&name) {
-            Some(Scenario::Http) => (regenerate_http_compare(sdir, &committed), 1),
+        let (regenerated, parts, expected) = match scenario_of(&name) {
+            Some(Scenario::Http) => (regenerate_http_compare(sdir, &committed), 1, 1),
             Some(s) => regenerate_echo_compare(sdir, s, &committed),
             None => continue,
         };
-        // The count makes a silent no-op (a part no longer found) visible in the diff.
-        let _ = writeln!(
-            report,
-            "\n## results/{name}/compare.md ({parts} part(s) regenerated)"
-        );
-        report.push_str(&line_diff(&committed, &regenerated));
+        // Every table of runs must be found: one missed means the layout of compare.md
+        // changed and this test would silently compare less.
+        if parts < expected {
+            failures.push(format!(
+                "results/{name}/compare.md: {parts} of {expected} tables regenerated; follow its new layout in regenerate_echo_compare"
+            ));
+        }
+        let diff = line_diff(&committed, &regenerated);
+        if !diff.is_empty() {
+            let _ = writeln!(report, "\n## results/{name}/compare.md");
+            report.push_str(&diff);
+        }
     }
     let mut headlines: Vec<PathBuf> = fs::read_dir(&results)
         .expect("results/")
@@ -748,12 +764,15 @@ fn reports_of_committed_results() {
     headlines.sort();
     for h in headlines {
         let committed = fs::read_to_string(&h).expect("a headline");
-        let _ = writeln!(report, "\n## results/{}", base(&h));
-        match regenerate_headline(&committed, &all) {
-            Some(regenerated) => report.push_str(&line_diff(&committed, &regenerated)),
-            None => report.push_str("(its first lines cannot be parsed)\n"),
+        let diff = match regenerate_headline(&committed, &all) {
+            Some(regenerated) => line_diff(&committed, &regenerated),
+            None => "(its first lines cannot be parsed)\n".into(),
+        };
+        if !diff.is_empty() {
+            let _ = writeln!(report, "\n## results/{}", base(&h));
+            report.push_str(&diff);
         }
     }
-    let failures: Vec<String> = check_golden("reports.diff", &report).into_iter().collect();
+    failures.extend(check_golden("reports.diff", &report));
     assert_goldens(&failures);
 }
