@@ -8,6 +8,7 @@
 
 pub mod remote;
 pub mod ssh;
+pub mod unpack;
 
 use self::ssh::{check_host, host_part, quote_words, Ssh};
 use std::collections::BTreeMap;

@@ -10,11 +10,11 @@
 //! restores itself; so does a host whose ssh connection breaks.
 
 use super::ssh::{quote, quote_words, Ssh, SSH_FAILED};
+use super::unpack::unpack_vetted;
 use super::{Facts, HostSpec, HostsPlan, DIR_PLACEHOLDER};
 use anyhow::{bail, Context as _, Result};
 use serde_json::{json, Value};
 use std::fs;
-use std::io::Write as _;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -520,9 +520,11 @@ pub fn stop_programs(ssh: &Ssh, target: &str, dir: &str) -> Result<()> {
     .map(|_| ())
 }
 
-/// Copies the remote folder `from` into the local folder `to` (tar over ssh).
+/// Copies the remote folder `from` into the local folder `to` (tar over ssh), unpacked
+/// by [`unpack_vetted`]: only plain files and folders, never through a link. Anything
+/// else the host sent is named in the error.
 pub fn fetch_dir(ssh: &Ssh, target: &str, from: &str, to: &Path) -> Result<()> {
-    fs::create_dir_all(to)?;
+    crate::safe_fs::ensure_dir(to)?;
     let remote = format!("cd {} && tar -cf - .", quote(from));
     let mut src = Command::new("ssh");
     let argv = ssh.shell(target, &remote);
@@ -532,21 +534,23 @@ pub fn fetch_dir(ssh: &Ssh, target: &str, from: &str, to: &Path) -> Result<()> {
         .stderr(Stdio::piped());
     let mut child = src.spawn().context("cannot start ssh")?;
     let out = child.stdout.take().context("no stdout")?;
-    let st = Command::new("tar")
-        .arg("-x")
-        .arg("-C")
-        .arg(to)
-        .arg("-f")
-        .arg("-")
-        .stdin(out)
-        .status()?;
+    let unpacked = unpack_vetted(out, to);
+    if unpacked.is_err() {
+        let _ = child.kill();
+    }
     let sst = child.wait_with_output()?;
-    if !sst.status.success() || !st.success() {
+    let u = unpacked.with_context(|| format!("host {target}: fetching {from}"))?;
+    if !sst.status.success() {
         bail!(
             "host {target}: cannot fetch {from}: {}",
             String::from_utf8_lossy(&sst.stderr).trim()
         );
     }
-    let _ = std::io::stderr().flush();
+    if !u.dropped.is_empty() {
+        bail!(
+            "host {target}: {from} held entries that are not plain files or folders, not copied: {}",
+            u.dropped.join(", ")
+        );
+    }
     Ok(())
 }
