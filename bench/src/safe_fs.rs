@@ -35,6 +35,21 @@ pub fn create_dir_new(path: &Path) -> Result<()> {
         })
 }
 
+/// Creates the new folder `base/rel` (a case: `uring-c100` or `round-2/uring-c100`):
+/// the folders between are made if absent, the last one must not exist.
+pub fn create_dir_new_below(base: &Path, rel: &Path) -> Result<std::path::PathBuf> {
+    let dir = base.join(rel);
+    let mut p = base.to_path_buf();
+    if let Some(parent) = rel.parent() {
+        for c in parent.components() {
+            p.push(c);
+            ensure_dir(&p)?;
+        }
+    }
+    create_dir_new(&dir)?;
+    Ok(dir)
+}
+
 /// Makes the folder `path` if it is absent; an existing entry must be a real folder.
 pub fn ensure_dir(path: &Path) -> Result<()> {
     match DirBuilder::new().mode(DIR_MODE).create(path) {

@@ -96,6 +96,10 @@ fn make_plan(o: &Options, t: &Tuning, tuned_now: bool) -> anyhow::Result<Planned
     if !o.dry_run {
         std::fs::create_dir_all(&o.out)
             .with_context(|| format!("cannot create {}", o.out.display()))?;
+        if preflight::is_root() {
+            let sudo_uid = crate::owner::sudo_owner().map(|(uid, _)| uid);
+            crate::safe_fs::check_out_dir(&o.out, sudo_uid)?;
+        }
     }
     let out = std::fs::canonicalize(&o.out)
         .or_else(|_| std::path::absolute(&o.out))
@@ -106,9 +110,17 @@ fn make_plan(o: &Options, t: &Tuning, tuned_now: bool) -> anyhow::Result<Planned
         .and_then(|cwd| out.strip_prefix(cwd).ok().map(Path::to_path_buf))
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(out);
-    let stamp = plan::pick_stamp(&crate::timefmt::local_stamp(), &o.scenarios, |st, s| {
-        out.join(format!("{st}-{host}-{}", s.name())).exists()
-    });
+    let stamp = plan::pick_stamp(&crate::timefmt::local_stamp(), |st| {
+        result_names(o, st, &host)
+            .iter()
+            .any(|n| out.join(n).symlink_metadata().is_ok())
+    })
+    .with_context(|| {
+        format!(
+            "every folder name of this minute is taken in {}: wait a minute",
+            out.display()
+        )
+    })?;
     let tuning = t.active().then(|| t.args_text(None));
     let cases = setup::cases(&o.scenarios, &o.backends, &scale, &limits);
     let suffix = random_suffix().context("reading /dev/urandom for the namespace names")?;
@@ -458,13 +470,8 @@ impl Session {
         if p.created_out {
             self.written.push(p.out.clone());
         } else {
-            let prefix = format!("{}-{}-", p.stamp, p.host);
-            self.written
-                .push(p.out.join(format!("{prefix}headline.md")));
-            for &s in &o.scenarios {
-                self.written
-                    .push(p.out.join(format!("{prefix}{}", s.name())));
-            }
+            let names = result_names(o, &p.stamp, &p.host);
+            self.written.extend(names.iter().map(|n| p.out.join(n)));
         }
     }
 
@@ -486,7 +493,7 @@ impl Session {
         self.before = Some(sysctl::snapshot(&self.touched));
         let (ok, diff) = match global {
             None => {
-                std::fs::write(self.tmp.join("tuned"), keys_text(&t.set_keys()))?;
+                crate::safe_fs::write(&self.tmp.join("tuned"), keys_text(&t.set_keys()))?;
                 self.sysctl.apply(t.profile.as_deref(), &t.sets)?
             }
             Some(g) => {
@@ -495,7 +502,7 @@ impl Session {
                     .map(|(k, _)| k.trim_start_matches('-').to_owned())
                     .collect();
                 // Before the apply: the watchdog restores what this file lists.
-                std::fs::write(self.tmp.join("tuned"), keys_text(&self.restore_keys))?;
+                crate::safe_fs::write(&self.tmp.join("tuned"), keys_text(&self.restore_keys))?;
                 if g.is_empty() {
                     (
                         true,
@@ -605,6 +612,17 @@ impl Drop for Session {
     fn drop(&mut self) {
         self.cleanup();
     }
+}
+
+/// The names a run creates in the results folder: each scenario's folder, the headline.
+fn result_names(o: &Options, stamp: &str, host: &str) -> Vec<String> {
+    let mut v: Vec<String> = o
+        .scenarios
+        .iter()
+        .map(|&s| crate::scenarios::scenario_folder(stamp, host, s, o.wire))
+        .collect();
+    v.push(crate::scenarios::headline_file(stamp, host));
+    v
 }
 
 /// One key per line.

@@ -262,9 +262,9 @@ impl Hosts {
         let mut c = Command::new(&argv[0]);
         c.args(&argv[1..])
             .stdin(Stdio::piped())
-            .stdout(fs::File::create(&log)?)
-            .stderr(fs::File::create(
-                self.tmp.join(format!("host-{i}-watchdog.err")),
+            .stdout(crate::safe_fs::create(&log)?)
+            .stderr(crate::safe_fs::create(
+                &self.tmp.join(format!("host-{i}-watchdog.err")),
             )?)
             // A Ctrl-C on the terminal must not end it before the teardown does.
             .process_group(0);
@@ -312,6 +312,9 @@ impl Hosts {
         eprint!("{table}");
         if out.status.code() == Some(SSH_FAILED) {
             bail!("host {target}: lost the ssh connection while applying sysctls");
+        }
+        if matches!(out.status.code(), Some(crate::sysctl::APPLY_REFUSED | 2)) {
+            bail!("host {target}: sysctl-apply.sh refused the settings (see above), nothing was changed there; fix them and run again");
         }
         if !out.status.success() {
             crate::warn(format!(
