@@ -225,6 +225,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let dir = statedir::state_dir()?;
     let lock = statedir::lock(&dir, statedir::LOCK_WAIT, || Ok(interrupt::check()?))?;
+    // Holding the lock: what a killed run (watchdog and all) left is cleaned now.
+    for line in crate::topology::netns::clean_stale_records(&dir) {
+        warn(line);
+    }
     let tmp = nix::unistd::mkdtemp(&std::env::temp_dir().join("c1m.XXXXXX"))
         .context("cannot create a private temporary folder (check TMPDIR)")?;
     let sysctl = Sysctl {
@@ -236,7 +240,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let netns = o.topo.kind == Kind::Netns;
     let mut session = Session {
         procs: Procs::new(&tmp),
-        netns_record: netns.then(|| tmp.join("netns.record")),
+        netns_record: netns.then(|| crate::topology::netns::record_path(&dir, std::process::id())),
         topo: None,
         tmp,
         sysctl,

@@ -6,6 +6,8 @@
 //! - [`remote`]: the run on the hosts: preflight, shipping, the per-host watchdog,
 //!   sysctls, files fetched back, the teardown.
 
+#[cfg(test)]
+mod ready_tests;
 pub mod remote;
 pub mod ssh;
 pub mod unpack;

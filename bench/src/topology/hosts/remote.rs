@@ -31,6 +31,41 @@ const KIT_FILES: [&str; 5] = [
 
 /// How long the teardown waits for one host's watchdog.
 const WATCHDOG_WAIT: Duration = Duration::from_secs(60);
+/// How long the setup waits for a watchdog to say it holds the host's lock.
+const READY_WAIT: Duration = Duration::from_secs(30);
+/// The line a watchdog prints once it holds the host's lock and watches its stdin.
+pub(super) const READY_LINE: &str = "c1m-host: ready";
+
+/// Waits until the watchdog `child` printed [`READY_LINE`] into `log`. Nothing is
+/// changed on a host before: a watchdog that did not start (ssh, `sudo -n`, another
+/// run's lock) would leave it tuned. Errors carry the watchdog's own message (`err`).
+pub(super) fn wait_ready(child: &mut Child, log: &Path, err: &Path, target: &str) -> Result<()> {
+    let deadline = Instant::now() + READY_WAIT;
+    loop {
+        let out = fs::read_to_string(log).unwrap_or_default();
+        if out.lines().any(|l| l.trim() == READY_LINE) {
+            return Ok(());
+        }
+        let why = match child.try_wait() {
+            Ok(Some(s)) => format!("its watchdog ended before it was ready ({s})"),
+            _ if Instant::now() >= deadline => {
+                format!(
+                    "its watchdog was not ready within {} s",
+                    READY_WAIT.as_secs()
+                )
+            }
+            _ => {
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+        };
+        let msg = fs::read_to_string(err).unwrap_or_default();
+        bail!(
+            "host {target}: {why}; nothing was changed there: {}",
+            msg.trim()
+        );
+    }
+}
 
 /// `sudo -n` in front of the commands that need root, for a host where the user is not
 /// root but may sudo.
@@ -88,7 +123,7 @@ pub fn setup_commands(ssh: &Ssh, h: &HostSpec, entries: &[(String, String)]) -> 
             &[format!("./{}", h.program()), "--version".into()],
         )),
         format!(
-            "{}   (held open until the end)",
+            "{}   (held open until the end; nothing is applied before it prints '{READY_LINE}')",
             quote_words(&ssh.in_dir(&h.target, d, &watchdog_words(h, None, &e)))
         ),
     ];
@@ -259,18 +294,19 @@ impl Hosts {
             &watchdog_words(&h.spec, h.facts.as_ref(), &e),
         );
         let log = self.tmp.join(format!("host-{i}-watchdog.log"));
+        let err = self.tmp.join(format!("host-{i}-watchdog.err"));
         let mut c = Command::new(&argv[0]);
         c.args(&argv[1..])
             .stdin(Stdio::piped())
             .stdout(crate::safe_fs::create(&log)?)
-            .stderr(crate::safe_fs::create(
-                &self.tmp.join(format!("host-{i}-watchdog.err")),
-            )?)
+            .stderr(crate::safe_fs::create(&err)?)
             // A Ctrl-C on the terminal must not end it before the teardown does.
             .process_group(0);
         let mut child = c.spawn().context("cannot start ssh")?;
         let stdin = child.stdin.take();
+        let ready = wait_ready(&mut child, &log, &err, &target);
         h.watchdog = Some((child, stdin));
+        ready?;
         if !tune {
             if !entries.is_empty() {
                 crate::warn(format!(
