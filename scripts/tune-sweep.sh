@@ -111,10 +111,7 @@ for name in "${names[@]}"; do
     fi
     if "$ROOT/target/release/c1m-loadgen" compare "${dirs[@]}" --out "$sweep/.compare.md" \
         --plot "$sweep/plot-$name.svg" >/dev/null; then
-        # The sweep path is data, not a sed program: removed as a literal string.
-        while IFS= read -r line; do
-            printf '%s\n' "${line//"$sweep/"/}"
-        done <"$sweep/.compare.md" >>"$md"
+        c1m_strip_literal "$sweep/" <"$sweep/.compare.md" >>"$md"
         printf '\n![latency percentiles](plot-%s.svg)\n\n' "$name" >>"$md"
     else
         printf 'c1m-loadgen compare failed.\n\n' >>"$md"

@@ -110,17 +110,7 @@ fn make_plan(o: &Options, t: &Tuning, tuned_now: bool) -> anyhow::Result<Planned
         .and_then(|cwd| out.strip_prefix(cwd).ok().map(Path::to_path_buf))
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(out);
-    let stamp = plan::pick_stamp(&crate::timefmt::local_stamp(), |st| {
-        result_names(o, st, &host)
-            .iter()
-            .any(|n| out.join(n).symlink_metadata().is_ok())
-    })
-    .with_context(|| {
-        format!(
-            "every folder name of this minute is taken in {}: wait a minute",
-            out.display()
-        )
-    })?;
+    let stamp = free_stamp(o, &out, &host, &crate::timefmt::local_stamp())?;
     let tuning = t.active().then(|| t.args_text(None));
     let cases = setup::cases(&o.scenarios, &o.backends, &scale, &limits);
     let suffix = random_suffix().context("reading /dev/urandom for the namespace names")?;
@@ -618,6 +608,22 @@ impl Drop for Session {
     }
 }
 
+/// The first stamp from `base` none of whose names exists in `out` (as anything: a
+/// symlink planted at a name counts, and is never followed).
+fn free_stamp(o: &Options, out: &Path, host: &str, base: &str) -> anyhow::Result<String> {
+    plan::pick_stamp(base, |st| {
+        result_names(o, st, host)
+            .iter()
+            .any(|n| out.join(n).symlink_metadata().is_ok())
+    })
+    .with_context(|| {
+        format!(
+            "every folder name of this minute is taken in {}: wait a minute",
+            out.display()
+        )
+    })
+}
+
 /// The names a run creates in the results folder: each scenario's folder, the headline.
 fn result_names(o: &Options, stamp: &str, host: &str) -> Vec<String> {
     let mut v: Vec<String> = o
@@ -637,6 +643,52 @@ fn keys_text(keys: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::Scenario;
+    use clap::Parser as _;
+
+    fn options(extra: &[&str]) -> Options {
+        let mut v = vec!["c1m-bench", "run"];
+        v.extend_from_slice(extra);
+        let crate::cli::Cmd::Run(a) = crate::cli::Cli::parse_from(v).cmd else {
+            panic!("not a run");
+        };
+        Options::from_args(&a, &Path::new(env!("CARGO_MANIFEST_DIR")).join("..")).unwrap()
+    }
+
+    #[test]
+    fn a_link_planted_at_the_next_runs_name_is_passed_over() {
+        let t = crate::statedir::tests::TempDir::new();
+        let elsewhere = t.0.join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        let out = t.0.join("results");
+        std::fs::create_dir(&out).unwrap();
+        let o = options(&["--scenarios", "pingpong,hold", "--protocol", "frame"]);
+        let base = "2026-01-01-1200";
+        // The names carry the protocol suffix, as the folders the run makes do.
+        assert_eq!(
+            result_names(&o, base, "h"),
+            [
+                "2026-01-01-1200-h-pingpong-frame",
+                "2026-01-01-1200-h-hold-frame",
+                "2026-01-01-1200-h-headline.md"
+            ]
+        );
+        // A dangling link and a link to a folder, at two of the names.
+        std::os::unix::fs::symlink(
+            t.0.join("nowhere"),
+            out.join("2026-01-01-1200-h-hold-frame"),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(&elsewhere, out.join("2026-01-01-1200-2-h-headline.md"))
+            .unwrap();
+        let stamp = free_stamp(&o, &out, "h", base).unwrap();
+        assert_eq!(stamp, "2026-01-01-1200-3");
+        // And the folder is made new: a link at its name is an error, not followed.
+        let name = crate::scenarios::scenario_folder(base, "h", Scenario::Hold, o.wire);
+        assert!(crate::safe_fs::create_dir_new(&out.join(name)).is_err());
+        assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+        assert!(!t.0.join("nowhere").exists());
+    }
 
     #[test]
     fn tuning_text() {
