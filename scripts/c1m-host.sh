@@ -8,10 +8,13 @@
 #                                       started this ends (the parent goes away)
 #   c1m-host.sh stop                    SIGTERM to every program started with run
 #   c1m-host.sh apply TOKEN KEY=VALUE...   sysctl-apply.sh with the state file of TOKEN
-#   c1m-host.sh watchdog TOKEN KEY...   waits until stdin (the run's ssh session) closes,
-#                                       then stops every program started with run,
-#                                       restores the sysctls of TOKEN (keys KEY...) and
-#                                       removes this directory
+#   c1m-host.sh watchdog TOKEN KEY...   takes this machine's lock (host.lock in the
+#                                       state directory, held until it is done; another
+#                                       run holding it is an error), prints
+#                                       "c1m-host: ready", then waits until stdin (the
+#                                       run's ssh session) closes, then stops every
+#                                       program started with run, restores the sysctls
+#                                       of TOKEN (keys KEY...) and removes this directory
 #   c1m-host.sh state TOKEN             prints the path of TOKEN's sysctl state file
 #
 # The state file of TOKEN is sysctl-TOKEN.saved in the kit's private state directory
@@ -62,11 +65,31 @@ stop_all() {
     done
 }
 
+# Holds this machine's lock on fd 9 for as long as this process lives. Several "hosts"
+# of one run may share a machine: the run's id (TOKEN less its host number) is written
+# next to the lock, and a watchdog of the same run goes on without it.
+take_host_lock() {
+    local run=${1%-*} dir owner
+    command -v flock >/dev/null || c1m_die "flock (util-linux) is missing on $(hostname)"
+    dir=$(c1m_state_dir) || c1m_die "no private state directory on $(hostname)"
+    exec 9>>"$dir/host.lock"
+    if flock -n 9; then
+        printf '%s\n' "$run" >"$dir/host.owner"
+        return
+    fi
+    owner=$(head -c 100 "$dir/host.owner" 2>/dev/null || true)
+    [[ "$owner" == "$run" ]] ||
+        c1m_die "another c1m run (${owner:-unknown}) holds $dir/host.lock on $(hostname): wait for it to end"
+    exec 9>&-
+}
+
 watchdog() {
     local token=$1 state i keys=()
     shift
     for k in "$@"; do keys+=(--key "$k"); done
     state=$(state_file "$token")
+    take_host_lock "$token"
+    printf 'c1m-host: ready\n'
     while read -r _; do :; done || true
     # A session that died took our stdout/stderr with it: carry on without them (a
     # write there would end this script on SIGPIPE before the restore).

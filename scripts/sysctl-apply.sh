@@ -10,8 +10,10 @@
 # directory that another user could have written is refused and nothing is changed. If
 # the state file already exists (an earlier apply that was never restored), the values
 # saved in it are kept: they are the machine's real originals, the current values are ours.
-# Prints a before/after table. Exit status: 0 all applied, 1 some key failed or the state
-# was refused, 2 usage.
+# A --set KEY this kernel does not have is refused (a leading "-", -KEY=VALUE, makes
+# it optional: skipped quietly). Prints a before/after table. Exit status: 0 all
+# applied, 1 some key could not be set (the others were), 2 usage, 3 refused: nothing
+# was changed (bad key or value, unknown --set key, not root, unsafe state file).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -19,7 +21,12 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/lib.sh"
 
 usage() {
-    sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+}
+# Refused before any change: its own status, so a caller can stop on it.
+refuse() {
+    printf 'c1m: error: %s\n' "$*" >&2
+    exit 3
 }
 
 state="${C1M_STATE_FILE:-}"
@@ -43,36 +50,43 @@ done
 if [[ -z "$profile" && ${#sets[@]} -eq 0 ]]; then
     profile="$here/../sysctl/c1m.conf"
 fi
-[[ -z "$profile" || -f "$profile" ]] || c1m_die "profile $profile not found"
+[[ -z "$profile" || -f "$profile" ]] || refuse "profile $profile not found"
 if [[ -z "$state" ]]; then
-    dir=$(c1m_state_dir) || c1m_die "no private place for the sysctl state; nothing was changed"
+    dir=$(c1m_state_dir) || refuse "no private place for the sysctl state; nothing was changed"
     state="$dir/sysctl.saved"
 fi
 
-# Wanted settings, in order; a later entry for the same key wins.
-declare -A want=() optional=()
+# Wanted settings, in order; a later entry for the same key wins. --set keys must exist.
+declare -A want=() optional=() from_set=()
 keys=()
 add_entry() {
     local entry=$1 key value
-    [[ "$entry" == *=* ]] || c1m_die "not KEY=VALUE: $entry"
+    [[ "$entry" == *=* ]] || refuse "not KEY=VALUE: $entry"
     key=$(c1m_normalize "${entry%%=*}")
     value=$(c1m_normalize "${entry#*=}")
     if [[ "$key" == -* ]]; then
         key=${key#-}
         optional[$key]=1
     fi
-    c1m_valid_key "$key" || c1m_die "'$key' is not a sysctl key (dotted lowercase words, like net.core.somaxconn)"
-    c1m_valid_value "$value" || c1m_die "$key: value '$value' has characters the kit does not write (only letters, digits, space , : . _ -)"
+    c1m_valid_key "$key" || refuse "'$key' is not a sysctl key (dotted lowercase words, like net.core.somaxconn)"
+    c1m_valid_value "$value" || refuse "$key: value '$value' has characters the kit does not write (only letters, digits, space , : . _ -)"
     [[ -n "${want[$key]+set}" ]] || keys+=("$key")
     want[$key]=$value
 }
 if [[ -n "$profile" ]]; then
     while IFS= read -r entry; do add_entry "$entry"; done < <(c1m_profile_entries "$profile")
 fi
-for entry in "${sets[@]}"; do add_entry "$entry"; done
+for entry in "${sets[@]}"; do
+    add_entry "$entry"
+    key=$(c1m_normalize "${entry%%=*}")
+    [[ "$key" == -* ]] || from_set[$key]=1
+done
+for key in "${!from_set[@]}"; do
+    c1m_sysctl_exists "$key" || refuse "--set $key: this kernel has no such sysctl (no /proc/sys/${key//.//}); check the name; nothing was changed"
+done
 
 if [[ ! -w /proc/sys/net/core/somaxconn ]] && ! c1m_is_root; then
-    c1m_die "sysctl writes need root (uid $(id -u)); nothing was changed"
+    refuse "sysctl writes need root (uid $(id -u)); nothing was changed"
 fi
 
 present=()
@@ -90,7 +104,7 @@ done
 # Save the originals before changing anything. The file is created with mode 600 in a
 # directory only we can write, and written in full before the first write to /proc/sys.
 umask 077
-c1m_check_state_file "$state" || c1m_die "nothing was changed"
+c1m_check_state_file "$state" || refuse "nothing was changed"
 if [[ -f "$state" ]]; then
     c1m_warn "$state exists: a previous apply was not restored; keeping the values saved there as the originals"
 else
@@ -98,7 +112,7 @@ else
         set -o noclobber # never through a file or link that appeared meanwhile
         printf '# c1m sysctl state: values before %s applied %s (pid %s, %s)\n' \
             "${profile:-overrides}" "$(date -u +%FT%TZ)" "$$" "$(id -un)" >"$state"
-    ) || c1m_die "cannot create $state; nothing was changed"
+    ) || refuse "cannot create $state; nothing was changed"
 fi
 before=$(mktemp)
 after=$(mktemp)

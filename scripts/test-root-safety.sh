@@ -84,7 +84,7 @@ check "  and applies nothing" bait_untouched
 check "  and leaves the file in place" [ -f "$d/sysctl.saved" ]
 printf '%s\n' "$out" | sed 's/^/        | /'
 out=$(C1M_STATE_DIR=$d scripts/sysctl-apply.sh --set "net.core.somaxconn=$(c1m_sysctl_get net.core.somaxconn)" 2>&1) && rc=0 || rc=$?
-check "apply refuses the same state file and changes nothing" [ "$rc" = 1 ]
+check "apply refuses the same state file and changes nothing (exit 3)" [ "$rc" = 3 ]
 
 mkdir "$BASE/nobodys-home"
 chown nobody "$BASE/nobodys-home"
@@ -123,19 +123,26 @@ C1M_STATE_DIR=$d scripts/sysctl-restore.sh --key "$BAIT" >/dev/null 2>&1 && rc=0
 check "restore --key KEY puts it back and removes the state" bash -c "[ $rc = 0 ] && [ ! -e $d/sysctl.saved ]"
 check "  to the original value" bait_untouched
 out=$(C1M_STATE_DIR=$d scripts/sysctl-apply.sh --set 'kernel.core_pattern=|/bin/false' 2>&1) && rc=0 || rc=$?
-check "apply refuses a value the kit never writes" bash -c "[ $rc = 1 ] && grep -q 'has characters' <<<\"\$1\"" _ "$out"
+check "apply refuses a value the kit never writes (exit 3)" bash -c "[ $rc = 3 ] && grep -q 'has characters' <<<\"\$1\"" _ "$out"
+out=$(C1M_STATE_DIR=$d scripts/sysctl-apply.sh --set "$BAIT=7004" --set net.ipv4.tcp_no_delay=1 2>&1) && rc=0 || rc=$?
+check "apply refuses a --set key this kernel lacks (exit 3), naming it" bash -c "[ $rc = 3 ] && grep -q 'net.ipv4.tcp_no_delay: this kernel has no such sysctl' <<<\"\$1\"" _ "$out"
+check "  and applies nothing, not even the good key" bait_untouched
+C1M_STATE_DIR=$d scripts/sysctl-apply.sh --set "-$BAIT=7005" --set -net.ipv4.tcp_no_delay=1 >/dev/null 2>&1 && rc=0 || rc=$?
+check "an optional -KEY is applied, a missing optional one skipped" bash -c "[ $rc = 0 ] && [ \"\$(cat /proc/sys/${BAIT//.//})\" = 7005 ]"
+C1M_STATE_DIR=$d scripts/sysctl-restore.sh --key "$BAIT" >/dev/null 2>&1
+check "  and restored by its key without the -" bait_untouched
 
 echo "== symlinks at the kit's paths are not followed"
 d="$BASE/linkdir"
 mkdir -m 700 "$BASE/linked-target"
 ln -s "$BASE/linked-target" "$d"
 out=$(C1M_STATE_DIR=$d scripts/sysctl-apply.sh --set "$BAIT=7002" 2>&1) && rc=0 || rc=$?
-check "a symlinked state directory is refused" bash -c "[ $rc = 1 ] && grep -q 'is a symbolic link' <<<\"\$1\"" _ "$out"
+check "a symlinked state directory is refused" bash -c "[ $rc = 3 ] && grep -q 'is a symbolic link' <<<\"\$1\"" _ "$out"
 check "  and nothing is applied" bait_untouched
 d=$(private_dir linkstate)
 ln -s "$BASE/victim-state" "$d/sysctl.saved"
 out=$(C1M_STATE_DIR=$d scripts/sysctl-apply.sh --set "$BAIT=7003" 2>&1) && rc=0 || rc=$?
-check "a symlinked state file is refused" bash -c "[ $rc = 1 ] && [ ! -e $BASE/victim-state ]"
+check "a symlinked state file is refused" bash -c "[ $rc = 3 ] && [ ! -e $BASE/victim-state ]"
 check "  and nothing is applied" bait_untouched
 d=$(private_dir linklock)
 ln -s "$BASE/victim-lock" "$d/lock"

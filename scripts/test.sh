@@ -52,6 +52,13 @@ if scripts/c1m.sh --dry-run --clients 2 >/dev/null 2>&1; then
     echo "c1m.sh accepted --clients without --topology netns" >&2
     exit 1
 fi
+echo "== tune-sweep.sh: dotted keys only; the sweep path is data, not a sed program"
+if out=$(scripts/tune-sweep.sh net/core/somaxconn "1 2" 2>&1) || ! grep -q "dotted form" <<<"$out"; then
+    echo "tune-sweep.sh accepted net/core/somaxconn (its restore refuses that form): $out" >&2
+    exit 1
+fi
+got=$(printf '| /r/a#b&c\\d/runs/1/x |\n' | c1m_strip_literal '/r/a#b&c\d/')
+[[ "$got" == "| runs/1/x |" ]] || { echo "c1m_strip_literal gave '$got'" >&2; exit 1; }
 cargo build --release --bins
 echo "== root safety: planted state files, symlinks, Ctrl-C and SIGKILL restore"
 scripts/test-root-safety.sh

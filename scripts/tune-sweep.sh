@@ -39,6 +39,9 @@ case "$scenario" in
     *) c1m_die "unknown scenario '$scenario' (pingpong, latency, hold, churn)" ;;
 esac
 ((${#values[@]} > 0)) || c1m_die "no values given"
+# The dotted form only: c1m.sh and the restore know keys by it (net/core/somaxconn
+# would run every point untuned).
+c1m_valid_key "$key" || c1m_die "'$key' is not a sysctl key in dotted form (like net.core.somaxconn)"
 c1m_sysctl_exists "$key" || c1m_die "sysctl $key does not exist on this kernel"
 c1m_is_root || c1m_die "a sweep writes sysctls: run it as root"
 
@@ -55,8 +58,11 @@ done
 
 HOST=$(hostname -s 2>/dev/null || hostname)
 sweep="$out_parent/$(date +%Y-%m-%d-%H%M)-$HOST-sweep-$key-$scenario"
-[[ ! -e "$sweep" ]] || sweep="$sweep-$$"
-mkdir -p "$sweep/runs"
+[[ ! -e "$sweep" && ! -L "$sweep" ]] || sweep="$sweep-$$"
+mkdir -p -- "$out_parent"
+# A new folder, never an existing one or a link planted at its name.
+mkdir -- "$sweep" || c1m_die "cannot create the new folder $sweep"
+mkdir -- "$sweep/runs"
 # Under sudo the sweep folder belongs to the invoking user, however the sweep ends.
 trap 'c1m_give_to_user "$sweep"' EXIT
 c1m_log "sweep of $key over ${values[*]} ($scenario) -> $sweep"
@@ -105,7 +111,7 @@ for name in "${names[@]}"; do
     fi
     if "$ROOT/target/release/c1m-loadgen" compare "${dirs[@]}" --out "$sweep/.compare.md" \
         --plot "$sweep/plot-$name.svg" >/dev/null; then
-        sed "s#$sweep/##g" "$sweep/.compare.md" >>"$md"
+        c1m_strip_literal "$sweep/" <"$sweep/.compare.md" >>"$md"
         printf '\n![latency percentiles](plot-%s.svg)\n\n' "$name" >>"$md"
     else
         printf 'c1m-loadgen compare failed.\n\n' >>"$md"

@@ -4,7 +4,7 @@
 use crate::plan::Scenario;
 use crate::session::{Options, Planned};
 use crate::{log, report, warn};
-use anyhow::Context as _;
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -102,7 +102,9 @@ pub(crate) fn write_headline(
     failures: &[String],
     t_start: Instant,
 ) -> anyhow::Result<()> {
-    let path = p.out.join(format!("{}-{}-headline.md", p.stamp, p.host));
+    let path = p
+        .out
+        .join(crate::scenarios::headline_file(&p.stamp, &p.host));
     let head = Head {
         stamp: p.stamp.clone(),
         host: p.host.clone(),
@@ -115,7 +117,7 @@ pub(crate) fn write_headline(
         scenarios: o.scenarios.clone(),
     };
     let md = headline_md(&head, sdirs, failures);
-    std::fs::write(&path, &md).with_context(|| format!("cannot write {}", path.display()))?;
+    crate::safe_fs::write_new(&path, &md)?;
     println!("\n{md}");
     let names: String = sdirs
         .iter()

@@ -38,6 +38,7 @@ pub mod procs;
 pub mod report;
 pub mod rounds;
 pub mod runcase;
+pub mod safe_fs;
 pub mod scenarios;
 pub mod session;
 pub mod shards;

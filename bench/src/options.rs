@@ -81,6 +81,13 @@ impl Options {
                 bail!("--set wants KEY=VALUE, got '{s}'");
             }
         }
+        let topo = TopologyOpts::from_args(a)?;
+        // Keys are probed on this kernel unless hosts are tuned (each host's
+        // sysctl-apply.sh refuses a key its kernel lacks, and the run stops).
+        let probe = topo.kind != crate::topology::placement::Kind::Hosts;
+        for s in &a.sets {
+            crate::sysctl::check_set(s, probe).map_err(UsageError)?;
+        }
         let rounds = match &a.rounds {
             Some(r) => Some(
                 r.parse::<u32>()
@@ -103,7 +110,6 @@ impl Options {
         let body_size = body_size(a.body_size.as_deref())?;
         let wire = crate::wire::Wire::parse(a.protocol.as_deref().unwrap_or("echo"), body_size)
             .map_err(UsageError)?;
-        let topo = TopologyOpts::from_args(a)?;
         if topo.kind != crate::topology::placement::Kind::Loopback
             && scenarios.contains(&Scenario::Http)
         {
@@ -239,6 +245,19 @@ mod tests {
             assert!(e.downcast_ref::<UsageError>().is_none());
             assert!(format!("{e}").contains(msg), "{bad:?}: {e}");
         }
+    }
+
+    #[test]
+    fn an_unknown_set_key_is_a_usage_error_naming_it() {
+        let e =
+            Options::from_args(&args(&["--set", "net.ipv4.tcp_no_delay=1"]), &root()).unwrap_err();
+        let u = e.downcast_ref::<UsageError>().expect("a usage error");
+        assert!(u.0.contains("net.ipv4.tcp_no_delay"), "{}", u.0);
+        let o = Options::from_args(&args(&["--set", "-net.ipv4.tcp_no_delay=1"]), &root())
+            .expect("an optional key may be absent");
+        assert_eq!(o.sets.len(), 1);
+        Options::from_args(&args(&["--set", "net.core.somaxconn=4096"]), &root())
+            .expect("a key this kernel has");
     }
 
     #[test]

@@ -2,12 +2,12 @@
 //! the orchestrator, which then stops everything in order), tracked by process group,
 //! stopped with a signal and then SIGKILL, and never left behind.
 //!
-//! Every group id is also appended to `<run dir>/pgids`, for the watchdog.
+//! Every group id is also recorded in `<run dir>/pgids`, for the watchdog. A group is
+//! forgotten (and the record rewritten) as soon as it is seen empty: from then on its
+//! number may be any other process's (pid_max is small), so it is never signalled again.
 
 use anyhow::Context as _;
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
-use std::io::Write as _;
 use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -31,6 +31,16 @@ pub fn pid_alive(pid: i32) -> bool {
             .is_some_and(|state| state != 'Z'),
         Err(_) => false,
     }
+}
+
+/// Sends `sig` to group `pgid` only if it has a live process right now: a recorded group
+/// that emptied meanwhile is left alone (its number may be reused). True if sent.
+pub fn signal_group_if_live(pgid: i32, sig: libc::c_int) -> bool {
+    let live = group_has_processes(pgid);
+    if live {
+        kill_group(pgid, sig);
+    }
+    live
 }
 
 /// True if any live process (not a zombie: those are gone, only not yet reaped by
@@ -66,7 +76,8 @@ pub struct Procs {
     pgids_file: PathBuf,
     live: HashMap<i32, Child>,
     exited: HashMap<i32, i32>,
-    all: Vec<i32>,
+    /// Groups started and not yet seen empty (what `pgids` lists).
+    recorded: Vec<i32>,
 }
 
 impl Procs {
@@ -75,16 +86,45 @@ impl Procs {
             pgids_file: run_dir.join("pgids"),
             live: HashMap::new(),
             exited: HashMap::new(),
-            all: Vec::new(),
+            recorded: Vec::new(),
         }
+    }
+
+    /// The groups this run still tracks (not yet seen empty).
+    pub fn recorded(&self) -> &[i32] {
+        &self.recorded
+    }
+
+    /// Forgets every recorded group with no live process left whose leader is no longer
+    /// our unreaped child (an unreaped leader keeps its number from reuse), and rewrites
+    /// the record (atomically: the watchdog may read it at any time).
+    fn forget_empty(&mut self) {
+        let before = self.recorded.len();
+        let live = &self.live;
+        self.recorded
+            .retain(|&g| live.contains_key(&g) || group_has_processes(g));
+        if self.recorded.len() != before {
+            if let Err(e) = self.write_record() {
+                crate::warn(format!("{e:#}"));
+            }
+        }
+    }
+
+    fn write_record(&self) -> anyhow::Result<()> {
+        let text: String = self.recorded.iter().map(|g| format!("{g}\n")).collect();
+        let tmp = self.pgids_file.with_extension("new");
+        crate::safe_fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, &self.pgids_file)
+            .with_context(|| format!("cannot write {}", self.pgids_file.display()))
     }
 
     /// Starts `argv` in a new session with stdin from /dev/null and stdout, stderr into
     /// the given files. Returns its pid (= its process group id).
     pub fn spawn(&mut self, argv: &[String], stdout: &Path, stderr: &Path) -> anyhow::Result<i32> {
-        let create =
-            |p: &Path| File::create(p).with_context(|| format!("cannot create {}", p.display()));
-        let (out, err) = (create(stdout)?, create(stderr)?);
+        let (out, err) = (
+            crate::safe_fs::create(stdout)?,
+            crate::safe_fs::create(stderr)?,
+        );
         let (prog, args) = argv.split_first().context("empty command")?;
         let mut cmd = Command::new(prog);
         cmd.args(args).stdin(Stdio::null()).stdout(out).stderr(err);
@@ -103,17 +143,13 @@ impl Procs {
         })?;
         let pid = i32::try_from(child.id()).context("pid out of range")?;
         self.live.insert(pid, child);
-        self.all.push(pid);
-        let mut f = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.pgids_file)
-            .with_context(|| format!("cannot write {}", self.pgids_file.display()))?;
-        writeln!(f, "{pid}")?;
+        self.recorded.push(pid);
+        self.write_record()?;
         Ok(pid)
     }
 
-    /// True while the child `pid` runs; reaps it once it ended.
+    /// True while the child `pid` runs; reaps it once it ended (and forgets its group
+    /// if nothing is left in it).
     pub fn alive(&mut self, pid: i32) -> bool {
         let Some(child) = self.live.get_mut(&pid) else {
             return false;
@@ -122,6 +158,8 @@ impl Procs {
             Ok(None) => true,
             Ok(Some(status)) => {
                 self.exited.insert(pid, shell_status(status));
+                self.live.remove(&pid);
+                self.forget_empty();
                 false
             }
             Err(_) => false,
@@ -157,7 +195,12 @@ impl Procs {
                     timeout.as_secs()
                 ));
             }
-            kill_group(pid, libc::SIGKILL);
+            if self.live.contains_key(&pid) {
+                // The leader is not reaped yet: its number is still this group's.
+                kill_group(pid, libc::SIGKILL);
+            } else if self.recorded.contains(&pid) {
+                signal_group_if_live(pid, libc::SIGKILL);
+            }
             if let Some(mut child) = self.live.remove(&pid) {
                 if let Ok(status) = child.wait() {
                     self.exited.insert(pid, shell_status(status));
@@ -165,21 +208,26 @@ impl Procs {
             }
             statuses.push(self.exited.get(&pid).copied().unwrap_or(0));
         }
+        self.forget_empty();
         statuses
     }
 
-    /// Kills what is left in any group this run ever made. True if there was nothing.
-    pub fn kill_leftovers(&self) -> bool {
+    /// Kills what is left in any group this run still tracks. True if there was nothing.
+    pub fn kill_leftovers(&mut self) -> bool {
         let mut clean = true;
-        for &pgid in &self.all {
-            if group_has_processes(pgid) {
+        for pgid in self.recorded.clone() {
+            if signal_group_if_live(pgid, libc::SIGKILL) {
                 crate::warn(format!(
-                    "process group {pgid} still had processes: killing them"
+                    "process group {pgid} still had processes: killed them"
                 ));
-                kill_group(pgid, libc::SIGKILL);
                 clean = false;
             }
         }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while self.recorded.iter().any(|&g| group_has_processes(g)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.forget_empty();
         clean
     }
 }
@@ -204,6 +252,7 @@ mod tests {
             .unwrap();
         let pgids = std::fs::read_to_string(t.0.join("pgids")).unwrap();
         assert_eq!(pgids.trim(), pid.to_string());
+        assert_eq!(p.recorded(), [pid]);
         let deadline = Instant::now() + Duration::from_secs(5);
         while std::fs::read_to_string(&o).unwrap_or_default().is_empty()
             && Instant::now() < deadline
@@ -220,6 +269,61 @@ mod tests {
         std::thread::sleep(Duration::from_millis(100));
         assert!(!group_has_processes(pid), "the sleep survived");
         assert!(p.kill_leftovers());
+        assert!(p.recorded().is_empty(), "an empty group is forgotten");
+        assert_eq!(std::fs::read_to_string(t.0.join("pgids")).unwrap(), "");
+    }
+
+    /// Starts `sleep 30` in a session of its own with pid `want`, by setting the pid
+    /// namespace's last pid (root only); None if another process took that pid first.
+    fn take_pid(want: i32) -> Option<std::process::Child> {
+        for _ in 0..50 {
+            std::fs::write("/proc/sys/kernel/ns_last_pid", (want - 1).to_string()).ok()?;
+            let mut c = Command::new("sleep");
+            c.arg("30").process_group(0);
+            let mut child = c.spawn().ok()?;
+            if child.id() as i32 == want {
+                return Some(child);
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        None
+    }
+
+    #[test]
+    fn a_reused_group_number_is_never_signalled() {
+        let t = TempDir::new();
+        let mut p = Procs::new(&t.0);
+        let pid = p
+            .spawn(&sh("exit 0"), &t.0.join("o"), &t.0.join("e"))
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while p.alive(pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Reaped and empty: forgotten, in memory and in the record the watchdog reads.
+        assert!(p.recorded().is_empty());
+        let record = std::fs::read_to_string(t.0.join("pgids")).unwrap();
+        assert!(crate::watchdog::parse_pgids(&record).is_empty(), "{record}");
+        if crate::statedir::euid() != 0 {
+            eprintln!("skipping the reuse half: setting ns_last_pid needs root");
+            return;
+        }
+        // An unrelated process group now gets that number.
+        let Some(mut other) = take_pid(pid) else {
+            eprintln!("skipping the reuse half: pid {pid} was taken by another process");
+            return;
+        };
+        assert!(p.kill_leftovers());
+        p.stop(libc::SIGTERM, Duration::from_millis(100), &[pid]);
+        crate::watchdog::stop_recorded(&record, Duration::ZERO);
+        let survived = other.try_wait().unwrap().is_none();
+        let _ = other.kill();
+        let _ = other.wait();
+        assert!(
+            survived,
+            "the kit signalled a group number it had forgotten"
+        );
     }
 
     #[test]

@@ -7,9 +7,9 @@ use crate::plan::{self, Backend, CpuSplit, Limits, Scale, PORT_HI, PORT_LO};
 use crate::procs::Procs;
 use crate::report;
 use crate::topology::active::Topology;
-use anyhow::Context as _;
+
 use std::collections::BTreeSet;
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -159,7 +159,7 @@ pub fn slab_snapshot(out: &Path) -> Option<u64> {
             lines.push_str(&format!("{} {b}\n", f[0]));
         }
     }
-    fs::write(out, lines).ok()?;
+    crate::safe_fs::write(out, lines).ok()?;
     Some(total)
 }
 
@@ -217,13 +217,7 @@ pub fn quote_cmd(argv: &[String]) -> String {
 }
 
 pub(crate) fn append(path: &Path, text: &str) -> anyhow::Result<()> {
-    let mut f = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    f.write_all(text.as_bytes())?;
-    Ok(())
+    crate::safe_fs::append(path, text)
 }
 
 /// The last `n` lines of a file matching `keep`, each followed by a space.
@@ -367,13 +361,12 @@ fn start_servers(
 /// leaves FAILED in its folder and a line in `ctx.failures`); fails on a signal or when
 /// the run cannot go on.
 pub fn run_case(ctx: &mut Ctx, sdir: &Path, case: &Case) -> anyhow::Result<()> {
-    let dir = sdir.join(&case.name);
-    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let dir = crate::safe_fs::create_dir_new_below(sdir, Path::new(&case.name))?;
     append(&sdir.join("runs.txt"), &format!("{}\n", case.name))?;
     let mut t0 = Instant::now();
     let procs = ctx.limits.procs_for(case.backend, case.conns);
     if procs > 1 {
-        fs::create_dir_all(dir.join("server-procs"))?;
+        crate::safe_fs::ensure_dir(&dir.join("server-procs"))?;
     }
     let maxc = ctx
         .limits
@@ -385,7 +378,7 @@ pub fn run_case(ctx: &mut Ctx, sdir: &Path, case: &Case) -> anyhow::Result<()> {
     let mut reason = ports
         .is_none()
         .then(|| format!("no {procs} free ports in {PORT_LO}-{PORT_HI}"));
-    fs::write(dir.join("cmd.txt"), "")?;
+    crate::safe_fs::write(&dir.join("cmd.txt"), "")?;
     let mut s = HoldSampler {
         slab_before_kb: crate::preflight::meminfo_kb("Slab"),
         inuse_before: ctx.topo.tcp_inuse(),
@@ -513,7 +506,7 @@ fn finish(
         .unwrap_or_default();
     match reason {
         Some(why) => {
-            fs::write(dir.join("FAILED"), format!("{why}\n"))?;
+            crate::safe_fs::write(&dir.join("FAILED"), format!("{why}\n"))?;
             ctx.failures
                 .push(format!("{} ({scenario}): {why}", case.name));
             crate::warn(format!("{} FAILED: {why}", case.name));

@@ -5,6 +5,7 @@ use crate::plan::{self, Backend, Scenario, MSG_SIZE, PORT_LO};
 use crate::report;
 use crate::rounds;
 use crate::runcase::{run_case, Case, Ctx, Kind};
+use crate::safe_fs;
 use anyhow::Context as _;
 use c1m_loadgen::report::compare::{load_runs, markdown, plot_svg, Run};
 use std::fmt::Write as _;
@@ -41,13 +42,8 @@ impl Suite<'_> {
     /// `<stamp>-<host>-<scenario>`, and `-frame`/`-http` after an echo scenario run with
     /// that `--protocol`.
     pub fn scenario_dir(&self, s: Scenario) -> PathBuf {
-        let suffix = if s.is_echo() {
-            self.ctx.wire.folder_suffix()
-        } else {
-            String::new()
-        };
         self.out_parent
-            .join(format!("{}-{}-{}{suffix}", self.stamp, self.host, s.name()))
+            .join(scenario_folder(&self.stamp, &self.host, s, self.ctx.wire))
     }
 
     pub fn run(&mut self, s: Scenario) -> anyhow::Result<()> {
@@ -63,8 +59,8 @@ impl Suite<'_> {
     /// Creates the scenario folder with an empty runs.txt and its run.md.
     pub(crate) fn start(&self, s: Scenario) -> anyhow::Result<PathBuf> {
         let dir = self.scenario_dir(s);
-        fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        fs::write(dir.join("runs.txt"), "")?;
+        safe_fs::create_dir_new(&dir)?;
+        safe_fs::write_new(&dir.join("runs.txt"), "")?;
         let mut md = format!("# {}: how this was made\n\n", s.name());
         // Writing to a String cannot fail; results are ignored on purpose.
         let _ = writeln!(md, "- command: `{}`", self.invocation);
@@ -98,7 +94,7 @@ impl Suite<'_> {
             self.preflight, self.plan, self.sysctl_diff
         );
         md.push_str(&self.ctx.topo.run_md());
-        fs::write(dir.join("run.md"), md)?;
+        safe_fs::write_new(&dir.join("run.md"), md)?;
         self.ctx.topo.write_json(&dir)?;
         crate::log(format!("=== {} -> {}", s.name(), dir.display()));
         Ok(dir)
@@ -373,7 +369,7 @@ impl Suite<'_> {
                 return format!("c1m-loadgen compare failed: {e}\n\n");
             }
         };
-        if let Err(e) = fs::write(sdir.join(svg), plot_svg(&runs)) {
+        if let Err(e) = safe_fs::write(&sdir.join(svg), plot_svg(&runs)) {
             self.ctx.failures.push(format!(
                 "compare in {}: cannot write {svg}: {e}",
                 base_name(sdir)
@@ -403,6 +399,22 @@ pub fn compare_table(sdir: &Path, runs: &[Run]) -> String {
     markdown(runs).replace(&format!("{}/", sdir.display()), "")
 }
 
+/// The one definition of a scenario folder's name: `<stamp>-<host>-<scenario>`, and
+/// `-frame`/`-http` after an echo scenario run with that `--protocol`.
+pub fn scenario_folder(stamp: &str, host: &str, s: Scenario, wire: crate::wire::Wire) -> String {
+    let suffix = if s.is_echo() {
+        wire.folder_suffix()
+    } else {
+        String::new()
+    };
+    format!("{stamp}-{host}-{}{suffix}", s.name())
+}
+
+/// The headline file's name.
+pub fn headline_file(stamp: &str, host: &str) -> String {
+    format!("{stamp}-{host}-headline.md")
+}
+
 fn base_name(p: &Path) -> String {
     p.file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -410,15 +422,11 @@ fn base_name(p: &Path) -> String {
 }
 
 pub(crate) fn append_run_md(sdir: &Path, text: &str) -> anyhow::Result<()> {
-    let path = sdir.join("run.md");
-    let mut md = fs::read_to_string(&path).unwrap_or_default();
-    md.push_str(text);
-    fs::write(&path, md).with_context(|| format!("cannot write {}", path.display()))
+    safe_fs::append(&sdir.join("run.md"), text)
 }
 
 pub(crate) fn write_md(sdir: &Path, md: &str) -> anyhow::Result<()> {
-    let path = sdir.join("compare.md");
-    fs::write(&path, md).with_context(|| format!("cannot write {}", path.display()))
+    safe_fs::write(&sdir.join("compare.md"), md)
 }
 
 /// The names in a scenario's runs.txt, in run order.

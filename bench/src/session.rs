@@ -96,6 +96,10 @@ fn make_plan(o: &Options, t: &Tuning, tuned_now: bool) -> anyhow::Result<Planned
     if !o.dry_run {
         std::fs::create_dir_all(&o.out)
             .with_context(|| format!("cannot create {}", o.out.display()))?;
+        if preflight::is_root() {
+            let sudo_uid = crate::owner::sudo_owner().map(|(uid, _)| uid);
+            crate::safe_fs::check_out_dir(&o.out, sudo_uid)?;
+        }
     }
     let out = std::fs::canonicalize(&o.out)
         .or_else(|_| std::path::absolute(&o.out))
@@ -106,9 +110,7 @@ fn make_plan(o: &Options, t: &Tuning, tuned_now: bool) -> anyhow::Result<Planned
         .and_then(|cwd| out.strip_prefix(cwd).ok().map(Path::to_path_buf))
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(out);
-    let stamp = plan::pick_stamp(&crate::timefmt::local_stamp(), &o.scenarios, |st, s| {
-        out.join(format!("{st}-{host}-{}", s.name())).exists()
-    });
+    let stamp = free_stamp(o, &out, &host, &crate::timefmt::local_stamp())?;
     let tuning = t.active().then(|| t.args_text(None));
     let cases = setup::cases(&o.scenarios, &o.backends, &scale, &limits);
     let suffix = random_suffix().context("reading /dev/urandom for the namespace names")?;
@@ -213,6 +215,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let dir = statedir::state_dir()?;
     let lock = statedir::lock(&dir, statedir::LOCK_WAIT, || Ok(interrupt::check()?))?;
+    // Holding the lock: what a killed run (watchdog and all) left is cleaned now.
+    for line in crate::topology::netns::clean_stale_records(&dir) {
+        warn(line);
+    }
     let tmp = nix::unistd::mkdtemp(&std::env::temp_dir().join("c1m.XXXXXX"))
         .context("cannot create a private temporary folder (check TMPDIR)")?;
     let sysctl = Sysctl {
@@ -224,7 +230,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let netns = o.topo.kind == Kind::Netns;
     let mut session = Session {
         procs: Procs::new(&tmp),
-        netns_record: netns.then(|| tmp.join("netns.record")),
+        netns_record: netns.then(|| crate::topology::netns::record_path(&dir, std::process::id())),
         topo: None,
         tmp,
         sysctl,
@@ -458,13 +464,8 @@ impl Session {
         if p.created_out {
             self.written.push(p.out.clone());
         } else {
-            let prefix = format!("{}-{}-", p.stamp, p.host);
-            self.written
-                .push(p.out.join(format!("{prefix}headline.md")));
-            for &s in &o.scenarios {
-                self.written
-                    .push(p.out.join(format!("{prefix}{}", s.name())));
-            }
+            let names = result_names(o, &p.stamp, &p.host);
+            self.written.extend(names.iter().map(|n| p.out.join(n)));
         }
     }
 
@@ -486,7 +487,7 @@ impl Session {
         self.before = Some(sysctl::snapshot(&self.touched));
         let (ok, diff) = match global {
             None => {
-                std::fs::write(self.tmp.join("tuned"), keys_text(&t.set_keys()))?;
+                crate::safe_fs::write(&self.tmp.join("tuned"), keys_text(&t.set_keys()))?;
                 self.sysctl.apply(t.profile.as_deref(), &t.sets)?
             }
             Some(g) => {
@@ -495,7 +496,7 @@ impl Session {
                     .map(|(k, _)| k.trim_start_matches('-').to_owned())
                     .collect();
                 // Before the apply: the watchdog restores what this file lists.
-                std::fs::write(self.tmp.join("tuned"), keys_text(&self.restore_keys))?;
+                crate::safe_fs::write(&self.tmp.join("tuned"), keys_text(&self.restore_keys))?;
                 if g.is_empty() {
                     (
                         true,
@@ -607,6 +608,33 @@ impl Drop for Session {
     }
 }
 
+/// The first stamp from `base` none of whose names exists in `out` (as anything: a
+/// symlink planted at a name counts, and is never followed).
+fn free_stamp(o: &Options, out: &Path, host: &str, base: &str) -> anyhow::Result<String> {
+    plan::pick_stamp(base, |st| {
+        result_names(o, st, host)
+            .iter()
+            .any(|n| out.join(n).symlink_metadata().is_ok())
+    })
+    .with_context(|| {
+        format!(
+            "every folder name of this minute is taken in {}: wait a minute",
+            out.display()
+        )
+    })
+}
+
+/// The names a run creates in the results folder: each scenario's folder, the headline.
+fn result_names(o: &Options, stamp: &str, host: &str) -> Vec<String> {
+    let mut v: Vec<String> = o
+        .scenarios
+        .iter()
+        .map(|&s| crate::scenarios::scenario_folder(stamp, host, s, o.wire))
+        .collect();
+    v.push(crate::scenarios::headline_file(stamp, host));
+    v
+}
+
 /// One key per line.
 fn keys_text(keys: &[String]) -> String {
     keys.iter().map(|k| format!("{k}\n")).collect()
@@ -615,6 +643,52 @@ fn keys_text(keys: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::Scenario;
+    use clap::Parser as _;
+
+    fn options(extra: &[&str]) -> Options {
+        let mut v = vec!["c1m-bench", "run"];
+        v.extend_from_slice(extra);
+        let crate::cli::Cmd::Run(a) = crate::cli::Cli::parse_from(v).cmd else {
+            panic!("not a run");
+        };
+        Options::from_args(&a, &Path::new(env!("CARGO_MANIFEST_DIR")).join("..")).unwrap()
+    }
+
+    #[test]
+    fn a_link_planted_at_the_next_runs_name_is_passed_over() {
+        let t = crate::statedir::tests::TempDir::new();
+        let elsewhere = t.0.join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        let out = t.0.join("results");
+        std::fs::create_dir(&out).unwrap();
+        let o = options(&["--scenarios", "pingpong,hold", "--protocol", "frame"]);
+        let base = "2026-01-01-1200";
+        // The names carry the protocol suffix, as the folders the run makes do.
+        assert_eq!(
+            result_names(&o, base, "h"),
+            [
+                "2026-01-01-1200-h-pingpong-frame",
+                "2026-01-01-1200-h-hold-frame",
+                "2026-01-01-1200-h-headline.md"
+            ]
+        );
+        // A dangling link and a link to a folder, at two of the names.
+        std::os::unix::fs::symlink(
+            t.0.join("nowhere"),
+            out.join("2026-01-01-1200-h-hold-frame"),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(&elsewhere, out.join("2026-01-01-1200-2-h-headline.md"))
+            .unwrap();
+        let stamp = free_stamp(&o, &out, "h", base).unwrap();
+        assert_eq!(stamp, "2026-01-01-1200-3");
+        // And the folder is made new: a link at its name is an error, not followed.
+        let name = crate::scenarios::scenario_folder(base, "h", Scenario::Hold, o.wire);
+        assert!(crate::safe_fs::create_dir_new(&out.join(name)).is_err());
+        assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+        assert!(!t.0.join("nowhere").exists());
+    }
 
     #[test]
     fn tuning_text() {

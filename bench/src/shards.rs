@@ -65,7 +65,7 @@ pub(crate) fn run_loadgen(
             Some(sub) => dir.join(sub),
             None => dir.to_path_buf(),
         };
-        std::fs::create_dir_all(&sdir)
+        crate::safe_fs::ensure_dir(&sdir)
             .with_context(|| format!("cannot create {}", sdir.display()))?;
         let mut argv: Vec<String> = vec![client.site.program(&ctx.loadgen_bin), "run".into()];
         for &p in ports {
@@ -202,6 +202,6 @@ fn merge(ctx: &Ctx, dir: &Path, job: &Job, started: &[Started]) -> anyhow::Resul
         s.latency.p99_us,
         s.latency.max_us
     );
-    std::fs::write(dir.join("loadgen.out"), line)?;
+    crate::safe_fs::write(&dir.join("loadgen.out"), line)?;
     Ok(None)
 }

@@ -62,9 +62,46 @@ pub fn profile_entries(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
     Ok(entries)
 }
 
-/// The key of a `KEY=VALUE` given with `--set`, normalised.
+/// The key of a `KEY=VALUE` given with `--set`, normalised, without the leading `-`
+/// that makes it optional (restore knows keys by their name only).
 pub fn set_key(set: &str) -> String {
-    normalize(set.split_once('=').map_or(set, |(k, _)| k))
+    let k = normalize(set.split_once('=').map_or(set, |(k, _)| k));
+    k.trim_start_matches('-').to_owned()
+}
+
+/// A sysctl key's shape: dotted lowercase words (`net.core.somaxconn`), as the scripts
+/// accept it (lib.sh `c1m_valid_key`); nothing that could leave /proc/sys.
+pub fn valid_key(key: &str) -> bool {
+    let mut parts = key.split('.');
+    let first = parts.next().unwrap_or("");
+    let word = |w: &str, extra: &[u8]| {
+        !w.is_empty()
+            && w.bytes().all(|b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || extra.contains(&b)
+            })
+    };
+    let rest: Vec<&str> = parts.collect();
+    word(first, b"") && !rest.is_empty() && rest.iter().all(|w| word(w, b"-"))
+}
+
+/// Checks a `--set KEY=VALUE` (before anything runs): the key's shape, and, when
+/// `probe` (the kernel that parses the options is the one tuned), that this kernel has
+/// it, unless it is optional (`-KEY`). The error names the key and says how to fix it.
+pub fn check_set(set: &str, probe: bool) -> Result<(), String> {
+    let raw = normalize(set.split_once('=').map_or(set, |(k, _)| k));
+    let key = set_key(set);
+    if !valid_key(&key) {
+        return Err(format!(
+            "--set {set}: '{key}' is not a sysctl key (dotted lowercase words, like net.core.somaxconn)"
+        ));
+    }
+    if probe && !raw.starts_with('-') && !exists(&key) {
+        return Err(format!(
+            "--set {set}: this kernel has no sysctl {key} (no {}); check the name (`sysctl -a | grep WORD`), or write -{key}=VALUE to skip it where it is absent",
+            proc_path(&key).display()
+        ));
+    }
+    Ok(())
 }
 
 /// Every key a run touches: the profile's (without the `-` prefix), then the `--set`
@@ -137,6 +174,9 @@ pub fn current_values_text(why: &str, profile: &[(String, String)]) -> String {
     t
 }
 
+/// sysctl-apply.sh's status for "refused, nothing changed" (1 is "some keys failed").
+pub const APPLY_REFUSED: i32 = 3;
+
 /// Applies and restores sysctls, saving the originals in `state`.
 #[derive(Debug, Clone)]
 pub struct Sysctl {
@@ -155,7 +195,8 @@ impl Sysctl {
     }
 
     /// Applies `profile` (if any) then each `KEY=VALUE` of `sets`. Returns whether every
-    /// key was applied, and the before/after table the script printed.
+    /// key was applied, and the before/after table the script printed; an error when
+    /// the script refused (nothing changed: a run must not go on untuned).
     pub fn apply(&self, profile: Option<&Path>, sets: &[String]) -> anyhow::Result<(bool, String)> {
         let mut c = self.command("sysctl-apply.sh");
         if let Some(p) = profile {
@@ -168,6 +209,12 @@ impl Sysctl {
             .stdout(Stdio::inherit())
             .output()
             .with_context(|| format!("cannot run {}/sysctl-apply.sh", self.scripts.display()))?;
+        if matches!(out.status.code(), Some(APPLY_REFUSED | 2)) {
+            anyhow::bail!(
+                "sysctl-apply.sh refused the settings, nothing was changed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
         Ok((
             out.status.success(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -234,6 +281,26 @@ mod tests {
         );
         // Not in the profile: the current value.
         assert_eq!(projected("fs.nr_open", &[], &[]), get("fs.nr_open"));
+    }
+
+    #[test]
+    fn set_keys_are_checked_and_lose_their_dash() {
+        assert_eq!(set_key("-net.core.somaxconn = 5"), "net.core.somaxconn");
+        assert_eq!(set_key("net.core.somaxconn=5"), "net.core.somaxconn");
+        check_set("net.core.somaxconn=5", true).unwrap();
+        let e = check_set("net.ipv4.tcp_no_delay=1", true).unwrap_err();
+        assert!(e.contains("no sysctl net.ipv4.tcp_no_delay"), "{e}");
+        check_set("-net.ipv4.tcp_no_delay=1", true).expect("optional");
+        check_set("net.ipv4.tcp_no_delay=1", false).expect("not probed: the host decides");
+        for bad in [
+            "net/core/somaxconn=1",
+            "../../etc=1",
+            "somaxconn=1",
+            "Net.core.x=1",
+        ] {
+            let e = check_set(bad, false).unwrap_err();
+            assert!(e.contains("is not a sysctl key"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! it at the end of a normal exit.
 
 use crate::cli::WatchdogArgs;
-use crate::procs::{kill_group, pid_alive};
+use crate::procs::{pid_alive, signal_group_if_live};
 use crate::statedir;
 use crate::sysctl::Sysctl;
 use crate::topology::netns::teardown_recorded;
@@ -34,6 +34,19 @@ pub fn parse_keys(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// SIGTERM, then after `grace` SIGKILL, to each group a `pgids` record lists, each only
+/// while it still has a live process (a group that emptied may have a new owner).
+pub fn stop_recorded(pgids: &str, grace: Duration) {
+    let groups = parse_pgids(pgids);
+    for &g in &groups {
+        signal_group_if_live(g, libc::SIGTERM);
+    }
+    std::thread::sleep(grace);
+    for &g in &groups {
+        signal_group_if_live(g, libc::SIGKILL);
+    }
+}
+
 pub fn run(a: WatchdogArgs) -> anyhow::Result<ExitCode> {
     // a.lock_fd stays open (inherited) until this process exits: that holds the lock.
     let _ = a.lock_fd;
@@ -50,14 +63,7 @@ pub fn run(a: WatchdogArgs) -> anyhow::Result<ExitCode> {
         a.pid
     );
     if let Ok(text) = std::fs::read_to_string(a.run_dir.join("pgids")) {
-        let groups = parse_pgids(&text);
-        for &g in &groups {
-            kill_group(g, libc::SIGTERM);
-        }
-        std::thread::sleep(Duration::from_secs(3));
-        for &g in &groups {
-            kill_group(g, libc::SIGKILL);
-        }
+        stop_recorded(&text, Duration::from_secs(3));
     }
     let mut ok = true;
     if let Some(record) = &a.netns_record {

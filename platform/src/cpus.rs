@@ -12,11 +12,18 @@ pub enum CpuListError {
     Backwards(String),
     #[error("CPU {cpu} is not online (online: {online}); pick CPUs from the online list")]
     Offline { cpu: usize, online: String },
+    #[error("CPU number in `{0}` is past the kernel's limit of {MAX_CPUS} CPUs")]
+    TooLarge(String),
 }
 
-/// Parses a Linux CPU list such as `0-2,5` into sorted, de-duplicated CPU numbers.
+/// No Linux kernel has more CPUs than this (`NR_CPUS` is at most 8192, x86's MAXSMP):
+/// a list is bounded by it, so a list from another host cannot ask for huge memory.
+pub const MAX_CPUS: usize = 8192;
+
+/// Parses a Linux CPU list such as `0-2,5` into sorted, de-duplicated CPU numbers, each
+/// below [`MAX_CPUS`] (memory stays bounded whatever the text).
 pub fn parse_cpu_list(text: &str) -> Result<Vec<usize>, CpuListError> {
-    let mut cpus = Vec::new();
+    let mut set = vec![false; MAX_CPUS];
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let parse = |s: &str| {
             s.trim()
@@ -29,16 +36,24 @@ pub fn parse_cpu_list(text: &str) -> Result<Vec<usize>, CpuListError> {
                 if lo > hi {
                     return Err(CpuListError::Backwards(part.to_string()));
                 }
-                cpus.extend(lo..=hi);
+                if hi >= MAX_CPUS {
+                    return Err(CpuListError::TooLarge(part.to_string()));
+                }
+                set[lo..=hi].iter_mut().for_each(|c| *c = true);
             }
-            None => cpus.push(parse(part)?),
+            None => {
+                let c = parse(part)?;
+                if c >= MAX_CPUS {
+                    return Err(CpuListError::TooLarge(part.to_string()));
+                }
+                set[c] = true;
+            }
         }
     }
+    let cpus: Vec<usize> = (0..MAX_CPUS).filter(|&c| set[c]).collect();
     if cpus.is_empty() {
         return Err(CpuListError::Empty);
     }
-    cpus.sort_unstable();
-    cpus.dedup();
     Ok(cpus)
 }
 
@@ -125,9 +140,23 @@ mod tests {
             Err(CpuListError::Backwards(_))
         ));
         assert!(matches!(
-            resolve_cpus(Some("100000")),
+            resolve_cpus(Some("8000")),
             Err(CpuListError::Offline { .. })
         ));
+        // A list from a hostile host cannot ask for gigabytes.
+        assert_eq!(
+            parse_cpu_list("0-4294967295"),
+            Err(CpuListError::TooLarge("0-4294967295".into()))
+        );
+        assert!(matches!(
+            parse_cpu_list("0-18446744073709551615"),
+            Err(CpuListError::TooLarge(_))
+        ));
+        assert!(matches!(
+            parse_cpu_list("8192"),
+            Err(CpuListError::TooLarge(_))
+        ));
+        assert_eq!(parse_cpu_list("8191").unwrap(), vec![8191]);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use crate::interrupt;
 use crate::plan::{self, PORT_HI, PORT_LO};
 use crate::procs::kill_group;
 use crate::runcase::{append, quote_cmd, tail_words, wait_drained, Ctx, HoldSampler, Kind};
+use crate::safe_fs;
 use crate::shards::{run_loadgen, Job};
 use crate::wire::Wire;
 use anyhow::Context as _;
@@ -53,14 +54,13 @@ pub(crate) fn run_case(
     folder: &str,
     round: Option<u32>,
 ) -> anyhow::Result<()> {
-    let dir = sdir.join(folder);
-    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let dir = safe_fs::create_dir_new_below(sdir, Path::new(folder))?;
     append(&sdir.join("runs.txt"), &format!("{folder}\n"))?;
-    fs::write(dir.join("cmd.txt"), "")?;
+    safe_fs::write(&dir.join("cmd.txt"), "")?;
     let about = json!({"server": case.server.name(), "client": case.client.name(),
         "point": case.point(), "connections": case.conns, "rate_req_per_s": case.rate,
         "round": round, "body_size": env.body_size});
-    fs::write(dir.join("case.json"), format!("{about:#}\n"))?;
+    safe_fs::write(&dir.join("case.json"), format!("{about:#}\n"))?;
     wait_drained(ctx.topo, Duration::from_secs(30), ctx.start_inuse + 1000)?;
     let port = plan::pick_ports(1, &ctx.topo.listening_ports()).and_then(|p| p.first().copied());
     let Some(port) = port else {
@@ -85,8 +85,8 @@ pub(crate) fn run_case(
     }
     if let (None, Some((m, samples))) = (&reason, window) {
         match WindowCpu::of(&samples.samples, m.window.0, m.window.1, m.requests) {
-            Ok(w) => fs::write(
-                dir.join("server_cpu.json"),
+            Ok(w) => safe_fs::write(
+                &dir.join("server_cpu.json"),
                 format!("{:#}\n", w.to_json(&samples, m.from)),
             )?,
             Err(why) => reason = Some(why),
@@ -204,7 +204,7 @@ fn write_nginx_conf(
         .open(&path)
         .and_then(|mut f| f.write_all(conf.as_bytes()))
         .with_context(|| format!("cannot write {}", path.display()))?;
-    fs::write(dir.join("nginx.conf"), &conf)?;
+    safe_fs::write(&dir.join("nginx.conf"), &conf)?;
     Ok(ndir)
 }
 
@@ -408,8 +408,8 @@ fn run_wrk(
         warmup_s: warm,
         loadgen_cpus: &cpus,
     };
-    fs::write(
-        dir.join("summary.json"),
+    safe_fs::write(
+        &dir.join("summary.json"),
         format!("{:#}\n", wrk::summary_json(&report, &meta)),
     )?;
     let line = format!(
@@ -419,7 +419,7 @@ fn run_wrk(
         report.percentile(50.0).unwrap_or(f64::NAN),
         report.percentile(99.0).unwrap_or(f64::NAN)
     );
-    fs::write(dir.join("loadgen.out"), line)?;
+    safe_fs::write(&dir.join("loadgen.out"), line)?;
     Ok(Ok(Measured {
         window: (t0, t1),
         requests: report.requests,
@@ -444,7 +444,9 @@ fn stop_server(ctx: &mut Ctx, dir: &Path, case: &HttpCase, s: Started) -> Option
     };
     let rc = ctx.procs.stop(libc::SIGTERM, grace, &[s.pid]);
     if let Some(nd) = &s.nginx_dir {
-        let _ = fs::copy(nd.join("error.log"), dir.join("nginx-error.log"));
+        if let Ok(log) = fs::read(nd.join("error.log")) {
+            let _ = safe_fs::write(&dir.join("nginx-error.log"), log);
+        }
         if let Err(e) = fs::remove_dir_all(nd) {
             crate::warn(format!("cannot remove {}: {e}", nd.display()));
         }
@@ -469,7 +471,7 @@ fn finish(
         .unwrap_or_default();
     match reason {
         Some(why) => {
-            fs::write(dir.join("FAILED"), format!("{why}\n"))?;
+            safe_fs::write(&dir.join("FAILED"), format!("{why}\n"))?;
             ctx.failures.push(format!("{folder} ({scenario}): {why}"));
             crate::warn(format!("{folder} FAILED: {why}"));
         }

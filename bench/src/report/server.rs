@@ -2,7 +2,7 @@
 //! `hold.json`.
 
 use super::json::Json;
-use anyhow::{bail, Context as _};
+use anyhow::bail;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -140,7 +140,7 @@ pub fn merge_server(out: &Path, paths: &[PathBuf]) -> anyhow::Result<()> {
         ));
     }
     merged.set("note", Json::Str(note));
-    std::fs::write(out, merged.pretty()).with_context(|| format!("cannot write {}", out.display()))
+    crate::safe_fs::write(out, merged.pretty())
 }
 
 /// What the hold scenario measured around one run (the first keys of hold.json).
@@ -266,7 +266,7 @@ pub fn hold_json(run_dir: &Path, f: &HoldFacts) -> anyhow::Result<()> {
     );
     info.set("server_peak_connections", from(&server, "peak_connections"));
     let path = run_dir.join("hold.json");
-    std::fs::write(&path, info.pretty()).with_context(|| format!("cannot write {}", path.display()))
+    crate::safe_fs::write(&path, info.pretty())
 }
 
 #[cfg(test)]

@@ -216,7 +216,7 @@ impl Topology {
         let path = dir.join("topology.json");
         let mut text = serde_json::to_string_pretty(&self.describe())?;
         text.push('\n');
-        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
+        crate::safe_fs::write(&path, text)
     }
 
     /// A few words for the headline.

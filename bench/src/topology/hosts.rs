@@ -6,8 +6,11 @@
 //! - [`remote`]: the run on the hosts: preflight, shipping, the per-host watchdog,
 //!   sysctls, files fetched back, the teardown.
 
+#[cfg(test)]
+mod ready_tests;
 pub mod remote;
 pub mod ssh;
+pub mod unpack;
 
 use self::ssh::{check_host, host_part, quote_words, Ssh};
 use std::collections::BTreeMap;
@@ -285,8 +288,11 @@ impl Facts {
     }
 
     /// Why the host cannot take part, if it cannot: another architecture than the
-    /// binaries, or no io_uring for this user.
+    /// binaries, no io_uring for this user, or a CPU list the kit cannot use.
     pub fn problem(&self, local_arch: &str) -> Option<String> {
+        if let Err(e) = c1m_platform::cpus::parse_cpu_list(self.get("cpus")) {
+            return Some(format!("its online CPU list is not usable: {e}"));
+        }
         let arch = self.get("arch");
         if arch != local_arch {
             return Some(format!(
@@ -425,6 +431,13 @@ mod tests {
         let mut g = f.clone();
         g.0.insert("io_uring_disabled".into(), "1".into());
         assert!(g.problem("x86_64").is_some_and(|p| p.contains("root")));
+        // A hostile host's CPU list is refused without expanding it.
+        let mut h = f.clone();
+        h.0.insert("cpus".into(), "0-4294967295".into());
+        assert!(h
+            .problem("x86_64")
+            .is_some_and(|p| p.contains("past the kernel's limit of 8192")));
+        assert_eq!(h.cpus(), vec![0]);
         let line = f.line(&plan().server);
         assert!(
             line.contains("kernel 6.1.0") && line.contains("2000 MiB"),

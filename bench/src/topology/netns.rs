@@ -37,7 +37,9 @@
 mod guard;
 mod sysctl;
 
-pub use guard::{exec_prefix, teardown_recorded, DeviceState, Netns, ReadBack};
+pub use guard::{
+    clean_stale_records, exec_prefix, record_path, teardown_recorded, DeviceState, Netns, ReadBack,
+};
 pub use sysctl::{apply_in, in_netns, split_keys, Applied, SysctlSplit};
 
 use serde::Serialize;

@@ -10,11 +10,11 @@
 //! restores itself; so does a host whose ssh connection breaks.
 
 use super::ssh::{quote, quote_words, Ssh, SSH_FAILED};
+use super::unpack::unpack_vetted;
 use super::{Facts, HostSpec, HostsPlan, DIR_PLACEHOLDER};
 use anyhow::{bail, Context as _, Result};
 use serde_json::{json, Value};
 use std::fs;
-use std::io::Write as _;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -31,6 +31,41 @@ const KIT_FILES: [&str; 5] = [
 
 /// How long the teardown waits for one host's watchdog.
 const WATCHDOG_WAIT: Duration = Duration::from_secs(60);
+/// How long the setup waits for a watchdog to say it holds the host's lock.
+const READY_WAIT: Duration = Duration::from_secs(30);
+/// The line a watchdog prints once it holds the host's lock and watches its stdin.
+pub(super) const READY_LINE: &str = "c1m-host: ready";
+
+/// Waits until the watchdog `child` printed [`READY_LINE`] into `log`. Nothing is
+/// changed on a host before: a watchdog that did not start (ssh, `sudo -n`, another
+/// run's lock) would leave it tuned. Errors carry the watchdog's own message (`err`).
+pub(super) fn wait_ready(child: &mut Child, log: &Path, err: &Path, target: &str) -> Result<()> {
+    let deadline = Instant::now() + READY_WAIT;
+    loop {
+        let out = fs::read_to_string(log).unwrap_or_default();
+        if out.lines().any(|l| l.trim() == READY_LINE) {
+            return Ok(());
+        }
+        let why = match child.try_wait() {
+            Ok(Some(s)) => format!("its watchdog ended before it was ready ({s})"),
+            _ if Instant::now() >= deadline => {
+                format!(
+                    "its watchdog was not ready within {} s",
+                    READY_WAIT.as_secs()
+                )
+            }
+            _ => {
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+        };
+        let msg = fs::read_to_string(err).unwrap_or_default();
+        bail!(
+            "host {target}: {why}; nothing was changed there: {}",
+            msg.trim()
+        );
+    }
+}
 
 /// `sudo -n` in front of the commands that need root, for a host where the user is not
 /// root but may sudo.
@@ -88,7 +123,7 @@ pub fn setup_commands(ssh: &Ssh, h: &HostSpec, entries: &[(String, String)]) -> 
             &[format!("./{}", h.program()), "--version".into()],
         )),
         format!(
-            "{}   (held open until the end)",
+            "{}   (held open until the end; nothing is applied before it prints '{READY_LINE}')",
             quote_words(&ssh.in_dir(&h.target, d, &watchdog_words(h, None, &e)))
         ),
     ];
@@ -259,18 +294,19 @@ impl Hosts {
             &watchdog_words(&h.spec, h.facts.as_ref(), &e),
         );
         let log = self.tmp.join(format!("host-{i}-watchdog.log"));
+        let err = self.tmp.join(format!("host-{i}-watchdog.err"));
         let mut c = Command::new(&argv[0]);
         c.args(&argv[1..])
             .stdin(Stdio::piped())
-            .stdout(fs::File::create(&log)?)
-            .stderr(fs::File::create(
-                self.tmp.join(format!("host-{i}-watchdog.err")),
-            )?)
+            .stdout(crate::safe_fs::create(&log)?)
+            .stderr(crate::safe_fs::create(&err)?)
             // A Ctrl-C on the terminal must not end it before the teardown does.
             .process_group(0);
         let mut child = c.spawn().context("cannot start ssh")?;
         let stdin = child.stdin.take();
+        let ready = wait_ready(&mut child, &log, &err, &target);
         h.watchdog = Some((child, stdin));
+        ready?;
         if !tune {
             if !entries.is_empty() {
                 crate::warn(format!(
@@ -312,6 +348,9 @@ impl Hosts {
         eprint!("{table}");
         if out.status.code() == Some(SSH_FAILED) {
             bail!("host {target}: lost the ssh connection while applying sysctls");
+        }
+        if matches!(out.status.code(), Some(crate::sysctl::APPLY_REFUSED | 2)) {
+            bail!("host {target}: sysctl-apply.sh refused the settings (see above), nothing was changed there; fix them and run again");
         }
         if !out.status.success() {
             crate::warn(format!(
@@ -520,9 +559,11 @@ pub fn stop_programs(ssh: &Ssh, target: &str, dir: &str) -> Result<()> {
     .map(|_| ())
 }
 
-/// Copies the remote folder `from` into the local folder `to` (tar over ssh).
+/// Copies the remote folder `from` into the local folder `to` (tar over ssh), unpacked
+/// by [`unpack_vetted`]: only plain files and folders, never through a link. Anything
+/// else the host sent is named in the error.
 pub fn fetch_dir(ssh: &Ssh, target: &str, from: &str, to: &Path) -> Result<()> {
-    fs::create_dir_all(to)?;
+    crate::safe_fs::ensure_dir(to)?;
     let remote = format!("cd {} && tar -cf - .", quote(from));
     let mut src = Command::new("ssh");
     let argv = ssh.shell(target, &remote);
@@ -532,21 +573,23 @@ pub fn fetch_dir(ssh: &Ssh, target: &str, from: &str, to: &Path) -> Result<()> {
         .stderr(Stdio::piped());
     let mut child = src.spawn().context("cannot start ssh")?;
     let out = child.stdout.take().context("no stdout")?;
-    let st = Command::new("tar")
-        .arg("-x")
-        .arg("-C")
-        .arg(to)
-        .arg("-f")
-        .arg("-")
-        .stdin(out)
-        .status()?;
+    let unpacked = unpack_vetted(out, to);
+    if unpacked.is_err() {
+        let _ = child.kill();
+    }
     let sst = child.wait_with_output()?;
-    if !sst.status.success() || !st.success() {
+    let u = unpacked.with_context(|| format!("host {target}: fetching {from}"))?;
+    if !sst.status.success() {
         bail!(
             "host {target}: cannot fetch {from}: {}",
             String::from_utf8_lossy(&sst.stderr).trim()
         );
     }
-    let _ = std::io::stderr().flush();
+    if !u.dropped.is_empty() {
+        bail!(
+            "host {target}: {from} held entries that are not plain files or folders, not copied: {}",
+            u.dropped.join(", ")
+        );
+    }
     Ok(())
 }

@@ -245,6 +245,67 @@ pub fn teardown_recorded(record: &Path) -> Result<()> {
     remove_record(record)
 }
 
+/// The record of run `pid` in the kit's private state folder `state_dir`: there, and
+/// not in a temporary folder, so that the next run finds it when a whole session was
+/// killed (watchdog included).
+pub fn record_path(state_dir: &Path, pid: u32) -> PathBuf {
+    state_dir.join(format!("netns-{pid}.record"))
+}
+
+/// True for a file name [`record_path`] (or [`write_record`]'s temporary file) makes.
+fn is_record_name(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix("netns-") else {
+        return false;
+    };
+    let pid = rest
+        .strip_suffix(".record")
+        .or_else(|| rest.strip_suffix(".tmp"));
+    pid.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// At the start of a run, holding the kit's lock (so no other run and no watchdog is
+/// at work): every netns record left in `state_dir` is a dead run's. Deletes the
+/// namespaces each one names (only names of the kit's shape, see
+/// [`teardown_recorded`]) and the record. Returns what it did or could not do, one
+/// line each, to be printed.
+pub fn clean_stale_records(state_dir: &Path) -> Vec<String> {
+    let Ok(entries) = fs::read_dir(state_dir) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| is_record_name(n))
+        .collect();
+    names.sort();
+    let mut said = Vec::new();
+    for name in names {
+        let path = state_dir.join(&name);
+        if name.ends_with(".tmp") {
+            // Written before any namespace was made: nothing to delete but the file.
+            let _ = fs::remove_file(&path);
+            continue;
+        }
+        let listed = read_record(&path).ok().flatten().unwrap_or_default();
+        let live: Vec<&String> = listed.iter().filter(|n| namespace_exists(n)).collect();
+        match teardown_recorded(&path) {
+            Ok(()) if live.is_empty() => said.push(format!(
+                "removed {} of a run that was killed (its namespaces were gone)",
+                path.display()
+            )),
+            Ok(()) => {
+                said.push(format!(
+                "deleted network namespaces {} left by a run that was killed, and its record {}",
+                live.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" "),
+                path.display()
+            ))
+            }
+            Err(e) => said.push(format!("a killed run's record: {e:#}")),
+        }
+    }
+    said
+}
+
 /// The names in a record file, checked; `None` if there is no file.
 fn read_record(record: &Path) -> Result<Option<Vec<String>>> {
     let file = match fs::OpenOptions::new()
@@ -562,6 +623,54 @@ mod tests {
         teardown_recorded(&record).expect("nothing left to delete");
         assert!(!record.exists());
         let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_killed_runs_namespace_and_record_are_removed_at_start() {
+        let dir = temp_dir("stale");
+        let suffix = super::super::random_suffix().expect("suffix");
+        let ns = format!("c1m-srv-{suffix}");
+        let record = record_path(&dir, 4_000_000);
+        write(&record, &format!("{RECORD_HEADER}\n{ns}\n"));
+        let foreign = record_path(&dir, 4_000_001);
+        write(&foreign, "not-ours\n");
+        write(&dir.join("netns-7.tmp"), "");
+        write(&dir.join("other-file"), "kept");
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let root = unsafe { libc::geteuid() } == 0;
+        let made = root && run_argv(&["ip", "netns", "add", &ns], None).is_ok();
+        let said = clean_stale_records(&dir);
+        if made {
+            assert!(!namespace_exists(&ns), "the stale namespace is still there");
+            assert!(
+                said[0].contains(&format!("deleted network namespaces {ns}")),
+                "{said:?}"
+            );
+        } else {
+            eprintln!("not creating a namespace (needs root and ip): checking the records only");
+        }
+        assert!(!record.exists(), "{said:?}");
+        assert!(said[1].contains("deleting nothing"), "{said:?}");
+        assert!(foreign.exists(), "a record naming other namespaces is kept");
+        assert!(!dir.join("netns-7.tmp").exists());
+        assert!(dir.join("other-file").exists());
+        assert_eq!(said.len(), 2, "{said:?}");
+        let _ = run_argv(&["ip", "netns", "del", &ns], None);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn record_names() {
+        assert!(is_record_name("netns-123.record") && is_record_name("netns-1.tmp"));
+        for n in [
+            "netns-.record",
+            "netns-1a.record",
+            "lock",
+            "netns-1.record.x",
+            "sysctl.saved",
+        ] {
+            assert!(!is_record_name(n), "{n}");
+        }
     }
 
     #[test]
