@@ -6,7 +6,6 @@ use crate::report;
 use crate::rounds;
 use crate::runcase::{run_case, Case, Ctx, Kind};
 use crate::safe_fs;
-use anyhow::Context as _;
 use c1m_loadgen::report::compare::{load_runs, markdown, plot_svg, Run};
 use std::fmt::Write as _;
 use std::fs;
