@@ -384,8 +384,13 @@ pub fn plot_svg(runs: &[Run]) -> String {
         let merged: Vec<(String, Histogram<u64>)> = groups
             .iter()
             .map(|g| {
-                let name = format!("{} (all {} rounds merged)", g.name, g.runs.len());
-                (name, g.merged_latency())
+                let (hist, added) = g.merged_latency();
+                let name = if added == g.runs.len() {
+                    format!("{} (all {added} rounds merged)", g.name)
+                } else {
+                    format!("{} ({added} of {} rounds merged)", g.name, g.runs.len())
+                };
+                (name, hist)
             })
             .collect();
         let series: Vec<Series<'_>> = merged

@@ -36,15 +36,16 @@ impl Group<'_> {
         self.runs.iter().map(|r| r.record.summary.round).collect()
     }
 
-    /// Every round's latency histogram added into one (what `--plot` draws).
-    pub fn merged_latency(&self) -> Histogram<u64> {
+    /// Every round's latency histogram added into one (what `--plot` draws), and how
+    /// many rounds it holds (all of them: both sides grow to hold any value).
+    pub fn merged_latency(&self) -> (Histogram<u64>, usize) {
         let mut h = new_histogram();
-        for r in &self.runs {
-            // Both are auto-resizing histograms of the same precision: adding cannot
-            // fail; a failure would only leave that round out of the plot.
-            let _ = h.add(&r.record.latency);
-        }
-        h
+        let added = self
+            .runs
+            .iter()
+            .filter(|r| super::rundir::add_into(&mut h, &r.record.latency))
+            .count();
+        (h, added)
     }
 }
 

@@ -169,7 +169,7 @@ impl Core {
     pub(super) fn note_lag(&mut self, intended: u64) {
         if self.in_window() {
             let lag = self.now.saturating_sub(intended);
-            self.send_lag.saturating_record(lag);
+            self.unrecorded += u64::from(!record_ns(&mut self.send_lag, lag));
         }
     }
 }

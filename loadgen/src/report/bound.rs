@@ -1,0 +1,177 @@
+//! Which side bound a run: the client (the loadgen's CPUs were saturated with work), the
+//! server (its CPUs were), both, or neither.
+//!
+//! The loadgen spins the last `SPIN_NS` before each scheduled send, so its CPU use alone
+//! cannot tell a saturated client from a punctual one: spin time is counted apart and
+//! left out. Per-CPU busy time comes from `/proc/stat` over the measured phase, so it
+//! holds everything that ran on a CPU (other processes, and softirq where the kernel
+//! accounts it), not only the process that was meant to run there.
+
+use super::summary::Environment;
+use c1m_platform::procfs::{mean_busy_pct, CpuBusy};
+use serde::{Deserialize, Serialize};
+
+/// A CPU this busy over the measured phase (%) is saturated.
+pub const SATURATED_PCT: f64 = 90.0;
+
+pub const CLIENT_BOUND: &str = "client-bound";
+pub const SERVER_BOUND: &str = "server-bound";
+pub const BOTH_BOUND: &str = "client- and server-bound";
+pub const NEITHER: &str = "neither";
+
+/// The mark of one run and what it rests on.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Bound {
+    /// [`CLIENT_BOUND`], [`SERVER_BOUND`], [`BOTH_BOUND`] or [`NEITHER`].
+    pub mark: String,
+    /// Busy % of the loadgen's CPUs without the loadgen's spin (mean over its CPUs).
+    pub client_work_pct: Option<f64>,
+    /// Busy % of the server's CPUs (mean over them; `--server-cpus`).
+    pub server_busy_pct: Option<f64>,
+    /// Every CPU at [`SATURATED_PCT`] or more, in words: `cpu0 (server) 97% busy, softirq 31%`.
+    pub saturated_cpus: Vec<String>,
+}
+
+impl Bound {
+    /// The mark from the environment a run recorded; None when neither side can be judged
+    /// (no CPU figures, or only one side known and it was not saturated).
+    pub fn of(env: &Environment) -> Option<Bound> {
+        let spin_share = env
+            .loadgen_spin_pct
+            .map(|s| s / env.loadgen_cpus.len().max(1) as f64);
+        let client = match mean_busy_pct(&env.cpu_window, &env.loadgen_cpus) {
+            Some(busy) => Some((busy - spin_share.unwrap_or(0.0)).max(0.0)),
+            None => env
+                .loadgen_work_pct
+                .map(|w| w / env.loadgen_cpus.len().max(1) as f64),
+        };
+        let server = mean_busy_pct(&env.cpu_window, &env.server_cpus);
+        let sat = |v: Option<f64>| v.map(|v| v >= SATURATED_PCT);
+        let mark = match (sat(client), sat(server)) {
+            (Some(true), Some(true)) => BOTH_BOUND,
+            (Some(true), _) => CLIENT_BOUND,
+            (_, Some(true)) => SERVER_BOUND,
+            (Some(false), Some(false)) => NEITHER,
+            _ => return None,
+        };
+        Some(Bound {
+            mark: mark.to_owned(),
+            client_work_pct: client,
+            server_busy_pct: server,
+            saturated_cpus: saturated(&env.cpu_window, env),
+        })
+    }
+
+    /// The short form tables print: `client`, `server`, `both`, `-` (neither).
+    pub fn short(&self) -> &'static str {
+        match self.mark.as_str() {
+            CLIENT_BOUND => "client",
+            SERVER_BOUND => "server",
+            BOTH_BOUND => "both",
+            _ => "-",
+        }
+    }
+}
+
+fn saturated(window: &[CpuBusy], env: &Environment) -> Vec<String> {
+    window
+        .iter()
+        .filter(|c| c.busy_pct >= SATURATED_PCT)
+        .map(|c| {
+            let role = match (
+                env.server_cpus.contains(&c.cpu),
+                env.loadgen_cpus.contains(&c.cpu),
+            ) {
+                (true, true) => "server and client",
+                (true, false) => "server",
+                (false, true) => "client",
+                (false, false) => "other",
+            };
+            format!(
+                "cpu{} ({role}) {:.0}% busy, softirq {:.0}%",
+                c.cpu, c.busy_pct, c.softirq_pct
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cpu(cpu: usize, busy: f64, softirq: f64) -> CpuBusy {
+        CpuBusy {
+            cpu,
+            busy_pct: busy,
+            softirq_pct: softirq,
+            ..CpuBusy::default()
+        }
+    }
+
+    fn env(server: f64, client: f64, spin: Option<f64>) -> Environment {
+        Environment {
+            loadgen_cpus: vec![1],
+            server_cpus: vec![0],
+            cpu_window: vec![cpu(0, server, 5.0), cpu(1, client, 30.0)],
+            loadgen_spin_pct: spin,
+            ..Environment::default()
+        }
+    }
+
+    fn mark(e: &Environment) -> Option<String> {
+        Bound::of(e).map(|b| b.mark)
+    }
+
+    #[test]
+    fn marks_from_synthetic_cpu_samples() {
+        assert_eq!(mark(&env(97.0, 40.0, None)).as_deref(), Some(SERVER_BOUND));
+        assert_eq!(mark(&env(50.0, 99.0, None)).as_deref(), Some(CLIENT_BOUND));
+        assert_eq!(mark(&env(95.0, 95.0, None)).as_deref(), Some(BOTH_BOUND));
+        assert_eq!(mark(&env(50.0, 60.0, None)).as_deref(), Some(NEITHER));
+    }
+
+    #[test]
+    fn spinning_is_not_work() {
+        // The client CPU is 100% busy, 70 points of it polling for the next send.
+        let b = Bound::of(&env(50.0, 100.0, Some(70.0))).expect("judged");
+        assert_eq!(b.mark, NEITHER);
+        assert!((b.client_work_pct.unwrap() - 30.0).abs() < 1e-9);
+        // Spin is per loadgen CPU: two CPUs spinning 70% of one CPU in all.
+        let mut e = env(50.0, 100.0, Some(70.0));
+        e.loadgen_cpus = vec![1, 2];
+        e.cpu_window.push(cpu(2, 100.0, 0.0));
+        assert!((Bound::of(&e).unwrap().client_work_pct.unwrap() - 65.0).abs() < 1e-9);
+        assert_eq!(Bound::of(&e).unwrap().mark, NEITHER);
+    }
+
+    #[test]
+    fn names_the_saturated_cpus_and_their_softirq() {
+        let b = Bound::of(&env(97.0, 99.0, Some(0.0))).expect("judged");
+        assert_eq!(
+            b.saturated_cpus,
+            vec![
+                "cpu0 (server) 97% busy, softirq 5%".to_string(),
+                "cpu1 (client) 99% busy, softirq 30%".to_string()
+            ]
+        );
+    }
+
+    #[test]
+    fn one_side_unknown() {
+        // No server CPUs given: a saturated client still marks; an idle one says nothing.
+        let mut e = env(0.0, 99.0, None);
+        e.server_cpus.clear();
+        assert_eq!(mark(&e).as_deref(), Some(CLIENT_BOUND));
+        e.cpu_window[1].busy_pct = 20.0;
+        assert_eq!(mark(&e), None);
+        // No per-CPU window (older kernels, other hosts): the loadgen's own work counts.
+        let e = Environment {
+            loadgen_cpus: vec![1],
+            loadgen_work_pct: Some(95.0),
+            ..Environment::default()
+        };
+        assert_eq!(mark(&e).as_deref(), Some(CLIENT_BOUND));
+        assert_eq!(mark(&Environment::default()), None);
+    }
+}
