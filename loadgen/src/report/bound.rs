@@ -63,16 +63,47 @@ impl Bound {
         })
     }
 
-    /// The short form tables print: `client`, `server`, `both`, `-` (neither).
+    /// The short form tables print: `client`, `server`, `both`, `neither`.
     pub fn short(&self) -> &'static str {
-        match self.mark.as_str() {
-            CLIENT_BOUND => "client",
-            SERVER_BOUND => "server",
-            BOTH_BOUND => "both",
-            _ => "-",
-        }
+        short(&self.mark)
     }
 }
+
+/// [`Bound::short`] of a mark read back from a summary.json.
+pub fn short(mark: &str) -> &'static str {
+    match mark {
+        CLIENT_BOUND => "client",
+        SERVER_BOUND => "server",
+        BOTH_BOUND => "both",
+        NEITHER => "neither",
+        _ => "–",
+    }
+}
+
+/// One table cell for the marks of a label's rounds: `server` when they agree,
+/// `server 2, both 1` when not, `–` when no round could be judged.
+pub fn marks_cell<'a>(marks: impl IntoIterator<Item = Option<&'a str>>) -> String {
+    let mut counts: Vec<(&'static str, usize)> = Vec::new();
+    for m in marks.into_iter().flatten().map(short) {
+        match counts.iter_mut().find(|(k, _)| *k == m) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((m, 1)),
+        }
+    }
+    counts.sort_by(|a, b| b.1.cmp(&a.1));
+    match counts.as_slice() {
+        [] => "–".to_owned(),
+        [(m, _)] => (*m).to_owned(),
+        _ => counts
+            .iter()
+            .map(|(m, n)| format!("{m} {n}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
+/// The note under a table with a bound column.
+pub const NOTE: &str = "bound: whose CPUs were saturated (at least 90% busy over the measured phase, from /proc/stat; the loadgen's polling for its next send does not count as work): server, client, both or neither; – where it could not be told. A closed-loop msgs/s is the server's maximum only where the mark is server; where it is client, it is the loadgen's ceiling.";
 
 fn saturated(window: &[CpuBusy], env: &Environment) -> Vec<String> {
     window
@@ -155,6 +186,17 @@ mod tests {
                 "cpu1 (client) 99% busy, softirq 30%".to_string()
             ]
         );
+    }
+
+    #[test]
+    fn cells_for_the_rounds_of_a_label() {
+        assert_eq!(marks_cell([Some(SERVER_BOUND); 3]), "server");
+        assert_eq!(
+            marks_cell([Some(SERVER_BOUND), Some(BOTH_BOUND), Some(SERVER_BOUND)]),
+            "server 2, both 1"
+        );
+        assert_eq!(marks_cell([None, Some(NEITHER)]), "neither");
+        assert_eq!(marks_cell([None, None]), "–");
     }
 
     #[test]

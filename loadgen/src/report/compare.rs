@@ -275,6 +275,7 @@ pub fn compare_markdown(runs: &[Run]) -> String {
         "p99.99 µs",
         "max µs",
         "errors",
+        "bound",
     ];
     if with_server {
         header.extend(["backend", "srv CPU µs/msg", "syscalls/msg", "RSS/conn"]);
@@ -300,6 +301,7 @@ pub fn compare_markdown(runs: &[Run]) -> String {
             fmt_us(l.p9999_us),
             fmt_us(l.max_us),
             format_number(r.errors() as f64),
+            super::bound::marks_cell([s.bound.as_ref().map(|b| b.mark.as_str())]),
         ];
         if with_server {
             let srv = r.server.as_ref();
@@ -335,6 +337,7 @@ pub fn compare_markdown(runs: &[Run]) -> String {
     md.push_str(
         "- errors: failed verifications + failed connects + established connections lost.\n",
     );
+    let _ = writeln!(md, "- {}", super::bound::NOTE);
     md.push_str(&protocol_note(
         runs.iter()
             .map(|r| (r.name.as_str(), &r.record.summary.workload)),
