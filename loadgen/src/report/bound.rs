@@ -7,7 +7,7 @@
 //! holds everything that ran on a CPU (other processes, and softirq where the kernel
 //! accounts it), not only the process that was meant to run there.
 
-use super::summary::Environment;
+use super::summary::{Environment, Summary};
 use c1m_platform::procfs::{mean_busy_pct, CpuBusy};
 use serde::{Deserialize, Serialize};
 
@@ -100,6 +100,23 @@ pub fn marks_cell<'a>(marks: impl IntoIterator<Item = Option<&'a str>>) -> Strin
             .collect::<Vec<_>>()
             .join(", "),
     }
+}
+
+/// A note line per run that had a saturated CPU: `- saturated: uring-c1000-r50 (round 2):
+/// cpu0 (server) 97% busy, softirq 0%`. Empty when none had.
+pub fn saturation_notes<'a>(runs: impl IntoIterator<Item = (&'a str, &'a Summary)>) -> String {
+    let mut out = String::new();
+    for (name, s) in runs {
+        let Some(b) = s.bound.as_ref().filter(|b| !b.saturated_cpus.is_empty()) else {
+            continue;
+        };
+        let round = s.round.map(|r| format!(" (round {r})")).unwrap_or_default();
+        out.push_str(&format!(
+            "- saturated: {name}{round}: {}\n",
+            b.saturated_cpus.join("; ")
+        ));
+    }
+    out
 }
 
 /// The note under a table with a bound column.
@@ -197,6 +214,21 @@ mod tests {
         );
         assert_eq!(marks_cell([None, Some(NEITHER)]), "neither");
         assert_eq!(marks_cell([None, None]), "–");
+    }
+
+    #[test]
+    fn notes_name_runs_with_a_saturated_cpu() {
+        let mut s = Summary {
+            round: Some(2),
+            bound: Bound::of(&env(97.0, 40.0, None)),
+            ..Summary::default()
+        };
+        assert_eq!(
+            saturation_notes([("uring-c1000-r50", &s)]),
+            "- saturated: uring-c1000-r50 (round 2): cpu0 (server) 97% busy, softirq 5%\n"
+        );
+        s.bound = Bound::of(&env(50.0, 40.0, None));
+        assert_eq!(saturation_notes([("uring-c1000-r50", &s)]), "");
     }
 
     #[test]

@@ -338,6 +338,9 @@ pub fn compare_markdown(runs: &[Run]) -> String {
         "- errors: failed verifications + failed connects + established connections lost.\n",
     );
     let _ = writeln!(md, "- {}", super::bound::NOTE);
+    md.push_str(&super::bound::saturation_notes(
+        runs.iter().map(|r| (r.name.as_str(), &r.record.summary)),
+    ));
     md.push_str(&protocol_note(
         runs.iter()
             .map(|r| (r.name.as_str(), &r.record.summary.workload)),
