@@ -6,28 +6,8 @@ use crate::session::{Options, Planned};
 use crate::{log, report, warn};
 use anyhow::Context as _;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
 use std::time::Instant;
-
-/// `git rev-parse HEAD` (or "unknown") and whether tracked files have changes.
-pub(crate) fn git_revision(root: &Path) -> (String, bool) {
-    let git = |args: &[&str]| {
-        Command::new("git")
-            .arg("-C")
-            .arg(root)
-            .args(args)
-            .stderr(Stdio::null())
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-    };
-    let rev = git(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into());
-    let dirty =
-        git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
-    (rev, dirty)
-}
 
 /// How the headline's server CPU figures were measured, for the scenarios that ran.
 fn cost_note(scenarios: &[Scenario]) -> String {
@@ -48,8 +28,7 @@ fn cost_note(scenarios: &[Scenario]) -> String {
 pub(crate) fn write_headline(
     o: &Options,
     p: &Planned,
-    rev: &str,
-    dirty: bool,
+    revision: &crate::revision::Revision,
     tuning: &str,
     sdirs: &[PathBuf],
     failures: &[String],
@@ -62,12 +41,11 @@ pub(crate) fn write_headline(
         p.host,
         if o.quick { "quick" } else { "full" }
     );
-    let short: String = rev.chars().take(12).collect();
     // Writing to a String cannot fail; results are ignored on purpose.
     let _ = write!(
         md,
-        "git {short}{}; server CPU {}, loadgen CPU {}; {tuning}. {} Details: compare.md in each folder.\n\n",
-        if dirty { " (dirty)" } else { "" },
+        "git {}; server CPU {}, loadgen CPU {}; {tuning}. {} Details: compare.md in each folder.\n\n",
+        revision.short(),
         p.split.server,
         p.split.loadgen,
         cost_note(&o.scenarios)
