@@ -87,7 +87,14 @@ mod tests {
         let ok = Command::new("git")
             .arg("-C")
             .arg(dir)
-            .args(["-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"])
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "-c",
+                "commit.gpgsign=false",
+            ])
             .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -112,7 +119,10 @@ mod tests {
         assert!(!clean.dirty() && clean.warning().is_none());
         let out = t.0.join("clean");
         std::fs::create_dir_all(&out).unwrap();
-        assert_eq!(clean.record(&out).unwrap(), format!("- git revision: {}", clean.rev));
+        assert_eq!(
+            clean.record(&out).unwrap(),
+            format!("- git revision: {}", clean.rev)
+        );
         assert!(!out.join(DIFF_FILE).exists());
 
         std::fs::write(repo.join("a.txt"), "one\ntwo\n").unwrap();
@@ -120,15 +130,23 @@ mod tests {
         let dirty = Revision::read(&repo);
         assert_eq!(dirty.rev, clean.rev);
         assert!(dirty.dirty() && dirty.warning().is_some());
-        assert!(dirty.short().ends_with("(dirty: git.diff in each scenario folder)"));
+        assert!(dirty
+            .short()
+            .ends_with("(dirty: git.diff in each scenario folder)"));
         let out = t.0.join("dirty");
         std::fs::create_dir_all(&out).unwrap();
         let line = dirty.record(&out).unwrap();
-        assert!(line.contains("with uncommitted changes, in git.diff"), "{line}");
+        assert!(
+            line.contains("with uncommitted changes, in git.diff"),
+            "{line}"
+        );
         // The diff re-creates the tree on a checkout of the revision.
         git(&repo, &["checkout", "-q", "--", "a.txt"]);
         git(&repo, &["apply", out.join(DIFF_FILE).to_str().unwrap()]);
-        assert_eq!(std::fs::read_to_string(repo.join("a.txt")).unwrap(), "one\ntwo\n");
+        assert_eq!(
+            std::fs::read_to_string(repo.join("a.txt")).unwrap(),
+            "one\ntwo\n"
+        );
     }
 
     #[test]

@@ -352,7 +352,8 @@ fn loadgen_p50_agrees_with_the_reference_client() {
         let mut lines = Vec::with_capacity(pairs);
         for pair in 1..=pairs {
             let run_ref = || reference_p50(&server, ref_mode, &duration);
-            let run_lg = || loadgen_p50(&server, lg_mode, &tmp, &format!("{name}-{pair}"), &duration);
+            let run_lg =
+                || loadgen_p50(&server, lg_mode, &tmp, &format!("{name}-{pair}"), &duration);
             let (reference, (loadgen, lag)) = if pair % 2 == 1 {
                 let r = run_ref();
                 (r, run_lg())

@@ -157,11 +157,13 @@ pub fn rows_rounds(runs: &[Run], open_loop: bool) -> String {
 /// throughput only where every run was server-bound.
 pub fn throughput_note(runs: &[Run]) -> String {
     let marks: Vec<&str> = runs.iter().filter_map(Run::bound_mark).collect();
-    let all = |m: &str| !marks.is_empty() && marks.len() == runs.len() && marks.iter().all(|x| *x == m);
+    let all =
+        |m: &str| !marks.is_empty() && marks.len() == runs.len() && marks.iter().all(|x| *x == m);
     if all(bound::SERVER_BOUND) {
         "msgs/s is the maximum throughput: every run was server-bound.".into()
     } else if all(bound::CLIENT_BOUND) {
-        "msgs/s is the loadgen's ceiling, not the server's maximum: every run was client-bound.".into()
+        "msgs/s is the loadgen's ceiling, not the server's maximum: every run was client-bound."
+            .into()
     } else if marks.is_empty() {
         "msgs/s is the closed-loop throughput; whether the server or the client bound it was not recorded.".into()
     } else {
@@ -193,7 +195,8 @@ mod tests {
     }
 
     fn marked(mut r: Run, mark: &str) -> Run {
-        let bound = serde_json::from_str::<Json>(&format!(r#"{{"mark": "{mark}"}}"#)).expect("json");
+        let bound =
+            serde_json::from_str::<Json>(&format!(r#"{{"mark": "{mark}"}}"#)).expect("json");
         r.summary.set("bound", bound);
         r
     }
@@ -203,14 +206,26 @@ mod tests {
         let server = |n| marked(run("uring-c100", n, 4.0, 100.0), bound::SERVER_BOUND);
         let client = |n| marked(run("uring-c100", n, 4.0, 100.0), bound::CLIENT_BOUND);
         let t = rows_rounds(&[server(1), client(2), server(3)], false);
-        assert!(t.lines().nth(2).expect("row").contains("| server 2, client 1 |"), "{t}");
-        assert!(throughput_note(&[server(1), server(2)]).starts_with("msgs/s is the maximum throughput"));
-        assert!(throughput_note(&[client(1)]).contains("loadgen's ceiling, not the server's maximum"));
+        assert!(
+            t.lines()
+                .nth(2)
+                .expect("row")
+                .contains("| server 2, client 1 |"),
+            "{t}"
+        );
+        assert!(throughput_note(&[server(1), server(2)])
+            .starts_with("msgs/s is the maximum throughput"));
+        assert!(
+            throughput_note(&[client(1)]).contains("loadgen's ceiling, not the server's maximum")
+        );
         let mixed = throughput_note(&[server(1), client(2)]);
         assert!(mixed.contains("only in rows marked server"), "{mixed}");
         // A run without a mark: nothing is claimed.
         let unmarked = throughput_note(&[server(1), run("epoll-c100", 1, 5.0, 90.0)]);
-        assert!(unmarked.contains("only in rows marked server"), "{unmarked}");
+        assert!(
+            unmarked.contains("only in rows marked server"),
+            "{unmarked}"
+        );
         assert!(throughput_note(&[run("epoll-c100", 1, 5.0, 90.0)]).contains("not recorded"));
     }
 

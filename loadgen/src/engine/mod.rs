@@ -427,8 +427,8 @@ fn drive(plan: &Plan) -> anyhow::Result<Outcome> {
         None => (0.0, None, None, None),
     };
     let spin_s = results.iter().map(|r| r.spin_ns).sum::<u64>() as f64 / 1e9;
-    let spin_pct = (measured_s > 0.0 && loadgen_cpu_pct.is_some())
-        .then(|| spin_s / measured_s * 100.0);
+    let spin_pct =
+        (measured_s > 0.0 && loadgen_cpu_pct.is_some()).then(|| spin_s / measured_s * 100.0);
     Ok(Outcome {
         results,
         intervals,

@@ -298,9 +298,9 @@ fn notes(groups: &[Group<'_>], pairings: &[Pairing], with_server: bool) -> Strin
         "- errors: failed verifications + failed connects + established connections lost, summed over the rounds.\n",
     );
     let _ = writeln!(md, "- {}", super::bound::NOTE);
-    md.push_str(&super::bound::saturation_notes(groups.iter().flat_map(|g| {
-        g.runs.iter().map(move |r| (g.name, &r.record.summary))
-    })));
+    md.push_str(&super::bound::saturation_notes(groups.iter().flat_map(
+        |g| g.runs.iter().map(move |r| (g.name, &r.record.summary)),
+    )));
     md.push_str(&super::compare::protocol_note(groups.iter().flat_map(
         |g| {
             g.runs
