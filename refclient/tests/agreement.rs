@@ -264,6 +264,7 @@ fn loadgen_p50(
     let mut cmd = Command::new(workspace_bin("c1m-loadgen", "c1m-loadgen"));
     cmd.args(["run", "--target", &server.addr, "--connections", "1"])
         .args(["--duration", duration, "--warmup", "0.5", "--cpus", &cpu])
+        .args(["--server-cpus", "0"])
         .arg("--out")
         .arg(&out_dir)
         .args(mode);

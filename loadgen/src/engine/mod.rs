@@ -613,7 +613,7 @@ fn build_record(args: &RunArgs, plan: &Plan, o: &Outcome) -> report::RunRecord {
         .zip(o.spin_pct)
         .map(|(cpu, spin)| (cpu - spin).max(0.0));
     env.cpu_window = o.cpu_window.clone();
-    let bound = report::bound::Bound::of(&env);
+    let bound = env.bound();
     let measured_s = o.measured_s;
     let per_s = |n: u64| {
         if measured_s > 0.0 {

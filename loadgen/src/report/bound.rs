@@ -7,7 +7,6 @@
 //! holds everything that ran on a CPU (other processes, and softirq where the kernel
 //! accounts it), not only the process that was meant to run there.
 
-use super::summary::{Environment, Summary};
 use c1m_platform::procfs::{mean_busy_pct, CpuBusy};
 use serde::{Deserialize, Serialize};
 
@@ -33,20 +32,33 @@ pub struct Bound {
     pub saturated_cpus: Vec<String>,
 }
 
+/// What a mark is made from (a run's `environment` in summary.json).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CpuFacts<'a> {
+    /// Every CPU's busy share over the measured phase.
+    pub cpu_window: &'a [CpuBusy],
+    pub loadgen_cpus: &'a [usize],
+    /// Empty when the server's CPUs are not known (another host).
+    pub server_cpus: &'a [usize],
+    /// The loadgen's spin and work, % of one CPU.
+    pub loadgen_spin_pct: Option<f64>,
+    pub loadgen_work_pct: Option<f64>,
+}
+
 impl Bound {
-    /// The mark from the environment a run recorded; None when neither side can be judged
-    /// (no CPU figures, or only one side known and it was not saturated).
-    pub fn of(env: &Environment) -> Option<Bound> {
+    /// The mark; None when neither side can be judged (no CPU figures, or only one side
+    /// known and it was not saturated).
+    pub fn of(env: &CpuFacts<'_>) -> Option<Bound> {
         let spin_share = env
             .loadgen_spin_pct
             .map(|s| s / env.loadgen_cpus.len().max(1) as f64);
-        let client = match mean_busy_pct(&env.cpu_window, &env.loadgen_cpus) {
+        let client = match mean_busy_pct(env.cpu_window, env.loadgen_cpus) {
             Some(busy) => Some((busy - spin_share.unwrap_or(0.0)).max(0.0)),
             None => env
                 .loadgen_work_pct
                 .map(|w| w / env.loadgen_cpus.len().max(1) as f64),
         };
-        let server = mean_busy_pct(&env.cpu_window, &env.server_cpus);
+        let server = mean_busy_pct(env.cpu_window, env.server_cpus);
         let sat = |v: Option<f64>| v.map(|v| v >= SATURATED_PCT);
         let mark = match (sat(client), sat(server)) {
             (Some(true), Some(true)) => BOTH_BOUND,
@@ -59,7 +71,7 @@ impl Bound {
             mark: mark.to_owned(),
             client_work_pct: client,
             server_busy_pct: server,
-            saturated_cpus: saturated(&env.cpu_window, env),
+            saturated_cpus: saturated(env),
         })
     }
 
@@ -90,7 +102,7 @@ pub fn marks_cell<'a>(marks: impl IntoIterator<Item = Option<&'a str>>) -> Strin
             None => counts.push((m, 1)),
         }
     }
-    counts.sort_by(|a, b| b.1.cmp(&a.1));
+    counts.sort_by_key(|c| std::cmp::Reverse(c.1));
     match counts.as_slice() {
         [] => "–".to_owned(),
         [(m, _)] => (*m).to_owned(),
@@ -103,14 +115,16 @@ pub fn marks_cell<'a>(marks: impl IntoIterator<Item = Option<&'a str>>) -> Strin
 }
 
 /// A note line per run that had a saturated CPU: `- saturated: uring-c1000-r50 (round 2):
-/// cpu0 (server) 97% busy, softirq 0%`. Empty when none had.
-pub fn saturation_notes<'a>(runs: impl IntoIterator<Item = (&'a str, &'a Summary)>) -> String {
+/// cpu0 (server) 97% busy, softirq 0%`. Runs are (name, round, mark). Empty when none had.
+pub fn saturation_notes<'a>(
+    runs: impl IntoIterator<Item = (&'a str, Option<u64>, Option<&'a Bound>)>,
+) -> String {
     let mut out = String::new();
-    for (name, s) in runs {
-        let Some(b) = s.bound.as_ref().filter(|b| !b.saturated_cpus.is_empty()) else {
+    for (name, round, bound) in runs {
+        let Some(b) = bound.filter(|b| !b.saturated_cpus.is_empty()) else {
             continue;
         };
-        let round = s.round.map(|r| format!(" (round {r})")).unwrap_or_default();
+        let round = round.map(|r| format!(" (round {r})")).unwrap_or_default();
         out.push_str(&format!(
             "- saturated: {name}{round}: {}\n",
             b.saturated_cpus.join("; ")
@@ -122,8 +136,8 @@ pub fn saturation_notes<'a>(runs: impl IntoIterator<Item = (&'a str, &'a Summary
 /// The note under a table with a bound column.
 pub const NOTE: &str = "bound: whose CPUs were saturated (at least 90% busy over the measured phase, from /proc/stat; the loadgen's polling for its next send does not count as work): server, client, both or neither; – where it could not be told. A closed-loop msgs/s is the server's maximum only where the mark is server; where it is client, it is the loadgen's ceiling.";
 
-fn saturated(window: &[CpuBusy], env: &Environment) -> Vec<String> {
-    window
+fn saturated(env: &CpuFacts<'_>) -> Vec<String> {
+    env.cpu_window
         .iter()
         .filter(|c| c.busy_pct >= SATURATED_PCT)
         .map(|c| {
@@ -157,18 +171,39 @@ mod tests {
         }
     }
 
-    fn env(server: f64, client: f64, spin: Option<f64>) -> Environment {
-        Environment {
-            loadgen_cpus: vec![1],
-            server_cpus: vec![0],
-            cpu_window: vec![cpu(0, server, 5.0), cpu(1, client, 30.0)],
-            loadgen_spin_pct: spin,
-            ..Environment::default()
+    /// Owned facts: server on CPU 0, loadgen on CPU 1.
+    struct Env {
+        window: Vec<CpuBusy>,
+        loadgen: Vec<usize>,
+        server: Vec<usize>,
+        spin: Option<f64>,
+        work: Option<f64>,
+    }
+
+    impl Env {
+        fn facts(&self) -> CpuFacts<'_> {
+            CpuFacts {
+                cpu_window: &self.window,
+                loadgen_cpus: &self.loadgen,
+                server_cpus: &self.server,
+                loadgen_spin_pct: self.spin,
+                loadgen_work_pct: self.work,
+            }
         }
     }
 
-    fn mark(e: &Environment) -> Option<String> {
-        Bound::of(e).map(|b| b.mark)
+    fn env(server: f64, client: f64, spin: Option<f64>) -> Env {
+        Env {
+            window: vec![cpu(0, server, 5.0), cpu(1, client, 30.0)],
+            loadgen: vec![1],
+            server: vec![0],
+            spin,
+            work: None,
+        }
+    }
+
+    fn mark(e: &Env) -> Option<String> {
+        Bound::of(&e.facts()).map(|b| b.mark)
     }
 
     #[test]
@@ -182,20 +217,21 @@ mod tests {
     #[test]
     fn spinning_is_not_work() {
         // The client CPU is 100% busy, 70 points of it polling for the next send.
-        let b = Bound::of(&env(50.0, 100.0, Some(70.0))).expect("judged");
+        let b = Bound::of(&env(50.0, 100.0, Some(70.0)).facts()).expect("judged");
         assert_eq!(b.mark, NEITHER);
         assert!((b.client_work_pct.unwrap() - 30.0).abs() < 1e-9);
         // Spin is per loadgen CPU: two CPUs spinning 70% of one CPU in all.
         let mut e = env(50.0, 100.0, Some(70.0));
-        e.loadgen_cpus = vec![1, 2];
-        e.cpu_window.push(cpu(2, 100.0, 0.0));
-        assert!((Bound::of(&e).unwrap().client_work_pct.unwrap() - 65.0).abs() < 1e-9);
-        assert_eq!(Bound::of(&e).unwrap().mark, NEITHER);
+        e.loadgen = vec![1, 2];
+        e.window.push(cpu(2, 100.0, 0.0));
+        let b = Bound::of(&e.facts()).expect("judged");
+        assert!((b.client_work_pct.unwrap() - 65.0).abs() < 1e-9);
+        assert_eq!(b.mark, NEITHER);
     }
 
     #[test]
     fn names_the_saturated_cpus_and_their_softirq() {
-        let b = Bound::of(&env(97.0, 99.0, Some(0.0))).expect("judged");
+        let b = Bound::of(&env(97.0, 99.0, Some(0.0)).facts()).expect("judged");
         assert_eq!(
             b.saturated_cpus,
             vec![
@@ -218,34 +254,36 @@ mod tests {
 
     #[test]
     fn notes_name_runs_with_a_saturated_cpu() {
-        let mut s = Summary {
-            round: Some(2),
-            bound: Bound::of(&env(97.0, 40.0, None)),
-            ..Summary::default()
-        };
+        let b = Bound::of(&env(97.0, 40.0, None).facts());
         assert_eq!(
-            saturation_notes([("uring-c1000-r50", &s)]),
+            saturation_notes([("uring-c1000-r50", Some(2), b.as_ref())]),
             "- saturated: uring-c1000-r50 (round 2): cpu0 (server) 97% busy, softirq 5%\n"
         );
-        s.bound = Bound::of(&env(50.0, 40.0, None));
-        assert_eq!(saturation_notes([("uring-c1000-r50", &s)]), "");
+        let b = Bound::of(&env(50.0, 40.0, None).facts());
+        assert_eq!(
+            saturation_notes([("uring-c1000-r50", Some(2), b.as_ref())]),
+            ""
+        );
+        assert_eq!(saturation_notes([("x", None, None)]), "");
     }
 
     #[test]
     fn one_side_unknown() {
         // No server CPUs given: a saturated client still marks; an idle one says nothing.
         let mut e = env(0.0, 99.0, None);
-        e.server_cpus.clear();
+        e.server.clear();
         assert_eq!(mark(&e).as_deref(), Some(CLIENT_BOUND));
-        e.cpu_window[1].busy_pct = 20.0;
+        e.window[1].busy_pct = 20.0;
         assert_eq!(mark(&e), None);
-        // No per-CPU window (older kernels, other hosts): the loadgen's own work counts.
-        let e = Environment {
-            loadgen_cpus: vec![1],
-            loadgen_work_pct: Some(95.0),
-            ..Environment::default()
+        // No per-CPU window (no /proc/stat): the loadgen's own work counts.
+        let e = Env {
+            window: Vec::new(),
+            loadgen: vec![1],
+            server: Vec::new(),
+            spin: None,
+            work: Some(95.0),
         };
         assert_eq!(mark(&e).as_deref(), Some(CLIENT_BOUND));
-        assert_eq!(mark(&Environment::default()), None);
+        assert_eq!(Bound::of(&CpuFacts::default()), None);
     }
 }

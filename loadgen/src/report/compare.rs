@@ -338,9 +338,10 @@ pub fn compare_markdown(runs: &[Run]) -> String {
         "- errors: failed verifications + failed connects + established connections lost.\n",
     );
     let _ = writeln!(md, "- {}", super::bound::NOTE);
-    md.push_str(&super::bound::saturation_notes(
-        runs.iter().map(|r| (r.name.as_str(), &r.record.summary)),
-    ));
+    md.push_str(&super::bound::saturation_notes(runs.iter().map(|r| {
+        let s = &r.record.summary;
+        (r.name.as_str(), s.round, s.bound.as_ref())
+    })));
     md.push_str(&protocol_note(
         runs.iter()
             .map(|r| (r.name.as_str(), &r.record.summary.workload)),

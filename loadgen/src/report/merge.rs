@@ -49,7 +49,7 @@ pub fn merge_environment(s: &mut super::Summary, parts: &[RunRecord]) {
         _ => Vec::new(),
     };
     s.values_not_recorded = parts.iter().map(|p| p.summary.values_not_recorded).sum();
-    s.bound = super::bound::Bound::of(&s.environment);
+    s.bound = s.environment.bound();
 }
 
 /// Merges runs that happened at the same time into one.

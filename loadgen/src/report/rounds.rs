@@ -299,7 +299,12 @@ fn notes(groups: &[Group<'_>], pairings: &[Pairing], with_server: bool) -> Strin
     );
     let _ = writeln!(md, "- {}", super::bound::NOTE);
     md.push_str(&super::bound::saturation_notes(groups.iter().flat_map(
-        |g| g.runs.iter().map(move |r| (g.name, &r.record.summary)),
+        |g| {
+            g.runs.iter().map(move |r| {
+                let s = &r.record.summary;
+                (g.name, s.round, s.bound.as_ref())
+            })
+        },
     )));
     md.push_str(&super::compare::protocol_note(groups.iter().flat_map(
         |g| {

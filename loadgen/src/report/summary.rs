@@ -3,7 +3,7 @@
 //! Every struct is `#[serde(default)]`: a field missing from an older or hand-written
 //! summary.json reads as its default instead of failing the whole folder.
 
-use super::bound::Bound;
+use super::bound::{Bound, CpuFacts};
 use c1m_platform::procfs::CpuBusy;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -89,6 +89,19 @@ pub struct Workload {
     pub seed: Option<u64>,
     /// Closed loop: "auto" (a wakeup may wait for a batch of echoes) or "off".
     pub batch_waits: String,
+}
+
+impl Environment {
+    /// Which side was saturated ([`Bound`]), from this environment's CPU figures.
+    pub fn bound(&self) -> Option<Bound> {
+        Bound::of(&CpuFacts {
+            cpu_window: &self.cpu_window,
+            loadgen_cpus: &self.loadgen_cpus,
+            server_cpus: &self.server_cpus,
+            loadgen_spin_pct: self.loadgen_spin_pct,
+            loadgen_work_pct: self.loadgen_work_pct,
+        })
+    }
 }
 
 fn echo() -> String {
