@@ -95,6 +95,12 @@ fn worker_args(args: &RunArgs, plan: &Plan, i: usize, dir: &Path) -> Vec<String>
     if let Some(n) = args.body_size {
         v.extend(["--body-size".into(), n.to_string()]);
     }
+    if !plan.server_cpus.is_empty() {
+        v.extend([
+            "--server-cpus".into(),
+            cpus::format_cpu_list(&plan.server_cpus),
+        ]);
+    }
     if let Some(s) = &args.source_ips {
         v.extend(["--source-ips".into(), s.clone()]);
     }
