@@ -317,7 +317,8 @@ fn pairs_and_duration() -> (usize, String) {
     (pairs, duration)
 }
 
-/// Median and range of the ratios (sorted in place).
+/// Median and range of the ratios (sorted in place); written out here because this test,
+/// like the client it checks with, shares no code with the loadgen.
 fn median_range(v: &mut [f64]) -> (f64, f64, f64) {
     v.sort_by(f64::total_cmp);
     let n = v.len();

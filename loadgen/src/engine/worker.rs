@@ -686,14 +686,6 @@ impl Core {
         self.now >= self.m0 && self.now < self.m1
     }
 
-    /// An iteration that began at `t0` (= `now`) found nothing to do and only polled the
-    /// clock for a close send: its time counts as spin, not work, in the measured phase.
-    fn note_spin(&mut self, t0: u64) {
-        if self.in_window() {
-            self.spin_ns += now_ns().saturating_sub(t0);
-        }
-    }
-
     fn conn_id(&self, slot: u32) -> u64 {
         let g = self.plan.global_index(self.index, slot as usize) as u64;
         g | u64::from(self.conns[slot as usize].incarnation) << 40
