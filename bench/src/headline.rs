@@ -6,28 +6,8 @@ use crate::session::{Options, Planned};
 use crate::{log, report, warn};
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
 use std::time::Instant;
-
-/// `git rev-parse HEAD` (or "unknown") and whether tracked files have changes.
-pub(crate) fn git_revision(root: &Path) -> (String, bool) {
-    let git = |args: &[&str]| {
-        Command::new("git")
-            .arg("-C")
-            .arg(root)
-            .args(args)
-            .stderr(Stdio::null())
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-    };
-    let rev = git(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into());
-    let dirty =
-        git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
-    (rev, dirty)
-}
 
 /// How the headline's server CPU figures were measured, for the scenarios that ran.
 fn cost_note(scenarios: &[Scenario]) -> String {
@@ -50,9 +30,9 @@ pub struct Head {
     pub stamp: String,
     pub host: String,
     pub quick: bool,
-    /// `git rev-parse HEAD` (shortened to 12 characters here) and whether it was dirty.
-    pub rev: String,
-    pub dirty: bool,
+    /// The revision as the headline names it (`Revision::short`: 12 characters, and
+    /// where its diff is when the tree was dirty).
+    pub revision: String,
     /// `--cpus` of the server and the loadgen.
     pub server_cpus: String,
     pub loadgen_cpus: String,
@@ -70,12 +50,11 @@ pub fn headline_md(head: &Head, sdirs: &[PathBuf], failures: &[String]) -> Strin
         head.host,
         if head.quick { "quick" } else { "full" }
     );
-    let short: String = head.rev.chars().take(12).collect();
     // Writing to a String cannot fail; results are ignored on purpose.
     let _ = write!(
         md,
-        "git {short}{}; server CPU {}, loadgen CPU {}; {}. {} Details: compare.md in each folder.\n\n",
-        if head.dirty { " (dirty)" } else { "" },
+        "git {}; server CPU {}, loadgen CPU {}; {}. {} Details: compare.md in each folder.\n\n",
+        head.revision,
         head.server_cpus,
         head.loadgen_cpus,
         head.setting,
@@ -95,8 +74,7 @@ pub fn headline_md(head: &Head, sdirs: &[PathBuf], failures: &[String]) -> Strin
 pub(crate) fn write_headline(
     o: &Options,
     p: &Planned,
-    rev: &str,
-    dirty: bool,
+    revision: &crate::revision::Revision,
     tuning: &str,
     sdirs: &[PathBuf],
     failures: &[String],
@@ -109,8 +87,7 @@ pub(crate) fn write_headline(
         stamp: p.stamp.clone(),
         host: p.host.clone(),
         quick: o.quick,
-        rev: rev.to_owned(),
-        dirty,
+        revision: revision.short(),
         server_cpus: p.split.server.clone(),
         loadgen_cpus: p.split.loadgen.clone(),
         setting: tuning.to_owned(),

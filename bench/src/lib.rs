@@ -23,7 +23,9 @@
 //! - [`topology`]: where server and load run: the placement as data (loopback, netns,
 //!   hosts), the namespaces joined by veth, the hosts over ssh, the run's topology and
 //!   its record;
-//! - [`session`]: a whole run and its cleanup; [`headline`]: its headline file; [`watchdog`]: cleanup after a SIGKILL.
+//! - [`session`]: a whole run and its cleanup; [`headline`]: its headline file;
+//!   [`revision`]: the git revision and the diff of a dirty tree; [`watchdog`]: cleanup
+//!   after a SIGKILL.
 
 pub mod cli;
 pub mod headline;
@@ -36,6 +38,7 @@ pub mod plantext;
 pub mod preflight;
 pub mod procs;
 pub mod report;
+pub mod revision;
 pub mod rounds;
 pub mod runcase;
 pub mod safe_fs;

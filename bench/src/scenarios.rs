@@ -22,8 +22,7 @@ pub struct Suite<'a> {
     pub rate: Option<String>,
     /// The command line as typed.
     pub invocation: String,
-    pub git_rev: String,
-    pub git_dirty: bool,
+    pub revision: crate::revision::Revision,
     pub preflight: String,
     pub plan: String,
     pub sysctl_diff: String,
@@ -63,12 +62,7 @@ impl Suite<'_> {
         let mut md = format!("# {}: how this was made\n\n", s.name());
         // Writing to a String cannot fail; results are ignored on purpose.
         let _ = writeln!(md, "- command: `{}`", self.invocation);
-        let dirty = if self.git_dirty {
-            " (working tree had uncommitted changes)"
-        } else {
-            ""
-        };
-        let _ = writeln!(md, "- git revision: {}{dirty}", self.git_rev);
+        let _ = writeln!(md, "{}", self.revision.record(&dir)?);
         if s.is_echo() {
             let _ = writeln!(
                 md,

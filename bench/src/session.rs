@@ -396,7 +396,10 @@ impl Session {
             (diff, p)
         };
         interrupt::check()?;
-        let (rev, dirty) = crate::headline::git_revision(root);
+        let revision = crate::revision::Revision::read(root);
+        if let Some(w) = revision.warning() {
+            crate::warn(w);
+        }
         let t_start = Instant::now();
         let topo = self.topo.as_ref().context("no topology was built")?;
         let topo_text = topo.headline();
@@ -422,8 +425,7 @@ impl Session {
             rate: o.rate.clone(),
             invocation: std::env::var("C1M_INVOCATION")
                 .unwrap_or_else(|_| std::env::args().collect::<Vec<_>>().join(" ")),
-            git_rev: rev.clone(),
-            git_dirty: dirty,
+            revision: revision.clone(),
             preflight: pre,
             plan: p.text.clone(),
             sysctl_diff,
@@ -455,7 +457,7 @@ impl Session {
         let sdirs: Vec<PathBuf> = o.scenarios.iter().map(|&s| suite.scenario_dir(s)).collect();
         let failures = std::mem::take(&mut suite.ctx.failures);
         let setting = format!("{topo_text}; {tuning}");
-        crate::headline::write_headline(o, &p, &rev, dirty, &setting, &sdirs, &failures, t_start)?;
+        crate::headline::write_headline(o, &p, &revision, &setting, &sdirs, &failures, t_start)?;
         Ok(failures.len())
     }
 

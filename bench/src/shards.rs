@@ -72,6 +72,11 @@ pub(crate) fn run_loadgen(
             argv.extend(["--target".into(), placement.listen(p)]);
         }
         argv.extend(["--cpus".into(), client.cpus.clone()]);
+        // One kernel (loopback, netns): the loadgen's /proc/stat sees the server's CPUs,
+        // so its summary can say which side was saturated.
+        if placement.server.site.remote.is_none() && client.site.remote.is_none() {
+            argv.extend(["--server-cpus".into(), ctx.split.server.clone()]);
+        }
         if let Some(size) = job.size {
             argv.extend(["--size".into(), size.to_string()]);
         }

@@ -660,11 +660,7 @@ fn parse_head(md: &str, scenarios: Vec<Scenario>) -> Option<Head> {
     let git = lines
         .find(|l| l.starts_with("git "))?
         .strip_prefix("git ")?;
-    let (rev, rest) = git.split_once("; server CPU ")?;
-    let (rev, dirty) = match rev.strip_suffix(" (dirty)") {
-        Some(r) => (r, true),
-        None => (rev, false),
-    };
+    let (revision, rest) = git.split_once("; server CPU ")?;
     let (server, rest) = rest.split_once(", loadgen CPU ")?;
     let (loadgen, rest) = rest.split_once("; ")?;
     let cost = [". srv CPU µs/msg", ". http (HTTP/1.1"]
@@ -675,8 +671,7 @@ fn parse_head(md: &str, scenarios: Vec<Scenario>) -> Option<Head> {
         stamp: stamp.to_owned(),
         host: host.to_owned(),
         quick: scale.starts_with("quick"),
-        rev: rev.to_owned(),
-        dirty,
+        revision: revision.to_owned(),
         server_cpus: server.to_owned(),
         loadgen_cpus: loadgen.to_owned(),
         setting: rest[..cost].to_owned(),

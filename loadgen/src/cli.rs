@@ -64,6 +64,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "LIST")]
     pub cpus: Option<String>,
 
+    /// CPUs the server runs on, when on this machine: the summary then says whether the
+    /// client or the server was saturated (`bound`), from per-CPU busy time.
+    #[arg(long, value_name = "LIST")]
+    pub server_cpus: Option<String>,
+
     /// Source addresses: a range `127.0.0.2-127.0.0.40` or a list `a,b,c`
     /// (each reaches about 64k connections per target).
     #[arg(long, value_name = "RANGE|LIST")]

@@ -114,6 +114,8 @@ fn open_loop_rate(backend: &str) {
         "2000",
         "--cpus",
         "1",
+        "--server-cpus",
+        "0",
         "--out",
         &dir.arg("run"),
     ]);
@@ -122,6 +124,17 @@ fn open_loop_rate(backend: &str) {
     check_clean(&rec, 10);
     let s = &rec.summary;
     assert!(s.coordinated_omission_corrected);
+    // Both sides' CPUs are known, so the run is judged; spin is part of the CPU used.
+    let env = &s.environment;
+    assert_eq!(env.server_cpus, vec![0]);
+    let window: Vec<usize> = env.cpu_window.iter().map(|c| c.cpu).collect();
+    assert!(window.contains(&0) && window.contains(&1), "{window:?}");
+    let (cpu, spin) = (
+        env.loadgen_cpu_pct.expect("cpu"),
+        env.loadgen_spin_pct.expect("spin"),
+    );
+    assert!(spin >= 0.0 && spin <= cpu + 1.0, "spin {spin} of cpu {cpu}");
+    assert!(s.bound.is_some(), "{s:#?}");
     assert_eq!(s.workload.arrivals.as_deref(), Some("uniform"));
     let (p50, p99, max) = (
         s.send_lag_p50_us.expect("lag p50"),
@@ -300,6 +313,8 @@ fn procs_are_merged(backend: &str) {
         "2",
         "--cpus",
         "1",
+        "--server-cpus",
+        "0",
         "--out",
         &dir.arg("run"),
     ]);
@@ -316,6 +331,11 @@ fn procs_are_merged(backend: &str) {
     );
     assert_eq!(merged.summary.workload.connections, 10);
     assert_eq!(merged.summary.workload.procs, 2);
+    // The loadgen's work is summed over the workers, and the mark follows from it.
+    let work = |r: &c1m_loadgen::report::RunRecord| r.summary.environment.loadgen_work_pct;
+    let sum = work(&w0).expect("work") + work(&w1).expect("work");
+    assert!((work(&merged).expect("work") - sum).abs() < 1e-6);
+    assert!(merged.summary.bound.is_some(), "{:#?}", merged.summary);
 }
 
 /// 30,000 connections from one loadgen process whose RLIMIT_NOFILE is 20,000: the

@@ -1,7 +1,7 @@
 //! Readers for what the kernel says about this process and the machine: CPU time,
 //! memory, kernel slab, sysctls, versions. Missing files give `None`, never a panic.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs;
 
@@ -178,15 +178,125 @@ pub fn cpu_model() -> String {
 /// other processes kept the machine during a run.
 pub fn machine_cpu_ticks() -> Option<(u64, u64)> {
     let text = fs::read_to_string("/proc/stat").ok()?;
-    let line = text.lines().next()?;
-    let nums: Vec<u64> = line
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|v| v.parse().ok())
+    let all = parse_stat_line(text.lines().next()?)?.1;
+    Some((all.busy(), all.total()))
+}
+
+/// Clock ticks of one CPU (or of all: the `cpu` line) from `/proc/stat`. Guest time is
+/// already inside `user`, so it is not added again.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CpuTicks {
+    pub user: u64,
+    pub nice: u64,
+    pub system: u64,
+    pub idle: u64,
+    pub iowait: u64,
+    pub irq: u64,
+    pub softirq: u64,
+    pub steal: u64,
+}
+
+impl CpuTicks {
+    pub fn total(&self) -> u64 {
+        self.busy() + self.idle + self.iowait
+    }
+
+    /// Everything but idle and iowait (steal included: the CPU was not ours to use).
+    pub fn busy(&self) -> u64 {
+        self.user + self.nice + self.system + self.irq + self.softirq + self.steal
+    }
+}
+
+/// `cpuN a b c ...` as (N, ticks); `cpu ...` (all CPUs) as (usize::MAX, ticks).
+fn parse_stat_line(line: &str) -> Option<(usize, CpuTicks)> {
+    let mut f = line.split_whitespace();
+    let name = f.next()?.strip_prefix("cpu")?;
+    let cpu = if name.is_empty() {
+        usize::MAX
+    } else {
+        name.parse().ok()?
+    };
+    let mut n = [0u64; 8];
+    for v in n.iter_mut() {
+        *v = f.next().map_or(Some(0), |t| t.parse().ok())?;
+    }
+    let [user, nice, system, idle, iowait, irq, softirq, steal] = n;
+    Some((
+        cpu,
+        CpuTicks {
+            user,
+            nice,
+            system,
+            idle,
+            iowait,
+            irq,
+            softirq,
+            steal,
+        },
+    ))
+}
+
+/// Ticks of every online CPU, by CPU number, from `/proc/stat`.
+pub fn per_cpu_ticks() -> Option<BTreeMap<usize, CpuTicks>> {
+    Some(parse_per_cpu(&fs::read_to_string("/proc/stat").ok()?))
+}
+
+fn parse_per_cpu(text: &str) -> BTreeMap<usize, CpuTicks> {
+    text.lines()
+        .filter_map(parse_stat_line)
+        .filter(|(cpu, _)| *cpu != usize::MAX)
+        .collect()
+}
+
+/// What one CPU did over a window (two [`per_cpu_ticks`] samples), in % of the window.
+/// `busy_pct` is everything but idle and iowait: user, system, irq, softirq and steal.
+/// Softirq shows here only where the kernel accounts IRQ time (`CONFIG_IRQ_TIME_ACCOUNTING`);
+/// elsewhere it is charged to whatever task ran, as user or system time.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct CpuBusy {
+    pub cpu: usize,
+    pub busy_pct: f64,
+    pub user_pct: f64,
+    pub system_pct: f64,
+    pub irq_pct: f64,
+    pub softirq_pct: f64,
+    pub steal_pct: f64,
+}
+
+/// Busy share of each CPU present in both samples over the window from `a` to `b`;
+/// CPUs with no ticks in between (offline) are left out.
+pub fn cpu_window(a: &BTreeMap<usize, CpuTicks>, b: &BTreeMap<usize, CpuTicks>) -> Vec<CpuBusy> {
+    let mut out = Vec::new();
+    for (&cpu, t1) in b {
+        let Some(t0) = a.get(&cpu) else { continue };
+        let d = |x1: u64, x0: u64| x1.saturating_sub(x0) as f64;
+        let total = d(t1.total(), t0.total());
+        if total <= 0.0 {
+            continue;
+        }
+        let pct = |v: f64| v / total * 100.0;
+        out.push(CpuBusy {
+            cpu,
+            busy_pct: pct(d(t1.busy(), t0.busy())),
+            user_pct: pct(d(t1.user + t1.nice, t0.user + t0.nice)),
+            system_pct: pct(d(t1.system, t0.system)),
+            irq_pct: pct(d(t1.irq, t0.irq)),
+            softirq_pct: pct(d(t1.softirq, t0.softirq)),
+            steal_pct: pct(d(t1.steal, t0.steal)),
+        });
+    }
+    out
+}
+
+/// Mean busy % of `cpus` in `window`; None when none of them is in it.
+pub fn mean_busy_pct(window: &[CpuBusy], cpus: &[usize]) -> Option<f64> {
+    let v: Vec<f64> = window
+        .iter()
+        .filter(|c| cpus.contains(&c.cpu))
+        .map(|c| c.busy_pct)
         .collect();
-    let total: u64 = nums.iter().sum();
-    let idle = nums.get(3).copied().unwrap_or(0) + nums.get(4).copied().unwrap_or(0);
-    Some((total - idle, total))
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }
 
 #[cfg(test)]
@@ -208,5 +318,41 @@ mod tests {
         assert_eq!(kb_field(text, "VmRSS"), Some(1234 * 1024));
         assert_eq!(kb_field(text, "VmHWM"), Some(99 * 1024));
         assert_eq!(kb_field(text, "VmSwap"), None);
+    }
+
+    #[test]
+    fn per_cpu_window_arithmetic() {
+        let a = parse_per_cpu(
+            "cpu  200 0 100 700 0 0 0 0 0 0\ncpu0 100 0 50 350 0 0 0 0\ncpu1 100 0 50 350 0 0 0 0 0 0\nintr 1 2\n",
+        );
+        // Over the window cpu0 gets 100 ticks: 60 user, 10 system, 5 irq, 20 softirq,
+        // 5 idle; cpu1 gets 100 ticks: 10 user, 80 idle, 10 iowait.
+        let b = parse_per_cpu(
+            "cpu  0 0 0 0 0 0 0 0 0 0\ncpu0 160 0 60 355 0 5 20 0\ncpu1 110 0 50 430 10 0 0 0 0 0\n",
+        );
+        assert_eq!(a.len(), 2, "the all-CPU line is not a CPU");
+        let w = cpu_window(&a, &b);
+        assert_eq!(w.len(), 2);
+        let close = |x: f64, y: f64| (x - y).abs() < 1e-9;
+        assert_eq!(w[0].cpu, 0);
+        assert!(close(w[0].busy_pct, 95.0), "{:?}", w[0]);
+        assert!(close(w[0].user_pct, 60.0) && close(w[0].system_pct, 10.0));
+        assert!(close(w[0].irq_pct, 5.0) && close(w[0].softirq_pct, 20.0));
+        assert!(close(w[1].busy_pct, 10.0), "iowait is not busy: {:?}", w[1]);
+        assert!(close(mean_busy_pct(&w, &[0, 1]).unwrap(), 52.5));
+        assert_eq!(mean_busy_pct(&w, &[7]), None);
+        // A CPU missing from one sample, or with no ticks in between, is left out.
+        let mut c = b.clone();
+        c.remove(&1);
+        assert_eq!(cpu_window(&a, &c).len(), 1);
+        assert!(cpu_window(&b, &b).is_empty());
+    }
+
+    #[test]
+    fn reads_this_machine_per_cpu() {
+        let t = per_cpu_ticks().expect("/proc/stat");
+        assert!(!t.is_empty());
+        let (busy, total) = machine_cpu_ticks().expect("/proc/stat");
+        assert!(busy <= total && total > 0);
     }
 }

@@ -146,6 +146,14 @@ impl Run {
         self.summary.num_at(keys)
     }
 
+    /// The run's bound mark (`c1m_loadgen::report::bound`), when it has one.
+    pub fn bound_mark(&self) -> Option<&str> {
+        match self.summary.at(&["bound", "mark"]) {
+            Some(Json::Str(s)) => Some(s.as_str()),
+            _ => None,
+        }
+    }
+
     /// Errors of every kind: failed verifications, failed connects, connections lost.
     pub fn errors(&self) -> Option<f64> {
         if self.summary.is_empty_obj() {

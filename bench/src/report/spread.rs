@@ -4,6 +4,7 @@
 //! difference).
 
 use super::{fmt, fmt_us, table, Run};
+use c1m_loadgen::report::bound::{self, marks_cell};
 use c1m_loadgen::report::stats::{pair_rounds, paired_ratios, Spread};
 
 /// Splits a run label into (backend, point): `tokio-uring-c100` -> (`tokio-uring`,
@@ -126,6 +127,7 @@ pub fn rows_rounds(runs: &[Run], open_loop: bool) -> String {
                 }),
                 |v| fmt(Some(v), 0),
             ),
+            marks_cell(g.runs.iter().map(|r| r.bound_mark())),
             show(g.spread(Run::cpu_us_per_msg), |v| format!("{v:.2}")),
             base.map_or_else(|| "1".into(), |b| cpu_ratio(b, g)),
             show(g.spread(lat("p50_us")), |v| fmt_us(Some(v))),
@@ -140,6 +142,7 @@ pub fn rows_rounds(runs: &[Run], open_loop: bool) -> String {
         "backend",
         "rounds",
         rate,
+        "bound",
         "srv CPU µs/msg",
         "CPU ratio",
         "p50 µs",
@@ -148,6 +151,24 @@ pub fn rows_rounds(runs: &[Run], open_loop: bool) -> String {
         "errors",
     ];
     table(&header, &rows)
+}
+
+/// What a closed-loop msgs/s column is, by the marks of its runs: the server's maximum
+/// throughput only where every run was server-bound.
+pub fn throughput_note(runs: &[Run]) -> String {
+    let marks: Vec<&str> = runs.iter().filter_map(Run::bound_mark).collect();
+    let all =
+        |m: &str| !marks.is_empty() && marks.len() == runs.len() && marks.iter().all(|x| *x == m);
+    if all(bound::SERVER_BOUND) {
+        "msgs/s is the maximum throughput: every run was server-bound.".into()
+    } else if all(bound::CLIENT_BOUND) {
+        "msgs/s is the loadgen's ceiling, not the server's maximum: every run was client-bound."
+            .into()
+    } else if marks.is_empty() {
+        "msgs/s is the closed-loop throughput; whether the server or the client bound it was not recorded.".into()
+    } else {
+        "msgs/s is the closed-loop throughput: the server's maximum only in rows marked server; client marks the loadgen's ceiling, neither a pace set by the round trip.".into()
+    }
 }
 
 /// What the table's notation means, printed under it.
@@ -171,6 +192,41 @@ mod tests {
             hold: serde_json::from_str::<Json>("{}").expect("json"),
             failed: false,
         }
+    }
+
+    fn marked(mut r: Run, mark: &str) -> Run {
+        let bound =
+            serde_json::from_str::<Json>(&format!(r#"{{"mark": "{mark}"}}"#)).expect("json");
+        r.summary.set("bound", bound);
+        r
+    }
+
+    #[test]
+    fn the_throughput_wording_follows_the_marks() {
+        let server = |n| marked(run("uring-c100", n, 4.0, 100.0), bound::SERVER_BOUND);
+        let client = |n| marked(run("uring-c100", n, 4.0, 100.0), bound::CLIENT_BOUND);
+        let t = rows_rounds(&[server(1), client(2), server(3)], false);
+        assert!(
+            t.lines()
+                .nth(2)
+                .expect("row")
+                .contains("| server 2, client 1 |"),
+            "{t}"
+        );
+        assert!(throughput_note(&[server(1), server(2)])
+            .starts_with("msgs/s is the maximum throughput"));
+        assert!(
+            throughput_note(&[client(1)]).contains("loadgen's ceiling, not the server's maximum")
+        );
+        let mixed = throughput_note(&[server(1), client(2)]);
+        assert!(mixed.contains("only in rows marked server"), "{mixed}");
+        // A run without a mark: nothing is claimed.
+        let unmarked = throughput_note(&[server(1), run("epoll-c100", 1, 5.0, 90.0)]);
+        assert!(
+            unmarked.contains("only in rows marked server"),
+            "{unmarked}"
+        );
+        assert!(throughput_note(&[run("epoll-c100", 1, 5.0, 90.0)]).contains("not recorded"));
     }
 
     #[test]
@@ -198,12 +254,12 @@ mod tests {
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(
             lines[2],
-            "| c100 | uring | 3 | 110 (100-120) | 5.00 (4.00-6.00) | 1 | 50 | 90 | 200 | 0 |"
+            "| c100 | uring | 3 | 110 (100-120) | – | 5.00 (4.00-6.00) | 1 | 50 | 90 | 200 | 0 |"
         );
         // epoll/uring per round: 1.25, 1.00, 1.10 -> median 1.10, no round below 1.
         assert_eq!(
             lines[3],
-            "| c100 | epoll | 3 | 85 (80-90) | 5.50 (5.00-6.00) | 1.10 (1.00-1.25) | 50 | 90 | 200 | 0 |"
+            "| c100 | epoll | 3 | 85 (80-90) | – | 5.50 (5.00-6.00) | 1.10 (1.00-1.25) | 50 | 90 | 200 | 0 |"
         );
         let mixed = vec![
             run("uring-c100", 1, 4.0, 1.0),

@@ -1,7 +1,7 @@
 //! The markdown the compare table has no columns for (hold, churn), and the headline of
 //! a whole run.
 
-use super::spread::{rows_rounds, NOTE};
+use super::spread::{rows_rounds, throughput_note, NOTE};
 use super::{fmt, fmt_bytes, fmt_us, run_dirs, table, Run};
 use std::path::{Path, PathBuf};
 
@@ -194,7 +194,13 @@ pub fn headline(scenario_dirs: &[PathBuf]) -> String {
             "pingpong" | "latency" => {
                 lines.push(rows_rounds(&runs, scenario == "latency"));
                 lines.push(String::new());
+                if scenario == "pingpong" {
+                    lines.push(throughput_note(&runs));
+                    lines.push(String::new());
+                }
                 lines.push(NOTE.into());
+                lines.push(String::new());
+                lines.push(c1m_loadgen::report::bound::NOTE.into());
             }
             "hold" => lines.push(rows_hold(&runs)),
             "churn" => lines.push(rows_churn(&runs)),
@@ -287,11 +293,11 @@ mod tests {
         assert_eq!(lines[0], "### latency (2026-01-01-1200-my-host-latency)");
         assert_eq!(
             lines[2],
-            "| point | backend | rounds | rate msgs/s | srv CPU µs/msg | CPU ratio | p50 µs | p99 µs | p99.9 µs | errors |"
+            "| point | backend | rounds | rate msgs/s | bound | srv CPU µs/msg | CPU ratio | p50 µs | p99 µs | p99.9 µs | errors |"
         );
         assert_eq!(
             lines[4],
-            "| c100-r25 | uring | 1 | 12,500 | 4.00 | 1 | 55.5 | 120 | 1,234 | 6 |"
+            "| c100-r25 | uring | 1 | 12,500 | – | 4.00 | 1 | 55.5 | 120 | 1,234 | 6 |"
         );
         let pp = lines
             .iter()
@@ -301,15 +307,15 @@ mod tests {
         // no CPU figure for epoll, so no ratio.
         assert_eq!(
             lines[pp + 4],
-            "| c100 | uring | 1 | 50,000 | 4.00 | 1 | 55.5 | 120 | 1,234 | 6 |"
+            "| c100 | uring | 1 | 50,000 | – | 4.00 | 1 | 55.5 | 120 | 1,234 | 6 |"
         );
         assert_eq!(
             lines[pp + 5],
-            "| c100 | epoll | 1 | 30,000 | - | - | 55.5 | 120 | 1,234 | 6 |"
+            "| c100 | epoll | 1 | 30,000 | – | - | - | 55.5 | 120 | 1,234 | 6 |"
         );
         assert_eq!(
             lines[pp + 6],
-            "| c100 | tokio | 1 | - | - | - | - | - | - | 0 FAILED |"
+            "| c100 | tokio | 1 | - | – | - | - | - | - | - | 0 FAILED |"
         );
     }
 

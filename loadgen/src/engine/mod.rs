@@ -163,15 +163,21 @@ struct Outcome {
     machine_busy_pct: Option<f64>,
     loadgen_cpu_pct: Option<f64>,
     cpu_us_per_msg: Option<f64>,
+    /// Loadgen spin, % of one CPU, over the measured phase.
+    spin_pct: Option<f64>,
+    cpu_window: Vec<procfs::CpuBusy>,
+    /// Interval histograms that could not be added (see `report::record_ns`).
+    unrecorded: u64,
     stopped_early: Option<String>,
 }
 
 /// CPU counters at one instant.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct CpuSample {
     at_ns: u64,
     own_s: f64,
     machine: Option<(u64, u64)>,
+    per_cpu: Option<BTreeMap<usize, procfs::CpuTicks>>,
 }
 
 impl CpuSample {
@@ -181,6 +187,7 @@ impl CpuSample {
             at_ns: clock::now_ns(),
             own_s: t.user_s + t.sys_s,
             machine: procfs::machine_cpu_ticks(),
+            per_cpu: procfs::per_cpu_ticks(),
         }
     }
 }
@@ -238,6 +245,7 @@ fn drive(plan: &Plan) -> anyhow::Result<Outcome> {
     let mut last_tick = begin;
     let mut at_m0: Option<CpuSample> = None;
     let mut at_m1: Option<CpuSample> = None;
+    let mut unrecorded = 0u64;
     let total = plan.connections as u64;
     // When the load last had an open connection or a new echo, and the echo count then.
     let mut alive = (0u64, 0u64);
@@ -250,7 +258,7 @@ fn drive(plan: &Plan) -> anyhow::Result<Outcome> {
                 let entry = intervals
                     .entry(m.index)
                     .or_insert_with(|| (report::new_histogram(), 0));
-                let _ = entry.0.add(&m.hist);
+                unrecorded += u64::from(!report::add_into(&mut entry.0, &m.hist));
                 entry.1 = entry.1.max(m.length_ns);
                 *reports_per_index.entry(m.index).or_default() += 1;
                 continue;
@@ -385,13 +393,17 @@ fn drive(plan: &Plan) -> anyhow::Result<Outcome> {
         let entry = intervals
             .entry(m.index)
             .or_insert_with(|| (report::new_histogram(), 0));
-        let _ = entry.0.add(&m.hist);
+        unrecorded += u64::from(!report::add_into(&mut entry.0, &m.hist));
         entry.1 = entry.1.max(m.length_ns);
     }
     let end_sample = CpuSample::take();
+    let mut cpu_window = Vec::new();
     let (measured_s, machine_busy_pct, loadgen_cpu_pct, cpu_us_per_msg) = match at_m0 {
         Some(a) => {
             let b = at_m1.unwrap_or(end_sample);
+            if let (Some(t0), Some(t1)) = (&a.per_cpu, &b.per_cpu) {
+                cpu_window = procfs::cpu_window(t0, t1);
+            }
             let m0 = start_ns + warmup_ns;
             let m1 = stop_at.map_or(m0 + duration_ns, |s| s.min(m0 + duration_ns));
             let measured_s = m1.saturating_sub(m0) as f64 / 1e9;
@@ -414,6 +426,9 @@ fn drive(plan: &Plan) -> anyhow::Result<Outcome> {
         }
         None => (0.0, None, None, None),
     };
+    let spin_s = results.iter().map(|r| r.spin_ns).sum::<u64>() as f64 / 1e9;
+    let spin_pct =
+        (measured_s > 0.0 && loadgen_cpu_pct.is_some()).then(|| spin_s / measured_s * 100.0);
     Ok(Outcome {
         results,
         intervals,
@@ -422,6 +437,9 @@ fn drive(plan: &Plan) -> anyhow::Result<Outcome> {
         machine_busy_pct,
         loadgen_cpu_pct,
         cpu_us_per_msg,
+        spin_pct,
+        cpu_window,
+        unrecorded,
         stopped_early,
     })
 }
@@ -484,6 +502,10 @@ fn environment(plan: &Plan) -> Environment {
         machine_cpu_busy_pct: None,
         loadgen_cpu_pct: None,
         loadgen_cpu_us_per_msg: None,
+        loadgen_spin_pct: None,
+        loadgen_work_pct: None,
+        server_cpus: plan.server_cpus.clone(),
+        cpu_window: Vec::new(),
     }
 }
 
@@ -544,9 +566,11 @@ fn build_record(args: &RunArgs, plan: &Plan, o: &Outcome) -> report::RunRecord {
     let mut first: Option<u64> = None;
     let mut last: Option<u64> = None;
     let mut lag = report::new_histogram();
+    let mut unrecorded = 0;
     for r in &o.results {
-        let _ = latency.add(&r.measured);
-        let _ = connect.add(&r.connect);
+        unrecorded += r.unrecorded;
+        unrecorded += u64::from(!report::add_into(&mut latency, &r.measured));
+        unrecorded += u64::from(!report::add_into(&mut connect, &r.connect));
         add_counts(&mut connect_errors, &r.connect_errors);
         add_counts(&mut connection_errors, &r.connection_errors);
         sent += r.sent_measured;
@@ -563,7 +587,7 @@ fn build_record(args: &RunArgs, plan: &Plan, o: &Outcome) -> report::RunRecord {
             (a, b) => a.or(b),
         };
         last = last.max(r.last_ramp_established_ns);
-        let _ = lag.add(&r.send_lag);
+        unrecorded += u64::from(!report::add_into(&mut lag, &r.send_lag));
     }
     let start_epoch_s = if o.start_ns != 0 {
         clock::wall_at(o.start_ns)
@@ -583,6 +607,13 @@ fn build_record(args: &RunArgs, plan: &Plan, o: &Outcome) -> report::RunRecord {
     env.machine_cpu_busy_pct = o.machine_busy_pct;
     env.loadgen_cpu_pct = o.loadgen_cpu_pct;
     env.loadgen_cpu_us_per_msg = o.cpu_us_per_msg;
+    env.loadgen_spin_pct = o.spin_pct;
+    env.loadgen_work_pct = o
+        .loadgen_cpu_pct
+        .zip(o.spin_pct)
+        .map(|(cpu, spin)| (cpu - spin).max(0.0));
+    env.cpu_window = o.cpu_window.clone();
+    let bound = env.bound();
     let measured_s = o.measured_s;
     let per_s = |n: u64| {
         if measured_s > 0.0 {
@@ -622,6 +653,8 @@ fn build_record(args: &RunArgs, plan: &Plan, o: &Outcome) -> report::RunRecord {
         send_lag_p99_us: scheduled.then_some(lag_us.1),
         max_send_lag_us: scheduled.then_some(lag_us.2),
         connects_per_s: (plan.mode == Mode::Churn).then(|| per_s(churned)),
+        bound,
+        values_not_recorded: unrecorded + o.unrecorded,
         round: args.round,
         warnings: Vec::new(),
     };

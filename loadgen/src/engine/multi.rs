@@ -86,7 +86,10 @@ pub fn run(specs: Vec<LoopSpec>) -> anyhow::Result<Vec<LoopResult>> {
     let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; n];
     while running > 0 {
         let now = now_ns();
+        let pass_start = now;
         let mut hot = false;
+        // Nothing walked or submitted: the pass only polled for a close send.
+        let mut idle = true;
         for i in 0..n {
             if results[i].is_some() || !(ready[i] || deadline[i] <= now) {
                 continue;
@@ -94,7 +97,8 @@ pub fn run(specs: Vec<LoopSpec>) -> anyhow::Result<Vec<LoopResult>> {
             let force = ready[i];
             ready[i] = false;
             let lp = &mut loops[i];
-            let (cqes, more, again) = lp.step(force)?;
+            let (cqes, more, again, submitted) = lp.step(force)?;
+            idle &= cqes == 0 && !submitted;
             if !more {
                 results[i] = Some(lp.finish());
                 running -= 1;
@@ -117,6 +121,11 @@ pub fn run(specs: Vec<LoopSpec>) -> anyhow::Result<Vec<LoopResult>> {
             .unwrap_or(u64::MAX);
         let now = now_ns();
         let wait = if hot || next <= now { 0 } else { next - now };
+        if idle && wait == 0 {
+            if let Some(i) = (0..n).find(|&i| results[i].is_none()) {
+                loops[i].note_spin(pass_start);
+            }
+        }
         let ts = libc::timespec {
             tv_sec: (wait / 1_000_000_000) as libc::time_t,
             tv_nsec: (wait % 1_000_000_000) as libc::c_long,

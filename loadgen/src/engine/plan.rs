@@ -56,6 +56,8 @@ pub struct Plan {
     /// Connection attempts per second for this process.
     pub connect_rate: Option<f64>,
     pub cpus: Vec<usize>,
+    /// `--server-cpus` (empty: not given).
+    pub server_cpus: Vec<usize>,
     /// Event loops (one io_uring each); more than CPUs when one ring's fixed-file table
     /// cannot hold a CPU's share.
     pub loops: usize,
@@ -255,6 +257,11 @@ impl Plan {
         }
         let cpus = c1m_platform::cpus::resolve_cpus(args.cpus.as_deref())
             .map_err(|e| anyhow::anyhow!("--cpus: {e}"))?;
+        let server_cpus = match args.server_cpus.as_deref() {
+            Some(list) => c1m_platform::cpus::parse_cpu_list(list)
+                .map_err(|e| anyhow::anyhow!("--server-cpus: {e}"))?,
+            None => Vec::new(),
+        };
         let slots_per_ring = slots_per_ring.max(1);
         let loops = cpus
             .len()
@@ -285,6 +292,7 @@ impl Plan {
             mode,
             connect_rate: args.connect_rate,
             cpus,
+            server_cpus,
             loops,
             slots_per_ring,
             inflight_cap,

@@ -95,6 +95,12 @@ fn worker_args(args: &RunArgs, plan: &Plan, i: usize, dir: &Path) -> Vec<String>
     if let Some(n) = args.body_size {
         v.extend(["--body-size".into(), n.to_string()]);
     }
+    if !plan.server_cpus.is_empty() {
+        v.extend([
+            "--server-cpus".into(),
+            cpus::format_cpu_list(&plan.server_cpus),
+        ]);
+    }
     if let Some(s) = &args.source_ips {
         v.extend(["--source-ips".into(), s.clone()]);
     }
@@ -225,16 +231,14 @@ pub fn run_parent(args: &RunArgs, plan: &Plan) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| super::default_label(plan));
     let mut env = super::environment(plan);
-    env.loadgen_cpu_pct = parts
-        .iter()
-        .map(|p| p.summary.environment.loadgen_cpu_pct)
-        .sum::<Option<f64>>();
-    env.machine_cpu_busy_pct = parts
-        .iter()
-        .filter_map(|p| p.summary.environment.machine_cpu_busy_pct)
-        .reduce(f64::max);
     env.loadgen_cpu_us_per_msg = cpu_per_msg(&parts);
     merged.summary.environment = env;
+    report::merge::merge_environment(&mut merged.summary, &parts);
+    for w in merged.summary.derived_warnings() {
+        if !merged.summary.warnings.contains(&w) {
+            merged.summary.warnings.push(w);
+        }
+    }
     if !temporary {
         report::write_run_dir(&out, &merged)
             .with_context(|| format!("writing the merged run folder {}", out.display()))?;

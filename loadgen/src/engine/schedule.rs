@@ -133,14 +133,49 @@ mod tests {
         assert_ne!(run(loop_seed(1, 0)), run(loop_seed(2, 0)));
     }
 
+    use crate::report::{new_histogram, record_ns};
+
     #[test]
     fn lag_summary_reads_percentiles_in_microseconds() {
-        let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("bounds");
+        let mut h = new_histogram();
         assert_eq!(lag_summary(&h), None);
         for v in 1..=100u64 {
-            h.record(v * 1000).expect("in range");
+            assert!(record_ns(&mut h, v * 1000));
         }
         let (p50, p99, max) = lag_summary(&h).expect("recorded");
         assert!((p50 - 50.0).abs() < 0.5 && (p99 - 99.0).abs() < 0.5 && (max - 100.0).abs() < 0.5);
+    }
+
+    /// The send-lag histogram once clamped every lag above 2.047 µs (its initial top):
+    /// a 50 ms lag must read back as 50 ms.
+    #[test]
+    fn a_50_ms_lag_reads_back_as_50_ms() {
+        let mut h = new_histogram();
+        for _ in 0..98 {
+            assert!(record_ns(&mut h, 300));
+        }
+        assert!(record_ns(&mut h, 50_000_000));
+        assert!(record_ns(&mut h, 50_000_000));
+        let (p50, p99, max) = lag_summary(&h).expect("recorded");
+        assert!((p50 - 0.3).abs() < 0.01, "p50 {p50}");
+        assert!((p99 - 50_000.0).abs() / 50_000.0 < 1e-3, "p99 {p99} µs");
+        assert!((max - 50_000.0).abs() / 50_000.0 < 1e-3, "max {max} µs");
+    }
+
+    /// Lags from 1 ns to an hour, each recorded alone into a fresh histogram, read
+    /// back within the histogram's 3 significant digits.
+    #[test]
+    fn lag_recording_holds_the_whole_range() {
+        let mut v = 1u64;
+        while v <= 3_600_000_000_000 {
+            let mut h = new_histogram();
+            assert!(record_ns(&mut h, v), "{v} ns not recorded");
+            let max_ns = h.max() as f64;
+            assert!(
+                (max_ns - v as f64).abs() <= v as f64 * 1e-3 + 1.0,
+                "{v} ns read back as {max_ns}"
+            );
+            v = v * 7 + 3;
+        }
     }
 }

@@ -11,7 +11,7 @@ use super::plan::{Mode, Plan};
 use super::proto::{http_response::ResponseReader, Response};
 use super::schedule::{self, RateClock, SPIN_NS};
 use crate::cli::BatchWaits;
-use crate::report::new_histogram;
+use crate::report::{new_histogram, record_ns};
 use c1m_platform::bufring::BufRing;
 use c1m_platform::net::{client_socket, errno_name};
 use c1m_platform::signals;
@@ -127,6 +127,10 @@ pub struct LoopResult {
     pub send_lag: Histogram<u64>,
     pub enters: u64,
     pub cqes: u64,
+    /// Values a histogram could not hold (counted, never clamped; 0 in practice).
+    pub unrecorded: u64,
+    /// Measured phase: ns spent polling for a scheduled send with nothing to do.
+    pub spin_ns: u64,
 }
 
 /// Everything one loop is told.
@@ -326,6 +330,8 @@ pub(super) struct Core {
     send_lag: Histogram<u64>,
     enters: u64,
     cqes: u64,
+    unrecorded: u64,
+    spin_ns: u64,
     /// The kernel can wait for several completions with a bound (min_wait, 6.12+).
     can_batch_waits: bool,
     /// How long a wait may hold back the first completion to collect more (µs): 1% of
@@ -470,6 +476,8 @@ impl Loop {
             send_lag: new_histogram(),
             enters: 0,
             cqes: 0,
+            unrecorded: 0,
+            spin_ns: 0,
             can_batch_waits: ring.params().is_feature_min_timeout()
                 && plan.batch_waits == BatchWaits::Auto,
             batch_wait_us: 0,
@@ -487,8 +495,9 @@ impl Loop {
         schedule::fine_timer_slack();
         self.core.ramp_start = now_ns();
         loop {
-            self.core.now = now_ns();
-            self.reap();
+            let t0 = now_ns();
+            self.core.now = t0;
+            let n = self.reap();
             if !self.advance() {
                 break;
             }
@@ -497,7 +506,11 @@ impl Loop {
             let wake = self.core.wake_at();
             if wake <= self.core.now + 1_000 {
                 // A scheduled send is too close to sleep for: poll until it is due.
+                let idle = n == 0 && self.core.sqes.is_empty();
                 self.enter_nowait()?;
+                if idle {
+                    self.core.note_spin(t0);
+                }
             } else {
                 self.submit_and_wait(wake - self.core.now)?;
             }
@@ -540,18 +553,20 @@ impl Loop {
     /// work without sleeping, and the completions that produced. The ring's eventfd is off
     /// meanwhile, so the step's own completions do not wake the thread again.
     ///
-    /// Returns (completions walked, still running, step again before sleeping).
-    pub(super) fn step(&mut self, force: bool) -> anyhow::Result<(usize, bool, bool)> {
+    /// Returns (completions walked, still running, step again before sleeping, whether
+    /// it submitted anything).
+    pub(super) fn step(&mut self, force: bool) -> anyhow::Result<(usize, bool, bool, bool)> {
         self.ring.completion().disable_eventfd();
         self.core.now = now_ns();
         let mut n = self.reap();
         if !self.advance() {
-            return Ok((n, false, false));
+            return Ok((n, false, false, false));
         }
         self.core.flush_sends();
         self.bufs.publish();
         self.push_sqes()?;
-        if force || !self.ring.submission().is_empty() || self.ring.submission().taskrun() {
+        let submits = !self.ring.submission().is_empty();
+        if force || submits || self.ring.submission().taskrun() {
             self.enter_nowait()?;
             self.core.now = now_ns();
             n += self.reap();
@@ -565,7 +580,13 @@ impl Loop {
             || self.ring.submission().cq_overflow()
             || !self.ring.completion().is_empty()
             || !self.core.sqes.is_empty();
-        Ok((n, true, again))
+        Ok((n, true, again, submits))
+    }
+
+    /// Counts the time since `t0` as spent polling for a scheduled send (see
+    /// [`Core::note_spin`]).
+    pub(super) fn note_spin(&mut self, t0: u64) {
+        self.core.note_spin(t0);
     }
 
     /// The loop's results (after `step` returned false).

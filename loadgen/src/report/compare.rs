@@ -275,6 +275,7 @@ pub fn compare_markdown(runs: &[Run]) -> String {
         "p99.99 µs",
         "max µs",
         "errors",
+        "bound",
     ];
     if with_server {
         header.extend(["backend", "srv CPU µs/msg", "syscalls/msg", "RSS/conn"]);
@@ -300,6 +301,7 @@ pub fn compare_markdown(runs: &[Run]) -> String {
             fmt_us(l.p9999_us),
             fmt_us(l.max_us),
             format_number(r.errors() as f64),
+            super::bound::marks_cell([s.bound.as_ref().map(|b| b.mark.as_str())]),
         ];
         if with_server {
             let srv = r.server.as_ref();
@@ -335,6 +337,11 @@ pub fn compare_markdown(runs: &[Run]) -> String {
     md.push_str(
         "- errors: failed verifications + failed connects + established connections lost.\n",
     );
+    let _ = writeln!(md, "- {}", super::bound::NOTE);
+    md.push_str(&super::bound::saturation_notes(runs.iter().map(|r| {
+        let s = &r.record.summary;
+        (r.name.as_str(), s.round, s.bound.as_ref())
+    })));
     md.push_str(&protocol_note(
         runs.iter()
             .map(|r| (r.name.as_str(), &r.record.summary.workload)),
@@ -384,8 +391,13 @@ pub fn plot_svg(runs: &[Run]) -> String {
         let merged: Vec<(String, Histogram<u64>)> = groups
             .iter()
             .map(|g| {
-                let name = format!("{} (all {} rounds merged)", g.name, g.runs.len());
-                (name, g.merged_latency())
+                let (hist, added) = g.merged_latency();
+                let name = if added == g.runs.len() {
+                    format!("{} (all {added} rounds merged)", g.name)
+                } else {
+                    format!("{} ({added} of {} rounds merged)", g.name, g.runs.len())
+                };
+                (name, hist)
             })
             .collect();
         let series: Vec<Series<'_>> = merged

@@ -31,6 +31,27 @@ fn max_opt(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
     values.flatten().reduce(f64::max)
 }
 
+/// The loadgen's CPU figures of the parts: CPU, spin and work summed, CPU lists joined;
+/// the per-CPU window is the first part's when every part ran on one host (the same
+/// machine's CPUs), else left out; the bound mark follows from the result.
+pub fn merge_environment(s: &mut super::Summary, parts: &[RunRecord]) {
+    let env = |p: &RunRecord| p.summary.environment.clone();
+    let e = &mut s.environment;
+    e.machine_cpu_busy_pct = max_opt(parts.iter().map(|p| env(p).machine_cpu_busy_pct));
+    e.loadgen_cpu_pct = sum_opt(parts.iter().map(|p| env(p).loadgen_cpu_pct));
+    e.loadgen_spin_pct = sum_opt(parts.iter().map(|p| env(p).loadgen_spin_pct));
+    e.loadgen_work_pct = sum_opt(parts.iter().map(|p| env(p).loadgen_work_pct));
+    let cpus: BTreeSet<usize> = parts.iter().flat_map(|p| env(p).loadgen_cpus).collect();
+    e.loadgen_cpus = cpus.into_iter().collect();
+    let hosts: BTreeSet<String> = parts.iter().map(|p| env(p).hostname).collect();
+    e.cpu_window = match parts.first() {
+        Some(p) if hosts.len() == 1 => env(p).cpu_window,
+        _ => Vec::new(),
+    };
+    s.values_not_recorded = parts.iter().map(|p| p.summary.values_not_recorded).sum();
+    s.bound = s.environment.bound();
+}
+
 /// Merges runs that happened at the same time into one.
 ///
 /// - histograms (measured, connect) are added;
@@ -153,13 +174,7 @@ pub fn merge_records(parts: &[RunRecord]) -> anyhow::Result<RunRecord> {
     s.send_lag_p99_us = max_opt(parts.iter().map(|p| p.summary.send_lag_p99_us));
     s.max_send_lag_us = max_opt(parts.iter().map(|p| p.summary.max_send_lag_us));
     s.connects_per_s = sum_opt(parts.iter().map(|p| p.summary.connects_per_s));
-    s.environment.machine_cpu_busy_pct = max_opt(
-        parts
-            .iter()
-            .map(|p| p.summary.environment.machine_cpu_busy_pct),
-    );
-    s.environment.loadgen_cpu_pct =
-        sum_opt(parts.iter().map(|p| p.summary.environment.loadgen_cpu_pct));
+    merge_environment(&mut s, parts);
     s.latency = latency_summary(&latency);
     s.connect_latency = latency_summary(&connect_latency);
     s.warnings = s.derived_warnings();

@@ -10,10 +10,12 @@
 //! - [`rounds`]: compare's table when labels have several rounds (folders);
 //! - [`stats`]: median, min-max, paired ratios of rounds;
 //! - [`plot`]: the SVG of percentile distributions;
-//! - [`summary`]: the `summary.json` types.
+//! - [`summary`]: the `summary.json` types;
+//! - [`bound`]: whether the client or the server bound a run, from per-CPU busy time.
 //!
 //! Every latency histogram holds nanoseconds ([`new_histogram`]); reports print µs.
 
+pub mod bound;
 pub mod compare;
 pub mod hgrm;
 pub mod hlog;
@@ -26,6 +28,7 @@ pub mod summary;
 
 pub use merge::merge_records;
 pub use rundir::{
-    latency_summary, new_histogram, read_run_dir, write_run_dir, Interval, RunRecord,
+    add_into, latency_summary, new_histogram, read_run_dir, record_ns, write_run_dir, Interval,
+    RunRecord,
 };
 pub use summary::{ConnectionLosses, Environment, LatencySummary, Summary, Workload};

@@ -36,15 +36,16 @@ impl Group<'_> {
         self.runs.iter().map(|r| r.record.summary.round).collect()
     }
 
-    /// Every round's latency histogram added into one (what `--plot` draws).
-    pub fn merged_latency(&self) -> Histogram<u64> {
+    /// Every round's latency histogram added into one (what `--plot` draws), and how
+    /// many rounds it holds (all of them: both sides grow to hold any value).
+    pub fn merged_latency(&self) -> (Histogram<u64>, usize) {
         let mut h = new_histogram();
-        for r in &self.runs {
-            // Both are auto-resizing histograms of the same precision: adding cannot
-            // fail; a failure would only leave that round out of the plot.
-            let _ = h.add(&r.record.latency);
-        }
-        h
+        let added = self
+            .runs
+            .iter()
+            .filter(|r| super::rundir::add_into(&mut h, &r.record.latency))
+            .count();
+        (h, added)
     }
 }
 
@@ -183,6 +184,9 @@ fn row(g: &Group<'_>, base: &Group<'_>, pairing: &Pairing, with_server: bool) ->
     row.extend(client_columns().into_iter().map(spread_cell));
     let errors: u64 = g.runs.iter().map(|r| r.errors()).sum();
     row.push(format_number(errors as f64));
+    row.push(super::bound::marks_cell(g.runs.iter().map(|r| {
+        r.record.summary.bound.as_ref().map(|b| b.mark.as_str())
+    })));
     if with_server {
         row.push(backends(g));
         row.extend(server_columns().into_iter().map(spread_cell));
@@ -202,6 +206,7 @@ fn header(with_server: bool) -> Vec<&'static str> {
     let mut h = vec!["run", "rounds"];
     h.extend(client_columns().iter().map(|c| c.0));
     h.push("errors");
+    h.push("bound");
     if with_server {
         h.push("backend");
         h.extend(server_columns().iter().map(|c| c.0));
@@ -292,6 +297,15 @@ fn notes(groups: &[Group<'_>], pairings: &[Pairing], with_server: bool) -> Strin
     md.push_str(
         "- errors: failed verifications + failed connects + established connections lost, summed over the rounds.\n",
     );
+    let _ = writeln!(md, "- {}", super::bound::NOTE);
+    md.push_str(&super::bound::saturation_notes(groups.iter().flat_map(
+        |g| {
+            g.runs.iter().map(move |r| {
+                let s = &r.record.summary;
+                (g.name, s.round, s.bound.as_ref())
+            })
+        },
+    )));
     md.push_str(&super::compare::protocol_note(groups.iter().flat_map(
         |g| {
             g.runs

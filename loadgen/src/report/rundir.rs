@@ -42,6 +42,19 @@ pub fn new_histogram() -> Histogram<u64> {
     }
 }
 
+/// Records `ns` into a histogram from [`new_histogram`], which grows to hold any value.
+/// Never `saturating_record`: that clamps to the histogram's current top (2 µs on a
+/// fresh one) instead of growing. False only when the value could not be held (a
+/// histogram that does not resize); callers count that, so nothing is dropped silently.
+pub fn record_ns(h: &mut Histogram<u64>, ns: u64) -> bool {
+    h.record(ns).is_ok()
+}
+
+/// Adds `from` into `into` (see [`record_ns`]); false when `into` could not hold it.
+pub fn add_into(into: &mut Histogram<u64>, from: &Histogram<u64>) -> bool {
+    into.add(from).is_ok()
+}
+
 /// One interval of the interval log.
 #[derive(Debug, Clone)]
 pub struct Interval {

@@ -3,6 +3,8 @@
 //! Every struct is `#[serde(default)]`: a field missing from an older or hand-written
 //! summary.json reads as its default instead of failing the whole folder.
 
+use super::bound::{Bound, CpuFacts};
+use c1m_platform::procfs::CpuBusy;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -43,6 +45,16 @@ pub struct Environment {
     /// Loadgen CPU (user + sys, getrusage) per message received in the measured phase,
     /// in microseconds: must stay below the server's for the run to measure the server.
     pub loadgen_cpu_us_per_msg: Option<f64>,
+    /// Of `loadgen_cpu_pct` (% of one CPU): the time spent polling the clock for a close
+    /// scheduled send, and the rest (completions, sends, their syscalls). Measured phase.
+    pub loadgen_spin_pct: Option<f64>,
+    pub loadgen_work_pct: Option<f64>,
+    /// CPUs the server ran on, when the loadgen was told (`--server-cpus`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub server_cpus: Vec<usize>,
+    /// Every CPU's busy share over the measured phase, from `/proc/stat`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cpu_window: Vec<CpuBusy>,
 }
 
 /// What was asked for.
@@ -77,6 +89,19 @@ pub struct Workload {
     pub seed: Option<u64>,
     /// Closed loop: "auto" (a wakeup may wait for a batch of echoes) or "off".
     pub batch_waits: String,
+}
+
+impl Environment {
+    /// Which side was saturated ([`Bound`]), from this environment's CPU figures.
+    pub fn bound(&self) -> Option<Bound> {
+        Bound::of(&CpuFacts {
+            cpu_window: &self.cpu_window,
+            loadgen_cpus: &self.loadgen_cpus,
+            server_cpus: &self.server_cpus,
+            loadgen_spin_pct: self.loadgen_spin_pct,
+            loadgen_work_pct: self.loadgen_work_pct,
+        })
+    }
 }
 
 fn echo() -> String {
@@ -185,6 +210,12 @@ pub struct Summary {
     pub max_send_lag_us: Option<f64>,
     /// Churn: completed connect-exchange-close cycles per second.
     pub connects_per_s: Option<f64>,
+    /// Whether the client or the server (or both, or neither) was saturated ([`Bound`]).
+    pub bound: Option<Bound>,
+    /// Values a histogram could not hold: counted, never clamped (0 in practice: every
+    /// histogram grows to hold any value).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub values_not_recorded: u64,
     /// Round of an interleaved series this run belongs to (`--round`).
     pub round: Option<u64>,
     /// What a reader must know before trusting the numbers (for example that the client,
@@ -204,8 +235,26 @@ impl Summary {
                 ));
             }
         }
+        if self.values_not_recorded > 0 {
+            w.push(format!(
+                "{} latency values could not be recorded in a histogram; the percentiles leave them out",
+                self.values_not_recorded
+            ));
+        }
+        if let (Some(b), true) = (&self.bound, self.coordinated_omission_corrected) {
+            if !b.saturated_cpus.is_empty() {
+                w.push(format!(
+                    "saturated CPU at this rate: {}; latency includes waiting for it",
+                    b.saturated_cpus.join("; ")
+                ));
+            }
+        }
         w
     }
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ impl Core {
         c.st = St::Open;
         c.recv_armed = true;
         let latency = self.now.saturating_sub(c.t_connect).max(1);
-        let _ = self.connect_hist.record(latency);
+        self.unrecorded += u64::from(!record_ns(&mut self.connect_hist, latency));
         self.connects_ok += 1;
         self.shared
             .connects_ok

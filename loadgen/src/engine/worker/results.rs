@@ -79,6 +79,8 @@ impl Core {
             send_lag: std::mem::replace(&mut self.send_lag, new_histogram()),
             enters: self.enters,
             cqes: self.cqes,
+            unrecorded: self.unrecorded,
+            spin_ns: self.spin_ns,
         }
     }
 }

@@ -166,10 +166,18 @@ impl Core {
         }
     }
 
+    /// An iteration that began at `t0` (= `now`) found nothing to do and only polled the
+    /// clock for a close send: its time counts as spin, not work, in the measured phase.
+    pub(super) fn note_spin(&mut self, t0: u64) {
+        if self.in_window() {
+            self.spin_ns += now_ns().saturating_sub(t0);
+        }
+    }
+
     pub(super) fn note_lag(&mut self, intended: u64) {
         if self.in_window() {
             let lag = self.now.saturating_sub(intended);
-            self.send_lag.saturating_record(lag);
+            self.unrecorded += u64::from(!record_ns(&mut self.send_lag, lag));
         }
     }
 }

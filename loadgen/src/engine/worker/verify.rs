@@ -144,9 +144,9 @@ impl Core {
             self.shared.errors.fetch_add(1, Ordering::Relaxed);
         } else {
             let latency = self.now.saturating_sub(ts).max(1);
-            let _ = self.ivl.record(latency);
+            self.unrecorded += u64::from(!record_ns(&mut self.ivl, latency));
             if self.in_window() {
-                let _ = self.measured.record(latency);
+                self.unrecorded += u64::from(!record_ns(&mut self.measured, latency));
             }
         }
         if self.in_window() {
