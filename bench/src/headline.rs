@@ -44,6 +44,18 @@ fn cost_note(scenarios: &[Scenario]) -> String {
     }
 }
 
+/// Which arrival process the equal-load (latency) points used, when they ran.
+fn arrivals_note(scenarios: &[Scenario], arrivals: &str) -> String {
+    if !scenarios.contains(&Scenario::Latency) {
+        return String::new();
+    }
+    let process = match arrivals {
+        "uniform" => "evenly spaced sends (--arrivals uniform)",
+        _ => "Poisson arrivals (--arrivals poisson, seeded by the run's --seed)",
+    };
+    format!(" Equal-load points: {process}.")
+}
+
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn write_headline(
     o: &Options,
@@ -66,11 +78,12 @@ pub(crate) fn write_headline(
     // Writing to a String cannot fail; results are ignored on purpose.
     let _ = write!(
         md,
-        "git {short}{}; server CPU {}, loadgen CPU {}; {tuning}. {} Details: compare.md in each folder.\n\n",
+        "git {short}{}; server CPU {}, loadgen CPU {}; {tuning}. {}{} Details: compare.md in each folder.\n\n",
         if dirty { " (dirty)" } else { "" },
         p.split.server,
         p.split.loadgen,
-        cost_note(&o.scenarios)
+        cost_note(&o.scenarios),
+        arrivals_note(&o.scenarios, &o.arrivals),
     );
     md.push_str(&report::headline(sdirs));
     if !failures.is_empty() {
@@ -116,6 +129,10 @@ mod tests {
         assert!(echo.starts_with("srv CPU µs/msg") && !echo.contains("http"));
         let both = cost_note(&[Scenario::Pingpong, Scenario::Http]);
         assert!(both.contains("srv CPU µs/msg") && both.contains("http (HTTP/1.1"));
+        let poisson = arrivals_note(&[Scenario::Latency], "poisson");
+        assert!(poisson.contains("Poisson arrivals"), "{poisson}");
+        assert!(arrivals_note(&[Scenario::Latency], "uniform").contains("evenly spaced"));
+        assert!(arrivals_note(&[Scenario::Pingpong], "poisson").is_empty());
         let http = cost_note(&[Scenario::Http]);
         assert!(http.starts_with("http (HTTP/1.1 against the c1m backends and nginx"));
     }
