@@ -49,11 +49,10 @@ fn arrivals_note(scenarios: &[Scenario], arrivals: &str) -> String {
     if !scenarios.contains(&Scenario::Latency) {
         return String::new();
     }
-    let process = match arrivals {
-        "uniform" => "evenly spaced sends (--arrivals uniform)",
-        _ => "Poisson arrivals (--arrivals poisson, seeded by the run's --seed)",
-    };
-    format!(" Equal-load points: {process}.")
+    format!(
+        " Equal-load points: {}.",
+        crate::options::arrivals_text(arrivals)
+    )
 }
 
 #[allow(clippy::too_many_arguments)]

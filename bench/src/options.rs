@@ -42,6 +42,14 @@ pub struct Options {
 /// clients look like, and what the comparison is meant to predict.
 pub const DEFAULT_ARRIVALS: &str = "poisson";
 
+/// How the plan and the headline name an `--arrivals` value.
+pub fn arrivals_text(arrivals: &str) -> &'static str {
+    match arrivals {
+        "uniform" => "evenly spaced sends (--arrivals uniform)",
+        _ => "Poisson arrivals (--arrivals poisson, seeded by the run's --seed)",
+    }
+}
+
 fn is_number(s: &str) -> bool {
     let (i, f) = s.split_once('.').map_or((s, None), |(i, f)| (i, Some(f)));
     let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());

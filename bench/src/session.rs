@@ -125,6 +125,7 @@ fn make_plan(o: &Options, t: &Tuning, tuned_now: bool) -> anyhow::Result<Planned
         loopback: o.topo.kind == Kind::Loopback,
         body_size: o.body_size,
         wire: o.wire,
+        arrivals: &o.arrivals,
     });
     text.push_str(&active::plan_text(
         &placement,
