@@ -144,7 +144,7 @@ impl UringLoop {
                 None => self
                     .buffer_next
                     .get(usize::from(tag.bid))
-                    .map_or(true, |&next| next != NO_BUFFER),
+                    .is_none_or(|&next| next != NO_BUFFER),
                 Some(proto) => proto.more_after_send(tag.slot, p.len as usize),
             }
         })
