@@ -18,7 +18,8 @@
 #                         installs Go); nginx may be named too: http always runs it,
 #                         and `--backends nginx --scenarios http` runs it alone
 #                         uring-coalesce10, uring-coalesce25, uring-coalesce50: uring
-#                         with --coalesce-us 10/25/50, each compared as a backend
+#                         with --coalesce-us 10/25/50, uring-plain-sends: uring with
+#                         --plain-sends; each compared as a backend
 #   --protocol P          what pingpong, latency, hold and churn speak: echo (default),
 #                         frame (length-prefixed) or http; their folders are named
 #                         <scenario>-frame / -http. The http scenario always speaks http

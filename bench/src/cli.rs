@@ -45,7 +45,8 @@ pub struct RunArgs {
     pub scenarios: String,
     /// Comma list of uring,epoll,tokio-uring,tokio,go (go, the Go reference server, is
     /// opt-in: it needs Go to build), and uring-coalesce10, -25, -50: uring with
-    /// --coalesce-us 10, 25 or 50, each a backend of its own in the tables. nginx may be named too: the http scenario always
+    /// --coalesce-us 10, 25 or 50, and uring-plain-sends: uring with --plain-sends,
+    /// each a backend of its own in the tables. nginx may be named too: the http scenario always
     /// runs it, and `--backends nginx --scenarios http` runs it alone.
     #[arg(long, default_value = "uring,epoll,tokio-uring,tokio", value_parser = NonEmptyStringValueParser::new())]
     pub backends: String,

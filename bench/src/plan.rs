@@ -56,6 +56,9 @@ pub enum Backend {
     UringCoalesce10,
     UringCoalesce25,
     UringCoalesce50,
+    /// uring with `--plain-sends`: every send posts a completion (the send path before
+    /// quick sends), to measure what they change.
+    UringPlainSends,
     Epoll,
     TokioUring,
     Tokio,
@@ -68,11 +71,12 @@ pub enum Backend {
 pub const GO_SERVER_BIN: &str = "references/go-net/bin/c1m-go-net";
 
 impl Backend {
-    pub const ALL: [Backend; 8] = [
+    pub const ALL: [Backend; 9] = [
         Backend::Uring,
         Backend::UringCoalesce10,
         Backend::UringCoalesce25,
         Backend::UringCoalesce50,
+        Backend::UringPlainSends,
         Backend::Epoll,
         Backend::TokioUring,
         Backend::Tokio,
@@ -96,6 +100,7 @@ impl Backend {
             Backend::UringCoalesce10 => "uring-coalesce10",
             Backend::UringCoalesce25 => "uring-coalesce25",
             Backend::UringCoalesce50 => "uring-coalesce50",
+            Backend::UringPlainSends => "uring-plain-sends",
             Backend::Epoll => "epoll",
             Backend::TokioUring => "tokio-uring",
             Backend::Tokio => "tokio",
@@ -111,7 +116,7 @@ impl Backend {
 
     /// The uring backend, plain or a coalescing variant.
     pub fn is_uring(self) -> bool {
-        self == Backend::Uring || self.coalesce_us().is_some()
+        matches!(self, Backend::Uring | Backend::UringPlainSends) || self.coalesce_us().is_some()
     }
 
     /// `--coalesce-us` of the coalescing uring variants.
@@ -135,6 +140,9 @@ impl Backend {
         if let Some(us) = self.coalesce_us() {
             args.extend(["--coalesce-us".to_string(), us.to_string()]);
         }
+        if self == Backend::UringPlainSends {
+            args.push("--plain-sends".to_string());
+        }
         args
     }
 
@@ -151,6 +159,7 @@ impl Backend {
             | Backend::UringCoalesce10
             | Backend::UringCoalesce25
             | Backend::UringCoalesce50
+            | Backend::UringPlainSends
             | Backend::Epoll => 1,
             Backend::Tokio => 11,
             Backend::TokioUring => 18,
@@ -568,6 +577,10 @@ mod tests {
             ["--backend", "uring", "--coalesce-us", "25"]
         );
         assert_eq!(Backend::Tokio.server_args(), ["--backend", "tokio"]);
+        assert_eq!(
+            Backend::UringPlainSends.server_args(),
+            ["--backend", "uring", "--plain-sends"]
+        );
         assert!(Backend::UringCoalesce50.is_uring() && !Backend::UringCoalesce10.fd_bound());
         assert_eq!(Backend::Go.own_binary(), Some(GO_SERVER_BIN));
         assert_eq!(Backend::Epoll.own_binary(), None);
