@@ -17,6 +17,9 @@
 #                         built with `go build` when named; sudo scripts/setup.sh
 #                         installs Go); nginx may be named too: http always runs it,
 #                         and `--backends nginx --scenarios http` runs it alone
+#                         uring-coalesce10, uring-coalesce25, uring-coalesce50: uring
+#                         with --coalesce-us 10/25/50, uring-plain-sends: uring with
+#                         --plain-sends; each compared as a backend
 #   --protocol P          what pingpong, latency, hold and churn speak: echo (default),
 #                         frame (length-prefixed) or http; their folders are named
 #                         <scenario>-frame / -http. The http scenario always speaks http
@@ -33,7 +36,8 @@
 #                         every point in a fresh shuffled order, into round-N/ folders
 #   --seed N              seed of those orders (default: the clock; run.md records it)
 #   --batch-waits off|auto  pingpong: the loadgen wakes per echo (off) or per batch
-#   --arrivals uniform|poisson  latency: evenly spaced or Poisson sends (seeded)
+#   --arrivals poisson|uniform  latency: Poisson sends (default; seeded) or evenly
+#                         spaced ones
 #   --out DIR             parent folder of the scenario folders (default: results/)
 #   --no-tune             leave sysctls alone (also the case when not root)
 #   --profile FILE        sysctl profile to apply (default: sysctl/c1m.conf)

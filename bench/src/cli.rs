@@ -44,7 +44,9 @@ pub struct RunArgs {
     #[arg(long, default_value = "pingpong,latency,hold,churn", value_parser = NonEmptyStringValueParser::new())]
     pub scenarios: String,
     /// Comma list of uring,epoll,tokio-uring,tokio,go (go, the Go reference server, is
-    /// opt-in: it needs Go to build). nginx may be named too: the http scenario always
+    /// opt-in: it needs Go to build), and uring-coalesce10, -25, -50: uring with
+    /// --coalesce-us 10, 25 or 50, and uring-plain-sends: uring with --plain-sends,
+    /// each a backend of its own in the tables. nginx may be named too: the http scenario always
     /// runs it, and `--backends nginx --scenarios http` runs it alone.
     #[arg(long, default_value = "uring,epoll,tokio-uring,tokio", value_parser = NonEmptyStringValueParser::new())]
     pub backends: String,
@@ -81,8 +83,8 @@ pub struct RunArgs {
     /// default) or must it wake for every echo (off)?
     #[arg(long, value_parser = ["off", "auto"])]
     pub batch_waits: Option<String>,
-    /// Open loop (latency): evenly spaced sends (uniform, the default) or a Poisson
-    /// process (seeded by the run's --seed).
+    /// Open loop (latency): a Poisson process (poisson, the default; seeded by the run's
+    /// --seed) or evenly spaced sends (uniform).
     #[arg(long, value_parser = ["uniform", "poisson"])]
     pub arrivals: Option<String>,
     /// What the echo scenarios speak: echo (raw bytes back, the default), frame

@@ -39,6 +39,18 @@ pub struct Head {
     /// The topology and the tuning, e.g. "topology loopback (...); tuned: sysctl/c1m.conf".
     pub setting: String,
     pub scenarios: Vec<Scenario>,
+    /// The arrival process of the equal-load points, when they ran and it was recorded.
+    pub arrivals: Option<String>,
+}
+
+/// Which arrival process the equal-load (latency) points used, when they ran.
+fn arrivals_note(head: &Head) -> String {
+    match &head.arrivals {
+        Some(a) if head.scenarios.contains(&Scenario::Latency) => {
+            format!(" Equal-load points: {a}.")
+        }
+        _ => String::new(),
+    }
 }
 
 /// The headline file of a run: `head`, the tables of its scenario folders `sdirs`, its
@@ -53,12 +65,13 @@ pub fn headline_md(head: &Head, sdirs: &[PathBuf], failures: &[String]) -> Strin
     // Writing to a String cannot fail; results are ignored on purpose.
     let _ = write!(
         md,
-        "git {}; server CPU {}, loadgen CPU {}; {}. {} Details: compare.md in each folder.\n\n",
+        "git {}; server CPU {}, loadgen CPU {}; {}. {}{} Details: compare.md in each folder.\n\n",
         head.revision,
         head.server_cpus,
         head.loadgen_cpus,
         head.setting,
-        cost_note(&head.scenarios)
+        cost_note(&head.scenarios),
+        arrivals_note(head),
     );
     md.push_str(&report::headline(sdirs));
     if !failures.is_empty() {
@@ -92,6 +105,7 @@ pub(crate) fn write_headline(
         loadgen_cpus: p.split.loadgen.clone(),
         setting: tuning.to_owned(),
         scenarios: o.scenarios.clone(),
+        arrivals: Some(crate::options::arrivals_text(&o.arrivals).to_string()),
     };
     let md = headline_md(&head, sdirs, failures);
     crate::safe_fs::write_new(&path, &md)?;
@@ -131,6 +145,10 @@ mod tests {
         assert!(echo.starts_with("srv CPU µs/msg") && !echo.contains("http"));
         let both = cost_note(&[Scenario::Pingpong, Scenario::Http]);
         assert!(both.contains("srv CPU µs/msg") && both.contains("http (HTTP/1.1"));
+        let poisson = arrivals_note(&[Scenario::Latency], "poisson");
+        assert!(poisson.contains("Poisson arrivals"), "{poisson}");
+        assert!(arrivals_note(&[Scenario::Latency], "uniform").contains("evenly spaced"));
+        assert!(arrivals_note(&[Scenario::Pingpong], "poisson").is_empty());
         let http = cost_note(&[Scenario::Http]);
         assert!(http.starts_with("http (HTTP/1.1 against the c1m backends and nginx"));
     }

@@ -28,14 +28,26 @@ pub struct Options {
     /// Seed of the round orders.
     pub seed: u64,
     /// Loadgen options passed through: `--batch-waits` (closed loop), `--arrivals`
-    /// (open loop).
+    /// (open loop: poisson unless told otherwise).
     pub batch_waits: Option<String>,
-    pub arrivals: Option<String>,
+    pub arrivals: String,
     pub topo: TopologyOpts,
     /// http: response body bytes.
     pub body_size: u64,
     /// What the echo scenarios speak (`--protocol`).
     pub wire: crate::wire::Wire,
+}
+
+/// The equal-load points' arrival process unless `--arrivals` says otherwise: what real
+/// clients look like, and what the comparison is meant to predict.
+pub const DEFAULT_ARRIVALS: &str = "poisson";
+
+/// How the plan and the headline name an `--arrivals` value.
+pub fn arrivals_text(arrivals: &str) -> &'static str {
+    match arrivals {
+        "uniform" => "evenly spaced sends (--arrivals uniform)",
+        _ => "Poisson arrivals (--arrivals poisson, seeded by the run's --seed)",
+    }
 }
 
 fn is_number(s: &str) -> bool {
@@ -141,7 +153,10 @@ impl Options {
             rounds,
             seed,
             batch_waits: a.batch_waits.clone(),
-            arrivals: a.arrivals.clone(),
+            arrivals: a
+                .arrivals
+                .clone()
+                .unwrap_or_else(|| DEFAULT_ARRIVALS.into()),
             topo,
             body_size,
             wire,
@@ -231,6 +246,9 @@ mod tests {
         let e = Options::from_args(&args(&["--scenarios", "nonsense"]), &root()).unwrap_err();
         assert!(e.downcast_ref::<UsageError>().is_some());
         assert_eq!(o.body_size, crate::http::DEFAULT_BODY_SIZE);
+        assert_eq!(o.arrivals, "poisson");
+        let uniform = Options::from_args(&args(&["--arrivals", "uniform"]), &root()).unwrap();
+        assert_eq!(uniform.arrivals, "uniform");
         for (bad, msg) in [
             (vec!["--conns", "-5"], "--conns wants a positive integer"),
             (vec!["--conns", "0"], "--conns wants a positive integer"),

@@ -52,6 +52,13 @@ impl Scenario {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Uring,
+    /// uring with `--coalesce-us 10|25|50`: a variant compared beside plain uring.
+    UringCoalesce10,
+    UringCoalesce25,
+    UringCoalesce50,
+    /// uring with `--plain-sends`: every send posts a completion (the send path before
+    /// quick sends), to measure what they change.
+    UringPlainSends,
     Epoll,
     TokioUring,
     Tokio,
@@ -64,8 +71,12 @@ pub enum Backend {
 pub const GO_SERVER_BIN: &str = "references/go-net/bin/c1m-go-net";
 
 impl Backend {
-    pub const ALL: [Backend; 5] = [
+    pub const ALL: [Backend; 9] = [
         Backend::Uring,
+        Backend::UringCoalesce10,
+        Backend::UringCoalesce25,
+        Backend::UringCoalesce50,
+        Backend::UringPlainSends,
         Backend::Epoll,
         Backend::TokioUring,
         Backend::Tokio,
@@ -86,6 +97,10 @@ impl Backend {
     pub fn name(self) -> &'static str {
         match self {
             Backend::Uring => "uring",
+            Backend::UringCoalesce10 => "uring-coalesce10",
+            Backend::UringCoalesce25 => "uring-coalesce25",
+            Backend::UringCoalesce50 => "uring-coalesce50",
+            Backend::UringPlainSends => "uring-plain-sends",
             Backend::Epoll => "epoll",
             Backend::TokioUring => "tokio-uring",
             Backend::Tokio => "tokio",
@@ -96,7 +111,39 @@ impl Backend {
     /// True for the backends that need one fd per connection (and so may need several
     /// server processes); uring holds connections as direct descriptors.
     pub fn fd_bound(self) -> bool {
-        self != Backend::Uring
+        !self.is_uring()
+    }
+
+    /// The uring backend, plain or a coalescing variant.
+    pub fn is_uring(self) -> bool {
+        matches!(self, Backend::Uring | Backend::UringPlainSends) || self.coalesce_us().is_some()
+    }
+
+    /// `--coalesce-us` of the coalescing uring variants.
+    pub fn coalesce_us(self) -> Option<u32> {
+        match self {
+            Backend::UringCoalesce10 => Some(10),
+            Backend::UringCoalesce25 => Some(25),
+            Backend::UringCoalesce50 => Some(50),
+            _ => None,
+        }
+    }
+
+    /// The server's `--backend NAME` and the flags that make this variant.
+    pub fn server_args(self) -> Vec<String> {
+        let name = if self.is_uring() {
+            "uring"
+        } else {
+            self.name()
+        };
+        let mut args = vec!["--backend".to_string(), name.to_string()];
+        if let Some(us) = self.coalesce_us() {
+            args.extend(["--coalesce-us".to_string(), us.to_string()]);
+        }
+        if self == Backend::UringPlainSends {
+            args.push("--plain-sends".to_string());
+        }
+        args
     }
 
     /// Server RSS per held connection in KiB, rounded up from what hold.json showed on the
@@ -108,7 +155,12 @@ impl Backend {
     /// heap headroom.
     pub fn server_kib_per_conn(self) -> u64 {
         match self {
-            Backend::Uring | Backend::Epoll => 1,
+            Backend::Uring
+            | Backend::UringCoalesce10
+            | Backend::UringCoalesce25
+            | Backend::UringCoalesce50
+            | Backend::UringPlainSends
+            | Backend::Epoll => 1,
             Backend::Tokio => 11,
             Backend::TokioUring => 18,
             Backend::Go => 10,
@@ -510,6 +562,21 @@ mod tests {
         assert_eq!(got, vec![Backend::Uring, Backend::Tokio]);
         let got = pick_list("go,epoll", &Backend::ALL, Backend::name).unwrap();
         assert_eq!(got, vec![Backend::Epoll, Backend::Go]);
+        let got = pick_list("epoll,uring-coalesce25,uring", &Backend::ALL, Backend::name).unwrap();
+        assert_eq!(
+            got,
+            vec![Backend::Uring, Backend::UringCoalesce25, Backend::Epoll]
+        );
+        assert_eq!(
+            Backend::UringCoalesce25.server_args(),
+            ["--backend", "uring", "--coalesce-us", "25"]
+        );
+        assert_eq!(Backend::Tokio.server_args(), ["--backend", "tokio"]);
+        assert_eq!(
+            Backend::UringPlainSends.server_args(),
+            ["--backend", "uring", "--plain-sends"]
+        );
+        assert!(Backend::UringCoalesce50.is_uring() && !Backend::UringCoalesce10.fd_bound());
         assert_eq!(Backend::Go.own_binary(), Some(GO_SERVER_BIN));
         assert_eq!(Backend::Epoll.own_binary(), None);
         let e = pick_list("nonsense", &Scenario::ALL, Scenario::name).unwrap_err();

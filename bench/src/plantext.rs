@@ -23,6 +23,8 @@ pub struct Plan<'a> {
     pub body_size: u64,
     /// What the echo scenarios speak.
     pub wire: crate::wire::Wire,
+    /// `--arrivals` of the latency scenario.
+    pub arrivals: &'a str,
 }
 
 /// Estimated seconds of the whole run.
@@ -94,7 +96,8 @@ pub fn plan_text(p: &Plan) -> String {
         };
         let _ = writeln!(
             t,
-            "  latency           equal load: open loop at {rate}, {} conns; {dur} s (+{warm} s warm-up); {}",
+            "  latency           equal load: open loop at {rate}, {}; {} conns; {dur} s (+{warm} s warm-up); {}",
+            crate::options::arrivals_text(p.arrivals),
             conns.join(" "),
             rounds(Scenario::Latency)
         );
@@ -187,6 +190,7 @@ mod tests {
             loopback: true,
             body_size: 64,
             wire: crate::wire::Wire::Echo,
+            arrivals: "poisson",
         };
         // hold: 2 x (0 + 2 + 4); per backend 2 pingpong, 2 latency, 1 churn runs:
         // 5 x 2 x (2 + 3).
@@ -199,6 +203,10 @@ mod tests {
         assert!(t.contains("  pingpong          closed loop, 64 B, 1 in flight, 100 1000 conns; 2 s (+0.5 s warm-up) per run; 1 round\n"), "{t}");
         assert!(
             t.contains("conns/server processes: uring:5000/1 epoll:5000/1\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("  latency           equal load: open loop at 25% and 50% of the slowest backend's pingpong msgs/s at the same conns (median over rounds; 20000 and 40000 if pingpong did not run there), Poisson arrivals"),
             "{t}"
         );
         assert!(
@@ -232,6 +240,7 @@ mod tests {
             loopback: true,
             body_size: 16,
             wire: crate::wire::Wire::Frame,
+            arrivals: "poisson",
         };
         let t = plan_text(&p);
         assert!(t.contains("  protocol          frame in pingpong, latency, hold and churn (`--protocol frame` to server and loadgen)\n"), "{t}");
@@ -258,6 +267,7 @@ mod tests {
             loopback: true,
             body_size: 16,
             wire: crate::wire::Wire::Frame,
+            arrivals: "poisson",
         };
         let t = plan_text(&p);
         // --protocol is for the echo scenarios: the http scenario is always http.

@@ -316,8 +316,6 @@ fn start_servers(
             .map_or_else(|| ctx.server_bin.clone(), PathBuf::from);
         let mut argv: Vec<String> = vec![
             site.program(&bin),
-            "--backend".into(),
-            case.backend.name().into(),
             "--listen".into(),
             ctx.topo.placement.listen(*port),
             "--cpus".into(),
@@ -327,6 +325,7 @@ fn start_servers(
             "--stats-json".into(),
             site.file(&stem.with_extension("json")),
         ];
+        argv.extend(case.backend.server_args());
         if let Some(m) = maxc {
             argv.extend(["--max-conns".into(), m.to_string()]);
         }

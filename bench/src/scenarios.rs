@@ -250,7 +250,7 @@ impl Suite<'_> {
             let n = self.ctx.limits.conns_for(b, hold_n);
             // uring holds connections in fixed-file tables and adds rings itself past
             // one table's RLIMIT_NOFILE slots, when told how many to expect.
-            let maxc = (b == Backend::Uring).then(|| plan::uring_hold_max_conns(n));
+            let maxc = b.is_uring().then(|| plan::uring_hold_max_conns(n));
             let args = vec![
                 "--connections".into(),
                 n.to_string(),

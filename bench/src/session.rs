@@ -127,6 +127,7 @@ fn make_plan(o: &Options, t: &Tuning, tuned_now: bool) -> anyhow::Result<Planned
         loopback: o.topo.kind == Kind::Loopback,
         body_size: o.body_size,
         wire: o.wire,
+        arrivals: &o.arrivals,
     });
     text.push_str(&active::plan_text(
         &placement,
@@ -435,14 +436,12 @@ impl Session {
                 .iter()
                 .flat_map(|v| ["--batch-waits".to_string(), v.clone()])
                 .collect(),
-            open_extra: o
-                .arrivals
-                .iter()
-                .flat_map(|v| {
-                    let seed = (o.seed % (1 << 32)).to_string();
-                    ["--arrivals".to_string(), v.clone(), "--seed".into(), seed]
-                })
-                .collect(),
+            open_extra: vec![
+                "--arrivals".into(),
+                o.arrivals.clone(),
+                "--seed".into(),
+                (o.seed % (1 << 32)).to_string(),
+            ],
             body_size: o.body_size,
         };
         for &s in &o.scenarios {

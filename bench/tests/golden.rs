@@ -676,6 +676,10 @@ fn parse_head(md: &str, scenarios: Vec<Scenario>) -> Option<Head> {
         loadgen_cpus: loadgen.to_owned(),
         setting: rest[..cost].to_owned(),
         scenarios,
+        arrivals: rest
+            .split_once(" Equal-load points: ")
+            .and_then(|(_, a)| a.split_once(". Details: "))
+            .map(|(a, _)| a.to_owned()),
     })
 }
 

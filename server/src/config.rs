@@ -118,6 +118,17 @@ pub struct Args {
     #[arg(long, value_name = "BYTES", default_value_t = http::DEFAULT_MAX_HEADER)]
     pub max_header: usize,
 
+    /// uring: after the loop's first completion, wait up to N µs for more before handling
+    /// them (the kernel's min-wait, Linux 6.12+): fewer wakeups per message, paid in
+    /// latency. Off by default.
+    #[arg(long, value_name = "N")]
+    pub coalesce_us: Option<u32>,
+
+    /// uring: every send posts a completion, the send path before quick sends (for
+    /// comparing the two; see README "The send path").
+    #[arg(long)]
+    pub plain_sends: bool,
+
     /// uring, tests only: completion queue entries per ring (a small CQ overflows under a
     /// burst, which must lose nothing).
     #[arg(long, value_name = "N", hide = true)]
@@ -259,6 +270,35 @@ impl Args {
         positive_secs("stats-interval", self.stats_interval)
     }
 
+    /// `--coalesce-us` and `--plain-sends`: uring only; the wait in 1..=1,000,000 µs.
+    pub fn check_uring_flags(&self) -> Result<(), ConfigError> {
+        let uring = self.backend == Backend::Uring;
+        if let Some(n) = self.coalesce_us {
+            let why = if !uring {
+                "only applies with --backend uring"
+            } else if !(1..=1_000_000).contains(&n) {
+                "give 1 to 1000000 microseconds (leave it out for no coalescing)"
+            } else {
+                ""
+            };
+            if !why.is_empty() {
+                return Err(ConfigError::Invalid {
+                    flag: "coalesce-us",
+                    value: n.to_string(),
+                    why,
+                });
+            }
+        }
+        if self.plain_sends && !uring {
+            return Err(ConfigError::Invalid {
+                flag: "plain-sends",
+                value: "given".into(),
+                why: "only applies with --backend uring",
+            });
+        }
+        Ok(())
+    }
+
     pub fn check_buffers(&self) -> Result<(), ConfigError> {
         let buffers = self.buffers.unwrap_or(DEFAULT_BUFFERS_PER_CPU);
         if !buffers.is_power_of_two() || !(2..=32768).contains(&buffers) {
@@ -292,5 +332,20 @@ mod tests {
         assert_eq!(args.buffers_per_loop(57, 2), 64);
         let explicit = Args::parse_from(["c1m-server", "--buffers", "4096"]);
         assert_eq!(explicit.buffers_per_loop(57, 2), 4096);
+    }
+
+    #[test]
+    fn uring_flags_are_checked() {
+        let ok = Args::parse_from(["c1m-server", "--coalesce-us", "25", "--plain-sends"]);
+        assert!(ok.check_uring_flags().is_ok());
+        for bad in [
+            &["c1m-server", "--coalesce-us", "0"][..],
+            &["c1m-server", "--coalesce-us", "1000001"],
+            &["c1m-server", "--backend", "epoll", "--coalesce-us", "25"],
+            &["c1m-server", "--backend", "tokio", "--plain-sends"],
+        ] {
+            let err = Args::parse_from(bad).check_uring_flags().unwrap_err();
+            assert!(err.to_string().contains("--"), "{err}");
+        }
     }
 }

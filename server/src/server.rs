@@ -101,6 +101,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
     let protocol = args.protocol().map_err(|e| setup(e.into()))?;
     let stats_every = args.stats_interval().map_err(|e| setup(e.into()))?;
     args.check_buffers().map_err(|e| setup(e.into()))?;
+    args.check_uring_flags().map_err(|e| setup(e.into()))?;
     let cpus = cpus::resolve_cpus(args.cpus.as_deref())
         .map_err(|e| setup(anyhow!(e).context("--cpus")))?;
     if args.loops == Some(0) {
@@ -190,6 +191,8 @@ pub fn run(args: Args) -> Result<(), Failure> {
                 fixed_slots: fixed_slots.unwrap_or(0),
                 submit_batch: args.submit_batch,
                 cq_entries: args.cq_entries,
+                coalesce_us: args.coalesce_us,
+                quick_sends: !args.plain_sends,
             },
             ready: ready_tx.clone(),
         };

@@ -111,8 +111,6 @@ fn start_server(
                 .map_or_else(|| ctx.server_bin.clone(), PathBuf::from);
             let mut argv = vec![
                 bin.display().to_string(),
-                "--backend".into(),
-                b.name().into(),
                 "--listen".into(),
                 listen.into(),
                 "--cpus".into(),
@@ -122,6 +120,7 @@ fn start_server(
                 "--stats-json".into(),
                 dir.join("server.json").display().to_string(),
             ];
+            argv.extend(b.server_args());
             argv.extend(
                 Wire::Http {
                     body: env.body_size,

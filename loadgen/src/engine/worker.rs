@@ -25,6 +25,7 @@ use std::sync::mpsc::Sender;
 use std::sync::Arc;
 
 mod lifecycle;
+mod quick;
 mod results;
 mod submit;
 mod timing;
@@ -38,6 +39,8 @@ const OP_SEND: u64 = 4;
 const OP_SHUTDOWN: u64 = 5;
 const OP_CLOSE: u64 = 6;
 const OP_CANCEL: u64 = 7;
+/// A send whose completion is skipped on success (`quick.rs`).
+const OP_SEND_QUICK: u64 = 8;
 
 /// `io_uring_enter` flag: reap completions (on a DEFER_TASKRUN ring: run the deferred
 /// completion work), from `<linux/io_uring.h>`.
@@ -167,11 +170,15 @@ struct Conn {
     tx_sent: u64,
     t_connect: u64,
     gen: u32,
+    /// Bytes of the send in flight.
+    send_len: u32,
     /// Bytes of message `rx_seq` received so far.
     rx_off: u32,
     incarnation: u32,
     st: St,
     send_busy: bool,
+    /// A quick send came back short: plain sends until the connection caught up.
+    send_blocked: bool,
     recv_armed: bool,
     dirty: bool,
     /// The message being received has a byte that differs from what was sent.
@@ -185,10 +192,12 @@ impl Conn {
         tx_sent: 0,
         t_connect: 0,
         gen: 0,
+        send_len: 0,
         rx_off: 0,
         incarnation: 0,
         st: St::Idle,
         send_busy: false,
+        send_blocked: false,
         recv_armed: false,
         dirty: false,
         bad: false,
@@ -332,6 +341,7 @@ pub(super) struct Core {
     cqes: u64,
     unrecorded: u64,
     spin_ns: u64,
+    quick: quick::QuickSends,
     /// The kernel can wait for several completions with a bound (min_wait, 6.12+).
     can_batch_waits: bool,
     /// How long a wait may hold back the first completion to collect more (µs): 1% of
@@ -478,6 +488,8 @@ impl Loop {
             cqes: 0,
             unrecorded: 0,
             spin_ns: 0,
+            // CQE skipping: Linux 5.17+; without it every send posts a completion.
+            quick: quick::QuickSends::new(ring.params().is_feature_skip_cqe_on_success()),
             can_batch_waits: ring.params().is_feature_min_timeout()
                 && plan.batch_waits == BatchWaits::Auto,
             batch_wait_us: 0,
@@ -504,8 +516,9 @@ impl Loop {
             self.core.flush_sends();
             self.bufs.publish();
             let wake = self.core.wake_at();
-            if wake <= self.core.now + 1_000 {
-                // A scheduled send is too close to sleep for: poll until it is due.
+            if wake <= self.core.now + 1_000 || self.core.quick_holds_up_work() {
+                // A scheduled send is too close to sleep for: poll until it is due. Or a
+                // quick send must be settled before the rest of its bytes can go.
                 let idle = n == 0 && self.core.sqes.is_empty();
                 self.enter_nowait()?;
                 if idle {
@@ -535,6 +548,7 @@ impl Loop {
             cqes.extend(cq.map(|c| (c.user_data(), c.result(), c.flags())));
         }
         self.core.cqes += cqes.len() as u64;
+        self.settle_quick(&cqes);
         for (i, &(ud, res, flags)) in cqes.iter().enumerate() {
             // Keep timestamps honest through a long batch.
             if i % 64 == 63 {
@@ -579,7 +593,9 @@ impl Loop {
         let again = self.ring.submission().taskrun()
             || self.ring.submission().cq_overflow()
             || !self.ring.completion().is_empty()
-            || !self.core.sqes.is_empty();
+            || !self.core.sqes.is_empty()
+            || !self.core.dirty.is_empty()
+            || self.core.quick_holds_up_work();
         Ok((n, true, again, submits))
     }
 
@@ -673,6 +689,7 @@ impl Loop {
             }
             OP_CONNECT => self.core.on_connect(slot, gen, res),
             OP_SEND => self.core.on_send(slot, gen, res),
+            OP_SEND_QUICK => self.core.on_quick_short(slot, gen, res),
             OP_CLOSE => self.core.on_close(slot, gen),
             OP_SHUTDOWN if res < 0 => self.core.on_shutdown_failed(slot, gen, res),
             // Link timeouts and cancels report nothing the connect/recv does not.
@@ -770,11 +787,22 @@ impl Core {
             let off = (c.tx_sent % self.ring_bytes as u64) as usize;
             let len = ((queued - c.tx_sent) as usize).min(self.ring_bytes - off);
             let ptr = self.txbuf[j * self.ring_bytes + off..].as_ptr();
-            let e = opcode::Send::new(types::Fixed(slot), ptr, len as u32)
-                .flags(libc::MSG_NOSIGNAL)
-                .build()
-                .user_data(pack(OP_SEND, c.gen, slot));
+            let quick = self.quick.enabled && !c.send_blocked;
+            let e = if quick {
+                // All or a completion: see `quick.rs`.
+                opcode::Send::new(types::Fixed(slot), ptr, len as u32)
+                    .flags(libc::MSG_NOSIGNAL | libc::MSG_WAITALL | libc::MSG_DONTWAIT)
+                    .build()
+                    .flags(squeue::Flags::SKIP_SUCCESS)
+                    .user_data(pack(OP_SEND_QUICK, c.gen, slot))
+            } else {
+                opcode::Send::new(types::Fixed(slot), ptr, len as u32)
+                    .flags(libc::MSG_NOSIGNAL)
+                    .build()
+                    .user_data(pack(OP_SEND, c.gen, slot))
+            };
             c.send_busy = true;
+            c.send_len = len as u32;
             self.sqes.push((e, false));
         }
         self.dirty.clear();

@@ -26,6 +26,11 @@ pub struct UringOptions {
     pub submit_batch: u32,
     /// Completion queue entries instead of the computed size (tests of CQ overflow).
     pub cq_entries: Option<u32>,
+    /// Wait up to this many µs for more completions after the first (kernel min-wait).
+    pub coalesce_us: Option<u32>,
+    /// Sends that post a completion only when they could not send everything at once
+    /// (see `uring::data`); false: every send posts one.
+    pub quick_sends: bool,
 }
 
 /// Everything one event loop owns.

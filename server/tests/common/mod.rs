@@ -58,6 +58,48 @@ macro_rules! backend_tests {
     )*};
 }
 
+/// [`backend_tests!`] plus the uring send-path variants: each `fn name(backend: &str,
+/// flags: &[&str])` becomes a module with the tests of `backend_tests!` (no flags) and
+/// `uring_coalesce` (`--coalesce-us 50`) and `uring_plain_sends` (`--plain-sends`).
+#[macro_export]
+macro_rules! send_path_tests {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn uring() {
+                super::$name("uring", &[])
+            }
+            #[test]
+            fn uring_coalesce() {
+                super::$name("uring", &["--coalesce-us", "50"])
+            }
+            #[test]
+            fn uring_plain_sends() {
+                super::$name("uring", &["--plain-sends"])
+            }
+            #[test]
+            fn epoll() {
+                super::$name("epoll", &[])
+            }
+            #[test]
+            fn tokio_uring() {
+                super::$name("tokio-uring", &[])
+            }
+            #[test]
+            fn tokio() {
+                super::$name("tokio", &[])
+            }
+            #[test]
+            fn go() {
+                match super::go_server_missing() {
+                    Some(why) => eprintln!("skipping {}::go: {why}", stringify!($name)),
+                    None => super::$name("go", &[]),
+                }
+            }
+        }
+    )*};
+}
+
 /// The Go reference server's binary, as scripts/c1m.sh and scripts/test.sh build it.
 pub const GO_SERVER: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),

@@ -225,6 +225,7 @@ impl Loop {
         conn.tx_sent = 0;
         conn.rx_off = 0;
         conn.send_busy = false;
+        conn.send_blocked = false;
         conn.recv_armed = false;
         conn.bad = false;
         let gen = conn.gen;

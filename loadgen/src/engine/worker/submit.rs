@@ -77,6 +77,7 @@ impl Loop {
                     if unsafe { sq.push(e) }.is_err() {
                         break;
                     }
+                    c.quick.on_pushed(e.get_user_data());
                     pushed += 1;
                 }
             }

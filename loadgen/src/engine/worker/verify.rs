@@ -19,7 +19,10 @@ impl Core {
             return;
         }
         c.tx_sent += res as u64;
-        if c.tx_sent < c.tx_seq * self.req_len as u64 && !c.dirty {
+        if c.tx_sent >= c.tx_seq * self.req_len as u64 {
+            // Caught up: quick sends again (`quick.rs`).
+            c.send_blocked = false;
+        } else if !c.dirty {
             c.dirty = true;
             self.dirty.push(slot);
         }

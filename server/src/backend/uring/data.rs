@@ -26,14 +26,9 @@ impl UringLoop {
         if conn.send_in_flight || conn.head == NO_BUFFER || !conn.open {
             return;
         }
-        conn.send_in_flight = true;
-        let (bid, sent, gen) = (conn.head, conn.head_sent, conn.gen);
+        let (bid, sent) = (conn.head, conn.head_sent);
         let (ptr, len) = self.buffers.raw(bid, sent, self.buffer_len[bid as usize]);
-        let entry = opcode::Send::new(Fixed(slot), ptr, len)
-            .flags(libc::MSG_NOSIGNAL | libc::MSG_WAITALL)
-            .build()
-            .user_data(pack(Op::Send, bid, gen, slot));
-        self.push(entry);
+        self.push_send(slot, bid, ptr, len);
     }
 
     pub(super) fn on_recv(&mut self, tag: Tag, result: i32, flags: u32) {
@@ -148,6 +143,7 @@ impl UringLoop {
             return;
         }
         self.conns[slot].send_in_flight = false;
+        self.conns[slot].send_quick = false;
         if result < 0 {
             // The buffer is still the head of the queue; close_conn gives it back.
             self.stats.conn_errors.add(1);
@@ -166,6 +162,8 @@ impl UringLoop {
             conn.head = self.buffer_next[tag.bid as usize];
             if conn.head == NO_BUFFER {
                 conn.tail = NO_BUFFER;
+                // Caught up with the peer: quick sends again.
+                conn.send_blocked = false;
             }
             conn.head_sent = 0;
         }

@@ -21,6 +21,7 @@ mod accept;
 mod check;
 mod data;
 mod protocol;
+mod send;
 mod tag;
 
 pub use check::{check_available, check_io_uring_basic};
@@ -36,6 +37,7 @@ use c1m_platform::signals;
 use io_uring::types::{Fixed, SubmitArgs, Timespec};
 use io_uring::{opcode, squeue, IoUring};
 use protocol::ProtoState;
+use send::QuickSends;
 use std::io;
 use std::time::{Duration, Instant};
 use tag::{pack, unpack, Op, MAX_SLOTS};
@@ -53,6 +55,9 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
 const STARVED_REARM_DIVISOR: u32 = 4;
 /// Longest wait for in-flight closes when stopping.
 const STOP_DRAIN: Duration = Duration::from_secs(1);
+/// With `--coalesce-us`: completions a wait asks for. The min-wait, not this count, ends a
+/// wait at the loads measured; a burst this large is handled without waiting.
+const COALESCE_WANT: usize = 256;
 
 // ---- connections ----
 
@@ -66,6 +71,10 @@ struct Conn {
     open: bool,
     recv_armed: bool,
     send_in_flight: bool,
+    /// The send in flight is a quick one (`send.rs`): nothing to cancel when closing.
+    send_quick: bool,
+    /// A quick send came back short: plain sends until the backlog has drained.
+    send_blocked: bool,
     /// Waiting for buffers after -ENOBUFS ended its recv.
     starved: bool,
     /// Queue of received buffers to echo (echo only), linked through `buffer_next`.
@@ -83,6 +92,8 @@ impl Default for Conn {
             open: false,
             recv_armed: false,
             send_in_flight: false,
+            send_quick: false,
+            send_blocked: false,
             starved: false,
             head: NO_BUFFER,
             tail: NO_BUFFER,
@@ -138,6 +149,11 @@ struct UringLoop {
     /// SQEs queued since the last submit, and how many may wait mid-batch.
     unsubmitted: usize,
     submit_every: usize,
+    /// SQEs pushed since the ring was made (the SQ head says how many the kernel took).
+    pushed: u64,
+    quick: QuickSends,
+    /// `--coalesce-us`: the wait's min-wait in µs.
+    coalesce_us: Option<u32>,
 }
 
 pub fn run(ctx: LoopContext) -> anyhow::Result<()> {
@@ -178,6 +194,15 @@ impl UringLoop {
             .map_err(|e| {
                 anyhow!("creating the io_uring (SQ {sq_entries}, CQ {cq_entries}): {e}")
             })?;
+        if opts.coalesce_us.is_some() && !ring.params().is_feature_min_timeout() {
+            return Err(anyhow!(
+                "--coalesce-us needs the kernel's min-wait for io_uring_enter \
+                 (IORING_FEAT_MIN_TIMEOUT, Linux 6.12+), which kernel {} lacks: leave it out",
+                c1m_platform::procfs::kernel_release()
+            ));
+        }
+        // Quick sends need CQE skipping (Linux 5.17+); without it every send posts one.
+        let quick_sends = opts.quick_sends && ring.params().is_feature_skip_cqe_on_success();
         ring.submitter().register_files_sparse(slots).map_err(|e| {
             anyhow!(
                 "registering a fixed-file table of {slots} slots: {e} (a table may hold at most \
@@ -220,6 +245,9 @@ impl UringLoop {
             closes_in_flight: 0,
             unsubmitted: 0,
             submit_every: opts.submit_batch.max(1) as usize,
+            pushed: 0,
+            quick: QuickSends::new(quick_sends),
+            coalesce_us: opts.coalesce_us,
         };
         for i in 0..lp.listeners.len() {
             lp.arm_accept(i);
@@ -233,7 +261,21 @@ impl UringLoop {
         let sweep_every = idle_sweep_every(&self.limits);
         let mut next_sweep = Instant::now() + sweep_every.unwrap_or(Duration::MAX / 4);
         while !signals::stop_requested() {
-            self.submit_and_wait(1, Some(WAIT_TIMEOUT))?;
+            if self.quick_holds_up_work() {
+                // Settle first (`send.rs`): hand the quick sends to the kernel if they are
+                // still queued, without sleeping.
+                let sq = self.ring.submission();
+                let enter = !sq.is_empty() || sq.cq_overflow();
+                drop(sq);
+                if enter {
+                    self.submit_now();
+                }
+            } else {
+                match self.coalesce_us {
+                    None => self.submit_and_wait(1, Some(WAIT_TIMEOUT))?,
+                    Some(us) => self.submit_and_coalesce(us)?,
+                }
+            }
             self.clock.update();
             self.drain_completions();
             self.after_batch();
@@ -258,6 +300,22 @@ impl UringLoop {
             }
             None => self.ring.submitter().submit_and_wait(want),
         };
+        Self::enter_result(result)
+    }
+
+    /// [`Self::submit_and_wait`] for a batch: the kernel holds the first completion up to
+    /// `us` µs for more to arrive (min-wait), then returns with what it has.
+    fn submit_and_coalesce(&mut self, us: u32) -> anyhow::Result<()> {
+        self.stats.sys_io_uring_enter.add(1);
+        self.unsubmitted = 0;
+        let t = WAIT_TIMEOUT;
+        let ts = Timespec::new().sec(t.as_secs()).nsec(t.subsec_nanos());
+        let args = SubmitArgs::new().timespec(&ts).min_wait_usec(us);
+        let result = self.ring.submitter().submit_with_args(COALESCE_WANT, &args);
+        Self::enter_result(result)
+    }
+
+    fn enter_result(result: io::Result<usize>) -> anyhow::Result<()> {
         match result {
             Ok(_) => Ok(()),
             Err(e)
@@ -272,17 +330,19 @@ impl UringLoop {
         }
     }
 
-    /// Queues one SQE, submitting first if the queue is full.
-    fn push(&mut self, entry: squeue::Entry) {
+    /// Queues one SQE, submitting first if the queue is full. Returns its number among
+    /// all SQEs pushed.
+    fn push(&mut self, entry: squeue::Entry) -> u64 {
         loop {
-            // SAFETY: every buffer an entry points to stays valid until its completion:
-            // send data in the buffer mapping (echo) is reused only after that; send data
-            // in a connection's outbox (frame, http) is its front buffer, which does not
-            // move while the send is in flight and is parked, not freed, if the connection
-            // closes first.
+            // SAFETY: every buffer an entry points to stays valid until its completion
+            // (for a quick send: until it is settled, see `send.rs`): send data in the
+            // buffer mapping (echo) is reused only after that; send data in a connection's
+            // outbox (frame, http) is its front buffer, which does not move while the send
+            // is in flight and is parked, not freed, if the connection closes first.
             if unsafe { self.ring.submission().push(&entry) }.is_ok() {
                 self.unsubmitted += 1;
-                return;
+                self.pushed += 1;
+                return self.pushed - 1;
             }
             if !self.submit_now() {
                 std::thread::sleep(Duration::from_millis(1));
@@ -307,11 +367,18 @@ impl UringLoop {
     fn drain_completions(&mut self) {
         let mut batch = std::mem::take(&mut self.completions);
         batch.clear();
+        // Every enter so far has returned: the SQ head and the CQ say how its quick sends
+        // ended.
+        let (consumed, overflow) = {
+            let sq = self.ring.submission();
+            (self.pushed - sq.len() as u64, sq.cq_overflow())
+        };
         batch.extend(
             self.ring
                 .completion()
                 .map(|c| (c.user_data(), c.result(), c.flags())),
         );
+        self.settle(&batch, consumed, overflow);
         for &(user_data, result, flags) in &batch {
             // Hand sends to the kernel while the batch is still being walked, so the peer
             // gets to work on the first echoes while we produce the rest.
@@ -323,6 +390,7 @@ impl UringLoop {
                 Some(Op::Recv) => self.on_recv(tag, result, flags),
                 Some(Op::Send) if self.proto.is_none() => self.on_send(tag, result),
                 Some(Op::Send) => self.on_outbox_sent(tag, result),
+                Some(Op::SendQuick) => self.on_quick_short(tag, result),
                 Some(Op::Accept) => self.on_accept(tag.slot as usize, result, flags),
                 Some(Op::Close) => {
                     self.closes_in_flight = self.closes_in_flight.saturating_sub(1);
@@ -386,6 +454,8 @@ impl UringLoop {
             Some(_) => protocol::send_bid(),
         };
         let in_flight = conn.send_in_flight.then_some(send_bid);
+        // A quick send is over by the next settle: nothing to cancel.
+        let cancel_send = in_flight.filter(|_| !conn.send_quick);
         // What is still in flight holds the socket open: cancel it by its exact user_data
         // (a hash lookup). Cancelling by file would scan every request of the ring, which
         // made closing N connections cost O(N^2).
@@ -393,7 +463,7 @@ impl UringLoop {
         if conn.recv_armed {
             cancel[0] = Some(pack(Op::Recv, 0, conn.gen, slot));
         }
-        if let Some(bid) = in_flight {
+        if let Some(bid) = cancel_send {
             cancel[1] = Some(pack(Op::Send, bid, conn.gen, slot));
         }
         if let Some(p) = self.proto.as_mut() {

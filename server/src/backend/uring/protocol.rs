@@ -14,8 +14,6 @@ use super::tag::{pack, Op, Tag};
 use super::{CloseReason, UringLoop};
 use crate::conn::ReadControl;
 use crate::proto::{End, Outbox, Protocol, Session};
-use io_uring::opcode;
-use io_uring::types::Fixed;
 use std::collections::HashMap;
 
 /// The buffer-id field of a protocol send's `user_data`: its bytes are in the
@@ -69,6 +67,16 @@ impl ProtoState {
         if send_in_flight {
             self.parked.insert(send_user_data(gen, slot), outbox);
         }
+    }
+}
+
+impl ProtoState {
+    /// True when the connection in `slot` has work behind its send of `in_flight` bytes:
+    /// more answers, or requests kept back for after the send.
+    pub(super) fn more_after_send(&self, slot: u32, in_flight: usize) -> bool {
+        self.conns
+            .get(slot as usize)
+            .is_some_and(|c| c.outbox.pending() > in_flight || c.session.has_backlog())
     }
 }
 
@@ -150,12 +158,8 @@ impl UringLoop {
         // A short send is resumed from where it stopped; ConnState bounds the outbox far
         // below 4 GiB, the cap only keeps the cast honest.
         let len = bytes.len().min(u32::MAX as usize) as u32;
-        let entry = opcode::Send::new(Fixed(slot), bytes.as_ptr(), len)
-            .flags(libc::MSG_NOSIGNAL | libc::MSG_WAITALL)
-            .build()
-            .user_data(send_user_data(conn.gen, slot));
-        conn.send_in_flight = true;
-        self.push(entry);
+        let ptr = bytes.as_ptr();
+        self.push_send(slot, OUTBOX_SEND, ptr, len);
     }
 
     /// A send from the connection's outbox completed.
@@ -169,6 +173,7 @@ impl UringLoop {
         }
         let slot = tag.slot as usize;
         self.conns[slot].send_in_flight = false;
+        self.conns[slot].send_quick = false;
         if result < 0 {
             self.stats.conn_errors.add(1);
             return self.close_conn(tag.slot, CloseReason::Error);
@@ -183,6 +188,10 @@ impl UringLoop {
             let pc = &mut p.conns[slot];
             pc.outbox.on_sent(n);
             backlog = pc.outbox.pending() == 0 && pc.session.has_backlog();
+            if pc.outbox.pending() == 0 {
+                // Caught up with the peer: quick sends again.
+                self.conns[slot].send_blocked = false;
+            }
         }
         let now = self.clock.now();
         let conn = &mut self.conns[slot];

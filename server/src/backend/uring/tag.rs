@@ -12,6 +12,8 @@ pub(super) enum Op {
     Send = 3,
     Close = 4,
     Cancel = 5,
+    /// A send whose completion is skipped on success: a completion means it was short.
+    SendQuick = 6,
 }
 
 const SLOT_BITS: u32 = 24;
@@ -40,6 +42,7 @@ pub(super) fn unpack(user_data: u64) -> Tag {
         3 => Some(Op::Send),
         4 => Some(Op::Close),
         5 => Some(Op::Cancel),
+        6 => Some(Op::SendQuick),
         _ => None,
     };
     Tag {
@@ -60,6 +63,7 @@ mod tests {
             (Op::Recv, 0, 0, 0),
             (Op::Send, 4095, 65535, MAX_SLOTS - 1),
             (Op::Close, 7, 1, 1_000_000),
+            (Op::SendQuick, 3, 2, 5),
         ] {
             let tag = unpack(pack(op, bid, gen, slot));
             assert_eq!(
