@@ -8,7 +8,7 @@
 
 use super::clock::now_ns;
 use super::plan::{Mode, Plan};
-use super::proto::{http_response::ResponseReader, Response};
+use super::proto::{fixed_response::FixedReader, http_response::ResponseReader, Response};
 use super::schedule::{self, RateClock, SPIN_NS};
 use crate::cli::BatchWaits;
 use crate::report::new_histogram;
@@ -163,15 +163,13 @@ struct Conn {
     tx_sent: u64,
     t_connect: u64,
     gen: u32,
-    /// Bytes of message `rx_seq` received so far.
-    rx_off: u32,
+    /// Where the response to message `rx_seq` is (echo, frame).
+    rx: FixedReader,
     incarnation: u32,
     st: St,
     send_busy: bool,
     recv_armed: bool,
     dirty: bool,
-    /// The message being received has a byte that differs from what was sent.
-    bad: bool,
 }
 
 impl Conn {
@@ -181,13 +179,12 @@ impl Conn {
         tx_sent: 0,
         t_connect: 0,
         gen: 0,
-        rx_off: 0,
+        rx: FixedReader::new(),
         incarnation: 0,
         st: St::Idle,
         send_busy: false,
         recv_armed: false,
         dirty: false,
-        bad: false,
     };
 }
 

@@ -10,6 +10,7 @@
 //! [`Session`] and sends what it appended to `out`. Parsing lives here and nowhere else, so
 //! backends still differ only in how they move bytes.
 
+pub mod check;
 pub mod frame;
 pub mod http;
 mod outbox;

@@ -10,159 +10,22 @@
 //! - a valid request stream followed by garbage gets the valid prefix answered, then the
 //!   error answer (if the protocol has one) and the end.
 //!
-//! Cases per property: `PROPTEST_CASES` (default [`CASES`], sized for CI).
+//!
+//! Then the committed fuzz seeds (`fuzz/seeds/`) are replayed through the same checks.
+//! Cases per property: proptest's default (256, about a second in all here), or
+//! `PROPTEST_CASES`.
 
-use super::frame::{FrameConfig, HEADER};
-use super::http::HttpConfig;
-use super::{End, Protocol, Session, KEEP_CAPACITY};
+use super::check::{
+    assert_split_invariant, frame, fuzz_frame, fuzz_http, run, Bytes, FrameParams, FuzzInput,
+    HttpParams,
+};
+use super::End;
+use c1m_platform::pieces::cut;
 use proptest::prelude::*;
 use proptest::sample::Index;
-use std::sync::Arc;
-
-/// Cases per property unless `PROPTEST_CASES` says otherwise.
-const CASES: u32 = 256;
-
-fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(CASES);
-    ProptestConfig::with_cases(cases)
-}
-
-/// A byte stream that prints as an escaped byte string when a property fails.
-#[derive(Clone, Default, PartialEq, Eq)]
-struct Bytes(Vec<u8>);
-
-impl std::fmt::Debug for Bytes {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "b\"{}\" ({} bytes)", self.0.escape_ascii(), self.0.len())
-    }
-}
-
-/// What a connection got for a stream.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct Outcome {
-    out: Bytes,
-    requests: u32,
-    end: Option<End>,
-    /// Bytes of an incomplete request held at the end.
-    held: usize,
-}
-
-/// The limits a session and a call must stay under.
-#[derive(Debug, Clone, Copy)]
-struct Bounds {
-    /// Most bytes of one incomplete request.
-    partial: usize,
-    /// Most answer bytes of one call (two bursts, see `Protocol::feed`).
-    per_call: usize,
-}
-
-/// Cuts `stream` at the `cuts` (any order, repeats allowed).
-fn pieces<'a>(stream: &'a [u8], cuts: &[Index]) -> Vec<&'a [u8]> {
-    let mut at: Vec<usize> = cuts.iter().map(|i| i.index(stream.len() + 1)).collect();
-    at.sort_unstable();
-    let mut out = Vec::new();
-    let mut from = 0;
-    for to in at.into_iter().chain([stream.len()]) {
-        out.push(&stream[from..to]);
-        from = to;
-    }
-    out
-}
-
-/// Sends every answer the backlog still holds, as a backend does once its sends complete.
-fn drain(p: &Protocol, s: &mut Session, o: &mut Outcome, bounds: Bounds) {
-    while s.has_backlog() {
-        let (before, waiting) = (o.out.0.len(), s.backlog.len() - s.backlog_start as usize);
-        let fed = p.feed(s, &[], &mut o.out.0);
-        let left = s.backlog.len() - s.backlog_start as usize;
-        assert!(
-            o.out.0.len() > before || left < waiting,
-            "a backlog call made no progress"
-        );
-        record(o, fed, before, bounds);
-    }
-    assert!(
-        s.held() <= bounds.partial,
-        "held {} > {}",
-        s.held(),
-        bounds.partial
-    );
-    let keep = 2 * bounds.partial.max(KEEP_CAPACITY);
-    assert!(
-        s.partial.capacity() <= keep,
-        "partial capacity {}",
-        s.partial.capacity()
-    );
-    assert!(
-        s.backlog.capacity() <= KEEP_CAPACITY,
-        "backlog capacity {}",
-        s.backlog.capacity()
-    );
-}
-
-fn record(o: &mut Outcome, fed: super::Fed, before: usize, bounds: Bounds) {
-    let produced = o.out.0.len() - before;
-    assert!(
-        produced <= bounds.per_call,
-        "one call produced {produced} bytes"
-    );
-    o.requests += fed.requests;
-    assert!(
-        o.end.is_none() || fed == super::Fed::default(),
-        "answers after the end"
-    );
-    o.end = o.end.or(fed.end);
-}
-
-/// Feeds `pieces` one after the other; after piece `i` the answers are sent (the backlog
-/// drained) when `send[i]` is true or missing, and always at the end.
-fn run(p: &Protocol, pieces: &[&[u8]], send: &[bool], bounds: Bounds) -> Outcome {
-    let (mut s, mut o) = (Session::default(), Outcome::default());
-    for (i, piece) in pieces.iter().enumerate() {
-        let before = o.out.0.len();
-        let fed = p.feed(&mut s, piece, &mut o.out.0);
-        record(&mut o, fed, before, bounds);
-        if send.get(i).copied().unwrap_or(true) {
-            drain(p, &mut s, &mut o, bounds);
-        }
-    }
-    drain(p, &mut s, &mut o, bounds);
-    o.held = s.held();
-    o
-}
+use std::path::PathBuf;
 
 // ---- frames ----
-
-fn frame(payload: &[u8]) -> Vec<u8> {
-    let mut f = (payload.len() as u32).to_be_bytes().to_vec();
-    f.extend_from_slice(payload);
-    f
-}
-
-/// A frame protocol's settings: small limits, so that streams reach them.
-#[derive(Debug, Clone, Copy)]
-struct FrameParams {
-    max: u32,
-    reply: Option<u32>,
-    burst: usize,
-}
-
-impl FrameParams {
-    fn protocol(self) -> Protocol {
-        Protocol::Frame(Arc::new(FrameConfig::new(self.max, self.reply, self.burst)))
-    }
-
-    fn bounds(self) -> Bounds {
-        let answer = HEADER + self.reply.unwrap_or(self.max) as usize;
-        Bounds {
-            partial: HEADER + self.max as usize,
-            per_call: 2 * (self.burst + answer),
-        }
-    }
-}
 
 fn frame_params() -> impl Strategy<Value = FrameParams> {
     (0u32..64, prop::option::of(0u32..100), 1usize..300)
@@ -234,30 +97,6 @@ fn http_stream() -> impl Strategy<Value = Bytes> {
     prop::collection::vec(segment, 0..16).prop_map(|s| Bytes(s.concat()))
 }
 
-/// An HTTP protocol's settings.
-#[derive(Debug, Clone, Copy)]
-struct HttpParams {
-    body: usize,
-    max_header: usize,
-    burst: usize,
-}
-
-impl HttpParams {
-    fn protocol(self) -> Protocol {
-        let cfg = HttpConfig::new(self.body, self.max_header, self.burst);
-        Protocol::Http(Arc::new(cfg))
-    }
-
-    fn bounds(self) -> Bounds {
-        // The largest answer is a 200 with its body; refusals are shorter than 200 bytes.
-        let answer = 200 + self.body;
-        Bounds {
-            partial: self.max_header,
-            per_call: 2 * (self.burst + answer),
-        }
-    }
-}
-
 /// `min_header` keeps generated requests under `--max-header`.
 fn http_params(min_header: usize) -> impl Strategy<Value = HttpParams> {
     (0usize..40, min_header..min_header + 300, 1usize..400).prop_map(|(body, max_header, burst)| {
@@ -280,26 +119,12 @@ fn cuts() -> impl Strategy<Value = Vec<Index>> {
     prop::collection::vec(any::<Index>(), 0..8)
 }
 
-/// The same outcome whole, cut at `cuts` (sending answers between pieces as `send`
-/// says) and byte by byte.
-fn assert_split_invariant(
-    p: &Protocol,
-    bounds: Bounds,
-    stream: &[u8],
-    cuts: &[Index],
-    send: &[bool],
-) -> Result<(), TestCaseError> {
-    let whole = run(p, &[stream], &[], bounds);
-    let split = run(p, &pieces(stream, cuts), send, bounds);
-    prop_assert_eq!(&whole, &split);
-    let bytes = run(p, &stream.chunks(1).collect::<Vec<_>>(), &[], bounds);
-    prop_assert_eq!(whole, bytes);
-    Ok(())
+/// Cut positions anywhere in a stream of any length (taken modulo its length + 1).
+fn positions(cuts: &[Index]) -> Vec<usize> {
+    cuts.iter().map(|i| i.index(usize::MAX)).collect()
 }
 
 proptest! {
-    #![proptest_config(config())]
-
     #[test]
     fn frame_split_invariance(
         params in frame_params(),
@@ -307,7 +132,7 @@ proptest! {
         cuts in cuts(),
         send in prop::collection::vec(any::<bool>(), 0..9),
     ) {
-        assert_split_invariant(&params.protocol(), params.bounds(), &stream.0, &cuts, &send)?;
+        assert_split_invariant(&params.protocol(), params.bounds(), &stream.0, &positions(&cuts), &send);
     }
 
     /// Reads far larger than a burst: once answered, the backlog's memory goes back.
@@ -320,7 +145,7 @@ proptest! {
     ) {
         let payload = &payload.0[..payload.0.len().min(params.max as usize)];
         let stream = frame(payload).repeat(n);
-        assert_split_invariant(&params.protocol(), params.bounds(), &stream, &cuts, &[])?;
+        assert_split_invariant(&params.protocol(), params.bounds(), &stream, &positions(&cuts), &[]);
     }
 
     #[test]
@@ -341,7 +166,7 @@ proptest! {
         let mut stream = valid.clone();
         stream.extend_from_slice(&max.saturating_add(excess).to_be_bytes());
         stream.extend_from_slice(&rest.0);
-        let got = run(&p, &pieces(&stream, &cuts), &[], bounds);
+        let got = run(&p, &cut(&stream, &positions(&cuts)), &[], bounds);
         prop_assert_eq!(got.out, answered.out);
         prop_assert_eq!(got.requests, answered.requests);
         prop_assert_eq!(got.end, Some(End::Error));
@@ -355,7 +180,7 @@ proptest! {
         cuts in cuts(),
         send in prop::collection::vec(any::<bool>(), 0..9),
     ) {
-        assert_split_invariant(&params.protocol(), params.bounds(), &stream.0, &cuts, &send)?;
+        assert_split_invariant(&params.protocol(), params.bounds(), &stream.0, &positions(&cuts), &send);
     }
 
     #[test]
@@ -366,7 +191,7 @@ proptest! {
         cuts in cuts(),
     ) {
         let stream = request.0.repeat(n);
-        assert_split_invariant(&params.protocol(), params.bounds(), &stream, &cuts, &[])?;
+        assert_split_invariant(&params.protocol(), params.bounds(), &stream, &positions(&cuts), &[]);
     }
 
     #[test]
@@ -385,7 +210,7 @@ proptest! {
         stream.push(first);
         stream.extend_from_slice(&rest.0);
         stream.extend_from_slice(b"\r\n");
-        let got = run(&p, &pieces(&stream, &cuts), &[], bounds);
+        let got = run(&p, &cut(&stream, &positions(&cuts)), &[], bounds);
         prop_assert!(got.out.0.starts_with(&answered.out.0));
         let refusal = &got.out.0[answered.out.0.len()..];
         prop_assert!(
@@ -397,4 +222,128 @@ proptest! {
         prop_assert_eq!(got.end, Some(End::Error));
         prop_assert_eq!(got.held, 0);
     }
+}
+
+/// The committed fuzz seeds of `fuzz_target`.
+fn seed_dir(fuzz_target: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/seeds")
+        .join(fuzz_target)
+}
+
+/// Seeds by file name.
+type Seeds = Vec<(&'static str, Vec<u8>)>;
+
+/// The frame seeds: streams of the unit tests, with settings (see `FrameParams::decode`)
+/// and a few cuts.
+fn frame_seeds() -> Seeds {
+    let fifty: Vec<u8> = (0..50u8)
+        .flat_map(|i| frame(&vec![i; i as usize]))
+        .collect();
+    let mut mixed = frame(b"hello, frames");
+    mixed.extend(frame(b""));
+    mixed.extend(frame(&[7u8; 300]));
+    let mut oversized = frame(b"ok");
+    oversized.extend_from_slice(&17u32.to_be_bytes());
+    let streams = [
+        ("mixed", [255, 0x80, 255], mixed),
+        ("fifty", [255, 0x80, 16], fifty),
+        ("oversized", [4, 0x80, 255], oversized),
+        ("zero-length", [4, 0x80, 255], vec![0u8; 12]),
+        (
+            "fixed-reply",
+            [255, 100, 0],
+            [frame(b"a"), frame(b"bb")].concat(),
+        ),
+    ];
+    streams
+        .into_iter()
+        .map(|(name, settings, s)| (name, FuzzInput::encode(settings, &[1, 7], 0x55, &s)))
+        .collect()
+}
+
+/// The HTTP seeds, as [`frame_seeds`] (see `HttpParams::decode`).
+fn http_seeds() -> Seeds {
+    const GET: &[u8] = b"GET /x HTTP/1.1\r\nHost: c1m\r\n\r\n";
+    let streams: [(&str, [u8; 3], Vec<u8>); 8] = [
+        ("pipelined", [16, 127, 255], GET.repeat(3)),
+        (
+            "close",
+            [16, 127, 255],
+            [&b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n"[..], GET].concat(),
+        ),
+        (
+            "http10",
+            [16, 127, 255],
+            [
+                &b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"[..],
+                b"GET / HTTP/1.0\r\n\r\n",
+            ]
+            .concat(),
+        ),
+        (
+            "garbage",
+            [16, 127, 255],
+            [GET, b"\x00\x01 garbage \xff\r\n\r\n"].concat(),
+        ),
+        (
+            "huge-head",
+            [16, 2, 255],
+            [
+                &b"GET / HTTP/1.1\r\n"[..],
+                &b"X-Filler: aaaaaaaa\r\n".repeat(4),
+                b"\r\n",
+            ]
+            .concat(),
+        ),
+        (
+            "body",
+            [16, 127, 255],
+            [
+                &b"POST /x HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123456789"[..],
+                GET,
+            ]
+            .concat(),
+        ),
+        (
+            "chunked",
+            [16, 127, 255],
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+                .to_vec(),
+        ),
+        (
+            "head-burst",
+            [50, 127, 0],
+            [&b"HEAD / HTTP/1.1\r\n\r\n"[..], &GET.repeat(4)].concat(),
+        ),
+    ];
+    streams
+        .into_iter()
+        .map(|(name, settings, s)| (name, FuzzInput::encode(settings, &[3, 40], 0x33, &s)))
+        .collect()
+}
+
+/// Every committed seed of `target` passes `check`; `C1M_WRITE_FUZZ_SEEDS=1` writes
+/// `seeds` anew first.
+fn replay(target: &str, seeds: Seeds, check: fn(&[u8])) {
+    let dir = seed_dir(target);
+    if std::env::var_os("C1M_WRITE_FUZZ_SEEDS").is_some() {
+        std::fs::create_dir_all(&dir).expect("create the seed folder");
+        for (name, data) in &seeds {
+            std::fs::write(dir.join(name), data).expect("write a seed");
+        }
+    }
+    let files = std::fs::read_dir(&dir).expect("fuzz/seeds: run with C1M_WRITE_FUZZ_SEEDS=1");
+    let mut n = 0;
+    for file in files {
+        check(&std::fs::read(file.expect("a seed").path()).expect("read a seed"));
+        n += 1;
+    }
+    assert!(n >= seeds.len(), "{n} seeds in {}", dir.display());
+}
+
+#[test]
+fn fuzz_seeds_pass() {
+    replay("server_frame", frame_seeds(), fuzz_frame);
+    replay("server_http", http_seeds(), fuzz_http);
 }
