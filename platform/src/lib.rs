@@ -8,6 +8,7 @@ pub mod bufring;
 pub mod cpus;
 pub mod limits;
 pub mod net;
+pub mod pieces;
 pub mod procfs;
 pub mod rng;
 pub mod signals;

@@ -17,7 +17,7 @@ mod multi;
 mod plan;
 mod preflight;
 mod procs;
-mod proto;
+pub mod proto;
 mod schedule;
 mod worker;
 

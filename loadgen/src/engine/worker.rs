@@ -8,7 +8,7 @@
 
 use super::clock::now_ns;
 use super::plan::{Mode, Plan};
-use super::proto::{http_response::ResponseReader, Response};
+use super::proto::{fixed_response::FixedReader, http_response::ResponseReader, Response};
 use super::schedule::{self, RateClock, SPIN_NS};
 use crate::cli::BatchWaits;
 use crate::report::{new_histogram, record_ns};
@@ -172,8 +172,8 @@ struct Conn {
     gen: u32,
     /// Bytes of the send in flight.
     send_len: u32,
-    /// Bytes of message `rx_seq` received so far.
-    rx_off: u32,
+    /// Where the response to message `rx_seq` is (echo, frame).
+    rx: FixedReader,
     incarnation: u32,
     st: St,
     send_busy: bool,
@@ -181,8 +181,6 @@ struct Conn {
     send_blocked: bool,
     recv_armed: bool,
     dirty: bool,
-    /// The message being received has a byte that differs from what was sent.
-    bad: bool,
 }
 
 impl Conn {
@@ -193,14 +191,13 @@ impl Conn {
         t_connect: 0,
         gen: 0,
         send_len: 0,
-        rx_off: 0,
+        rx: FixedReader::new(),
         incarnation: 0,
         st: St::Idle,
         send_busy: false,
         send_blocked: false,
         recv_armed: false,
         dirty: false,
-        bad: false,
     };
 }
 

@@ -7,6 +7,9 @@
 //! - A malformed request gets `400`; more than [`MAX_HEADERS`] headers `431`; any
 //!   `Transfer-Encoding` (chunked bodies are not supported) `501`. Each ends the
 //!   connection.
+//! - The answer never depends on how the stream was cut into reads: a head is judged on
+//!   its first `--max-header` + 1 bytes, and a fault only once a newline follows it
+//!   (property-tested in `proto/proptests.rs`, fuzzed in `fuzz/`).
 //! - A request body is read and discarded by `Content-Length`, never held.
 
 use super::{End, Fed, Session};
@@ -146,6 +149,28 @@ fn parse(buf: &[u8]) -> Result<Option<Request>, Refusal> {
     }))
 }
 
+/// The verdict on the head at the start of `buf`, the same however the stream was cut:
+/// only its first `max_header + 1` bytes count (what a held head keeps), and a malformed
+/// head is refused only once a newline follows the fault (a held head is parsed only when
+/// a newline arrives, so that a head sent a byte at a time is not parsed once per byte).
+/// `Ok(None)`: incomplete, and within the bound.
+fn judge(buf: &[u8], max_header: usize) -> Result<Option<Request>, Refusal> {
+    let buf = &buf[..buf.len().min(max_header + 1)];
+    let parsed = match parse(buf) {
+        // httparse stops at the first fault, so the lines before it decide.
+        Err(_) if buf.last() != Some(&b'\n') => match buf.iter().rposition(|&b| b == b'\n') {
+            Some(nl) => parse(&buf[..=nl]),
+            None => Ok(None),
+        },
+        parsed => parsed,
+    };
+    match parsed {
+        Ok(Some(r)) if r.len > max_header => Err(Refusal::TooLarge),
+        Ok(None) if buf.len() > max_header => Err(Refusal::TooLarge),
+        parsed => parsed,
+    }
+}
+
 fn content_length(value: &[u8]) -> Option<u64> {
     let digits = value.trim_ascii();
     if digits.is_empty() || digits.len() > 18 || !digits.iter().all(u8::is_ascii_digit) {
@@ -178,35 +203,31 @@ pub(super) fn feed(
             return (fed, total - input.len());
         }
         let parsed = if s.partial.is_empty() {
-            parse(input).map(|r| r.map(|r| (r, r.len)))
+            judge(input, cfg.max_header).map(|r| r.map(|r| (r, r.len)))
         } else {
             // Hold at most one byte past the bound: enough to know it was passed.
             let held = s.partial.len();
             let take = (cfg.max_header + 1).saturating_sub(held).min(input.len());
             s.partial.extend_from_slice(&input[..take]);
-            // A head can only end at a newline: skip parsing until one arrives.
+            // Judging stops at the last newline: without a new one the verdict stands.
             let parsed = if input[..take].contains(&b'\n') {
-                parse(&s.partial)
+                judge(&s.partial, cfg.max_header)
+            } else if s.partial.len() > cfg.max_header {
+                Err(Refusal::TooLarge)
             } else {
                 Ok(None)
             };
             // Bytes of this input that belong to the request (or all that were taken).
             parsed.map(|r| r.map(|r| (r, r.len - held)))
         };
-        let result = match parsed {
-            Ok(Some((request, used))) if request.len <= cfg.max_header => Ok((request, used)),
-            Ok(Some(_)) => Err(Refusal::TooLarge),
-            Ok(None) if s.partial.len().max(input.len()) > cfg.max_header => Err(Refusal::TooLarge),
+        match parsed {
             Ok(None) => {
                 if s.partial.is_empty() {
                     s.partial.extend_from_slice(input);
                 }
                 return (fed, total);
             }
-            Err(refusal) => Err(refusal),
-        };
-        match result {
-            Ok((request, used)) => {
+            Ok(Some((request, used))) => {
                 cfg.answer(&request, out);
                 fed.requests += 1;
                 s.release_partial();
@@ -362,6 +383,28 @@ mod tests {
         let (mut s, mut out) = (Session::default(), Vec::new());
         p.feed(&mut s, &many, &mut out);
         assert_eq!(status_of(&out), "431");
+    }
+
+    #[test]
+    fn a_fault_gets_the_same_answer_however_the_stream_is_cut() {
+        // A fault is refused once a newline follows it, and a head is judged on its first
+        // `--max-header` + 1 bytes, whole or split (found by the split-invariance property).
+        let small = Protocol::Http(Arc::new(HttpConfig::new(16, 16, 1 << 20)));
+        for (p, stream, status) in [
+            (http(), &b"G\x00T / HTTP/1.1\r\n"[..], Some("400")),
+            (http(), b"G\x00T / HTTP/1.1", None),
+            (small, b"\r\nConnection: close\r\n", Some("431")),
+        ] {
+            for chunk in [stream.len(), 1] {
+                let (mut s, mut out) = (Session::default(), Vec::new());
+                for piece in stream.chunks(chunk) {
+                    p.feed(&mut s, piece, &mut out);
+                }
+                let got = (!out.is_empty()).then(|| status_of(&out));
+                assert_eq!(got, status, "{stream:?} in pieces of {chunk}");
+                assert_eq!(s.ended(), status.is_some());
+            }
+        }
     }
 
     #[test]

@@ -10,9 +10,12 @@
 //! [`Session`] and sends what it appended to `out`. Parsing lives here and nowhere else, so
 //! backends still differ only in how they move bytes.
 
+pub mod check;
 pub mod frame;
 pub mod http;
 mod outbox;
+#[cfg(test)]
+mod proptests;
 
 pub use outbox::Outbox;
 
@@ -85,7 +88,8 @@ impl Protocol {
                 session.backlog.extend_from_slice(input);
                 return fed;
             }
-            session.backlog.clear();
+            // Answered: give back what a big read grew it to, as for `partial`.
+            release_buffer(&mut session.backlog);
             session.backlog_start = 0;
         }
         if fed.end.is_none() {
@@ -199,5 +203,20 @@ mod tests {
     #[test]
     fn session_is_small() {
         assert!(std::mem::size_of::<Session>() <= 64);
+    }
+
+    #[test]
+    fn an_answered_backlog_gives_its_memory_back() {
+        // 10,000 empty frames in one read, a burst of one answer: nearly all of the read
+        // waits in the backlog. Once it is answered, the session keeps no big buffer.
+        let p = Protocol::Frame(Arc::new(frame::FrameConfig::new(16, None, 1)));
+        let (mut s, mut out) = (Session::default(), Vec::new());
+        p.feed(&mut s, &[0u8; 40_000], &mut out);
+        assert!(s.backlog.capacity() >= 39_996);
+        while s.has_backlog() {
+            p.feed(&mut s, &[], &mut out);
+        }
+        assert_eq!(out.len(), 40_000);
+        assert!(s.backlog.capacity() <= KEEP_CAPACITY && s.partial.capacity() <= KEEP_CAPACITY);
     }
 }

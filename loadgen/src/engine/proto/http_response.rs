@@ -23,7 +23,7 @@ const MAX_HEADERS: usize = 32;
 /// is dropped.
 const MAX_SKIP: u64 = 16 << 20;
 
-/// Why a connection's responses cannot be read any further.
+/// Why a connection's responses cannot be read any further (http, and a frame's length).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum StreamError {
     #[error("response head larger than {MAX_HEAD} bytes")]
@@ -38,6 +38,8 @@ pub enum StreamError {
     TransferEncoding,
     #[error("response Content-Length {0} is too large")]
     BodyTooLarge(u64),
+    #[error("frame length differs from what was expected")]
+    FrameLength,
 }
 
 /// What one [`ResponseReader::step`] did.
@@ -75,6 +77,11 @@ impl ResponseReader {
         *self = ResponseReader::default();
     }
 
+    /// Bytes of a split head held so far (at most [`MAX_HEAD`]).
+    pub fn held(&self) -> usize {
+        self.held.len()
+    }
+
     /// Reads from `data` up to the end of the current response (or of `data`).
     /// `body_len` is the body every good response has. Call again with the rest of
     /// `data` until it is used up.
@@ -88,9 +95,9 @@ impl ResponseReader {
 
     fn head(&mut self, data: &[u8], body_len: usize) -> Step {
         let parsed = if self.held.is_empty() {
-            match parse_head(data) {
-                // The same bound whether or not the head came in one piece.
-                Ok(Some((_, n))) if n > MAX_HEAD => return broken(StreamError::HeadTooLarge),
+            // The same bound whether or not the head came in one piece: only what a held
+            // head may keep is parsed, so a fault past it is the same error either way.
+            match parse_head(&data[..data.len().min(MAX_HEAD)]) {
                 Ok(Some((head, n))) => (head, n),
                 Ok(None) if data.len() >= MAX_HEAD => return broken(StreamError::HeadTooLarge),
                 Ok(None) => {
@@ -364,6 +371,23 @@ mod tests {
             vec![Err(StreamError::HeadTooLarge)]
         );
         assert!(r.held.len() <= MAX_HEAD);
+    }
+
+    #[test]
+    fn a_fault_past_the_bound_is_the_same_error_whole_or_split() {
+        let mut s = b"HTTP/1.1 200 OK\r\nX-Big: ".to_vec();
+        s.resize(MAX_HEAD + 10, b'a');
+        s.extend_from_slice(b"\x00\r\n\r\n");
+        for chunk in [s.len(), 1000, 1] {
+            let mut r = ResponseReader::default();
+            let pieces: Vec<&[u8]> = s.chunks(chunk).collect();
+            let got = feed(&mut r, &pieces, 0);
+            assert_eq!(
+                got,
+                vec![Err(StreamError::HeadTooLarge)],
+                "pieces of {chunk}"
+            );
+        }
     }
 
     #[test]

@@ -8,14 +8,19 @@
 //!
 //! - echo: the request is the [`message`], `--size` bytes; the response is the same bytes.
 //! - frame: `[u32 BE S][S-byte message]`; the response is the request frame byte for byte,
-//!   or with `--reply-size N` always `[u32 BE N][N bytes, byte i = i % 251]`.
+//!   or with `--reply-size N` always `[u32 BE N][N bytes, byte i = i % 251]`; echo and
+//!   frame responses are read by [`fixed_response::FixedReader`].
 //! - http: a fixed-length GET with seq and timestamp in hex in its path ([`http`]); the
 //!   response is read by [`http_response::ResponseReader`] (status 200, a body of
 //!   `--body-size` bytes of the `0123456789abcdef` pattern).
 
+pub mod check;
+pub mod fixed_response;
 pub mod http;
 pub mod http_response;
 pub mod message;
+#[cfg(test)]
+mod proptests;
 
 use crate::cli::Protocol;
 

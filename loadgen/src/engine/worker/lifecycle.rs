@@ -223,11 +223,10 @@ impl Loop {
         conn.tx_seq = 0;
         conn.rx_seq = 0;
         conn.tx_sent = 0;
-        conn.rx_off = 0;
+        conn.rx = FixedReader::new();
         conn.send_busy = false;
         conn.send_blocked = false;
         conn.recv_armed = false;
-        conn.bad = false;
         let gen = conn.gen;
         if let Some(r) = c.readers.get_mut(j) {
             r.reset();

@@ -3,6 +3,7 @@
 //! was sent).
 
 use super::*;
+use crate::engine::proto::http_response::StreamError;
 
 impl Core {
     pub(super) fn on_send(&mut self, slot: u32, gen: u32, res: i32) {
@@ -65,39 +66,23 @@ impl Core {
     /// request's copy (echo) or with the one fixed reply (frame `--reply-size`).
     fn on_fixed_data(&mut self, slot: u32, data: &[u8]) {
         let j = slot as usize;
-        let (req_len, resp_len, framing) = (self.req_len, self.resp_len, self.framing_len);
         let mut p = 0;
         while p < data.len() {
             if !self.expects_data(slot) {
                 return;
             }
             let c = &mut self.conns[j];
-            let off = c.rx_off as usize;
-            let take = (resp_len - off).min(data.len() - p);
-            let base = j * self.ring_bytes + (c.rx_seq % self.cap) as usize * req_len;
             let expected = match self.plan.wire.response() {
-                Response::Fixed(reply) => &reply[off..off + take],
-                _ => &self.txbuf[base + off..base + off + take],
-            };
-            let got = &data[p..p + take];
-            if expected != got {
-                // A wrong frame length: what follows cannot be told apart any more.
-                let h = framing.saturating_sub(off).min(take);
-                if expected[..h] != got[..h] {
-                    self.broken_stream(slot, "frame length differs from what was expected".into());
-                    return;
+                Response::Fixed(reply) => &reply[..],
+                _ => {
+                    let base = j * self.ring_bytes + (c.rx_seq % self.cap) as usize * self.req_len;
+                    &self.txbuf[base..base + self.resp_len]
                 }
-                c.bad = true;
-            }
-            p += take;
-            c.rx_off += take as u32;
-            if c.rx_off as usize == resp_len {
-                let bad = c.bad;
-                c.bad = false;
-                c.rx_off = 0;
-                c.rx_seq += 1;
-                let ts = self.plan.wire.timestamp(&self.txbuf[base..base + req_len]);
-                self.message_done(slot, bad, ts);
+            };
+            let step = c.rx.step(expected, self.framing_len, &data[p..]);
+            p += step.consumed;
+            if step.done.is_some_and(|done| !self.on_response(slot, done)) {
+                return;
             }
         }
     }
@@ -105,13 +90,12 @@ impl Core {
     /// http: responses read by the connection's [`ResponseReader`]; latency from the
     /// send time in the request's copy.
     fn on_http_data(&mut self, slot: u32, data: &[u8], body: usize) {
-        let j = slot as usize;
         let mut p = 0;
         while p < data.len() {
             if !self.expects_data(slot) {
                 return;
             }
-            let Some(reader) = self.readers.get_mut(j) else {
+            let Some(reader) = self.readers.get_mut(slot as usize) else {
                 return;
             };
             let step = reader.step(&data[p..], body);
@@ -119,22 +103,32 @@ impl Core {
             match step.done {
                 None if step.consumed == 0 => return,
                 None => {}
-                Some(Err(e)) => {
-                    self.broken_stream(slot, e.to_string());
-                    return;
-                }
-                Some(Ok(good)) => {
-                    let c = &mut self.conns[j];
-                    let base = j * self.ring_bytes + (c.rx_seq % self.cap) as usize * self.req_len;
-                    c.rx_seq += 1;
-                    let ts = self
-                        .plan
-                        .wire
-                        .timestamp(&self.txbuf[base..base + self.req_len]);
-                    self.message_done(slot, !good, ts);
-                }
+                Some(done) if !self.on_response(slot, done) => return,
+                Some(_) => {}
             }
         }
+    }
+
+    /// Response `rx_seq` is complete (good or bad), or the stream broke; false when the
+    /// connection was dropped.
+    fn on_response(&mut self, slot: u32, done: Result<bool, StreamError>) -> bool {
+        let good = match done {
+            Ok(good) => good,
+            Err(e) => {
+                self.broken_stream(slot, e.to_string());
+                return false;
+            }
+        };
+        let j = slot as usize;
+        let c = &mut self.conns[j];
+        let base = j * self.ring_bytes + (c.rx_seq % self.cap) as usize * self.req_len;
+        c.rx_seq += 1;
+        let ts = self
+            .plan
+            .wire
+            .timestamp(&self.txbuf[base..base + self.req_len]);
+        self.message_done(slot, !good, ts);
+        true
     }
 
     pub(super) fn message_done(&mut self, slot: u32, bad: bool, ts: u64) {
