@@ -44,11 +44,9 @@ pub struct Head {
 }
 
 /// Which arrival process the equal-load (latency) points used, when they ran.
-fn arrivals_note(head: &Head) -> String {
-    match &head.arrivals {
-        Some(a) if head.scenarios.contains(&Scenario::Latency) => {
-            format!(" Equal-load points: {a}.")
-        }
+fn arrivals_note(scenarios: &[Scenario], arrivals: Option<&str>) -> String {
+    match arrivals {
+        Some(a) if scenarios.contains(&Scenario::Latency) => format!(" Equal-load points: {a}."),
         _ => String::new(),
     }
 }
@@ -71,7 +69,7 @@ pub fn headline_md(head: &Head, sdirs: &[PathBuf], failures: &[String]) -> Strin
         head.loadgen_cpus,
         head.setting,
         cost_note(&head.scenarios),
-        arrivals_note(head),
+        arrivals_note(&head.scenarios, head.arrivals.as_deref()),
     );
     md.push_str(&report::headline(sdirs));
     if !failures.is_empty() {
@@ -145,10 +143,21 @@ mod tests {
         assert!(echo.starts_with("srv CPU µs/msg") && !echo.contains("http"));
         let both = cost_note(&[Scenario::Pingpong, Scenario::Http]);
         assert!(both.contains("srv CPU µs/msg") && both.contains("http (HTTP/1.1"));
-        let poisson = arrivals_note(&[Scenario::Latency], "poisson");
+        let poisson = arrivals_note(
+            &[Scenario::Latency],
+            Some(crate::options::arrivals_text("poisson")),
+        );
         assert!(poisson.contains("Poisson arrivals"), "{poisson}");
-        assert!(arrivals_note(&[Scenario::Latency], "uniform").contains("evenly spaced"));
-        assert!(arrivals_note(&[Scenario::Pingpong], "poisson").is_empty());
+        assert!(arrivals_note(
+            &[Scenario::Latency],
+            Some(crate::options::arrivals_text("uniform"))
+        )
+        .contains("evenly spaced"));
+        assert!(arrivals_note(
+            &[Scenario::Pingpong],
+            Some(crate::options::arrivals_text("poisson"))
+        )
+        .is_empty());
         let http = cost_note(&[Scenario::Http]);
         assert!(http.starts_with("http (HTTP/1.1 against the c1m backends and nginx"));
     }
