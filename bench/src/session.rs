@@ -159,8 +159,17 @@ fn hosts_settings(o: &Options, t: &Tuning) -> anyhow::Result<Vec<(String, String
     if o.topo.kind != Kind::Hosts {
         return Ok(t.settings());
     }
+    // A profile key a host's kernel lacks (tcp_mem inside a network namespace, conntrack
+    // without its module) is skipped there, as on this machine: it goes as `-KEY`. Only
+    // the user's own `--set` keys must exist.
     let mut all = if o.tune {
         sysctl::profile_entries(&o.profile)?
+            .into_iter()
+            .map(|(k, v)| match k.starts_with('-') {
+                true => (k, v),
+                false => (format!("-{k}"), v),
+            })
+            .collect()
     } else {
         Vec::new()
     };
