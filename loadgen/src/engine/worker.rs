@@ -25,36 +25,14 @@ use std::sync::mpsc::Sender;
 use std::sync::Arc;
 
 mod lifecycle;
+mod ops;
 mod quick;
 mod results;
 mod submit;
 mod timing;
 mod verify;
 
-/// Completion kinds, in the top byte of `user_data`.
-const OP_CONNECT: u64 = 1;
-const OP_TIMEOUT: u64 = 2;
-const OP_RECV: u64 = 3;
-const OP_SEND: u64 = 4;
-const OP_SHUTDOWN: u64 = 5;
-const OP_CLOSE: u64 = 6;
-const OP_CANCEL: u64 = 7;
-/// A send whose completion is skipped on success (`quick.rs`).
-const OP_SEND_QUICK: u64 = 8;
-
-/// `io_uring_enter` flag: reap completions (on a DEFER_TASKRUN ring: run the deferred
-/// completion work), from `<linux/io_uring.h>`.
-const IORING_ENTER_GETEVENTS: u32 = 1;
-
-/// `user_data` = op (8 bits) | generation (24 bits) | slot (32 bits). The generation
-/// tells a late completion of a slot's previous connection from the current one.
-fn pack(op: u64, gen: u32, slot: u32) -> u64 {
-    op << 56 | u64::from(gen & 0xFF_FFFF) << 32 | u64::from(slot)
-}
-
-fn unpack(ud: u64) -> (u64, u32, u32) {
-    (ud >> 56, (ud >> 32) as u32 & 0xFF_FFFF, ud as u32)
-}
+use ops::*;
 
 /// A connect that has not completed after this long counts as ETIMEDOUT.
 const CONNECT_TIMEOUT_S: u64 = 10;
