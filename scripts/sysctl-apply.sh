@@ -2,7 +2,7 @@
 # Applies a sysctl profile, first saving the current value of every key it touches to a
 # state file, so that scripts/sysctl-restore.sh can put the machine back exactly.
 #
-#   scripts/sysctl-apply.sh [--state FILE] [--set KEY=VALUE]... [PROFILE]
+#   scripts/sysctl-apply.sh [--state FILE] [--more] [--set KEY=VALUE]... [PROFILE]
 #
 # PROFILE is a sysctl.conf-style file (default: sysctl/c1m.conf); --set adds or
 # overrides one key (repeatable; applied after the profile). The state file defaults to
@@ -10,6 +10,8 @@
 # directory that another user could have written is refused and nothing is changed. If
 # the state file already exists (an earlier apply that was never restored), the values
 # saved in it are kept: they are the machine's real originals, the current values are ours.
+# --more says that is expected (a later apply of the same run, e.g. a variant's sysctls
+# for one case), so it does not warn about it.
 # A --set KEY this kernel does not have is refused (a leading "-", -KEY=VALUE, makes
 # it optional: skipped quietly). Prints a before/after table. Exit status: 0 all
 # applied, 1 some key could not be set (the others were), 2 usage, 3 refused: nothing
@@ -30,12 +32,14 @@ refuse() {
 }
 
 state="${C1M_STATE_FILE:-}"
+more=0
 profile=""
 sets=()
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --state) state=${2:?--state needs a file}; shift 2 ;;
         --state=*) state=${1#*=}; shift ;;
+        --more) more=1; shift ;;
         --set) sets+=("${2:?--set needs KEY=VALUE}"); shift 2 ;;
         --set=*) sets+=("${1#*=}"); shift ;;
         -h | --help) usage; exit 0 ;;
@@ -106,6 +110,7 @@ done
 umask 077
 c1m_check_state_file "$state" || refuse "nothing was changed"
 if [[ -f "$state" ]]; then
+    [[ $more == 1 ]] ||
     c1m_warn "$state exists: a previous apply was not restored; keeping the values saved there as the originals"
 else
     (

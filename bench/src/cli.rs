@@ -50,6 +50,10 @@ pub struct RunArgs {
     /// runs it, and `--backends nginx --scenarios http` runs it alone.
     #[arg(long, default_value = "uring,epoll,tokio-uring,tokio", value_parser = NonEmptyStringValueParser::new())]
     pub backends: String,
+    /// A TOML file of variants instead of --backends: each a name, a backend, extra
+    /// server flags and sysctls set for its cases only (see the README, "Variants").
+    #[arg(long, conflicts_with = "backends", allow_hyphen_values = true, value_parser = non_empty_path)]
+    pub variants: Option<PathBuf>,
     /// Connections for the hold scenario (default: as many as fit, at most 1,000,000).
     #[arg(long, allow_hyphen_values = true, value_parser = NonEmptyStringValueParser::new())]
     pub conns: Option<String>,

@@ -50,6 +50,7 @@ pub mod sysctl;
 pub mod timefmt;
 pub mod topology;
 pub mod tuning;
+pub mod variants;
 pub mod watchdog;
 pub mod wire;
 

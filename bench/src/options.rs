@@ -5,6 +5,7 @@
 use crate::cli::RunArgs;
 use crate::plan::{self, Backend, Scenario, Secs};
 use crate::topology::setup::TopologyOpts;
+use crate::variants::{self, Variant};
 use crate::UsageError;
 use anyhow::{bail, Context as _};
 use std::path::{Path, PathBuf};
@@ -14,7 +15,10 @@ use std::path::{Path, PathBuf};
 pub struct Options {
     pub quick: bool,
     pub scenarios: Vec<Scenario>,
+    /// The distinct backends of the variants, in canonical order.
     pub backends: Vec<Backend>,
+    /// What rounds interleave: one per backend, or `--variants FILE`.
+    pub variants: Vec<Variant>,
     pub hold_conns: Option<u64>,
     pub duration: Option<Secs>,
     pub rate: Option<String>,
@@ -62,7 +66,16 @@ impl Options {
     pub fn from_args(a: &RunArgs, root: &Path) -> anyhow::Result<Options> {
         let scenarios =
             plan::pick_list(&a.scenarios, &Scenario::ALL, Scenario::name).map_err(UsageError)?;
-        let backends = backends(&a.backends, &scenarios)?;
+        let (backends, variants) = match &a.variants {
+            None => {
+                let b = backends(&a.backends, &scenarios)?;
+                (b.clone(), variants::from_backends(&b))
+            }
+            Some(path) => {
+                let v = read_variants(path)?;
+                (variants::backends(&v), v)
+            }
+        };
         let hold_conns = match &a.conns {
             Some(c) => Some(
                 c.parse::<u64>()
@@ -137,10 +150,12 @@ impl Options {
             )
             .into());
         }
+        check_variants(&variants, &scenarios, &topo)?;
         Ok(Options {
             quick: a.quick,
             scenarios,
             backends,
+            variants,
             hold_conns,
             duration,
             rate: a.rate.clone(),
@@ -162,6 +177,50 @@ impl Options {
             wire,
         })
     }
+}
+
+/// The variants of a `--variants` file; a bad file is a usage error that names it.
+fn read_variants(path: &Path) -> anyhow::Result<Vec<Variant>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--variants {}: cannot read it", path.display()))?;
+    variants::from_toml(&text)
+        .map_err(|e| UsageError(format!("--variants {}: {e}", path.display())).into())
+}
+
+/// What variants with flags or sysctls of their own cannot do yet: the http scenario
+/// (its servers come from the backends) and hosts (whose tuning is per host, at setup).
+fn check_variants(
+    v: &[Variant],
+    scenarios: &[Scenario],
+    topo: &TopologyOpts,
+) -> anyhow::Result<()> {
+    let Some(own) = v.iter().find(|v| !v.is_plain()) else {
+        return Ok(());
+    };
+    if scenarios.contains(&Scenario::Http) {
+        return Err(UsageError(format!(
+            "variant {} has server flags or sysctls of its own: the http scenario takes plain backends; run http with --backends",
+            own.name
+        ))
+        .into());
+    }
+    if topo.kind == crate::topology::placement::Kind::Hosts
+        && v.iter().any(|v| !v.sysctls.is_empty())
+    {
+        return Err(UsageError(
+            "variants with sysctls run on loopback and netns; on hosts give the keys with --set"
+                .into(),
+        )
+        .into());
+    }
+    let probe = topo.kind != crate::topology::placement::Kind::Hosts;
+    for var in v {
+        for (k, val) in &var.sysctls {
+            crate::sysctl::check_set(&format!("{k}={val}"), probe)
+                .map_err(|e| UsageError(format!("variant {}: {e}", var.name)))?;
+        }
+    }
+    Ok(())
 }
 
 /// `--body-size` of the http servers (default [`crate::http::DEFAULT_BODY_SIZE`]).

@@ -8,6 +8,8 @@ use std::fmt::Write as _;
 pub struct Plan<'a> {
     pub split: &'a CpuSplit,
     pub backends: &'a [Backend],
+    /// What the echo scenarios' rounds interleave (one per backend unless `--variants`).
+    pub variants: &'a [crate::variants::Variant],
     pub scenarios: &'a [Scenario],
     pub scale: &'a Scale,
     pub limits: &'a Limits,
@@ -29,7 +31,7 @@ pub struct Plan<'a> {
 
 /// Estimated seconds of the whole run.
 pub fn estimate_s(p: &Plan) -> u64 {
-    let nb = p.backends.len() as u64;
+    let nb = p.variants.len() as u64;
     let s = p.scale;
     let mut est = 0;
     let mut runs_per_backend = 0;
@@ -63,7 +65,14 @@ pub fn plan_text(p: &Plan) -> String {
         "  CPUs              server {}, loadgen {} (of {} online)",
         p.split.server, p.split.loadgen, p.split.online
     );
-    let _ = writeln!(t, "  backends          {}", names.join(" "));
+    if p.variants.iter().all(crate::variants::Variant::is_plain) {
+        let _ = writeln!(t, "  backends          {}", names.join(" "));
+    } else {
+        let _ = writeln!(t, "  variants          {} (each case sets its own variant's sysctls and puts them back after)", p.variants.len());
+        for v in p.variants {
+            let _ = writeln!(t, "    {}", v.describe());
+        }
+    }
     if p.wire != crate::wire::Wire::Echo && p.scenarios.iter().any(|s| s.is_echo()) {
         let _ = writeln!(
             t,
@@ -104,9 +113,9 @@ pub fn plan_text(p: &Plan) -> String {
     }
     if has(Scenario::Hold) {
         let mut line = String::new();
-        for &b in p.backends {
-            let c = p.limits.conns_for(b, s.hold_n);
-            let _ = write!(line, " {}:{c}/{}", b.name(), p.limits.procs_for(b, c));
+        for v in p.variants {
+            let c = p.limits.conns_for(v.backend, s.hold_n);
+            let _ = write!(line, " {}:{c}/{}", v.name, p.limits.procs_for(v.backend, c));
         }
         let _ = writeln!(t, "  hold              {} conns, heartbeat every {} s, held {} s; {}; conns/server processes:{line}", s.hold_n, s.hb, s.hold_dur.text, rounds(Scenario::Hold));
         let _ = writeln!(t, "                    (RLIMIT_NOFILE {}: up to {} conns per fd-per-connection process; uring: direct descriptors, --max-conns)", p.limits.nofile_soft, p.limits.conns_per_proc);
@@ -181,6 +190,7 @@ mod tests {
         let p = Plan {
             split: &split,
             backends: &backends,
+            variants: &crate::variants::from_backends(&backends),
             scenarios: &scenarios,
             scale: &s,
             limits: &l,
@@ -231,6 +241,7 @@ mod tests {
         let p = Plan {
             split: &split,
             backends: &[Backend::Uring],
+            variants: &crate::variants::from_backends(&[Backend::Uring]),
             scenarios: &[Scenario::Pingpong, Scenario::Http],
             scale: &s,
             limits: &l,
@@ -258,6 +269,7 @@ mod tests {
         let p = Plan {
             split: &split,
             backends: &[],
+            variants: &[],
             scenarios: &[Scenario::Http],
             scale: &s,
             limits: &l,

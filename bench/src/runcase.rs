@@ -3,10 +3,11 @@
 //! servers ran), hold.json for the hold scenario, or FAILED with the reason.
 
 use crate::interrupt;
-use crate::plan::{self, Backend, CpuSplit, Limits, Scale, PORT_HI, PORT_LO};
+use crate::plan::{self, Backend, CpuSplit, Limits, Scale, Scenario, PORT_HI, PORT_LO};
 use crate::procs::Procs;
 use crate::report;
 use crate::topology::active::Topology;
+use crate::topology::case_sysctls::CaseSysctls;
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -33,6 +34,8 @@ pub struct Ctx<'a> {
     pub failures: Vec<String>,
     /// What the echo scenarios' servers and loadgens speak.
     pub wire: crate::wire::Wire,
+    /// Where a variant's sysctls are applied for its cases.
+    pub sysctl: crate::sysctl::Sysctl,
 }
 
 impl Ctx<'_> {
@@ -53,11 +56,17 @@ pub enum Kind {
     Hold,
 }
 
-/// One run of one backend.
+/// One run of one variant.
 #[derive(Debug, Clone)]
 pub struct Case {
+    /// The run folder's name (`round-R/` first with several rounds).
     pub name: String,
-    pub backend: Backend,
+    pub variant: crate::variants::Variant,
+    pub scenario: Scenario,
+    /// The point's name (`c1000`, `c1000-r50`).
+    pub point: String,
+    /// With several rounds, this run's round.
+    pub round: Option<u32>,
     pub conns: u64,
     /// `--max-conns` for the server (uring hold), else derived.
     pub max_conns: Option<u64>,
@@ -311,6 +320,7 @@ fn start_servers(
     for (i, port) in ports.iter().enumerate() {
         let stem = server_stem(dir, procs, i as u64);
         let bin = case
+            .variant
             .backend
             .own_binary()
             .map_or_else(|| ctx.server_bin.clone(), PathBuf::from);
@@ -325,7 +335,7 @@ fn start_servers(
             "--stats-json".into(),
             site.file(&stem.with_extension("json")),
         ];
-        argv.extend(case.backend.server_args());
+        argv.extend(case.variant.server_args());
         if let Some(m) = maxc {
             argv.extend(["--max-conns".into(), m.to_string()]);
         }
@@ -363,7 +373,7 @@ pub fn run_case(ctx: &mut Ctx, sdir: &Path, case: &Case) -> anyhow::Result<()> {
     let dir = crate::safe_fs::create_dir_new_below(sdir, Path::new(&case.name))?;
     append(&sdir.join("runs.txt"), &format!("{}\n", case.name))?;
     let mut t0 = Instant::now();
-    let procs = ctx.limits.procs_for(case.backend, case.conns);
+    let procs = ctx.limits.procs_for(case.variant.backend, case.conns);
     if procs > 1 {
         crate::safe_fs::ensure_dir(&dir.join("server-procs"))?;
     }
@@ -378,6 +388,8 @@ pub fn run_case(ctx: &mut Ctx, sdir: &Path, case: &Case) -> anyhow::Result<()> {
         .is_none()
         .then(|| format!("no {procs} free ports in {PORT_LO}-{PORT_HI}"));
     crate::safe_fs::write(&dir.join("cmd.txt"), "")?;
+    let sysctls = CaseSysctls::apply(ctx.topo, &ctx.sysctl, &case.variant.sysctls)?;
+    write_case_json(&dir, case, ctx.wire, &sysctls)?;
     let mut s = HoldSampler {
         slab_before_kb: crate::preflight::meminfo_kb("Slab"),
         inuse_before: ctx.topo.tcp_inuse(),
@@ -402,7 +414,36 @@ pub fn run_case(ctx: &mut Ctx, sdir: &Path, case: &Case) -> anyhow::Result<()> {
         let grace = plan::server_stop_grace(case.conns);
         reason = stop_servers(ctx, &dir, &servers, grace, reason)?;
     }
+    sysctls.undo(&ctx.sysctl)?;
     finish(ctx, sdir, &dir, case, procs, reason, &s, t0)
+}
+
+/// case.json: which variant, scenario, point and round this folder is (what the
+/// reports read first), and the sysctls the variant set for it, as read back;
+/// sysctls.txt the same for a reader.
+fn write_case_json(
+    dir: &Path,
+    case: &Case,
+    wire: crate::wire::Wire,
+    sysctls: &CaseSysctls,
+) -> anyhow::Result<()> {
+    let about = serde_json::json!({
+        "variant": case.variant.name,
+        "server": case.variant.backend.name(),
+        "server_flags": case.variant.server_flags,
+        "client": "c1m-loadgen",
+        "scenario": case.scenario.name(),
+        "point": case.point,
+        "connections": case.conns,
+        "round": case.round,
+        "protocol": wire.name(),
+        "sysctls": sysctls.read_back,
+    });
+    crate::safe_fs::write(&dir.join("case.json"), format!("{about:#}\n"))?;
+    if !sysctls.read_back.is_empty() {
+        crate::safe_fs::write(&dir.join("sysctls.txt"), sysctls.text())?;
+    }
+    Ok(())
 }
 
 /// Stops the servers (on a host: SIGTERM there first, then their ssh sessions end by

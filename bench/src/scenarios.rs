@@ -1,7 +1,7 @@
 //! The echo scenarios, one function each (http: `crate::http`): their cases, then the scenario folder's
 //! compare.md (notes, the hold/churn tables, `c1m-loadgen compare`'s table and plot).
 
-use crate::plan::{self, Backend, Scenario, MSG_SIZE, PORT_LO};
+use crate::plan::{self, Scenario, MSG_SIZE, PORT_LO};
 use crate::report;
 use crate::rounds;
 use crate::runcase::{run_case, Case, Ctx, Kind};
@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 /// A whole run: its cases' context and what its run.md files say.
 pub struct Suite<'a> {
     pub ctx: Ctx<'a>,
-    pub backends: Vec<Backend>,
+    /// What the rounds interleave.
+    pub variants: Vec<crate::variants::Variant>,
     pub out_parent: PathBuf,
     pub stamp: String,
     pub host: String,
@@ -111,6 +112,7 @@ impl Suite<'_> {
             for mut case in order {
                 case.name = rounds::run_name(r, n, &case.name);
                 if n > 1 {
+                    case.round = Some(r);
                     case.loadgen_args.extend(["--round".into(), r.to_string()]);
                 }
                 run_case(&mut self.ctx, sdir, &case)?;
@@ -135,10 +137,13 @@ impl Suite<'_> {
         let sdir = self.start(Scenario::Pingpong)?;
         let mut cases = Vec::new();
         for c in self.ctx.scale.pp_conns.clone() {
-            for b in self.backends.clone() {
+            for v in self.variants.clone() {
                 cases.push(Case {
-                    name: format!("{}-c{c}", b.name()),
-                    backend: b,
+                    name: format!("{}-c{c}", v.name),
+                    point: format!("c{c}"),
+                    variant: v,
+                    scenario: Scenario::Pingpong,
+                    round: None,
                     conns: c,
                     max_conns: None,
                     kind: Kind::Plain,
@@ -208,13 +213,16 @@ impl Suite<'_> {
                 "latency {}: open loop at {r} msgs/s ({how})",
                 plan::lat_point_name(*c, *f)
             ));
-            for b in self.backends.clone() {
+            for v in self.variants.clone() {
                 let mut args = self.common_args(*c);
                 args.extend(["--rate".into(), r.to_string()]);
                 args.extend(self.open_extra.iter().cloned());
                 cases.push(Case {
-                    name: format!("{}-{}", b.name(), plan::lat_point_name(*c, *f)),
-                    backend: b,
+                    name: format!("{}-{}", v.name, plan::lat_point_name(*c, *f)),
+                    point: plan::lat_point_name(*c, *f),
+                    variant: v,
+                    scenario: Scenario::Latency,
+                    round: None,
                     conns: *c,
                     max_conns: None,
                     kind: Kind::Plain,
@@ -246,7 +254,8 @@ impl Suite<'_> {
         let (hold_n, hb) = (self.ctx.scale.hold_n, self.ctx.scale.hb);
         let dur = self.ctx.scale.hold_dur.text.clone();
         let mut cases = Vec::new();
-        for b in self.backends.clone() {
+        for v in self.variants.clone() {
+            let b = v.backend;
             let n = self.ctx.limits.conns_for(b, hold_n);
             // uring holds connections in fixed-file tables and adds rings itself past
             // one table's RLIMIT_NOFILE slots, when told how many to expect.
@@ -260,8 +269,11 @@ impl Suite<'_> {
                 hb.to_string(),
             ];
             cases.push(Case {
-                name: b.name().into(),
-                backend: b,
+                name: v.name.clone(),
+                point: format!("c{n}"),
+                variant: v,
+                scenario: Scenario::Hold,
+                round: None,
                 conns: n,
                 max_conns: maxc,
                 kind: Kind::Hold,
@@ -286,7 +298,7 @@ impl Suite<'_> {
         let sdir = self.start(Scenario::Churn)?;
         let n = self.ctx.scale.churn_conns;
         let mut cases = Vec::new();
-        for b in self.backends.clone() {
+        for v in self.variants.clone() {
             // Closing from the client leaves its TIME_WAITs behind (60 s): spread them
             // over four source addresses of their own, so ports never run out and a
             // hold run right after (127.0.0.2 and up) does not find its ports taken.
@@ -297,8 +309,11 @@ impl Suite<'_> {
                 "127.0.1.2-127.0.1.5".into(),
             ]);
             cases.push(Case {
-                name: b.name().into(),
-                backend: b,
+                name: v.name.clone(),
+                point: format!("c{n}"),
+                variant: v,
+                scenario: Scenario::Churn,
+                round: None,
                 conns: n,
                 max_conns: None,
                 kind: Kind::Plain,
@@ -324,19 +339,20 @@ impl Suite<'_> {
     fn procs_note(&self, n: u64) -> String {
         let l = &self.ctx.limits;
         let mut note = String::new();
-        for &b in &self.backends {
+        for v in &self.variants {
+            let b = v.backend;
             let c = l.conns_for(b, n);
             let p = l.procs_for(b, c);
             if p > 1 {
                 let _ = writeln!(note, "- {}: {p} server processes, one port each ({} and up), {} connections each; RLIMIT_NOFILE is {} here and this backend needs one fd per connection. server.json is the sum of server-procs/*.json.",
-                    b.name(), self.ctx.topo.placement.listen(PORT_LO), c.div_ceil(p), l.nofile_soft);
+                    v.name, self.ctx.topo.placement.listen(PORT_LO), c.div_ceil(p), l.nofile_soft);
             }
             if c != n {
                 let why = l.cap_reason(b, n).unwrap_or_default();
                 let _ = writeln!(
                     note,
                     "- {}: CAPPED at {c} of {n} connections by {why}",
-                    b.name()
+                    v.name
                 );
             }
         }

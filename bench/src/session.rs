@@ -112,12 +112,13 @@ fn make_plan(o: &Options, t: &Tuning, tuned_now: bool) -> anyhow::Result<Planned
         .unwrap_or(out);
     let stamp = free_stamp(o, &out, &host, &crate::timefmt::local_stamp())?;
     let tuning = t.active().then(|| t.args_text(None));
-    let cases = setup::cases(&o.scenarios, &o.backends, &scale, &limits);
+    let cases = setup::cases(&o.scenarios, &o.variants, &scale, &limits);
     let suffix = random_suffix().context("reading /dev/urandom for the namespace names")?;
     let (placement, netns, hosts) = setup::placement(&o.topo, &split, &limits, &cases, &suffix)?;
     let mut text = crate::plantext::plan_text(&crate::plantext::Plan {
         split: &split,
         backends: &o.backends,
+        variants: &o.variants,
         scenarios: &o.scenarios,
         scale: &scale,
         limits: &limits,
@@ -215,6 +216,17 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         warn(why);
     }
+    let variant_keys = crate::variants::sysctl_keys(&o.variants);
+    if !variant_keys.is_empty() && !preflight::is_root() {
+        let why = format!(
+            "variants set sysctls ({}): run as root (sudo), or drop the sysctls from the variants file",
+            variant_keys.join(", ")
+        );
+        if !o.dry_run {
+            bail!("{why}");
+        }
+        warn(why);
+    }
     if o.topo.kind == Kind::Netns && !o.dry_run && !preflight::is_root() {
         bail!("--topology netns needs root (it creates network namespaces): run it with sudo");
     }
@@ -246,7 +258,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         sysctl,
         restore_profile: if netns { None } else { t.profile.clone() },
         restore_keys: if netns { Vec::new() } else { t.set_keys() },
-        touched: t.touched.clone(),
+        touched: {
+            let mut keys = t.touched.clone();
+            keys.extend(variant_keys.into_iter().filter(|k| !t.touched.contains(k)));
+            keys
+        },
         before: None,
         watchdog: None,
         lock,
@@ -395,9 +411,10 @@ impl Session {
                     .insert(Topology::create_netns(plan, p.placement.clone(), &record)?);
             interrupt::check()?;
             let global = topo.apply_sysctls(&t.settings())?;
-            (self.tune(t, Some(&global))?, p)
+            let variant_keys = topo.root_keys(&variant_settings(o))?;
+            (self.tune(t, Some(&global), &variant_keys)?, p)
         } else {
-            let diff = self.tune(t, None)?;
+            let diff = self.tune(t, None, &crate::variants::sysctl_keys(&o.variants))?;
             interrupt::check()?;
             let p = make_plan(o, t, true)?;
             self.record_written(o, &p);
@@ -427,8 +444,9 @@ impl Session {
                 topo,
                 failures: Vec::new(),
                 wire: o.wire,
+                sysctl: self.sysctl.clone(),
             },
-            backends: o.backends.clone(),
+            variants: o.variants.clone(),
             out_parent: p.out.clone(),
             stamp: p.stamp.clone(),
             host: p.host.clone(),
@@ -481,9 +499,27 @@ impl Session {
 
     /// Saves, applies and shows the sysctls of the root namespace: the profile and the
     /// `--set`s (loopback, `global` None), or only the machine-wide keys `global` left
-    /// by the netns topology (restored by key). Returns the before/after table.
-    fn tune(&mut self, t: &Tuning, global: Option<&[(String, String)]>) -> anyhow::Result<String> {
-        if !t.active() {
+    /// by the netns topology (restored by key). `variant_keys` are the root namespace's
+    /// keys that variants set for their cases: restored at exit like the rest. Returns
+    /// the before/after table.
+    fn tune(
+        &mut self,
+        t: &Tuning,
+        global: Option<&[(String, String)]>,
+        variant_keys: &[String],
+    ) -> anyhow::Result<String> {
+        if let Some(g) = global {
+            self.restore_keys = g
+                .iter()
+                .map(|(k, _)| k.trim_start_matches('-').to_owned())
+                .collect();
+        }
+        for k in variant_keys {
+            if !self.restore_keys.contains(k) {
+                self.restore_keys.push(k.clone());
+            }
+        }
+        if !t.active() && variant_keys.is_empty() {
             let why = if preflight::is_root() {
                 "--no-tune"
             } else {
@@ -495,29 +531,23 @@ impl Session {
             warn(format!("{} is left from a run that did not restore; its saved values are the originals and will be restored at exit", self.sysctl.state.display()));
         }
         self.before = Some(sysctl::snapshot(&self.touched));
+        // Before the apply: the watchdog restores what this file lists.
+        crate::safe_fs::write(&self.tmp.join("tuned"), keys_text(&self.restore_keys))?;
         let (ok, diff) = match global {
-            None => {
-                crate::safe_fs::write(&self.tmp.join("tuned"), keys_text(&t.set_keys()))?;
-                self.sysctl.apply(t.profile.as_deref(), &t.sets)?
-            }
+            _ if !t.active() => (
+                true,
+                "no run-wide sysctls (--no-tune); variants set theirs for their own cases\n".into(),
+            ),
+            None => self.sysctl.apply(t.profile.as_deref(), &t.sets)?,
+            Some([]) => (
+                true,
+                "no machine-wide sysctls to set in the root namespace\n".into(),
+            ),
             Some(g) => {
-                self.restore_keys = g
-                    .iter()
-                    .map(|(k, _)| k.trim_start_matches('-').to_owned())
-                    .collect();
-                // Before the apply: the watchdog restores what this file lists.
-                crate::safe_fs::write(&self.tmp.join("tuned"), keys_text(&self.restore_keys))?;
-                if g.is_empty() {
-                    (
-                        true,
-                        "no machine-wide sysctls to set in the root namespace\n".into(),
-                    )
-                } else {
-                    let sets: Vec<String> = g.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                    // Only --set: without a profile argument the script would apply
-                    // its default profile.
-                    self.sysctl.apply(None, &sets)?
-                }
+                let sets: Vec<String> = g.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                // Only --set: without a profile argument the script would apply
+                // its default profile.
+                self.sysctl.apply(None, &sets)?
             }
         };
         if !ok {
@@ -643,6 +673,11 @@ fn result_names(o: &Options, stamp: &str, host: &str) -> Vec<String> {
         .collect();
     v.push(crate::scenarios::headline_file(stamp, host));
     v
+}
+
+/// Every `(key, value)` the variants set, for splitting by where keys live.
+fn variant_settings(o: &Options) -> Vec<(String, String)> {
+    o.variants.iter().flat_map(|v| v.sysctls.clone()).collect()
 }
 
 /// One key per line.

@@ -221,6 +221,29 @@ impl Sysctl {
         ))
     }
 
+    /// A later apply of the same run (a variant's sysctls, or putting them back): the
+    /// state file already holds the originals and keeps them. True if all were set.
+    pub fn apply_more(&self, sets: &[String]) -> anyhow::Result<bool> {
+        let mut c = self.command("sysctl-apply.sh");
+        c.arg("--more");
+        for s in sets {
+            c.arg("--set").arg(s);
+        }
+        let out = c
+            .output()
+            .with_context(|| format!("cannot run {}/sysctl-apply.sh", self.scripts.display()))?;
+        if !out.status.success() {
+            crate::warn(String::from_utf8_lossy(&out.stderr).trim());
+        }
+        if matches!(out.status.code(), Some(APPLY_REFUSED | 2)) {
+            anyhow::bail!(
+                "sysctl-apply.sh refused {}: nothing was changed",
+                sets.join(" ")
+            );
+        }
+        Ok(out.status.success())
+    }
+
     /// Restores what [`Sysctl::apply`] saved: the keys of sysctl/c1m.conf, of `profile`
     /// and `keys` (the `--set` keys). Its table goes to stderr. True if all restored.
     pub fn restore(&self, profile: Option<&Path>, keys: &[String]) -> anyhow::Result<bool> {

@@ -56,7 +56,7 @@ impl Suite<'_> {
             body_size: self.body_size,
             temp_paths,
         };
-        let servers = super::servers(&self.backends);
+        let servers = super::servers(&crate::variants::backends(&self.variants));
         let conns = self.ctx.scale.http_conns;
         let sdir = self.start(Scenario::Http)?;
         self.http_rounds(&sdir, &env, super::closed_cases(&servers, conns), 1)?;

@@ -107,6 +107,19 @@ impl Topology {
         })
     }
 
+    /// The namespaces of a netns topology.
+    pub fn netns(&self) -> Option<&Netns> {
+        self.netns.as_ref()
+    }
+
+    /// Of `entries`, the keys the root namespace holds (on netns: the machine-wide ones).
+    pub fn root_keys(&self, entries: &[(String, String)]) -> Result<Vec<String>> {
+        match &self.netns {
+            Some(ns) if !entries.is_empty() => Ok(bare_keys(&ns.split_sysctls(entries)?.global)),
+            _ => Ok(bare_keys(entries)),
+        }
+    }
+
     pub fn kind(&self) -> Kind {
         self.placement.kind
     }

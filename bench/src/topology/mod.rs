@@ -7,9 +7,11 @@
 //! - [`hosts`]: the server and each loadgen shard on machines of their own, over ssh
 //!   (`--topology hosts --server-host H --client-hosts H1,H2`);
 //! - [`setup`]: the topology options checked and the placement sized for a run;
-//! - [`active`]: the topology of one run, built, described and torn down.
+//! - [`active`]: the topology of one run, built, described and torn down;
+//! - [`case_sysctls`]: a variant's sysctls, set for one case where they live and put back.
 
 pub mod active;
+pub mod case_sysctls;
 pub mod hosts;
 pub mod netns;
 pub mod placement;

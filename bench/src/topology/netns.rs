@@ -35,7 +35,7 @@
 //! - [`exec_prefix`]: the argv prefix that starts a program inside a namespace.
 
 mod guard;
-mod sysctl;
+pub(crate) mod sysctl;
 
 pub use guard::{
     clean_stale_records, exec_prefix, record_path, teardown_recorded, DeviceState, Netns, ReadBack,

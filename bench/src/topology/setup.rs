@@ -7,7 +7,7 @@ use super::hosts::HostsPlan;
 use super::netns::{self, LinkOptions, NetnsPlan, MTU_RANGE};
 use super::placement::{Kind, Placement};
 use crate::cli::RunArgs;
-use crate::plan::{Backend, CpuSplit, Limits, Scale, Scenario};
+use crate::plan::{CpuSplit, Limits, Scale, Scenario};
 use crate::UsageError;
 use std::path::PathBuf;
 
@@ -145,12 +145,12 @@ fn find_ethtool() -> Option<PathBuf> {
 /// The (connections, server ports) of every case the run will make.
 pub fn cases(
     scenarios: &[Scenario],
-    backends: &[Backend],
+    variants: &[crate::variants::Variant],
     scale: &Scale,
     limits: &Limits,
 ) -> Vec<(u64, u64)> {
     let mut out = Vec::new();
-    for &b in backends {
+    for b in variants.iter().map(|v| v.backend) {
         let mut conns: Vec<u64> = Vec::new();
         for s in scenarios {
             match s {
@@ -288,7 +288,10 @@ mod tests {
         let split = crate::plan::split_cpus(&[0, 1]);
         let all = cases(
             &Scenario::ALL,
-            &[Backend::Uring, Backend::Epoll],
+            &crate::variants::from_backends(&[
+                crate::plan::Backend::Uring,
+                crate::plan::Backend::Epoll,
+            ]),
             &scale,
             &limits,
         );
