@@ -116,6 +116,27 @@ if [[ $(id -u) -eq 0 ]]; then
         exit 1
     fi
     rm -rf "$c1m_out"
+    echo "== --variants: two variants of uring a server flag and a sysctl apart, each case with its own (loopback, netns)"
+    variant_rmem="4096 65536 1048576"
+    for topo in loopback netns; do
+        before="$(root_sysctls)"
+        c1m_out=$(mktemp -d)
+        scripts/c1m.sh --quick --topology "$topo" --scenarios pingpong --variants experiments/two-uring.toml \
+            --duration 1 --out "$c1m_out"
+        for d in "$c1m_out"/*-pingpong/uring-c*; do
+            grep -q '"sysctls": {}' "$d/case.json" && ! grep -q -- '--coalesce-us' "$d/cmd.txt" &&
+                ! grep -q "\"net.ipv4.tcp_rmem\": \"$variant_rmem\"" "$d/summary.json" ||
+                { echo "$topo: $d ran with the other variant's flag or sysctl" >&2; exit 1; }
+        done
+        for d in "$c1m_out"/*-pingpong/uring-coalesce10-small-rmem-c*; do
+            grep -q "\"net.ipv4.tcp_rmem\": \"$variant_rmem\"" "$d/case.json" &&
+                grep -q -- '--coalesce-us 10' "$d/cmd.txt" &&
+                grep -q "\"net.ipv4.tcp_rmem\": \"$variant_rmem\"" "$d/summary.json" ||
+                { echo "$topo: $d does not show its variant's flag and sysctl" >&2; exit 1; }
+        done
+        [[ "$(root_sysctls)" == "$before" ]] || { echo "$topo: root sysctls differ after the variants run" >&2; exit 1; }
+        rm -rf "$c1m_out"
+    done
 else
     echo "not root: skipping the netns end-to-end run (it creates network namespaces)"
 fi
