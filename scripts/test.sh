@@ -116,6 +116,19 @@ if [[ $(id -u) -eq 0 ]]; then
         exit 1
     fi
     rm -rf "$c1m_out"
+    if command -v wrk >/dev/null && command -v nginx >/dev/null; then
+        echo "== scripts/c1m.sh --scenarios http --topology netns (servers, nginx and wrk inside the namespaces)"
+        c1m_out=$(mktemp -d)
+        scripts/c1m.sh --quick --topology netns --scenarios http --backends uring,epoll --duration 1 --out "$c1m_out"
+        for server in uring epoll nginx; do
+            grep -q "^| c1000 | $server | " "$c1m_out"/*-headline.md \
+                || { echo "http on netns: no headline row for $server" >&2; exit 1; }
+        done
+        grep -q '^ip netns exec c1m-cli0-[a-z0-9]* .*wrk ' "$c1m_out"/*-http/nginx-wrk-c1000/cmd.txt \
+            || { echo "http on netns: wrk did not run in the client namespace" >&2; exit 1; }
+        ! ip netns list | grep -q '^c1m-' || { echo "http on netns left namespaces behind" >&2; exit 1; }
+        rm -rf "$c1m_out"
+    fi
     echo "== --variants: two variants of uring a server flag and a sysctl apart, each case with its own (loopback, netns)"
     variant_rmem="4096 65536 1048576"
     for topo in loopback netns; do

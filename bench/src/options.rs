@@ -135,13 +135,12 @@ impl Options {
         let body_size = body_size(a.body_size.as_deref())?;
         let wire = crate::wire::Wire::parse(a.protocol.as_deref().unwrap_or("echo"), body_size)
             .map_err(UsageError)?;
-        if topo.kind != crate::topology::placement::Kind::Loopback
+        if topo.kind == crate::topology::placement::Kind::Hosts
             && scenarios.contains(&Scenario::Http)
         {
-            return Err(UsageError(format!(
-                "--scenarios http runs on loopback only (nginx and wrk run in this namespace); this run is --topology {}",
-                topo.kind.name()
-            ))
+            return Err(UsageError(
+                "--scenarios http runs on loopback and netns (nginx and wrk are not shipped to hosts); this run is --topology hosts".into(),
+            )
             .into());
         }
         if topo.kind == crate::topology::placement::Kind::Hosts && backends.contains(&Backend::Go) {
@@ -373,8 +372,17 @@ mod tests {
                 "nginx too",
             ),
             (
-                vec!["--scenarios", "http", "--topology", "netns"],
-                "loopback only",
+                vec![
+                    "--scenarios",
+                    "http",
+                    "--topology",
+                    "hosts",
+                    "--server-host",
+                    "a",
+                    "--client-hosts",
+                    "b",
+                ],
+                "loopback and netns",
             ),
         ] {
             let e = Options::from_args(&args(&bad), &root()).unwrap_err();

@@ -12,6 +12,7 @@ use crate::procs::kill_group;
 use crate::runcase::{append, quote_cmd, tail_words, wait_drained, Ctx, HoldSampler, Kind};
 use crate::safe_fs;
 use crate::shards::{run_loadgen, Job};
+use crate::topology::placement::Site;
 use crate::wire::Wire;
 use anyhow::Context as _;
 use serde_json::json;
@@ -104,13 +105,14 @@ fn start_server(
     case: &HttpCase,
     listen: &str,
 ) -> anyhow::Result<(Option<Started>, Option<String>)> {
+    let site = ctx.topo.placement.server.site.clone();
     let (argv, nginx_dir) = match case.server {
         Server::C1m(b) => {
             let bin = b
                 .own_binary()
                 .map_or_else(|| ctx.server_bin.clone(), PathBuf::from);
             let mut argv = vec![
-                bin.display().to_string(),
+                site.program(&bin),
                 "--listen".into(),
                 listen.into(),
                 "--cpus".into(),
@@ -118,7 +120,7 @@ fn start_server(
                 "--stats-interval".into(),
                 "1".into(),
                 "--stats-json".into(),
-                dir.join("server.json").display().to_string(),
+                site.file(&dir.join("server.json")),
             ];
             argv.extend(b.server_args());
             argv.extend(
@@ -140,6 +142,7 @@ fn start_server(
             (argv, Some(ndir))
         }
     };
+    let argv = site.command(argv);
     append(&dir.join("cmd.txt"), &format!("{}\n", quote_cmd(&argv)))?;
     let (out, log) = (dir.join("server.out"), dir.join("server.log"));
     let pid = ctx.procs.spawn(&argv, &out, &log)?;
@@ -156,7 +159,7 @@ fn start_server(
     let mut last = String::from("no answer yet");
     loop {
         if listening() {
-            match probe(addr, &body) {
+            match probe_at(&site, addr, &body) {
                 Ok(()) => return Ok((Some(started), None)),
                 Err(e) => last = e,
             }
@@ -205,6 +208,15 @@ fn write_nginx_conf(
         .with_context(|| format!("cannot write {}", path.display()))?;
     safe_fs::write(&dir.join("nginx.conf"), &conf)?;
     Ok(ndir)
+}
+
+/// [`probe`] from where the server runs (its namespace has the address).
+fn probe_at(site: &Site, addr: SocketAddr, body: &str) -> Result<(), String> {
+    match &site.netns {
+        None => probe(addr, body),
+        Some(ns) => crate::topology::netns::sysctl::in_netns(ns, || probe(addr, body))
+            .unwrap_or_else(|e| Err(format!("{e:#}"))),
+    }
 }
 
 /// One `GET /` on a fresh connection: Ok when the answer is a 200 with exactly `body`.
@@ -373,7 +385,14 @@ fn run_wrk(
     );
     let t = &env.tools;
     let cpus = ctx.split.loadgen.clone();
-    let warm_argv = wrk::argv(&t.taskset, &t.wrk, &cpus, case.conns, warm, &url);
+    // wrk is one process: it runs where the first loadgen shard would.
+    let site = ctx
+        .topo
+        .placement
+        .clients
+        .first()
+        .map_or_else(Site::here, |c| c.site.clone());
+    let warm_argv = site.command(wrk::argv(&t.taskset, &t.wrk, &cpus, case.conns, warm, &url));
     let (rc, _, _) = wrk_once(
         ctx,
         dir,
@@ -385,7 +404,7 @@ fn run_wrk(
         let why = tail_words(&dir.join("wrk-warmup.log"), 2, |_| true);
         return Ok(Err(format!("wrk (warm-up) exit status {rc}: {why}")));
     }
-    let argv = wrk::argv(&t.taskset, &t.wrk, &cpus, case.conns, secs, &url);
+    let argv = site.command(wrk::argv(&t.taskset, &t.wrk, &cpus, case.conns, secs, &url));
     let start_time = crate::timefmt::utc_iso();
     let (rc, t0, t1) = wrk_once(ctx, dir, "wrk", &argv, Duration::from_secs(secs + 30))?;
     let text = fs::read_to_string(dir.join("wrk.out")).unwrap_or_default();
