@@ -284,7 +284,7 @@ fn decimal_text(value: u64, scale: u32) -> String {
 
 fn time_text(us: u64) -> String {
     match us {
-        _ if us >= 1_000_000 && us % 1_000_000 == 0 => format!("{}s", us / 1_000_000),
+        _ if us >= 1_000_000 && us.is_multiple_of(1_000_000) => format!("{}s", us / 1_000_000),
         _ if us >= 1000 => format!("{}ms", decimal_text(us, 3)),
         _ => format!("{us}us"),
     }
@@ -367,6 +367,7 @@ pub struct Netem {
 /// The root qdisc of a device, read back.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RootQdisc {
+    /// `none` for a device with no qdisc (one that was never up).
     pub kind: String,
     /// Set when `kind` is `netem`.
     pub netem: Option<Netem>,
@@ -387,10 +388,17 @@ const UNASKED: [&str; 7] = [
 pub fn parse_show(json_text: &str) -> Result<RootQdisc> {
     let list: Value =
         serde_json::from_str(json_text).context("the output of `tc -j qdisc show` is not JSON")?;
-    let Some(root) = list
-        .as_array()
-        .and_then(|l| l.iter().find(|q| q["root"] == true))
-    else {
+    let Some(all) = list.as_array() else {
+        bail!("`tc -j qdisc show` printed no list: {json_text}");
+    };
+    if all.is_empty() {
+        // A device that was never up has no qdisc at all.
+        return Ok(RootQdisc {
+            kind: "none".into(),
+            netem: None,
+        });
+    }
+    let Some(root) = all.iter().find(|q| q["root"] == true) else {
         bail!("`tc -j qdisc show` lists no root qdisc: {json_text}");
     };
     let kind = root["kind"].as_str().unwrap_or_default().to_owned();
