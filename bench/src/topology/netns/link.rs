@@ -447,16 +447,16 @@ pub fn differences(spec: &LinkSpec, got: &RootQdisc) -> Vec<String> {
     let Some(n) = &got.netem else {
         return vec![format!("the root qdisc is {:?}, not netem", got.kind)];
     };
-    let close = |want: f64, got: f64| (want - got).abs() <= 2e-6 + want * 1e-5;
     let mut diff = Vec::new();
-    let mut check = |what: &str, want: f64, have: f64, unit: &str| {
-        if !close(want, have) {
+    // `slack`: what rounding to ticks (64 ns) or to 2^-32 of a packet may add.
+    let mut check = |what: &str, want: f64, have: f64, slack: f64, unit: &str| {
+        if (want - have).abs() > slack + want * 1e-5 {
             diff.push(format!("{what} is {have}{unit}, asked {want}{unit}"));
         }
     };
-    check("delay", spec.delay_us as f64 / 1e6, n.delay_s, "s");
-    check("jitter", spec.jitter_us as f64 / 1e6, n.jitter_s, "s");
-    check("loss", spec.loss_fraction(), n.loss_fraction, "");
+    check("delay", spec.delay_us as f64 / 1e6, n.delay_s, 2e-6, "s");
+    check("jitter", spec.jitter_us as f64 / 1e6, n.jitter_s, 2e-6, "s");
+    check("loss", spec.loss_fraction(), n.loss_fraction, 1e-9, "");
     if n.limit != u64::from(spec.limit) {
         diff.push(format!("limit is {}, asked {}", n.limit, spec.limit));
     }

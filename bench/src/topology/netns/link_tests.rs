@@ -185,6 +185,17 @@ fn read_back_of_netem_matches_what_was_asked() {
     // 6 printed digits: 1.23456 s read back for 1234567 us is close enough.
     let text = NETEM_DELAY.replace("0.05,", "1.23457,");
     assert!(differences(&spec("delay=1234567us"), &parse_show(&text).unwrap()).is_empty());
+    // The smallest loss, 0.0001%, prints as 1e-06 and is told apart from 0.0002%.
+    let tiny = NETEM_DELAY.replace(
+        r#""ecn""#,
+        r#""loss-random":{"loss":1e-06,"correlation":0},"ecn""#,
+    );
+    let tiny = parse_show(&tiny).expect("netem");
+    assert!(differences(&spec("delay=50ms,loss=0.0001%"), &tiny).is_empty());
+    assert_eq!(
+        differences(&spec("delay=50ms,loss=0.0002%"), &tiny).len(),
+        1
+    );
 }
 
 #[test]
