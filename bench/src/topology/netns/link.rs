@@ -160,6 +160,15 @@ impl LinkSpec {
     }
 }
 
+impl std::str::FromStr for LinkSpec {
+    type Err = LinkSpecError;
+
+    /// For the option parser: `--link TEXT`.
+    fn from_str(text: &str) -> Result<LinkSpec, LinkSpecError> {
+        LinkSpec::parse(text)
+    }
+}
+
 impl fmt::Display for LinkSpec {
     /// The canonical `--link` text: [`LinkSpec::parse`] reads it back to the same spec.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -124,6 +124,7 @@ fn the_text_reads_back_to_the_same_spec() {
         let s = spec(text);
         assert_eq!(s.to_string(), canonical, "{text}");
         assert_eq!(spec(canonical), s, "{canonical}");
+        assert_eq!(canonical.parse::<LinkSpec>(), Ok(s), "FromStr");
     }
 }
 
