@@ -8,6 +8,7 @@
 # are present. Today:
 #   ip       (iproute2)  namespaces, veth and addresses of --topology netns
 #   ethtool  (ethtool)   --gro/--tso of --topology netns (`ethtool -K`)
+#   tc       (iproute2)  --link of --topology netns (netem on each client's veth)
 #   go       (golang-go) builds references/go-net (the opt-in `go` backend); the
 #                        distribution's Go (1.19 on Debian 12) is enough: stdlib only
 #   ssh      (openssh-client)  --topology hosts (the orchestrator reaches every host)
@@ -25,6 +26,7 @@ set -euo pipefail
 # program:package, one per line.
 NEEDED=(
     ip:iproute2
+    tc:iproute2
     ethtool:ethtool
     go:golang-go
     ssh:openssh-client
@@ -42,7 +44,7 @@ missing=()
 for pair in "${NEEDED[@]}"; do
     prog=${pair%%:*}
     pkg=${pair#*:}
-    have "$prog" || missing+=("$pkg")
+    have "$prog" || [[ " ${missing[*]} " == *" $pkg "* ]] || missing+=("$pkg")
 done
 if ((${#missing[@]} == 0)); then
     echo "setup.sh: nothing to install (present: ${NEEDED[*]%%:*})"

@@ -35,6 +35,7 @@
 //! - [`exec_prefix`]: the argv prefix that starts a program inside a namespace.
 
 mod guard;
+pub mod link;
 pub(crate) mod sysctl;
 
 pub use guard::{

@@ -469,7 +469,7 @@ fn read_offloads(ns: &str, dev: &str) -> Result<(Option<bool>, Option<bool>)> {
 }
 
 /// `name` on PATH or in the sbin folders (root's tools live there).
-fn find_program(name: &str) -> Option<PathBuf> {
+pub(super) fn find_program(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
@@ -482,7 +482,7 @@ fn run_step(step: &Step) -> Result<()> {
 }
 
 /// Runs argv with a bounded wait; its stdout, or an error with its stderr.
-fn run_argv<S: AsRef<str>>(argv: &[S], stdin: Option<&str>) -> Result<String> {
+pub(super) fn run_argv<S: AsRef<str>>(argv: &[S], stdin: Option<&str>) -> Result<String> {
     let argv: Vec<&str> = argv.iter().map(AsRef::as_ref).collect();
     let shown = argv.join(" ");
     let (program, args) = argv.split_first().ok_or_else(|| anyhow!("empty command"))?;
