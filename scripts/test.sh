@@ -129,6 +129,20 @@ if [[ $(id -u) -eq 0 ]]; then
         ! ip netns list | grep -q '^c1m-' || { echo "http on netns left namespaces behind" >&2; exit 1; }
         rm -rf "$c1m_out"
     fi
+    echo "== --link on netns: a shaped quick run where the kernel has netem, else a clean refusal"
+    c1m_out=$(mktemp -d)
+    if link_out=$(scripts/c1m.sh --quick --topology netns --link delay=20ms,loss=0.5% --scenarios pingpong \
+        --backends uring --duration 1 --out "$c1m_out" 2>&1); then
+        grep -q '"kind": "netem"' "$c1m_out"/*-pingpong/topology.json \
+            || { echo "--link: topology.json has no netem read-back" >&2; exit 1; }
+    elif grep -q "this kernel has no netem qdisc" <<<"$link_out"; then
+        echo "this kernel has no netem (CONFIG_NET_SCH_NETEM): --link was refused cleanly; no shaped run here"
+    else
+        echo "$link_out" >&2
+        exit 1
+    fi
+    ! ip netns list | grep -q '^c1m-' || { echo "--link left namespaces behind" >&2; exit 1; }
+    rm -rf "$c1m_out"
     echo "== --variants: two variants of uring a server flag and a sysctl apart, each case with its own (loopback, netns)"
     variant_rmem="4096 65536 1048576"
     for topo in loopback netns; do

@@ -126,6 +126,11 @@ pub struct RunArgs {
     /// netns: TCP segmentation offload on every veth, on or off (needs ethtool).
     #[arg(long, value_parser = ["on", "off"])]
     pub tso: Option<String>,
+    /// netns: shape the client side of each veth with tc netem, e.g.
+    /// `delay=50ms,jitter=5ms,loss=0.1%,rate=1gbit` (delay is the added round trip; loss
+    /// drops what the clients send). Needs a kernel with netem.
+    #[arg(long, allow_hyphen_values = true, value_parser = NonEmptyStringValueParser::new())]
+    pub link: Option<String>,
     /// hosts: `[user@]host` of the server's machine (ssh with your keys).
     #[arg(long, value_parser = NonEmptyStringValueParser::new())]
     pub server_host: Option<String>,

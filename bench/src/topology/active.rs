@@ -35,6 +35,8 @@ pub struct Topology {
     read_back: Option<ReadBack>,
     sysctls: SysctlRecord,
     hosts: Option<Hosts>,
+    /// netns `--link`: each shaped device as the kernel read it back.
+    shaped: Vec<netns::link::Applied>,
 }
 
 impl Topology {
@@ -46,6 +48,7 @@ impl Topology {
             read_back: None,
             sysctls: SysctlRecord::default(),
             hosts: None,
+            shaped: Vec::new(),
         }
     }
 
@@ -89,8 +92,16 @@ impl Topology {
     }
 
     /// Builds `plan` (its namespaces are listed in `record` first, for the watchdog).
+    /// With `--link`, the client side of each veth is shaped and read back; a kernel that
+    /// cannot (no netem) stops the run here, the namespaces deleted on the way out.
     pub fn create_netns(plan: NetnsPlan, placement: Placement, record: &Path) -> Result<Topology> {
         let ns = Netns::create(plan, record)?;
+        let mut shaped = Vec::new();
+        if let Some(spec) = ns.plan().link().shape {
+            for (name, dev) in netns::link::client_side(ns.plan()) {
+                shaped.push(netns::link::apply(name, dev, &spec)?);
+            }
+        }
         let read_back = match ns.read_back() {
             Ok(rb) => Some(rb),
             Err(e) => {
@@ -104,6 +115,7 @@ impl Topology {
             read_back,
             sysctls: SysctlRecord::default(),
             hosts: None,
+            shaped,
         })
     }
 
@@ -221,6 +233,7 @@ impl Topology {
             "netns": self.netns.as_ref().map(|n| n.plan().describe(self.read_back.as_ref())),
             "hosts": self.hosts.as_ref().map(Hosts::describe),
             "sysctls": sysctls,
+            "link_shaping": self.shaped.iter().map(netns::link::Applied::describe).collect::<Vec<_>>(),
         })
     }
 
@@ -243,8 +256,13 @@ impl Topology {
                 } else {
                     ""
                 };
+                let shape = plan
+                    .link()
+                    .shape
+                    .map(|s| format!(", link {s}"))
+                    .unwrap_or_default();
                 format!(
-                    "topology netns (server in {} on {}, {} client namespace(s){via}, veth MTU {})",
+                    "topology netns (server in {} on {}, {} client namespace(s){via}, veth MTU {}{shape})",
                     plan.server_ns(),
                     p.server.listen,
                     plan.clients().len(),
@@ -299,6 +317,13 @@ impl Topology {
                     onoff(d.gro),
                     onoff(d.tso),
                     d.ipv4_addresses
+                );
+            }
+            for a in &self.shaped {
+                let _ = writeln!(
+                    md,
+                    "- link shaping on {} in {}: {} (tc netem, read back; commands in topology.json)",
+                    a.device, a.namespace, a.spec
                 );
             }
             let applied: Vec<String> = self
@@ -428,6 +453,12 @@ pub fn plan_text(
         dflt(onoff(link.gro)),
         dflt(onoff(link.tso))
     );
+    if let Some(shape) = link.shape {
+        let _ = writeln!(
+            t,
+            "  link shaping: {shape} on the client side of each veth (tc netem; delay is the added round trip, loss drops what the clients send)"
+        );
+    }
     let (maybe_ns, root): (Vec<&str>, Vec<&str>) = entries
         .iter()
         .map(|(k, _)| k.trim_start_matches('-'))

@@ -100,6 +100,8 @@ pub struct LinkOptions {
     pub gro: Option<bool>,
     /// TCP segmentation offload (`ethtool -K DEV tso on|off`).
     pub tso: Option<bool>,
+    /// `--link`: delay, loss, rate on the client side of each veth (tc netem).
+    pub shape: Option<link::LinkSpec>,
 }
 
 impl LinkOptions {

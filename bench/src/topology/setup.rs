@@ -43,6 +43,7 @@ impl TopologyOpts {
             ("--mtu", a.mtu.is_some()),
             ("--gro", a.gro.is_some()),
             ("--tso", a.tso.is_some()),
+            ("--link", a.link.is_some()),
         ];
         let given: Vec<&str> = netns_only
             .iter()
@@ -115,6 +116,12 @@ impl TopologyOpts {
                 mtu,
                 gro: on_off(a.gro.as_deref()),
                 tso: on_off(a.tso.as_deref()),
+                shape: a
+                    .link
+                    .as_deref()
+                    .map(super::netns::link::LinkSpec::parse)
+                    .transpose()
+                    .map_err(|e| UsageError(e.to_string()))?,
             },
             server_host: a.server_host.clone(),
             client_hosts: a.client_hosts.clone(),
@@ -242,7 +249,8 @@ mod tests {
             LinkOptions {
                 mtu: Some(9000),
                 gro: Some(false),
-                tso: None
+                tso: None,
+                shape: None,
             }
         );
         for (bad, msg) in [

@@ -120,6 +120,7 @@ fn one_client_is_one_veth_pair() {
             mtu: Some(9000),
             gro: Some(true),
             tso: Some(false),
+            shape: None,
         },
         SUFFIX,
     )
