@@ -589,6 +589,7 @@ fn link_options_are_set_and_read_back_or_refused() {
         mtu: None,
         gro: Some(true),
         tso: Some(false),
+        shape: None,
     };
     let plan = plan(2, 1, offloads);
     let suffix = plan.suffix().to_owned();
