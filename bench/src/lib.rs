@@ -13,7 +13,8 @@
 //!   `scripts/sysctl-apply.sh` and `scripts/sysctl-restore.sh`);
 //! - [`procs`]: children in their own sessions, tracked and stopped;
 //! - [`interrupt`]: SIGINT/SIGTERM/SIGHUP as an error that unwinds into cleanup;
-//! - [`runcase`]: one server(s) + loadgen run; [`shards`]: its loadgen shards (one per
+//! - [`runner`]: what every case runner shares (the run's context, waits, the hold
+//!   sampler, command and log helpers); [`runcase`]: one server(s) + loadgen run; [`shards`]: its loadgen shards (one per
 //!   client of the topology), merged; [`scenarios`]: the echo scenarios; [`http`]: the
 //!   http scenario (c1m backends and nginx, c1m-loadgen and wrk); [`wire`]: the
 //!   `--protocol` of the echo scenarios;
@@ -41,6 +42,7 @@ pub mod report;
 pub mod revision;
 pub mod rounds;
 pub mod runcase;
+pub mod runner;
 pub mod safe_fs;
 pub mod scenarios;
 pub mod session;

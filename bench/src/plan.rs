@@ -269,7 +269,7 @@ pub const LAT_FRACTIONS: [f64; 2] = [0.25, 0.5];
 impl Scale {
     /// Interleaved rounds of scenario `s`.
     pub fn rounds(&self, s: Scenario) -> u32 {
-        crate::rounds::rounds_for(s, self.rounds_given, self.quick)
+        rounds_for(s, self.rounds_given, self.quick)
     }
 
     /// The latency scenario's points: (connections, fraction), in order.
@@ -545,9 +545,32 @@ pub fn pick_stamp(base: &str, taken: impl Fn(&str) -> bool) -> Option<String> {
         .find(|stamp| !taken(stamp))
 }
 
+/// Rounds of scenario `s`: as asked, else 3 for pingpong, latency and http (1 with
+/// --quick) and 1 for hold and churn (long, and about capacity rather than small differences).
+pub fn rounds_for(s: Scenario, given: Option<u32>, quick: bool) -> u32 {
+    match (given, s) {
+        (Some(n), _) => n.max(1),
+        (None, Scenario::Pingpong | Scenario::Latency | Scenario::Http) if !quick => 3,
+        _ => 1,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn defaults_by_scenario() {
+        assert_eq!(rounds_for(Scenario::Pingpong, None, false), 3);
+        assert_eq!(rounds_for(Scenario::Latency, None, false), 3);
+        assert_eq!(rounds_for(Scenario::Latency, None, true), 1);
+        assert_eq!(rounds_for(Scenario::Hold, None, false), 1);
+        assert_eq!(rounds_for(Scenario::Churn, None, false), 1);
+        assert_eq!(rounds_for(Scenario::Http, None, false), 3);
+        assert_eq!(rounds_for(Scenario::Http, None, true), 1);
+        assert_eq!(rounds_for(Scenario::Hold, Some(2), false), 2);
+        assert_eq!(rounds_for(Scenario::Pingpong, Some(0), false), 1);
+    }
 
     fn limits() -> Limits {
         // The reference machine: RLIMIT_NOFILE 20000, tuned port range, 22 GiB free.

@@ -3,20 +3,9 @@
 //! cache) lands on every backend alike; results are read as medians over rounds and
 //! ratios of paired rounds (DESIGN.md, statistics).
 
-use crate::plan::Scenario;
 use c1m_loadgen::report::stats::Spread;
 use c1m_platform::rng::SplitMix64;
 use std::path::PathBuf;
-
-/// Rounds of scenario `s`: as asked, else 3 for pingpong, latency and http (1 with
-/// --quick) and 1 for hold and churn (long, and about capacity rather than small differences).
-pub fn rounds_for(s: Scenario, given: Option<u32>, quick: bool) -> u32 {
-    match (given, s) {
-        (Some(n), _) => n.max(1),
-        (None, Scenario::Pingpong | Scenario::Latency | Scenario::Http) if !quick => 3,
-        _ => 1,
-    }
-}
 
 /// The run order of every round: `cases` shuffled anew for each round, from `seed` (the
 /// same seed gives the same orders).
@@ -89,19 +78,6 @@ pub fn throughputs(dirs: &[PathBuf]) -> Vec<(String, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn defaults_by_scenario() {
-        assert_eq!(rounds_for(Scenario::Pingpong, None, false), 3);
-        assert_eq!(rounds_for(Scenario::Latency, None, false), 3);
-        assert_eq!(rounds_for(Scenario::Latency, None, true), 1);
-        assert_eq!(rounds_for(Scenario::Hold, None, false), 1);
-        assert_eq!(rounds_for(Scenario::Churn, None, false), 1);
-        assert_eq!(rounds_for(Scenario::Http, None, false), 3);
-        assert_eq!(rounds_for(Scenario::Http, None, true), 1);
-        assert_eq!(rounds_for(Scenario::Hold, Some(2), false), 2);
-        assert_eq!(rounds_for(Scenario::Pingpong, Some(0), false), 1);
-    }
 
     #[test]
     fn every_round_runs_every_case_in_its_own_order() {

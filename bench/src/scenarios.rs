@@ -4,7 +4,8 @@
 use crate::plan::{self, Scenario, MSG_SIZE, PORT_LO};
 use crate::report;
 use crate::rounds;
-use crate::runcase::{run_case, Case, Ctx, Kind};
+use crate::runcase::{run_case, Case};
+use crate::runner::{Ctx, Kind};
 use crate::safe_fs;
 use c1m_loadgen::report::compare::{load_runs, markdown, plot_svg, Run};
 use std::fmt::Write as _;

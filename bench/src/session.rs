@@ -9,7 +9,7 @@ pub use crate::options::Options;
 use crate::plan::{self, Limits, Scale};
 use crate::preflight;
 use crate::procs::{kill_group, Procs};
-use crate::runcase::Ctx;
+use crate::runner::Ctx;
 use crate::scenarios::Suite;
 use crate::statedir::{self, Lock};
 use crate::sysctl::{self, Sysctl};

@@ -6,7 +6,7 @@
 
 use crate::interrupt;
 use crate::plan;
-use crate::runcase::{
+use crate::runner::{
     append, quote_cmd, stderr_is_tty, tail_words, Ctx, Follower, HoldSampler, Kind,
 };
 use crate::topology::hosts::remote::fetch_dir;

@@ -1,7 +1,7 @@
 //! What a run does to the kernel's settings: the profile and the `--set`s, decided from
 //! the options and root (see `session` for where they are applied).
 
-use crate::session::Options;
+use crate::options::Options;
 use crate::{preflight, sysctl, warn};
 use std::path::{Path, PathBuf};
 

@@ -2,7 +2,7 @@
 //! memory, kernel slab, sysctls, versions. Missing files give `None`, never a panic.
 
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 
 /// User and system CPU seconds of this process (all threads), from getrusage.
@@ -299,9 +299,86 @@ pub fn mean_busy_pct(window: &[CpuBusy], cpus: &[usize]) -> Option<f64> {
     (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }
 
+/// TCP sockets in use (not TIME_WAIT) in a /proc/net/sockstat text.
+pub fn parse_tcp_inuse(text: &str) -> Option<u64> {
+    text.lines()
+        .find(|l| l.starts_with("TCP:"))
+        .and_then(|l| l.split_whitespace().nth(2).and_then(|v| v.parse().ok()))
+}
+
+/// TCP sockets in use (not TIME_WAIT) in this namespace, from /proc/net/sockstat.
+pub fn tcp_inuse() -> u64 {
+    fs::read_to_string("/proc/net/sockstat")
+        .ok()
+        .and_then(|t| parse_tcp_inuse(&t))
+        .unwrap_or(0)
+}
+
+/// Adds the ports something listens on in a /proc/net/tcp or tcp6 text to `out`.
+pub fn parse_listening(text: &str, out: &mut BTreeSet<u16>) {
+    for l in text.lines().skip(1) {
+        let c: Vec<&str> = l.split_whitespace().collect();
+        if c.get(3) == Some(&"0A") {
+            if let Some(port) = c.get(1).and_then(|a| a.rsplit(':').next()) {
+                if let Ok(p) = u16::from_str_radix(port, 16) {
+                    out.insert(p);
+                }
+            }
+        }
+    }
+}
+
+/// Ports something listens on in this namespace (TCP, v4 and v6).
+pub fn listening_ports() -> BTreeSet<u16> {
+    let mut out = BTreeSet::new();
+    for f in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        if let Ok(text) = fs::read_to_string(f) {
+            parse_listening(&text, &mut out);
+        }
+    }
+    out
+}
+
+/// Kernel slab in use from /proc/slabinfo: the total bytes of objects in use (freed
+/// objects cached in partial slabs do not count) and a "name bytes" line per cache in
+/// use. None when /proc/slabinfo is not readable (not root).
+pub fn slab_in_use() -> Option<(u64, String)> {
+    let text = fs::read_to_string("/proc/slabinfo").ok()?;
+    let mut total = 0u64;
+    let mut lines = String::new();
+    for l in text.lines().skip(2) {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let (Some(a), Some(s)) = (f.get(1), f.get(3)) else {
+            continue;
+        };
+        let b = a.parse::<u64>().unwrap_or(0) * s.parse::<u64>().unwrap_or(0);
+        total += b;
+        if b > 0 {
+            lines.push_str(&format!("{} {b}\n", f[0]));
+        }
+    }
+    Some((total, lines))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn socket_readers() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        assert!(listening_ports().contains(&port));
+        assert!(tcp_inuse() >= 1);
+        assert_eq!(
+            parse_tcp_inuse("sockets: used 5\nTCP: inuse 7 orphan 0 tw 2 alloc 9 mem 1\n"),
+            Some(7)
+        );
+        if let Some((total, lines)) = slab_in_use() {
+            assert!(total > 0);
+            assert!(lines.lines().all(|l| l.split(' ').count() == 2));
+        }
+    }
 
     #[test]
     fn reads_own_process() {

@@ -9,7 +9,7 @@ use super::{nginx, wrk, Client, HttpCase, Server, Tools};
 use crate::interrupt;
 use crate::plan::{self, PORT_HI, PORT_LO};
 use crate::procs::kill_group;
-use crate::runcase::{append, quote_cmd, tail_words, wait_drained, Ctx, HoldSampler, Kind};
+use crate::runner::{append, quote_cmd, tail_words, wait_drained, Ctx, HoldSampler, Kind};
 use crate::safe_fs;
 use crate::shards::{run_loadgen, Job};
 use crate::topology::placement::Site;

@@ -7,8 +7,8 @@
 use super::hosts::remote::{self, Hosts};
 use super::netns::{self, Applied, Netns, NetnsPlan, ReadBack};
 use super::placement::{addresses_text, Kind, Placement, Site};
-use crate::runcase::{parse_listening, parse_tcp_inuse};
 use anyhow::{Context as _, Result};
+use c1m_platform::procfs::{parse_listening, parse_tcp_inuse};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
