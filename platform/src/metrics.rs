@@ -279,7 +279,13 @@ mod tests {
             counter(&mut enc, "t_things", "Things.", 3)?;
             gauges_by(&mut enc, ("t_open", "Open."), "loop", [("0", 1), ("1", 2)])?;
             counters_by(&mut enc, ("t_none", "Absent."), "x", [])?;
-            histogram(&mut enc, ("t_seconds", "Times."), 0.5, 3, &[(0.1, 1), (1.0, 2)])
+            histogram(
+                &mut enc,
+                ("t_seconds", "Times."),
+                0.5,
+                3,
+                &[(0.1, 1), (1.0, 2)],
+            )
         }
     }
 
