@@ -101,10 +101,9 @@ pub fn linger(args: &RunArgs) {
 }
 
 /// What the main thread has folded in so far.
-#[derive(Default)]
 struct Folded {
     /// Every interval histogram received (what `latency.hlog` holds).
-    latency: Option<Histogram<u64>>,
+    latency: Histogram<u64>,
     /// Newest counters of each loop, by loop index.
     loops: BTreeMap<usize, LoopCounters>,
     /// The run is over: every value is final.
@@ -127,7 +126,11 @@ impl LiveMetrics {
     pub fn new(shared: Vec<Arc<LoopShared>>) -> Self {
         Self {
             shared,
-            folded: Mutex::new(Folded::default()),
+            folded: Mutex::new(Folded {
+                latency: report::new_histogram(),
+                loops: BTreeMap::new(),
+                finished: false,
+            }),
         }
     }
 
@@ -139,9 +142,8 @@ impl LiveMetrics {
     /// One interval message: its histogram and, when present, its loop's counters.
     pub fn fold(&self, hist: &Histogram<u64>, counters: Option<Box<LoopCounters>>) {
         let mut f = self.lock();
-        let latency = f.latency.get_or_insert_with(report::new_histogram);
         // A value the histogram cannot hold is counted in values_not_recorded already.
-        let _ = report::add_into(latency, hist);
+        let _ = report::add_into(&mut f.latency, hist);
         if let Some(c) = counters {
             f.loops.insert(c.loop_index, *c);
         }
@@ -296,7 +298,7 @@ impl LiveMetrics {
         let f = self.lock();
         let mut t = Totals {
             finished: f.finished,
-            latency: f.latency.as_ref().map(Buckets::of),
+            latency: Some(Buckets::of(&f.latency)),
             ..Totals::default()
         };
         let mut lag: Option<Histogram<u64>> = None;
