@@ -94,9 +94,13 @@ impl MetricsListener {
             .name("c1m-metrics".into())
             .spawn(move || {
                 for stream in self.listener.incoming() {
-                    // A failed accept or exchange concerns that scraper only.
-                    if let Ok(s) = stream {
-                        let _ = answer(s, &render);
+                    match stream {
+                        // A failed exchange concerns that scraper only.
+                        Ok(s) => {
+                            let _ = answer(s, &render);
+                        }
+                        // Out of fds, say: try again later rather than spin.
+                        Err(_) => std::thread::sleep(Duration::from_millis(100)),
                     }
                 }
             })?;
