@@ -10,7 +10,7 @@
 //! has a different name.
 
 use crate::cli::RunArgs;
-use crate::engine::{Control, LoopCounters, LoopResult, LoopShared};
+use crate::engine::worker::{Control, LoopCounters, LoopResult, LoopShared};
 use crate::report::{self, ConnectionLosses};
 use anyhow::{bail, Context};
 use c1m_platform::metrics::{

@@ -19,7 +19,7 @@ mod preflight;
 mod procs;
 pub mod proto;
 mod schedule;
-mod worker;
+pub(crate) mod worker;
 
 use crate::report;
 
