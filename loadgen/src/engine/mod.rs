@@ -35,8 +35,7 @@ use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
-pub(crate) use worker::{Control, LoopCounters, LoopResult, LoopShared};
-use worker::{IntervalMsg, LoopSpec};
+use worker::{Control, IntervalMsg, LoopResult, LoopShared, LoopSpec};
 
 /// Time between the last loop finishing its ramp and the load starting, so every loop
 /// sees the start time before it arrives.
