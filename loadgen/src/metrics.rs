@@ -358,6 +358,44 @@ impl Buckets {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn args(extra: &[&str]) -> RunArgs {
+        let mut argv = vec!["c1m-loadgen", "run", "--target", "127.0.0.1:7000"];
+        argv.extend_from_slice(extra);
+        match Cli::parse_from(argv).command {
+            Command::Run(a) => *a,
+            _ => unreachable!("a run command line"),
+        }
+    }
+
+    #[test]
+    fn flags_that_cannot_work_are_refused_with_a_way_out() {
+        assert!(bind(&args(&[])).expect("off").is_none());
+        for (extra, says) in [
+            (&["--metrics-listen", "nowhere"][..], "127.0.0.1:9100"),
+            (
+                &["--metrics-listen", "127.0.0.1:0", "--procs", "2"],
+                "--procs 1",
+            ),
+            (&["--metrics-linger", "5"], "needs --metrics-listen"),
+            (
+                &["--metrics-listen", "127.0.0.1:0", "--metrics-linger", "1e9"],
+                "0 to 86400",
+            ),
+        ] {
+            let e = bind(&args(extra)).expect_err("refused").to_string();
+            assert!(e.contains(says), "{extra:?}: {e}");
+        }
+        let ok = bind(&args(&[
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--metrics-linger",
+            "2",
+        ]));
+        assert!(ok.expect("binds").is_some_and(|l| l.addr().port() != 0));
+    }
 
     #[test]
     fn buckets_are_the_histograms_counts() {
