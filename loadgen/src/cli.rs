@@ -124,6 +124,17 @@ pub struct RunArgs {
     #[arg(long, value_name = "N")]
     pub round: Option<u64>,
 
+    /// Serve the run's counters and latency histogram as Prometheus text at
+    /// http://ADDR/metrics (off by default; port 0 picks a free one, printed on stderr as
+    /// `metrics: http://ADDR/metrics`). Not with --procs > 1.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics_listen: Option<String>,
+
+    /// With --metrics-listen: after the run, keep serving the final values this long (so
+    /// the last scrape sees the end of the run); SIGINT/SIGTERM ends it sooner.
+    #[arg(long, value_name = "SECS")]
+    pub metrics_linger: Option<f64>,
+
     /// Worker process index (set by the parent when --procs > 1).
     #[arg(long, hide = true)]
     pub worker: Option<usize>,

@@ -78,6 +78,11 @@ pub struct Args {
     #[arg(long, value_name = "PATH")]
     pub stats_json: Option<std::path::PathBuf>,
 
+    /// Serve the counters as Prometheus text at http://ADDR/metrics (off by default; port
+    /// 0 picks a free one, printed on stderr as `metrics: http://ADDR/metrics`).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics_listen: Option<String>,
+
     /// Stop reading a connection while this many echoed bytes are still unsent to it.
     #[arg(long, value_name = "BYTES", default_value_t = 256 * 1024)]
     pub max_unsent: usize,

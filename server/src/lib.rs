@@ -4,12 +4,13 @@
 //! [`server::run`] binds one `SO_REUSEPORT` listener per event loop, starts the loops on
 //! pinned threads, reports stats and shuts down on SIGINT/SIGTERM. Each loop runs one
 //! backend from [`backend`]; all of them drive the same per-connection state machine in
-//! [`conn`].
+//! [`conn`]. [`metrics`] serves the loops' counters to Prometheus (`--metrics-listen`).
 
 pub mod backend;
 pub mod capacity;
 pub mod config;
 pub mod conn;
+pub mod metrics;
 pub mod proto;
 pub mod refuse;
 pub mod server;

@@ -4,8 +4,10 @@
 use crate::backend::{self, LoopContext, UringOptions};
 use crate::capacity::{Capacity, RefusalWarnings};
 use crate::config::{Args, Backend};
+use crate::metrics::ServerMetrics;
 use crate::stats::{interval_line, ConnCount, LoopStats, Totals};
 use anyhow::{anyhow, Context};
+use c1m_platform::metrics::MetricsListener;
 use c1m_platform::{cpus, limits, net, procfs, signals};
 use serde::Serialize;
 use std::io::Write;
@@ -155,6 +157,10 @@ pub fn run(args: Args) -> Result<(), Failure> {
     }
 
     // Bind everything before starting threads, so "address in use" is a clean exit 2.
+    let metrics_listener = match &args.metrics_listen {
+        Some(addr) => Some(MetricsListener::bind(addr).map_err(|e| setup(e.into()))?),
+        None => None,
+    };
     let mut per_loop: Vec<Vec<std::net::TcpListener>> = (0..loops).map(|_| Vec::new()).collect();
     let mut listen_addrs = Vec::new();
     for &addr in &args.listen {
@@ -231,6 +237,22 @@ pub fn run(args: Args) -> Result<(), Failure> {
         }
     }
 
+    let all_stats: Vec<Arc<LoopStats>> = running.iter().map(|l| l.stats.clone()).collect();
+    if let Some(listener) = metrics_listener {
+        let collector = ServerMetrics {
+            backend: args.backend,
+            loops: all_stats.clone(),
+            conns: conns.clone(),
+        };
+        if let Err(e) = listener.serve_collector(collector) {
+            signals::request_stop();
+            join_all(running, Instant::now() + STOP_TIMEOUT);
+            return Err(Failure::Runtime(
+                anyhow!(e).context("starting the metrics thread"),
+            ));
+        }
+    }
+
     let mut out = std::io::stdout().lock();
     for addr in &listen_addrs {
         let _ = writeln!(out, "listening on {addr}");
@@ -250,7 +272,6 @@ pub fn run(args: Args) -> Result<(), Failure> {
         eprintln!("{line}");
     }
     let mut warnings = RefusalWarnings::default();
-    let all_stats: Vec<Arc<LoopStats>> = running.iter().map(|l| l.stats.clone()).collect();
     let sum = || Totals::sum(all_stats.iter().map(|s| s.as_ref()));
     let mut prev = sum();
     let mut last_line = Instant::now();

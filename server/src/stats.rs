@@ -19,6 +19,12 @@ impl Counter {
         );
     }
 
+    /// For a gauge: the single writer stores the current value.
+    #[inline]
+    pub fn set(&self, v: u64) {
+        self.0.store(v, Ordering::Relaxed);
+    }
+
     #[inline]
     pub fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
@@ -56,9 +62,26 @@ pub struct LoopStats {
     pub sys_write: Counter,
     pub sys_accept: Counter,
     pub sys_other: Counter,
+    /// Completions walked (uring) or ready events returned by `epoll_wait` (epoll).
+    pub completions: Counter,
+    /// uring: the kernel's CQ overflow counter (completions it dropped), copied per batch.
+    pub cq_dropped: Counter,
+    /// uring: batches that found completions held on the kernel's overflow list (full CQ).
+    pub cq_overflow_batches: Counter,
+    /// uring: provided receive buffers not in the kernel's ring (gauge).
+    pub buffers_in_use: Counter,
 }
 
 impl LoopStats {
+    /// uring, once per batch of completions: what the ring says besides the completions.
+    #[inline]
+    pub fn uring_batch(&self, cqes: usize, overflowed: bool, dropped: u32, buffers_in_use: u32) {
+        self.completions.add(cqes as u64);
+        self.cq_overflow_batches.add(u64::from(overflowed));
+        self.cq_dropped.set(u64::from(dropped));
+        self.buffers_in_use.set(u64::from(buffers_in_use));
+    }
+
     /// Counts `n` connections closed unserved for `reason`.
     pub fn refused(&self, reason: crate::refuse::Refusal, n: u64) {
         use crate::refuse::Refusal;

@@ -19,13 +19,14 @@ mod preflight;
 mod procs;
 pub mod proto;
 mod schedule;
-mod worker;
+pub(crate) mod worker;
 
 use crate::report;
 
 use crate::cli::{Arrivals, Protocol, RunArgs};
 use crate::report::{Environment, Summary, Workload};
 use anyhow::Context;
+use c1m_platform::metrics::MetricsListener;
 use c1m_platform::{cpus, limits, procfs, signals};
 use hdrhistogram::Histogram;
 use plan::{Mode, Plan};
@@ -52,19 +53,21 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // Raise what we may; direct descriptors get past what we may not.
     let nofile = limits::raise_nofile(1 << 20);
     let plan = Plan::from_args(&args, nofile.soft as usize)?;
+    let metrics = crate::metrics::bind(&args)?;
     for note in preflight::check(&plan, nofile.soft)? {
         eprintln!("{}preflight: {note}", prefix(&plan));
     }
     if args.procs > 1 && args.worker.is_none() {
         return procs::run_parent(&args, &plan);
     }
-    let outcome = drive(&plan)?;
+    let outcome = drive(&plan, metrics)?;
     let record = build_record(&args, &plan, &outcome);
     if let Some(dir) = &args.out {
         report::write_run_dir(dir, &record)
             .with_context(|| format!("writing the run folder {}", dir.display()))?;
     }
     println!("{}", result_line(&record.summary));
+    crate::metrics::linger(&args);
     Ok(exit_code(&record.summary))
 }
 
@@ -194,7 +197,7 @@ impl CpuSample {
 
 /// Starts one pinned thread per CPU (each driving its loops), releases the load once every loop has ramped,
 /// prints a progress line a second, and collects the results.
-fn drive(plan: &Plan) -> anyhow::Result<Outcome> {
+fn drive(plan: &Plan, metrics: Option<MetricsListener>) -> anyhow::Result<Outcome> {
     let plan = Arc::new(plan.clone());
     let control = Arc::new(Control::default());
     let (tx, rx) = mpsc::channel::<IntervalMsg>();
@@ -203,6 +206,10 @@ fn drive(plan: &Plan) -> anyhow::Result<Outcome> {
     for _ in 0..plan.loops {
         shared.push(Arc::new(LoopShared::default()));
     }
+    let live = match metrics {
+        Some(listener) => Some(crate::metrics::start(listener, &shared, &control)?),
+        None => None,
+    };
     let mut specs = Vec::new();
     for t in 0..plan.threads {
         let mine: Vec<LoopSpec> = plan
@@ -254,7 +261,10 @@ fn drive(plan: &Plan) -> anyhow::Result<Outcome> {
         let now = clock::now_ns();
         let wait = Duration::from_nanos(next_tick.saturating_sub(now).clamp(1_000_000, 50_000_000));
         match rx.recv_timeout(wait) {
-            Ok(m) => {
+            Ok(mut m) => {
+                if let Some(live) = &live {
+                    live.fold(&m.hist, m.counters.take());
+                }
                 let entry = intervals
                     .entry(m.index)
                     .or_insert_with(|| (report::new_histogram(), 0));
@@ -389,12 +399,18 @@ fn drive(plan: &Plan) -> anyhow::Result<Outcome> {
         results.extend(r);
     }
     // Late intervals (the final partial seconds).
-    for m in rx.try_iter() {
+    for mut m in rx.try_iter() {
+        if let Some(live) = &live {
+            live.fold(&m.hist, m.counters.take());
+        }
         let entry = intervals
             .entry(m.index)
             .or_insert_with(|| (report::new_histogram(), 0));
         unrecorded += u64::from(!report::add_into(&mut entry.0, &m.hist));
         entry.1 = entry.1.max(m.length_ns);
+    }
+    if let Some(live) = &live {
+        live.finish(&results);
     }
     let end_sample = CpuSample::take();
     let mut cpu_window = Vec::new();

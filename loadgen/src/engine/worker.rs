@@ -33,6 +33,7 @@ mod timing;
 mod verify;
 
 use ops::*;
+pub use results::LoopCounters;
 
 /// A connect that has not completed after this long counts as ETIMEDOUT.
 const CONNECT_TIMEOUT_S: u64 = 10;
@@ -61,6 +62,8 @@ pub struct Control {
     pub start_ns: AtomicU64,
     /// End the run early (signal, or the ramp could not finish).
     pub stop: AtomicBool,
+    /// `--metrics-listen`: attach a [`LoopCounters`] to every interval.
+    pub counters: AtomicBool,
 }
 
 /// What a loop publishes for the progress line: plain stores, read once a second.
@@ -80,6 +83,8 @@ pub struct IntervalMsg {
     pub index: u64,
     pub length_ns: u64,
     pub hist: Histogram<u64>,
+    /// The loop's counters as this interval was sent (with `Control::counters` only).
+    pub counters: Option<Box<LoopCounters>>,
 }
 
 /// What a loop hands back at the end.

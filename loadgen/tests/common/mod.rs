@@ -104,7 +104,7 @@ pub fn server_bin() -> PathBuf {
 }
 
 /// Makes the child die with the test thread's process if the test binary is killed.
-fn die_with_parent(cmd: &mut Command) {
+pub fn die_with_parent(cmd: &mut Command) {
     // SAFETY: runs in the forked child before exec; prctl is async-signal-safe and
     // touches no memory of the parent.
     unsafe {
@@ -118,7 +118,7 @@ fn die_with_parent(cmd: &mut Command) {
 }
 
 /// Sends `sig` to a child that has not been reaped.
-fn signal(child: &mut Child, sig: i32) {
+pub fn signal(child: &mut Child, sig: i32) {
     if matches!(child.try_wait(), Ok(None)) {
         // SAFETY: the child is not reaped yet, so its pid still names it.
         unsafe {
@@ -128,7 +128,7 @@ fn signal(child: &mut Child, sig: i32) {
 }
 
 /// Waits up to `limit` for the child; kills it after that.
-fn wait_bounded(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+pub fn wait_bounded(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
     let deadline = Instant::now() + limit;
     loop {
         if let Ok(Some(status)) = child.try_wait() {

@@ -273,6 +273,7 @@ impl EventLoop<'_> {
                 Err(e) => return Err(e).context("epoll_wait"),
             };
             self.clock.update();
+            self.stats.completions.add(ready as u64);
             // The whole batch before the next wait.
             for event in &events[..ready] {
                 let token = event.data();

@@ -3,6 +3,22 @@
 
 use super::*;
 
+/// A loop's counters at the moment it sent an interval, for `--metrics-listen`: every
+/// latency in the intervals sent so far is counted in `received_total`.
+#[derive(Debug, Clone, Default)]
+pub struct LoopCounters {
+    pub loop_index: usize,
+    pub sent_total: u64,
+    pub received_total: u64,
+    pub verify_errors: u64,
+    pub lost_echoes: u64,
+    pub closed_before_echo: u64,
+    pub connect_errors: BTreeMap<String, u64>,
+    pub connection_errors: BTreeMap<String, u64>,
+    /// The measured phase's send lag so far (open loop; `None` while empty).
+    pub send_lag: Option<Histogram<u64>>,
+}
+
 impl Core {
     /// Sends finished seconds to the main thread (one allocation per second, not per
     /// message).
@@ -24,13 +40,33 @@ impl Core {
                 let p50_us = hist.value_at_quantile(0.5) / 1000;
                 self.batch_wait_us = (p50_us / 100).min(MAX_BATCH_WAIT_US) as u32;
             }
+            let counters = self.counters();
             let _ = self.intervals.send(IntervalMsg {
                 index: self.ivl_index,
                 length_ns: SECOND,
                 hist,
+                counters,
             });
             self.ivl_index += 1;
         }
+    }
+
+    /// A copy of the counters when `--metrics-listen` wants them (once a second).
+    fn counters(&self) -> Option<Box<LoopCounters>> {
+        if !self.control.counters.load(Ordering::Relaxed) {
+            return None;
+        }
+        Some(Box::new(LoopCounters {
+            loop_index: self.index,
+            sent_total: self.sent_total,
+            received_total: self.received_total,
+            verify_errors: self.verify_errors,
+            lost_echoes: self.lost_echoes,
+            closed_before_echo: self.closed_before_echo,
+            connect_errors: self.connect_errors.clone(),
+            connection_errors: self.connection_errors.clone(),
+            send_lag: (!self.send_lag.is_empty()).then(|| self.send_lag.clone()),
+        }))
     }
 
     pub(super) fn finish(&mut self) -> LoopResult {
@@ -42,10 +78,12 @@ impl Core {
                 .saturating_sub(self.start + self.ivl_index * SECOND);
             if length > 0 || !self.ivl.is_empty() {
                 let hist = std::mem::replace(&mut self.ivl, new_histogram());
+                let counters = self.counters();
                 let _ = self.intervals.send(IntervalMsg {
                     index: self.ivl_index,
                     length_ns: length.min(SECOND),
                     hist,
+                    counters,
                 });
             }
         }

@@ -401,6 +401,10 @@ impl UringLoop {
                 Some(Op::Cancel) | None => {}
             }
         }
+        let in_use = u32::from(self.buffers.entries()) - self.buffers_available;
+        let dropped = self.ring.completion().overflow();
+        self.stats
+            .uring_batch(batch.len(), overflow, dropped, in_use);
         self.completions = batch;
     }
 
