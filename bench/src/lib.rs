@@ -7,6 +7,7 @@
 //! - [`cli`]: the command line (`run`, and the hidden `watchdog`); [`options`]: checked;
 //! - [`plan`]: pure scale rules; [`plantext`]: the plan as printed, the time estimate;
 //! - [`preflight`]: machine facts, io_uring check, ulimits;
+//! - [`tools`]: the outside programs (ip, tc, ethtool, nginx, wrk), found one way;
 //! - [`statedir`]: the private state directory, its lock, the sysctl state file;
 //! - [`tuning`]: which settings a run makes (profile, `--set`, root or not);
 //! - [`sysctl`]: the one place that applies and restores sysctls (today through
@@ -50,6 +51,7 @@ pub mod shards;
 pub mod statedir;
 pub mod sysctl;
 pub mod timefmt;
+pub mod tools;
 pub mod topology;
 pub mod tuning;
 pub mod variants;

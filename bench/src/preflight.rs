@@ -18,10 +18,7 @@ pub fn fmt_limit(v: u64) -> String {
     }
 }
 
-/// An rlimit as a number; unlimited counts as u64::MAX.
-pub fn nofile() -> (u64, u64) {
-    getrlimit(Resource::RLIMIT_NOFILE).unwrap_or((1024, 1024))
-}
+pub use c1m_platform::limits::nofile;
 
 /// True if this process may raise its RLIMIT_NOFILE hard limit (CAP_SYS_RESOURCE).
 /// Tried for real and put back (lowering a hard limit is always allowed).

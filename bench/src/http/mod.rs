@@ -27,7 +27,7 @@ pub mod wrk;
 pub use scenario::compare_body;
 
 use crate::plan::{Backend, Scale, Scenario};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Response body bytes when `--body-size` is not given.
 pub const DEFAULT_BODY_SIZE: u64 = 64;
@@ -231,27 +231,13 @@ pub struct Tools {
     pub taskset: PathBuf,
 }
 
-/// `name` on PATH or in /usr/sbin, /sbin (where Debian puts nginx).
-fn find_program(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
-        .map(|d| d.join(name))
-        .find(|p| is_executable(p))
-}
-
-fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt as _;
-    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
 impl Tools {
     /// nginx, wrk and taskset, or what is missing and how to get it.
     pub fn find() -> Result<Tools, String> {
         let (nginx, wrk, taskset) = (
-            find_program("nginx"),
-            find_program("wrk"),
-            find_program("taskset"),
+            crate::tools::find_program("nginx"),
+            crate::tools::find_program("wrk"),
+            crate::tools::find_program("taskset"),
         );
         match (nginx, wrk, taskset) {
             (Some(nginx), Some(wrk), Some(taskset)) => Ok(Tools {

@@ -9,7 +9,6 @@ use super::placement::{Kind, Placement};
 use crate::cli::RunArgs;
 use crate::plan::{CpuSplit, Limits, Scale, Scenario};
 use crate::UsageError;
-use std::path::PathBuf;
 
 /// A new network namespace's `net.ipv4.ip_local_port_range` (the kernel's default,
 /// whatever the root namespace has).
@@ -132,21 +131,13 @@ impl TopologyOpts {
 
     /// The error to give when `--gro`/`--tso` are asked for and `ethtool` is missing.
     pub fn ethtool_missing(&self) -> Option<String> {
-        (self.link.needs_ethtool() && find_ethtool().is_none()).then(|| {
+        (self.link.needs_ethtool() && crate::tools::find_program("ethtool").is_none()).then(|| {
             "--gro/--tso need ethtool (`ethtool -K`), which is not installed: run \
              scripts/setup.sh as root (it installs the distribution packages the kit needs), \
              or leave gro/tso at the kernel's default"
                 .to_owned()
         })
     }
-}
-
-fn find_ethtool() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin"].map(PathBuf::from))
-        .map(|d| d.join("ethtool"))
-        .find(|p| p.is_file())
 }
 
 /// The (connections, server ports) of every case the run will make.

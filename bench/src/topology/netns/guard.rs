@@ -131,7 +131,7 @@ impl Netns {
 
     /// MTU, state, addresses and offloads of every device, as the kernel reports them.
     pub fn read_back(&self) -> Result<ReadBack> {
-        let ethtool = find_program("ethtool").is_some();
+        let ethtool = crate::tools::find_program("ethtool").is_some();
         let mut devices = Vec::new();
         let mut wanted: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for (ns, dev) in self.plan.veth_devices() {
@@ -400,7 +400,7 @@ fn preflight(plan: &NetnsPlan) -> Result<()> {
     }
     run_argv(&["ip", "netns", "list"], None)
         .context("`ip netns` does not work here (iproute2 missing or too old?)")?;
-    if plan.link().needs_ethtool() && find_program("ethtool").is_none() {
+    if plan.link().needs_ethtool() && crate::tools::find_program("ethtool").is_none() {
         bail!(
             "gro/tso settings need `ethtool -K` and ethtool is not installed (iproute2's \
              `ip link set` cannot switch them): install it (apt-get install ethtool) or \
@@ -466,15 +466,6 @@ fn read_offloads(ns: &str, dev: &str) -> Result<(Option<bool>, Option<bool>)> {
         feature("generic-receive-offload"),
         feature("tcp-segmentation-offload"),
     ))
-}
-
-/// `name` on PATH or in the sbin folders (root's tools live there).
-pub(super) fn find_program(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
 }
 
 fn run_step(step: &Step) -> Result<()> {

@@ -17,8 +17,9 @@
 //! The qdisc lives on the veth, inside the namespace: deleting the namespace (the
 //! topology's teardown on every exit path, the watchdog after a SIGKILL) removes it.
 
-use super::guard::{find_program, run_argv};
+use super::guard::run_argv;
 use super::NetnsPlan;
+use crate::tools::find_program;
 use anyhow::{bail, Context as _, Result};
 use serde::Serialize;
 use serde_json::{json, Value};

@@ -10,6 +10,7 @@
 
 use super::guard::namespace_exists;
 use super::{Netns, NetnsPlan};
+use crate::sysctl::normalize;
 use anyhow::{anyhow, bail, Context as _, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -196,11 +197,6 @@ fn write_value(path: &Path, value: &str) -> Result<()> {
         .with_context(|| format!("opening {}", path.display()))?;
     f.write_all(format!("{value}\n").as_bytes())
         .with_context(|| format!("writing {}", path.display()))
-}
-
-/// One space between values (`1024\t65535` reads as `1024 65535`).
-fn normalize(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]
