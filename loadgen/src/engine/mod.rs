@@ -224,7 +224,7 @@ fn drive(plan: &Plan) -> anyhow::Result<Outcome> {
             .name(format!("c1m-lg-{t}"))
             .spawn(move || {
                 cpus::pin_current_thread(cpu);
-                worker::run(specs)
+                multi::run(specs)
             })
             .context("starting a loop thread")?;
         handles.push(handle);

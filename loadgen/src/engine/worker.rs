@@ -212,19 +212,6 @@ fn buffer_geometry(plan: &Plan, conns: usize) -> (u16, u32) {
     (count as u16, buf_size as u32)
 }
 
-/// Runs the loops `specs` to the end of the run on the calling thread: one loop waits in
-/// its own ring; several share one wait (see `multi::run`).
-pub fn run(specs: Vec<LoopSpec>) -> anyhow::Result<Vec<LoopResult>> {
-    let mut specs = specs;
-    if specs.len() == 1 {
-        if let Some(spec) = specs.pop() {
-            let mut lp = Loop::new(spec, false)?;
-            return Ok(vec![lp.run()?]);
-        }
-    }
-    super::multi::run(specs)
-}
-
 pub(super) struct Loop {
     // Field order matters: the ring drops (and stops using the buffers) before `bufs`.
     ring: IoUring,
@@ -478,7 +465,7 @@ impl Loop {
         })
     }
 
-    fn run(&mut self) -> anyhow::Result<LoopResult> {
+    pub(super) fn run(&mut self) -> anyhow::Result<LoopResult> {
         schedule::fine_timer_slack();
         self.core.ramp_start = now_ns();
         loop {
