@@ -129,6 +129,12 @@ pub struct Args {
     #[arg(long)]
     pub plain_sends: bool,
 
+    /// uring: after a connection has been quiet this long, replace its armed recv by a
+    /// poll for input, which holds less kernel memory; the recv is re-armed when data
+    /// comes (see README "Idle connections"). 0: keep the recv armed. Default: 1000.
+    #[arg(long, value_name = "MS")]
+    pub idle_after_ms: Option<u32>,
+
     /// uring, tests only: completion queue entries per ring (a small CQ overflows under a
     /// burst, which must lose nothing).
     #[arg(long, value_name = "N", hide = true)]
@@ -173,6 +179,10 @@ fn positive_secs(flag: &'static str, v: Option<f64>) -> Result<Option<Duration>,
 pub const DEFAULT_BUFFERS_PER_CPU: u32 = 1024;
 /// Fewest buffers a loop gets by default, however many loops share a CPU.
 pub const MIN_DEFAULT_BUFFERS: u32 = 64;
+/// `--idle-after-ms` default: far above the gaps of a connection that is talking (so a
+/// busy one never pays the re-arm), far below the hold's heartbeat period (so nearly every
+/// held connection is parked between heartbeats).
+pub const DEFAULT_IDLE_AFTER_MS: u32 = 1000;
 
 impl Args {
     /// `--buffers`, or the default for `loops` loops over `cpus` CPUs: about
@@ -266,6 +276,11 @@ impl Args {
         }
     }
 
+    /// `--idle-after-ms`: None for 0 (never park).
+    pub fn idle_after_ms(&self) -> Option<u32> {
+        Some(self.idle_after_ms.unwrap_or(DEFAULT_IDLE_AFTER_MS)).filter(|&ms| ms > 0)
+    }
+
     pub fn stats_interval(&self) -> Result<Option<Duration>, ConfigError> {
         positive_secs("stats-interval", self.stats_interval)
     }
@@ -288,6 +303,13 @@ impl Args {
                     why,
                 });
             }
+        }
+        if self.idle_after_ms.is_some() && !uring {
+            return Err(ConfigError::Invalid {
+                flag: "idle-after-ms",
+                value: self.idle_after_ms.unwrap_or_default().to_string(),
+                why: "only applies with --backend uring (other backends hold no armed recv)",
+            });
         }
         if self.plain_sends && !uring {
             return Err(ConfigError::Invalid {

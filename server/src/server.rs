@@ -193,6 +193,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
                 cq_entries: args.cq_entries,
                 coalesce_us: args.coalesce_us,
                 quick_sends: !args.plain_sends,
+                idle_after_ms: args.idle_after_ms(),
             },
             ready: ready_tx.clone(),
         };

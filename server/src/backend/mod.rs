@@ -31,6 +31,8 @@ pub struct UringOptions {
     /// Sends that post a completion only when they could not send everything at once
     /// (see `uring::data`); false: every send posts one.
     pub quick_sends: bool,
+    /// Replace the recv of a connection quiet for this many ms by a poll (`uring::idle`).
+    pub idle_after_ms: Option<u32>,
 }
 
 /// Everything one event loop owns.

@@ -20,6 +20,7 @@
 mod accept;
 mod check;
 mod data;
+mod idle;
 mod protocol;
 mod send;
 mod tag;
@@ -69,7 +70,8 @@ struct Conn {
     state: ConnState,
     gen: u16,
     open: bool,
-    recv_armed: bool,
+    /// What watches the socket for input (`idle.rs`).
+    rx: Rx,
     send_in_flight: bool,
     /// The send in flight is a quick one (`send.rs`): nothing to cancel when closing.
     send_quick: bool,
@@ -90,7 +92,7 @@ impl Default for Conn {
             state: ConnState::default(),
             gen: 0,
             open: false,
-            recv_armed: false,
+            rx: Rx::Off,
             send_in_flight: false,
             send_quick: false,
             send_blocked: false,
@@ -102,10 +104,24 @@ impl Default for Conn {
     }
 }
 
+/// What a connection has armed to learn about input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rx {
+    /// Nothing (paused, starved, peer closed, or between a recv's end and its re-arm).
+    Off,
+    /// A multishot recv.
+    Recv,
+    /// A multishot recv being cancelled because the connection went idle: when it ends
+    /// without having delivered data, a poll takes its place.
+    Parking,
+    /// A one-shot poll for input; the recv is re-armed when it fires.
+    Poll,
+}
+
 impl Conn {
     fn wants_recv(&self) -> bool {
         self.open
-            && !self.recv_armed
+            && self.rx == Rx::Off
             && !self.starved
             && !self.state.paused()
             && !self.state.peer_closed()
@@ -154,6 +170,8 @@ struct UringLoop {
     quick: QuickSends,
     /// `--coalesce-us`: the wait's min-wait in µs.
     coalesce_us: Option<u32>,
+    /// `--idle-after-ms`: park connections quiet for this long (`idle.rs`).
+    idle_after_ms: Option<u32>,
 }
 
 pub fn run(ctx: LoopContext) -> anyhow::Result<()> {
@@ -248,6 +266,7 @@ impl UringLoop {
             pushed: 0,
             quick: QuickSends::new(quick_sends),
             coalesce_us: opts.coalesce_us,
+            idle_after_ms: opts.idle_after_ms,
         };
         for i in 0..lp.listeners.len() {
             lp.arm_accept(i);
@@ -260,6 +279,11 @@ impl UringLoop {
     fn serve(&mut self) -> anyhow::Result<()> {
         let sweep_every = idle_sweep_every(&self.limits);
         let mut next_sweep = Instant::now() + sweep_every.unwrap_or(Duration::MAX / 4);
+        // Parking sweeps: a connection is parked between 1x and 1.25x the idle time.
+        let park_every = self
+            .idle_after_ms
+            .map(|ms| Duration::from_millis(u64::from(ms / 4).max(1)));
+        let mut next_park = Instant::now() + park_every.unwrap_or(Duration::MAX / 4);
         while !signals::stop_requested() {
             if self.quick_holds_up_work() {
                 // Settle first (`send.rs`): hand the quick sends to the kernel if they are
@@ -282,6 +306,12 @@ impl UringLoop {
             if sweep_every.is_some() && Instant::now() >= next_sweep {
                 self.close_idle();
                 next_sweep = Instant::now() + sweep_every.unwrap_or_default();
+            }
+            if let (Some(every), Some(ms)) = (park_every, self.idle_after_ms) {
+                if Instant::now() >= next_park {
+                    self.park_idle(ms);
+                    next_park = Instant::now() + every;
+                }
             }
         }
         self.stop()
@@ -391,6 +421,7 @@ impl UringLoop {
                 Some(Op::Send) if self.proto.is_none() => self.on_send(tag, result),
                 Some(Op::Send) => self.on_outbox_sent(tag, result),
                 Some(Op::SendQuick) => self.on_quick_short(tag, result),
+                Some(Op::Poll) => self.on_poll(tag, result),
                 Some(Op::Accept) => self.on_accept(tag.slot as usize, result, flags),
                 Some(Op::Close) => {
                     self.closes_in_flight = self.closes_in_flight.saturating_sub(1);
@@ -460,8 +491,10 @@ impl UringLoop {
         // (a hash lookup). Cancelling by file would scan every request of the ring, which
         // made closing N connections cost O(N^2).
         let mut cancel = [None, None];
-        if conn.recv_armed {
-            cancel[0] = Some(pack(Op::Recv, 0, conn.gen, slot));
+        match conn.rx {
+            Rx::Recv | Rx::Parking => cancel[0] = Some(pack(Op::Recv, 0, conn.gen, slot)),
+            Rx::Poll => cancel[0] = Some(pack(Op::Poll, 0, conn.gen, slot)),
+            Rx::Off => {}
         }
         if let Some(bid) = cancel_send {
             cancel[1] = Some(pack(Op::Send, bid, conn.gen, slot));
