@@ -56,9 +56,9 @@ pub struct Args {
     #[arg(long, value_name = "LIST")]
     pub cpus: Option<String>,
 
-    /// Event loops in all (default: one per CPU). More loops than CPUs are spread over
-    /// the CPUs round-robin; the uring backend adds loops by itself when one ring's
-    /// fixed-file table (at most RLIMIT_NOFILE slots) cannot hold --max-conns.
+    /// Event loop threads in all (default: one per CPU). More loops than CPUs are spread
+    /// over the CPUs round-robin. With uring, a loop drives several rings when one ring's
+    /// fixed-file table (at most RLIMIT_NOFILE slots) cannot hold its share of --max-conns.
     #[arg(long, value_name = "N")]
     pub loops: Option<usize>,
 
@@ -134,6 +134,11 @@ pub struct Args {
     /// comes (see README "Idle connections"). 0: keep the recv armed. Default: 1000.
     #[arg(long, value_name = "MS")]
     pub idle_after_ms: Option<u32>,
+
+    /// uring, tests only: at most N fixed-file slots per ring (below RLIMIT_NOFILE), so
+    /// that a few connections need several rings per loop thread.
+    #[arg(long, value_name = "N", hide = true)]
+    pub ring_slots: Option<u32>,
 
     /// uring, tests only: completion queue entries per ring (a small CQ overflows under a
     /// burst, which must lose nothing).
@@ -303,6 +308,13 @@ impl Args {
                     why,
                 });
             }
+        }
+        if self.ring_slots.is_some() && !uring {
+            return Err(ConfigError::Invalid {
+                flag: "ring-slots",
+                value: self.ring_slots.unwrap_or_default().to_string(),
+                why: "only applies with --backend uring",
+            });
         }
         if self.idle_after_ms.is_some() && !uring {
             return Err(ConfigError::Invalid {

@@ -16,6 +16,9 @@ pub(super) enum Op {
     SendQuick = 6,
     /// A one-shot poll for input that stands in for the recv of an idle connection.
     Poll = 7,
+    /// A multishot poll on another ring's eventfd (`rings.rs`); the slot is that ring's
+    /// index on its thread.
+    Ring = 8,
 }
 
 const SLOT_BITS: u32 = 24;
@@ -46,6 +49,7 @@ pub(super) fn unpack(user_data: u64) -> Tag {
         5 => Some(Op::Cancel),
         6 => Some(Op::SendQuick),
         7 => Some(Op::Poll),
+        8 => Some(Op::Ring),
         _ => None,
     };
     Tag {
