@@ -675,6 +675,13 @@ fn build_record(args: &RunArgs, plan: &Plan, o: &Outcome) -> report::RunRecord {
             cqes as f64 / total_rx as f64
         );
     }
+    let parked: u64 = o.results.iter().map(|r| r.parked).sum();
+    if parked > 0 {
+        eprintln!(
+            "{}idle connections: {parked} times a quiet connection's recv was replaced by a poll (--idle-after-ms)",
+            prefix(plan)
+        );
+    }
     report::RunRecord {
         summary,
         latency,

@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 
+mod idle;
 mod lifecycle;
 mod ops;
 mod quick;
@@ -112,6 +113,8 @@ pub struct LoopResult {
     pub unrecorded: u64,
     /// Measured phase: ns spent polling for a scheduled send with nothing to do.
     pub spin_ns: u64,
+    /// Times a quiet connection's recv was replaced by a poll (`--idle-after-ms`).
+    pub parked: u64,
 }
 
 /// Everything one loop is told.
@@ -157,7 +160,10 @@ struct Conn {
     send_busy: bool,
     /// A quick send came back short: plain sends until the connection caught up.
     send_blocked: bool,
-    recv_armed: bool,
+    /// What watches the socket for input (`idle.rs`).
+    watch: idle::Watch,
+    /// When data last arrived (or the connect completed), ns.
+    t_quiet: u64,
     dirty: bool,
 }
 
@@ -174,7 +180,8 @@ impl Conn {
         st: St::Idle,
         send_busy: false,
         send_blocked: false,
-        recv_armed: false,
+        watch: idle::Watch::Off,
+        t_quiet: 0,
         dirty: false,
     };
 }
@@ -304,6 +311,10 @@ pub(super) struct Core {
     unrecorded: u64,
     spin_ns: u64,
     quick: quick::QuickSends,
+    /// `--idle-after-ms` in ns, the next parking sweep, and connections parked (`idle.rs`).
+    idle_after_ns: Option<u64>,
+    next_park: u64,
+    parked: u64,
     /// The kernel can wait for several completions with a bound (min_wait, 6.12+).
     can_batch_waits: bool,
     /// How long a wait may hold back the first completion to collect more (µs): 1% of
@@ -414,6 +425,9 @@ impl Loop {
             phase: Phase::Ramp,
             ramp_start: 0,
             connect_rate: plan.loop_connect_rate(l),
+            idle_after_ns: plan.idle_after_ms.map(|ms| u64::from(ms) * 1_000_000),
+            next_park: 0,
+            parked: 0,
             connects_started: 0,
             start: 0,
             m0: 0,
@@ -616,6 +630,7 @@ impl Loop {
                     c.begin_drain(early);
                 } else {
                     c.schedule_sends();
+                    c.park_idle();
                     self.start_connects();
                 }
             }
@@ -652,6 +667,7 @@ impl Loop {
             OP_CONNECT => self.core.on_connect(slot, gen, res),
             OP_SEND => self.core.on_send(slot, gen, res),
             OP_SEND_QUICK => self.core.on_quick_short(slot, gen, res),
+            OP_POLL => self.core.on_poll(slot, gen),
             OP_CLOSE => self.core.on_close(slot, gen),
             OP_SHUTDOWN if res < 0 => self.core.on_shutdown_failed(slot, gen, res),
             // Link timeouts and cancels report nothing the connect/recv does not.
@@ -719,6 +735,8 @@ impl Core {
         let slot_bytes = &mut self.txbuf[base..base + self.req_len];
         self.plan.wire.fill(slot_bytes, id, c.tx_seq, ts);
         c.tx_seq += 1;
+        self.unpark_for_send(slot);
+        let c = &mut self.conns[j];
         if !c.dirty {
             c.dirty = true;
             self.dirty.push(slot);

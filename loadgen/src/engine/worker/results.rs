@@ -81,6 +81,7 @@ impl Core {
             cqes: self.cqes,
             unrecorded: self.unrecorded,
             spin_ns: self.spin_ns,
+            parked: self.parked,
         }
     }
 }
