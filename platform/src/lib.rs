@@ -10,5 +10,6 @@ pub mod limits;
 pub mod net;
 pub mod pieces;
 pub mod procfs;
+pub mod quick;
 pub mod rng;
 pub mod signals;

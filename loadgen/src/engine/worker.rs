@@ -14,6 +14,7 @@ use crate::cli::BatchWaits;
 use crate::report::{new_histogram, record_ns};
 use c1m_platform::bufring::BufRing;
 use c1m_platform::net::{client_socket, errno_name};
+use c1m_platform::quick::{QuickSend, QuickSends};
 use c1m_platform::signals;
 use hdrhistogram::Histogram;
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
@@ -310,7 +311,7 @@ pub(super) struct Core {
     cqes: u64,
     unrecorded: u64,
     spin_ns: u64,
-    quick: quick::QuickSends,
+    quick: QuickSends,
     /// `--idle-after-ms` in ns, the next parking sweep, and connections parked (`idle.rs`).
     idle_after_ns: Option<u64>,
     next_park: u64,
@@ -465,7 +466,7 @@ impl Loop {
             unrecorded: 0,
             spin_ns: 0,
             // CQE skipping: Linux 5.17+; without it every send posts a completion.
-            quick: quick::QuickSends::new(ring.params().is_feature_skip_cqe_on_success()),
+            quick: QuickSends::new(ring.params().is_feature_skip_cqe_on_success()),
             can_batch_waits: ring.params().is_feature_min_timeout()
                 && plan.batch_waits == BatchWaits::Auto,
             batch_wait_us: 0,

@@ -35,11 +35,11 @@ use crate::refuse::SpareFd;
 use crate::stats::LoopStats;
 use anyhow::{anyhow, Context};
 use c1m_platform::bufring::BufRing;
+use c1m_platform::quick::{QuickSend, QuickSends};
 use c1m_platform::signals;
 use io_uring::types::{Fixed, SubmitArgs, Timespec};
 use io_uring::{cqueue, opcode, squeue, IoUring};
 use protocol::ProtoState;
-use send::QuickSends;
 use std::io;
 use std::time::{Duration, Instant};
 use tag::{pack, unpack, Op, MAX_SLOTS};
@@ -168,8 +168,6 @@ struct UringLoop {
     /// SQEs queued since the last submit, and how many may wait mid-batch.
     unsubmitted: usize,
     submit_every: usize,
-    /// SQEs pushed since the ring was made (the SQ head says how many the kernel took).
-    pushed: u64,
     quick: QuickSends,
     /// `--coalesce-us`: the wait's min-wait in µs.
     coalesce_us: Option<u32>,
@@ -297,7 +295,6 @@ impl UringLoop {
             closes_in_flight: 0,
             unsubmitted: 0,
             submit_every: opts.submit_batch.max(1) as usize,
-            pushed: 0,
             quick: QuickSends::new(quick_sends),
             coalesce_us: opts.coalesce_us,
             idle_after_ms: opts.idle_after_ms,
@@ -401,9 +398,14 @@ impl UringLoop {
         }
     }
 
-    /// Queues one SQE, submitting first if the queue is full. Returns its number among
-    /// all SQEs pushed.
-    fn push(&mut self, entry: squeue::Entry) -> u64 {
+    /// Queues one SQE, submitting first if the queue is full.
+    fn push(&mut self, entry: squeue::Entry) {
+        self.push_counted(entry, None);
+    }
+
+    /// [`Self::push`] for every SQE, counted for the quick-send ledger; `quick`: the quick
+    /// send it carries.
+    fn push_counted(&mut self, entry: squeue::Entry, quick: Option<QuickSend>) {
         loop {
             // SAFETY: every buffer an entry points to stays valid until its completion
             // (for a quick send: until it is settled, see `send.rs`): send data in the
@@ -412,8 +414,8 @@ impl UringLoop {
             // is in flight and is parked, not freed, if the connection closes first.
             if unsafe { self.ring.submission().push(&entry) }.is_ok() {
                 self.unsubmitted += 1;
-                self.pushed += 1;
-                return self.pushed - 1;
+                self.quick.on_pushed(quick);
+                return;
             }
             if !self.submit_now() {
                 std::thread::sleep(Duration::from_millis(1));
@@ -459,7 +461,7 @@ impl UringLoop {
         // ended.
         let (consumed, overflow) = {
             let sq = self.ring.submission();
-            (self.pushed - sq.len() as u64, sq.cq_overflow())
+            (self.quick.consumed(sq.len()), sq.cq_overflow())
         };
         batch.extend(
             self.ring
