@@ -25,20 +25,7 @@ fn fd_limit_refuses_at_once_and_says_which_limit(backend: &str) {
     let _ = std::fs::remove_file(&path);
     let path_arg = path.to_str().expect("UTF-8 temp path");
     let mut server = Server::start_limited(backend, &["--stats-json", path_arg], Some(64));
-    let mut clients: Vec<_> = (0..CLIENTS).map(|_| server.connect()).collect();
-    let (mut served, mut refused) = (Vec::new(), 0usize);
-    for (i, mut s) in clients.drain(..).enumerate() {
-        s.set_read_timeout(Some(Duration::from_secs(5)))
-            .expect("read timeout");
-        match served_or_closed(&mut s) {
-            Ok(true) => served.push(s),
-            Ok(false) => refused += 1,
-            Err(e) => panic!(
-                "{backend}: client {i} was neither served nor closed: {e}; stderr:\n{}",
-                server.stderr()
-            ),
-        }
-    }
+    let (mut served, refused) = connect_served_or_closed(&server, CLIENTS);
     eprintln!("{backend}: {} served, {refused} refused", served.len());
     assert!(
         served.len() >= 20,
@@ -164,20 +151,8 @@ fn many_rings_on_one_thread_count_refusals(backend: &str) {
         flags.extend(["--ring-slots", "4", "--stats-json", &path_arg]);
     }
     let mut server = Server::start(backend, &flags);
-    let mut clients: Vec<_> = (0..CLIENTS).map(|_| server.connect()).collect();
-    let (mut served, mut refused) = (0u64, 0u64);
-    for (i, s) in clients.iter_mut().enumerate() {
-        s.set_read_timeout(Some(Duration::from_secs(5)))
-            .expect("read timeout");
-        match served_or_closed(s) {
-            Ok(true) => served += 1,
-            Ok(false) => refused += 1,
-            Err(e) => panic!(
-                "{backend}: client {i} was neither served nor closed: {e}; stderr:\n{}",
-                server.stderr()
-            ),
-        }
-    }
+    let (clients, refused) = connect_served_or_closed(&server, CLIENTS);
+    let (served, refused) = (clients.len() as u64, refused as u64);
     assert!(
         served <= 20,
         "{backend}: {served} served past --max-conns 20"
@@ -200,6 +175,27 @@ fn many_rings_on_one_thread_count_refusals(backend: &str) {
         counted, refused,
         "{backend}: refusals counted vs seen:\n{json}"
     );
+}
+
+/// Connects `n` clients, then has each echo once: the ones served, and how many the
+/// server closed instead. Panics on a client that is neither (within 5 s).
+fn connect_served_or_closed(server: &Server, n: usize) -> (Vec<std::net::TcpStream>, usize) {
+    let clients: Vec<_> = (0..n).map(|_| server.connect()).collect();
+    let (mut served, mut refused) = (Vec::new(), 0usize);
+    for (i, mut s) in clients.into_iter().enumerate() {
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("read timeout");
+        match served_or_closed(&mut s) {
+            Ok(true) => served.push(s),
+            Ok(false) => refused += 1,
+            Err(e) => panic!(
+                "{}: client {i} was neither served nor closed: {e}; stderr:\n{}",
+                server.backend,
+                server.stderr()
+            ),
+        }
+    }
+    (served, refused)
 }
 
 /// `Ok(true)`: the echo came back; `Ok(false)`: the server closed the connection.
