@@ -106,7 +106,7 @@ pub struct RunArgs {
     /// armed recv by a poll for input, which holds less kernel memory; the recv comes back
     /// when its next message is queued (README "Idle connections"). 0: keep the recv
     /// armed.
-    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    #[arg(long, value_name = "MS", default_value_t = 5000)]
     pub idle_after_ms: u32,
 
     /// Connect, one exchange, close; again.

@@ -602,6 +602,8 @@ impl Loop {
     fn advance(&mut self) -> bool {
         let c = &mut self.core;
         let stop = c.control.stop.load(Ordering::Relaxed) || signals::stop_requested();
+        // Parked as they go quiet, during the ramp too: not all at once when load begins.
+        c.park_idle();
         match c.phase {
             Phase::Ramp => {
                 if stop {
@@ -631,7 +633,6 @@ impl Loop {
                     c.begin_drain(early);
                 } else {
                     c.schedule_sends();
-                    c.park_idle();
                     self.start_connects();
                 }
             }

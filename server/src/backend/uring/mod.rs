@@ -614,6 +614,12 @@ impl UringLoop {
 
     /// Stops accepting, closes every connection and waits (bounded) for the closes.
     fn stop(&mut self) -> anyhow::Result<()> {
+        self.begin_stop();
+        self.finish_stop(Instant::now() + STOP_DRAIN)
+    }
+
+    /// Stops accepting and queues the close of every connection.
+    fn begin_stop(&mut self) {
         for i in 0..self.listeners.len() {
             let entry = opcode::AsyncCancel::new(pack(Op::Accept, 0, 0, i as u32))
                 .build()
@@ -625,7 +631,10 @@ impl UringLoop {
                 self.close_conn(slot as u32, CloseReason::Stopping);
             }
         }
-        let deadline = Instant::now() + STOP_DRAIN;
+    }
+
+    /// Waits for the closes `begin_stop` queued, until `deadline`.
+    fn finish_stop(&mut self, deadline: Instant) -> anyhow::Result<()> {
         while self.closes_in_flight > 0 && Instant::now() < deadline {
             self.submit_and_wait(1, Some(Duration::from_millis(50)))?;
             self.drain_completions();

@@ -14,7 +14,7 @@
 //! thread sleeps. Rings are also stepped when one of their sweeps is due.
 
 use super::tag::{pack, Op};
-use super::UringLoop;
+use super::{UringLoop, STOP_DRAIN};
 use crate::backend::LoopContext;
 use anyhow::Context;
 use c1m_platform::signals;
@@ -116,9 +116,14 @@ fn serve_shared(loops: &mut [UringLoop], evfds: &[i32]) -> anyhow::Result<()> {
             }
         }
     }
+    // Every ring closes its connections at once; then all get one drain deadline.
+    for lp in loops.iter_mut() {
+        lp.begin_stop();
+    }
+    let deadline = Instant::now() + STOP_DRAIN;
     let mut first_error = None;
     for lp in loops.iter_mut() {
-        if let Err(e) = lp.stop() {
+        if let Err(e) = lp.finish_stop(deadline) {
             first_error.get_or_insert(e);
         }
     }
