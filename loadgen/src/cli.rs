@@ -102,6 +102,13 @@ pub struct RunArgs {
     #[arg(long, value_name = "SECS", conflicts_with_all = ["rate", "churn"])]
     pub heartbeat: Option<f64>,
 
+    /// After a connection with no echo outstanding has been quiet this long, replace its
+    /// armed recv by a poll for input, which holds less kernel memory; the recv comes back
+    /// when its next message is queued (README "Idle connections"). 0: keep the recv
+    /// armed.
+    #[arg(long, value_name = "MS", default_value_t = 5000)]
+    pub idle_after_ms: u32,
+
     /// Connect, one exchange, close; again.
     #[arg(long, conflicts_with_all = ["rate", "heartbeat"])]
     pub churn: bool,

@@ -13,6 +13,7 @@ backend_tests!(
     open_loop_rate,
     open_loop_poisson,
     heartbeat,
+    heartbeat_with_idle_connections,
     churn,
     warmup_is_excluded,
     procs_are_merged,
@@ -222,6 +223,65 @@ fn heartbeat(backend: &str) {
     assert!(s.coordinated_omission_corrected);
     // 20 connections, one beat each every 0.25 s, for 2 s: 160.
     assert!((140..=180).contains(&s.messages_received), "{s:#?}");
+}
+
+/// The hold with both ends parking quiet connections (`--idle-after-ms 50` on the loadgen,
+/// and on the server where it is uring), beats every 0.3 s so that every connection is
+/// parked between beats, in every protocol: every beat answered and verified, no error,
+/// and the parking happened (the loadgen's stderr line; uring: the server's counters).
+fn heartbeat_with_idle_connections(backend: &str) {
+    let _turn = light();
+    for protocol in ["echo", "frame", "http"] {
+        let dir = TempDir::new("heartbeat-idle");
+        let stats = dir.arg("server.json");
+        let mut flags = vec!["--protocol", protocol];
+        if backend == "uring" {
+            flags.extend(["--idle-after-ms", "50", "--stats-json", &stats]);
+        }
+        let server = Server::start(backend, &flags);
+        let out = loadgen(&[
+            "run",
+            "--target",
+            &server.target(),
+            "--protocol",
+            protocol,
+            "--connections",
+            "20",
+            "--duration",
+            "1.5",
+            "--heartbeat",
+            "0.3",
+            "--idle-after-ms",
+            "50",
+            "--cpus",
+            "1",
+            "--out",
+            &dir.arg("run"),
+        ]);
+        out.assert_success();
+        let rec = read_run(&dir.join("run"));
+        check_clean(&rec, 20);
+        // 20 connections, one beat each every 0.3 s, for 1.5 s: 100.
+        let s = &rec.summary;
+        assert!(
+            (80..=120).contains(&s.messages_received),
+            "{protocol}: {s:#?}"
+        );
+        let parked = out
+            .stderr
+            .lines()
+            .find_map(|l| l.split("idle connections: ").nth(1))
+            .and_then(|rest| rest.split(' ').next()?.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("{protocol}: no parking line on stderr:\n{out}"));
+        assert!(parked >= 20, "{protocol}: loadgen parked {parked}");
+        drop(server);
+        if backend == "uring" {
+            let text = std::fs::read_to_string(dir.join("server.json")).expect("server.json");
+            let json: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+            assert!(json["parked"].as_u64() >= Some(20), "{protocol}: {text}");
+            assert_eq!(json["conn_errors"], 0, "{protocol}: {text}");
+        }
+    }
 }
 
 fn churn(backend: &str) {

@@ -12,5 +12,6 @@ pub mod metrics;
 pub mod net;
 pub mod pieces;
 pub mod procfs;
+pub mod quick;
 pub mod rng;
 pub mod signals;

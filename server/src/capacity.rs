@@ -12,7 +12,7 @@ pub const REPEAT: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone, Copy)]
 pub struct Capacity {
     pub backend: Backend,
-    pub loops: usize,
+    pub rings: usize,
     pub nofile_soft: u64,
     pub nofile_hard: u64,
     pub max_conns: Option<usize>,
@@ -23,19 +23,19 @@ impl Capacity {
     /// The start-up line of the uring backend: how many connections its tables hold.
     pub fn uring_startup_line(&self) -> Option<String> {
         let slots = self.fixed_slots?;
-        let total = slots as u64 * self.loops as u64;
+        let total = slots as u64 * self.rings as u64;
         Some(match self.max_conns {
             Some(max) => format!(
                 "c1m-server: uring: {} x {slots} fixed-file slots ({total} in all) for \
                  --max-conns {max}",
-                self.loops_text()
+                self.rings_text()
             ),
             None => format!(
                 "c1m-server: uring: holds up to {total} connections ({} x {slots} \
                  fixed-file slots; one table may hold at most RLIMIT_NOFILE {} slots); \
                  connections past a full table are refused. Give --max-conns N to size the \
                  tables for N connections.",
-                self.loops_text(),
+                self.rings_text(),
                 self.nofile_soft
             ),
         })
@@ -43,22 +43,22 @@ impl Capacity {
 
     fn fixed_table_line(&self, refused: u64) -> String {
         format!(
-            "c1m-server: refusing connections: the fixed-file table is full ({} slots per loop, \
+            "c1m-server: refusing connections: the fixed-file table is full ({} slots per ring, \
              {}); {refused} refused so far. Fix: start with --max-conns N to size the \
-             rings for N connections (more loops are started when one table cannot hold its \
+             rings for N connections (more rings are made when one table cannot hold its \
              share), raise `ulimit -n` (a table holds at most RLIMIT_NOFILE {} slots), or run \
              more server processes on the port (SO_REUSEPORT).",
             self.fixed_slots.unwrap_or(0),
-            self.loops_text(),
+            self.rings_text(),
             self.nofile_soft
         )
     }
 
-    /// "1 loop", "57 loops".
-    fn loops_text(&self) -> String {
-        match self.loops {
-            1 => "1 loop".into(),
-            n => format!("{n} loops"),
+    /// "1 ring", "57 rings".
+    fn rings_text(&self) -> String {
+        match self.rings {
+            1 => "1 ring".into(),
+            n => format!("{n} rings"),
         }
     }
 
@@ -129,7 +129,7 @@ mod tests {
     fn first_refusal_at_once_then_rate_limited() {
         let cap = Capacity {
             backend: Backend::Epoll,
-            loops: 1,
+            rings: 1,
             nofile_soft: 64,
             nofile_hard: 64,
             max_conns: None,

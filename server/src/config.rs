@@ -56,9 +56,9 @@ pub struct Args {
     #[arg(long, value_name = "LIST")]
     pub cpus: Option<String>,
 
-    /// Event loops in all (default: one per CPU). More loops than CPUs are spread over
-    /// the CPUs round-robin; the uring backend adds loops by itself when one ring's
-    /// fixed-file table (at most RLIMIT_NOFILE slots) cannot hold --max-conns.
+    /// Event loop threads in all (default: one per CPU). More loops than CPUs are spread
+    /// over the CPUs round-robin. With uring, a loop drives several rings when one ring's
+    /// fixed-file table (at most RLIMIT_NOFILE slots) cannot hold its share of --max-conns.
     #[arg(long, value_name = "N")]
     pub loops: Option<usize>,
 
@@ -134,6 +134,17 @@ pub struct Args {
     #[arg(long)]
     pub plain_sends: bool,
 
+    /// uring: after a connection has been quiet this long, replace its armed recv by a
+    /// poll for input, which holds less kernel memory; the recv is re-armed when data
+    /// comes (see README "Idle connections"). 0: keep the recv armed. Default: 5000.
+    #[arg(long, value_name = "MS")]
+    pub idle_after_ms: Option<u32>,
+
+    /// uring, tests only: at most N fixed-file slots per ring (below RLIMIT_NOFILE), so
+    /// that a few connections need several rings per loop thread.
+    #[arg(long, value_name = "N", hide = true)]
+    pub ring_slots: Option<u32>,
+
     /// uring, tests only: completion queue entries per ring (a small CQ overflows under a
     /// burst, which must lose nothing).
     #[arg(long, value_name = "N", hide = true)]
@@ -178,6 +189,10 @@ fn positive_secs(flag: &'static str, v: Option<f64>) -> Result<Option<Duration>,
 pub const DEFAULT_BUFFERS_PER_CPU: u32 = 1024;
 /// Fewest buffers a loop gets by default, however many loops share a CPU.
 pub const MIN_DEFAULT_BUFFERS: u32 = 64;
+/// `--idle-after-ms` default: far above the gaps of a connection that is talking (so a
+/// busy one never pays the park and re-arm), well below the hold's heartbeat period where
+/// memory matters (40 s at 1M held: parked 7/8 of the time); see README "Idle connections".
+pub const DEFAULT_IDLE_AFTER_MS: u32 = 5000;
 
 impl Args {
     /// `--buffers`, or the default for `loops` loops over `cpus` CPUs: about
@@ -271,6 +286,11 @@ impl Args {
         }
     }
 
+    /// `--idle-after-ms`: None for 0 (never park).
+    pub fn idle_after_ms(&self) -> Option<u32> {
+        Some(self.idle_after_ms.unwrap_or(DEFAULT_IDLE_AFTER_MS)).filter(|&ms| ms > 0)
+    }
+
     pub fn stats_interval(&self) -> Result<Option<Duration>, ConfigError> {
         positive_secs("stats-interval", self.stats_interval)
     }
@@ -293,6 +313,20 @@ impl Args {
                     why,
                 });
             }
+        }
+        if self.ring_slots.is_some() && !uring {
+            return Err(ConfigError::Invalid {
+                flag: "ring-slots",
+                value: self.ring_slots.unwrap_or_default().to_string(),
+                why: "only applies with --backend uring",
+            });
+        }
+        if self.idle_after_ms.is_some() && !uring {
+            return Err(ConfigError::Invalid {
+                flag: "idle-after-ms",
+                value: self.idle_after_ms.unwrap_or_default().to_string(),
+                why: "only applies with --backend uring (other backends hold no armed recv)",
+            });
         }
         if self.plain_sends && !uring {
             return Err(ConfigError::Invalid {

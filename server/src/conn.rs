@@ -160,6 +160,11 @@ impl ConnState {
         self.held as usize
     }
 
+    /// Milliseconds since the connection last received or sent.
+    pub fn quiet_ms(&self, now: Tick) -> u32 {
+        now.0.wrapping_sub(self.last_active.0)
+    }
+
     /// True if the connection saw no traffic for the idle timeout.
     pub fn idle(&self, now: Tick, limits: &Limits) -> bool {
         limits

@@ -52,7 +52,10 @@ const FDS_PER_LOOP_OVERHEAD: u64 = 16;
 pub struct ServerReport {
     pub backend: Backend,
     pub protocol: crate::proto::ProtocolKind,
+    /// Loop threads, and the rings they drive (more than one per thread when one ring's
+    /// fixed-file table cannot hold a thread's share; other backends: one each).
     pub loops: usize,
+    pub rings: usize,
     pub cpus: Vec<usize>,
     pub listen: Vec<String>,
     pub pid: u32,
@@ -92,7 +95,6 @@ pub struct Refused {
 }
 
 struct Loop {
-    stats: Arc<LoopStats>,
     handle: JoinHandle<anyhow::Result<()>>,
 }
 
@@ -120,29 +122,34 @@ pub fn run(args: Args) -> Result<(), Failure> {
     // a fixed-file table, and one table may not be larger than RLIMIT_NOFILE.
     let want_fds = args.max_conns.map_or(1 << 20, |m| m as u64 + 1024);
     let nofile = limits::raise_nofile(want_fds);
-    let mut loops = args.loops.unwrap_or(cpus.len());
+    // Loop threads; every thread drives one ring, or several (uring, below).
+    let loops = args.loops.unwrap_or(cpus.len());
+    let mut rings = loops;
     let mut fixed_slots = None;
     if args.backend == Backend::Uring {
         let per_ring = nofile.soft.min(1 << 20) as u32;
+        // Tests only: smaller tables, so one thread drives several rings at a few
+        // connections.
+        let per_ring = args.ring_slots.map_or(per_ring, |s| s.clamp(1, per_ring));
         if let Some(max) = args.max_conns {
             // SO_REUSEPORT spreads connections by hash, not evenly: leave 1/8 headroom so
-            // one loop's table does not fill while others have room.
+            // one ring's table does not fill while others have room.
             let needed = (max + max / 8).div_ceil(per_ring as usize);
-            if needed > loops {
+            if needed > rings {
                 eprintln!(
                     "c1m-server: {max} connections need {needed} rings of {per_ring} fixed-file slots \
-                     (RLIMIT_NOFILE {}): running {needed} loops over CPUs {}",
+                     (RLIMIT_NOFILE {}): {loops} loop threads over CPUs {} drive them",
                     nofile.soft,
                     cpus::format_cpu_list(&cpus)
                 );
-                loops = needed;
+                rings = needed;
             }
         }
-        // A table only as large as this loop's share of --max-conns (plus the headroom),
+        // A table only as large as this ring's share of --max-conns (plus the headroom),
         // since the CQ is sized from it.
         let share = args
             .max_conns
-            .map_or(per_ring as usize, |m| (m + m / 8).div_ceil(loops).max(64));
+            .map_or(per_ring as usize, |m| (m + m / 8).div_ceil(rings).max(64));
         fixed_slots = Some(per_ring.min(share as u32));
     } else if let Some(max) = args.max_conns {
         let fds = max as u64 + FDS_PER_LOOP_OVERHEAD * loops as u64;
@@ -161,17 +168,17 @@ pub fn run(args: Args) -> Result<(), Failure> {
         Some(addr) => Some(MetricsListener::bind(addr).map_err(|e| setup(e.into()))?),
         None => None,
     };
-    let mut per_loop: Vec<Vec<std::net::TcpListener>> = (0..loops).map(|_| Vec::new()).collect();
+    let mut per_ring: Vec<Vec<std::net::TcpListener>> = (0..rings).map(|_| Vec::new()).collect();
     let mut listen_addrs = Vec::new();
     for &addr in &args.listen {
-        let group = net::bind_reuseport_group(addr, loops).map_err(|e| setup(e.into()))?;
+        let group = net::bind_reuseport_group(addr, rings).map_err(|e| setup(e.into()))?;
         let resolved = group[0]
             .local_addr()
             .context("reading the bound address")
             .map_err(setup)?;
         listen_addrs.push(resolved);
         for (i, l) in group.into_iter().enumerate() {
-            per_loop[i].push(l);
+            per_ring[i].push(l);
         }
     }
 
@@ -179,10 +186,15 @@ pub fn run(args: Args) -> Result<(), Failure> {
     let rss_baseline = procfs::self_status_bytes("VmRSS").unwrap_or(0);
     let started = Instant::now();
     let mut running = Vec::with_capacity(loops);
-    let (ready_tx, ready_rx) = mpsc::sync_channel(loops);
-    for (index, listeners) in per_loop.into_iter().enumerate() {
-        let cpu = cpus[index % cpus.len()];
+    let mut all_stats = Vec::with_capacity(rings);
+    let (ready_tx, ready_rx) = mpsc::sync_channel(rings);
+    // Ring i runs on loop thread i % loops.
+    let mut per_thread: Vec<Vec<LoopContext>> = (0..loops).map(|_| Vec::new()).collect();
+    for (index, listeners) in per_ring.into_iter().enumerate() {
+        let thread = index % loops;
+        let cpu = cpus[thread % cpus.len()];
         let stats = Arc::new(LoopStats::default());
+        all_stats.push(stats.clone());
         let ctx = LoopContext {
             index,
             cpu,
@@ -192,27 +204,29 @@ pub fn run(args: Args) -> Result<(), Failure> {
             conns: conns.clone(),
             stats: stats.clone(),
             uring: UringOptions {
-                buffers: args.buffers_per_loop(loops, cpus.len()),
+                buffers: args.buffers_per_loop(rings, cpus.len()),
                 buffer_size: args.buffer_size,
                 fixed_slots: fixed_slots.unwrap_or(0),
                 submit_batch: args.submit_batch,
                 cq_entries: args.cq_entries,
                 coalesce_us: args.coalesce_us,
                 quick_sends: !args.plain_sends,
+                idle_after_ms: args.idle_after_ms(),
             },
             ready: ready_tx.clone(),
         };
+        per_thread[thread].push(ctx);
+    }
+    for (index, ctxs) in per_thread.into_iter().enumerate() {
         let backend = args.backend;
+        let cpu = cpus[index % cpus.len()];
         let handle = std::thread::Builder::new()
             .name(format!("c1m-{}-{index}", backend.name()))
             .spawn(move || {
-                if !cpus::pin_current_thread(ctx.cpu) {
-                    eprintln!(
-                        "c1m-server: warning: could not pin loop {index} to CPU {}",
-                        ctx.cpu
-                    );
+                if !cpus::pin_current_thread(cpu) {
+                    eprintln!("c1m-server: warning: could not pin loop {index} to CPU {cpu}");
                 }
-                let result = backend::run_loop(backend, ctx);
+                let result = backend::run_thread(backend, ctxs);
                 if result.is_err() {
                     signals::request_stop();
                 }
@@ -220,11 +234,11 @@ pub fn run(args: Args) -> Result<(), Failure> {
             })
             .context("starting a loop thread")
             .map_err(Failure::Runtime)?;
-        running.push(Loop { stats, handle });
+        running.push(Loop { handle });
     }
     drop(ready_tx);
 
-    for _ in 0..loops {
+    for _ in 0..rings {
         let outcome = ready_rx
             .recv_timeout(SETUP_TIMEOUT)
             .map_err(|_| anyhow!("an event loop did not start within {SETUP_TIMEOUT:?}"));
@@ -237,7 +251,6 @@ pub fn run(args: Args) -> Result<(), Failure> {
         }
     }
 
-    let all_stats: Vec<Arc<LoopStats>> = running.iter().map(|l| l.stats.clone()).collect();
     if let Some(listener) = metrics_listener {
         let collector = ServerMetrics {
             backend: args.backend,
@@ -262,7 +275,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
 
     let capacity = Capacity {
         backend: args.backend,
-        loops,
+        rings,
         nofile_soft: nofile.soft,
         nofile_hard: nofile.hard,
         max_conns: args.max_conns,
@@ -305,6 +318,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
         backend: args.backend,
         protocol: args.protocol,
         loops,
+        rings,
         cpus: cpus.clone(),
         listen: listen_addrs.iter().map(|a| a.to_string()).collect(),
         pid: std::process::id(),

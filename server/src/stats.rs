@@ -43,6 +43,10 @@ pub struct LoopStats {
     /// Connections closed at once because the uring backend's fixed-file table was full.
     pub refused_fixed_table: Counter,
     pub idle_closed: Counter,
+    /// uring: idle connections whose recv was replaced by a poll (`--idle-after-ms`),
+    /// and polls that fired (the recv re-armed).
+    pub parked: Counter,
+    pub woken: Counter,
     pub bytes_in: Counter,
     pub bytes_out: Counter,
     /// Receive completions (uring) or reads that returned data (epoll, tokio).
@@ -135,6 +139,8 @@ pub struct Totals {
     pub refused_fd_limit: u64,
     pub refused_fixed_table: u64,
     pub idle_closed: u64,
+    pub parked: u64,
+    pub woken: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub recvs: u64,
@@ -161,6 +167,8 @@ impl Totals {
             t.refused_fd_limit += s.refused_fd_limit.get();
             t.refused_fixed_table += s.refused_fixed_table.get();
             t.idle_closed += s.idle_closed.get();
+            t.parked += s.parked.get();
+            t.woken += s.woken.get();
             t.bytes_in += s.bytes_in.get();
             t.bytes_out += s.bytes_out.get();
             t.recvs += s.recvs.get();

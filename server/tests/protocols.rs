@@ -99,37 +99,6 @@ fn read_until_closed(stream: &mut TcpStream, timeout: Duration) -> (Vec<u8>, io:
     }
 }
 
-/// A path under the target dir for `--stats-json`, unique to this test and backend.
-fn stats_path(backend: &str, test: &str) -> std::path::PathBuf {
-    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "protocols-{test}-{backend}-{}.json",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_file(&path);
-    path
-}
-
-/// SIGTERM, exit 0 within 5 s, and the `--stats-json` the server wrote.
-fn stop_and_read_stats(server: &mut Server, path: &std::path::Path) -> serde_json::Value {
-    let backend = server.backend.clone();
-    match server.terminate(Duration::from_secs(5)) {
-        Some(status) => assert!(
-            status.success(),
-            "{backend}: exit {status} after SIGTERM; stderr:\n{}",
-            server.stderr()
-        ),
-        None => panic!(
-            "{backend}: still running 5 s after SIGTERM; stderr:\n{}",
-            server.stderr()
-        ),
-    }
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{backend}: --stats-json {}: {e}", path.display()));
-    let _ = std::fs::remove_file(path);
-    serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("{backend}: --stats-json is not JSON ({e}):\n{text}"))
-}
-
 // ---------------------------------------------------------------------------------------
 // frame
 
@@ -173,7 +142,7 @@ fn frame_fifty_in_one_write(backend: &str) {
 /// A length over `--max-frame` closes that connection (after answering the frame before
 /// it) and counts one protocol error; another connection is served before and after.
 fn frame_oversized_length_closes_only_that_connection(backend: &str) {
-    let path = stats_path(backend, "oversized");
+    let path = stats_path("protocols", backend, "oversized");
     let path_arg = path.to_str().expect("UTF-8 temp path");
     let mut server = Server::start(
         backend,
@@ -599,7 +568,7 @@ fn max_conns_in_protocol_mode(backend: &str) {
 /// SIGTERM with protocol connections open (one holding half a request): exit 0, every
 /// connection closed, and `--stats-json` counts the requests answered.
 fn sigterm_in_protocol_mode_with_counters(backend: &str) {
-    let path = stats_path(backend, "sigterm");
+    let path = stats_path("protocols", backend, "sigterm");
     let path_arg = path.to_str().expect("UTF-8 temp path");
     let mut server = Server::start(backend, &["--protocol", "http", "--stats-json", path_arg]);
     let mut conns: Vec<_> = (0..3).map(|_| server.connect()).collect();

@@ -231,7 +231,7 @@ fn drive(plan: &Plan, metrics: Option<MetricsListener>) -> anyhow::Result<Outcom
             .name(format!("c1m-lg-{t}"))
             .spawn(move || {
                 cpus::pin_current_thread(cpu);
-                worker::run(specs)
+                multi::run(specs)
             })
             .context("starting a loop thread")?;
         handles.push(handle);
@@ -689,6 +689,13 @@ fn build_record(args: &RunArgs, plan: &Plan, o: &Outcome) -> report::RunRecord {
             prefix(plan),
             enters as f64 / total_rx as f64,
             cqes as f64 / total_rx as f64
+        );
+    }
+    let parked: u64 = o.results.iter().map(|r| r.parked).sum();
+    if parked > 0 {
+        eprintln!(
+            "{}idle connections: {parked} times a quiet connection's recv was replaced by a poll (--idle-after-ms)",
+            prefix(plan)
         );
     }
     report::RunRecord {

@@ -57,8 +57,21 @@ fn epoll_ctl(ep: &OwnedFd, op: libc::c_int, fd: &OwnedFd, token: u64) -> anyhow:
     Ok(())
 }
 
-/// Runs `specs` (two or more loops) on the calling thread to the end of the run.
+/// Runs the loops `specs` to the end of the run on the calling thread: one loop waits in
+/// its own ring; several share one wait (`run_shared`).
 pub fn run(specs: Vec<LoopSpec>) -> anyhow::Result<Vec<LoopResult>> {
+    let mut specs = specs;
+    if specs.len() == 1 {
+        if let Some(spec) = specs.pop() {
+            let mut lp = Loop::new(spec, false)?;
+            return Ok(vec![lp.run()?]);
+        }
+    }
+    run_shared(specs)
+}
+
+/// Runs `specs` (two or more loops) on the calling thread to the end of the run.
+fn run_shared(specs: Vec<LoopSpec>) -> anyhow::Result<Vec<LoopResult>> {
     schedule::fine_timer_slack();
     let ep = epoll()?;
     let mut loops = Vec::with_capacity(specs.len());

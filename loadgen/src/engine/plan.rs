@@ -75,6 +75,8 @@ pub struct Plan {
     pub seed: u64,
     /// Closed loop: may a wakeup wait for several echoes.
     pub batch_waits: BatchWaits,
+    /// Park the recv of a connection quiet this long (ms); None: never.
+    pub idle_after_ms: Option<u32>,
 }
 
 /// Parses `--source-ips`: `127.0.0.2-127.0.0.40` or `a,b,c` (ranges inside lists too).
@@ -301,6 +303,7 @@ impl Plan {
             // Each worker process its own stream of arrivals.
             seed: args.seed ^ args.worker.unwrap_or(0) as u64,
             batch_waits: args.batch_waits,
+            idle_after_ms: Some(args.idle_after_ms).filter(|&ms| ms > 0),
         })
     }
 

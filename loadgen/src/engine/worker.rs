@@ -14,6 +14,7 @@ use crate::cli::BatchWaits;
 use crate::report::{new_histogram, record_ns};
 use c1m_platform::bufring::BufRing;
 use c1m_platform::net::{client_socket, errno_name};
+use c1m_platform::quick::{QuickSend, QuickSends};
 use c1m_platform::signals;
 use hdrhistogram::Histogram;
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
@@ -24,6 +25,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 
+mod idle;
 mod lifecycle;
 mod ops;
 mod quick;
@@ -117,6 +119,8 @@ pub struct LoopResult {
     pub unrecorded: u64,
     /// Measured phase: ns spent polling for a scheduled send with nothing to do.
     pub spin_ns: u64,
+    /// Times a quiet connection's recv was replaced by a poll (`--idle-after-ms`).
+    pub parked: u64,
 }
 
 /// Everything one loop is told.
@@ -162,7 +166,10 @@ struct Conn {
     send_busy: bool,
     /// A quick send came back short: plain sends until the connection caught up.
     send_blocked: bool,
-    recv_armed: bool,
+    /// What watches the socket for input (`idle.rs`).
+    watch: idle::Watch,
+    /// When data last arrived (or the connect completed), ns.
+    t_quiet: u64,
     dirty: bool,
 }
 
@@ -179,7 +186,8 @@ impl Conn {
         st: St::Idle,
         send_busy: false,
         send_blocked: false,
-        recv_armed: false,
+        watch: idle::Watch::Off,
+        t_quiet: 0,
         dirty: false,
     };
 }
@@ -215,19 +223,6 @@ fn buffer_geometry(plan: &Plan, conns: usize) -> (u16, u32) {
     };
     let count = count.min(MAX_RECV_MEMORY / buf_size).max(64);
     (count as u16, buf_size as u32)
-}
-
-/// Runs the loops `specs` to the end of the run on the calling thread: one loop waits in
-/// its own ring; several share one wait (see `multi::run`).
-pub fn run(specs: Vec<LoopSpec>) -> anyhow::Result<Vec<LoopResult>> {
-    let mut specs = specs;
-    if specs.len() == 1 {
-        if let Some(spec) = specs.pop() {
-            let mut lp = Loop::new(spec, false)?;
-            return Ok(vec![lp.run()?]);
-        }
-    }
-    super::multi::run(specs)
 }
 
 pub(super) struct Loop {
@@ -321,7 +316,11 @@ pub(super) struct Core {
     cqes: u64,
     unrecorded: u64,
     spin_ns: u64,
-    quick: quick::QuickSends,
+    quick: QuickSends,
+    /// `--idle-after-ms` in ns, the next parking sweep, and connections parked (`idle.rs`).
+    idle_after_ns: Option<u64>,
+    next_park: u64,
+    parked: u64,
     /// The kernel can wait for several completions with a bound (min_wait, 6.12+).
     can_batch_waits: bool,
     /// How long a wait may hold back the first completion to collect more (µs): 1% of
@@ -432,6 +431,9 @@ impl Loop {
             phase: Phase::Ramp,
             ramp_start: 0,
             connect_rate: plan.loop_connect_rate(l),
+            idle_after_ns: plan.idle_after_ms.map(|ms| u64::from(ms) * 1_000_000),
+            next_park: 0,
+            parked: 0,
             connects_started: 0,
             start: 0,
             m0: 0,
@@ -469,7 +471,7 @@ impl Loop {
             unrecorded: 0,
             spin_ns: 0,
             // CQE skipping: Linux 5.17+; without it every send posts a completion.
-            quick: quick::QuickSends::new(ring.params().is_feature_skip_cqe_on_success()),
+            quick: QuickSends::new(ring.params().is_feature_skip_cqe_on_success()),
             can_batch_waits: ring.params().is_feature_min_timeout()
                 && plan.batch_waits == BatchWaits::Auto,
             batch_wait_us: 0,
@@ -483,7 +485,7 @@ impl Loop {
         })
     }
 
-    fn run(&mut self) -> anyhow::Result<LoopResult> {
+    pub(super) fn run(&mut self) -> anyhow::Result<LoopResult> {
         schedule::fine_timer_slack();
         self.core.ramp_start = now_ns();
         loop {
@@ -605,6 +607,8 @@ impl Loop {
     fn advance(&mut self) -> bool {
         let c = &mut self.core;
         let stop = c.control.stop.load(Ordering::Relaxed) || signals::stop_requested();
+        // Parked as they go quiet, during the ramp too: not all at once when load begins.
+        c.park_idle();
         match c.phase {
             Phase::Ramp => {
                 if stop {
@@ -670,6 +674,7 @@ impl Loop {
             OP_CONNECT => self.core.on_connect(slot, gen, res),
             OP_SEND => self.core.on_send(slot, gen, res),
             OP_SEND_QUICK => self.core.on_quick_short(slot, gen, res),
+            OP_POLL => self.core.on_poll(slot, gen),
             OP_CLOSE => self.core.on_close(slot, gen),
             OP_SHUTDOWN if res < 0 => self.core.on_shutdown_failed(slot, gen, res),
             // Link timeouts and cancels report nothing the connect/recv does not.
@@ -737,6 +742,8 @@ impl Core {
         let slot_bytes = &mut self.txbuf[base..base + self.req_len];
         self.plan.wire.fill(slot_bytes, id, c.tx_seq, ts);
         c.tx_seq += 1;
+        self.unpark_for_send(slot);
+        let c = &mut self.conns[j];
         if !c.dirty {
             c.dirty = true;
             self.dirty.push(slot);

@@ -31,6 +31,8 @@ pub struct UringOptions {
     /// Sends that post a completion only when they could not send everything at once
     /// (see `uring::data`); false: every send posts one.
     pub quick_sends: bool,
+    /// Replace the recv of a connection quiet for this many ms by a poll (`uring::idle`).
+    pub idle_after_ms: Option<u32>,
 }
 
 /// Everything one event loop owns.
@@ -56,11 +58,26 @@ impl LoopContext {
     }
 }
 
-/// Runs one event loop with `backend` until a stop is requested. Setup errors go to
-/// `ctx.ready`; errors after that are returned.
-pub fn run_loop(backend: Backend, ctx: LoopContext) -> anyhow::Result<()> {
+/// Runs the event loops of one thread with `backend` until a stop is requested: uring
+/// drives every ring of `ctxs` from the thread (`uring::rings`); the other backends take
+/// exactly one context per thread. Setup errors go to each `ready`; errors after that are
+/// returned.
+pub fn run_thread(backend: Backend, mut ctxs: Vec<LoopContext>) -> anyhow::Result<()> {
+    if backend == Backend::Uring {
+        return uring::run(ctxs);
+    }
+    if ctxs.len() != 1 {
+        for ctx in &ctxs {
+            ctx.report_ready(Err(anyhow::anyhow!(
+                "the {} backend runs one loop per thread",
+                backend.name()
+            )));
+        }
+        return Ok(());
+    }
+    let ctx = ctxs.remove(0);
     match backend {
-        Backend::Uring => uring::run(ctx),
+        Backend::Uring => uring::run(vec![ctx]),
         Backend::Epoll => epoll::run(ctx),
         Backend::TokioUring => tokio_uring_rt::run(ctx),
         Backend::Tokio => tokio_rt::run(ctx),

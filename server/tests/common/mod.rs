@@ -656,6 +656,37 @@ pub fn shutdown_write(stream: &TcpStream) {
         .expect("shutdown(Write) of a client socket");
 }
 
+/// A path under the target dir for `--stats-json`, unique to this test and backend.
+pub fn stats_path(file: &str, backend: &str, test: &str) -> std::path::PathBuf {
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "{file}-{test}-{backend}-{}.json",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+/// SIGTERM, exit 0 within 5 s, and the `--stats-json` the server wrote.
+pub fn stop_and_read_stats(server: &mut Server, path: &std::path::Path) -> serde_json::Value {
+    let backend = server.backend.clone();
+    match server.terminate(Duration::from_secs(5)) {
+        Some(status) => assert!(
+            status.success(),
+            "{backend}: exit {status} after SIGTERM; stderr:\n{}",
+            server.stderr()
+        ),
+        None => panic!(
+            "{backend}: still running 5 s after SIGTERM; stderr:\n{}",
+            server.stderr()
+        ),
+    }
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{backend}: --stats-json {}: {e}", path.display()));
+    let _ = std::fs::remove_file(path);
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{backend}: --stats-json is not JSON ({e}):\n{text}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,7 +22,7 @@ impl Core {
         }
         let c = &mut self.conns[j];
         c.st = St::Open;
-        c.recv_armed = true;
+        c.t_quiet = self.now;
         let latency = self.now.saturating_sub(c.t_connect).max(1);
         self.unrecorded += u64::from(!record_ns(&mut self.connect_hist, latency));
         self.connects_ok += 1;
@@ -38,10 +38,7 @@ impl Core {
         self.open += 1;
         self.peak_open = self.peak_open.max(self.open);
         self.shared.open.store(self.open, Ordering::Relaxed);
-        let recv = opcode::RecvMulti::new(types::Fixed(slot), self.bgid)
-            .build()
-            .user_data(pack(OP_RECV, gen, slot));
-        self.sqes.push((recv, false));
+        self.arm_recv(slot);
         if self.phase == Phase::Load {
             self.kick(slot);
         }
@@ -74,8 +71,14 @@ impl Core {
     /// The receive's own status: EOF, errors, and re-arming a multishot that ended.
     pub(super) fn on_recv_status(&mut self, slot: u32, res: i32, more: bool) {
         let j = slot as usize;
+        if res > 0 {
+            self.note_input(slot);
+        }
+        if !more && self.on_parked_recv_end(slot, res) {
+            return;
+        }
         if !more {
-            self.conns[j].recv_armed = false;
+            self.conns[j].watch = idle::Watch::Off;
         }
         let st = self.conns[j].st;
         if res == 0 {
@@ -94,12 +97,7 @@ impl Core {
         }
         // Data, or out of buffers (-ENOBUFS: they are back by the next submit).
         if !more && matches!(st, St::Open | St::ShutSent) {
-            let c = &mut self.conns[j];
-            c.recv_armed = true;
-            let e = opcode::RecvMulti::new(types::Fixed(slot), self.bgid)
-                .build()
-                .user_data(pack(OP_RECV, c.gen, slot));
-            self.sqes.push((e, false));
+            self.arm_recv(slot);
         }
     }
 
@@ -134,8 +132,13 @@ impl Core {
             self.shared.open.store(self.open, Ordering::Relaxed);
         }
         c.st = St::Closing;
-        if c.recv_armed {
-            let e = opcode::AsyncCancel::new(pack(OP_RECV, c.gen, slot))
+        let armed = match c.watch {
+            idle::Watch::Off => None,
+            idle::Watch::Poll => Some(OP_POLL),
+            _ => Some(OP_RECV),
+        };
+        if let Some(op) = armed {
+            let e = opcode::AsyncCancel::new(pack(op, c.gen, slot))
                 .build()
                 .user_data(pack(OP_CANCEL, c.gen, slot));
             self.sqes.push((e, false));
@@ -226,7 +229,7 @@ impl Loop {
         conn.rx = FixedReader::new();
         conn.send_busy = false;
         conn.send_blocked = false;
-        conn.recv_armed = false;
+        conn.watch = idle::Watch::Off;
         let gen = conn.gen;
         if let Some(r) = c.readers.get_mut(j) {
             r.reset();

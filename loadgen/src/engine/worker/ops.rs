@@ -11,6 +11,8 @@ pub(super) const OP_CLOSE: u64 = 6;
 pub(super) const OP_CANCEL: u64 = 7;
 /// A send whose completion is skipped on success (`quick.rs`).
 pub(super) const OP_SEND_QUICK: u64 = 8;
+/// A one-shot poll for input on a parked connection (`idle.rs`).
+pub(super) const OP_POLL: u64 = 9;
 
 /// `io_uring_enter` flag: reap completions (on a DEFER_TASKRUN ring: run the deferred
 /// completion work), from `<linux/io_uring.h>`.

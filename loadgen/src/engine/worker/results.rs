@@ -119,6 +119,7 @@ impl Core {
             cqes: self.cqes,
             unrecorded: self.unrecorded,
             spin_ns: self.spin_ns,
+            parked: self.parked,
         }
     }
 }

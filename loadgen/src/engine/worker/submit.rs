@@ -77,7 +77,12 @@ impl Loop {
                     if unsafe { sq.push(e) }.is_err() {
                         break;
                     }
-                    c.quick.on_pushed(e.get_user_data());
+                    let ud = e.get_user_data();
+                    let quick = (ud >> 56 == OP_SEND_QUICK).then(|| QuickSend {
+                        user_data: ud,
+                        len: c.conns.get(unpack(ud).2 as usize).map_or(0, |c| c.send_len),
+                    });
+                    c.quick.on_pushed(quick);
                     pushed += 1;
                 }
             }

@@ -4,7 +4,7 @@
 //! hand the received bytes to the protocol layer instead (`protocol.rs`).
 
 use super::tag::{pack, Op, Tag};
-use super::{CloseReason, UringLoop, BUFFER_GROUP, NO_BUFFER};
+use super::{CloseReason, Rx, UringLoop, BUFFER_GROUP, NO_BUFFER};
 use crate::conn::ReadControl;
 use io_uring::types::Fixed;
 use io_uring::{cqueue, opcode};
@@ -12,7 +12,7 @@ use io_uring::{cqueue, opcode};
 impl UringLoop {
     pub(super) fn arm_recv(&mut self, slot: u32) {
         let conn = &mut self.conns[slot as usize];
-        conn.recv_armed = true;
+        conn.rx = Rx::Recv;
         let gen = conn.gen;
         let entry = opcode::RecvMulti::new(Fixed(slot), BUFFER_GROUP)
             .build()
@@ -45,10 +45,18 @@ impl UringLoop {
             }
             return;
         }
+        // The recv ended; if it was being parked and delivered nothing since, a poll
+        // takes its place below (`idle.rs`).
+        let park = !more && self.conns[slot].rx == Rx::Parking;
         if !more {
-            self.conns[slot].recv_armed = false;
+            self.conns[slot].rx = Rx::Off;
         }
         if result > 0 {
+            // Data, even after the cancel was issued: delivered, and the connection is
+            // busy again.
+            if self.conns[slot].rx == Rx::Parking {
+                self.conns[slot].rx = Rx::Recv;
+            }
             let Some(bid) = bid else {
                 // Cannot happen with buffer select; treat it as a broken connection.
                 self.stats.conn_errors.add(1);
@@ -92,7 +100,11 @@ impl UringLoop {
             }
         }
         if !more && self.conns[slot].wants_recv() {
-            self.arm_recv(tag.slot);
+            if park && result <= 0 {
+                self.arm_poll(tag.slot);
+            } else {
+                self.arm_recv(tag.slot);
+            }
         }
     }
 
@@ -117,10 +129,10 @@ impl UringLoop {
     }
 
     /// Stops the connection's multishot recv, if one is armed; its last completion
-    /// (-ECANCELED, without `more`) clears `recv_armed`.
+    /// (-ECANCELED, without `more`) sets `rx` to `Off`.
     pub(super) fn cancel_recv(&mut self, slot: u32) {
         let conn = &self.conns[slot as usize];
-        if conn.recv_armed {
+        if conn.rx == Rx::Recv {
             let entry = opcode::AsyncCancel::new(pack(Op::Recv, 0, conn.gen, slot))
                 .build()
                 .user_data(pack(Op::Cancel, 0, 0, 0));

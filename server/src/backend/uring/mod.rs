@@ -20,7 +20,9 @@
 mod accept;
 mod check;
 mod data;
+mod idle;
 mod protocol;
+mod rings;
 mod send;
 mod tag;
 
@@ -33,11 +35,11 @@ use crate::refuse::SpareFd;
 use crate::stats::LoopStats;
 use anyhow::{anyhow, Context};
 use c1m_platform::bufring::BufRing;
+use c1m_platform::quick::{QuickSend, QuickSends};
 use c1m_platform::signals;
 use io_uring::types::{Fixed, SubmitArgs, Timespec};
-use io_uring::{opcode, squeue, IoUring};
+use io_uring::{cqueue, opcode, squeue, IoUring};
 use protocol::ProtoState;
-use send::QuickSends;
 use std::io;
 use std::time::{Duration, Instant};
 use tag::{pack, unpack, Op, MAX_SLOTS};
@@ -58,6 +60,8 @@ const STOP_DRAIN: Duration = Duration::from_secs(1);
 /// With `--coalesce-us`: completions a wait asks for. The min-wait, not this count, ends a
 /// wait at the loads measured; a burst this large is handled without waiting.
 const COALESCE_WANT: usize = 256;
+/// `IORING_ENTER_GETEVENTS` (the io-uring crate does not export it).
+const ENTER_GETEVENTS: u32 = 1;
 
 // ---- connections ----
 
@@ -69,7 +73,8 @@ struct Conn {
     state: ConnState,
     gen: u16,
     open: bool,
-    recv_armed: bool,
+    /// What watches the socket for input (`idle.rs`).
+    rx: Rx,
     send_in_flight: bool,
     /// The send in flight is a quick one (`send.rs`): nothing to cancel when closing.
     send_quick: bool,
@@ -90,7 +95,7 @@ impl Default for Conn {
             state: ConnState::default(),
             gen: 0,
             open: false,
-            recv_armed: false,
+            rx: Rx::Off,
             send_in_flight: false,
             send_quick: false,
             send_blocked: false,
@@ -102,10 +107,24 @@ impl Default for Conn {
     }
 }
 
+/// What a connection has armed to learn about input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rx {
+    /// Nothing (paused, starved, peer closed, or between a recv's end and its re-arm).
+    Off,
+    /// A multishot recv.
+    Recv,
+    /// A multishot recv being cancelled because the connection went idle: when it ends
+    /// without having delivered data, a poll takes its place.
+    Parking,
+    /// A one-shot poll for input; the recv is re-armed when it fires.
+    Poll,
+}
+
 impl Conn {
     fn wants_recv(&self) -> bool {
         self.open
-            && !self.recv_armed
+            && self.rx == Rx::Off
             && !self.starved
             && !self.state.paused()
             && !self.state.peer_closed()
@@ -149,27 +168,53 @@ struct UringLoop {
     /// SQEs queued since the last submit, and how many may wait mid-batch.
     unsubmitted: usize,
     submit_every: usize,
-    /// SQEs pushed since the ring was made (the SQ head says how many the kernel took).
-    pushed: u64,
     quick: QuickSends,
     /// `--coalesce-us`: the wait's min-wait in µs.
     coalesce_us: Option<u32>,
+    /// `--idle-after-ms`: park connections quiet for this long (`idle.rs`).
+    idle_after_ms: Option<u32>,
+    sweeps: Sweeps,
+    /// Multishot polls on other rings' eventfds that fired, by ring (`rings.rs`), and
+    /// whether the poll stays armed.
+    ring_events: Vec<(u32, bool)>,
 }
 
-pub fn run(ctx: LoopContext) -> anyhow::Result<()> {
-    let mut lp = match UringLoop::new(&ctx) {
-        Ok(lp) => lp,
-        Err(e) => {
-            ctx.report_ready(Err(e));
-            return Ok(());
-        }
-    };
-    ctx.report_ready(Ok(()));
-    lp.serve()
+/// When the loop next looks for connections to close (`--idle-timeout`) or to park
+/// (`--idle-after-ms`); `Duration::MAX / 4` for a sweep that is off.
+struct Sweeps {
+    close_every: Duration,
+    next_close: Instant,
+    park_every: Duration,
+    next_park: Instant,
 }
+
+impl Sweeps {
+    fn new(limits: &Limits, idle_after_ms: Option<u32>) -> Self {
+        let off = Duration::MAX / 4;
+        let close_every = idle_sweep_every(limits).unwrap_or(off);
+        // A connection is parked between 1x and 1.25x the idle time.
+        let park_every =
+            idle_after_ms.map_or(off, |ms| Duration::from_millis(u64::from(ms / 4).max(1)));
+        let now = Instant::now();
+        Self {
+            close_every,
+            next_close: now + close_every,
+            park_every,
+            next_park: now + park_every,
+        }
+    }
+
+    /// The earliest sweep that is due.
+    fn next(&self) -> Instant {
+        self.next_close.min(self.next_park)
+    }
+}
+
+pub use rings::run;
 
 impl UringLoop {
-    fn new(ctx: &LoopContext) -> anyhow::Result<Self> {
+    /// A loop with its ring; `shared`: one of several rings its thread drives (`rings.rs`).
+    fn new(ctx: &LoopContext, shared: bool) -> anyhow::Result<Self> {
         let opts = ctx.uring;
         let slots = opts.fixed_slots.clamp(1, MAX_SLOTS);
         // A CQ with room for a completion from every connection between two waits, so it
@@ -182,7 +227,12 @@ impl UringLoop {
         };
         // The kernel wants the CQ at least as large as the SQ.
         let sq_entries = SQ_ENTRIES.min(cq_entries);
-        let ring: IoUring = IoUring::builder()
+        let mut builder = IoUring::builder();
+        if shared {
+            // Says when deferred completion work waits (`rings.rs`).
+            builder.setup_taskrun_flag();
+        }
+        let ring: IoUring = builder
             // Only this thread submits: the kernel can skip locking around submission.
             .setup_single_issuer()
             // Completion work runs only when we wait: batches it, no interrupting IPIs.
@@ -245,9 +295,11 @@ impl UringLoop {
             closes_in_flight: 0,
             unsubmitted: 0,
             submit_every: opts.submit_batch.max(1) as usize,
-            pushed: 0,
             quick: QuickSends::new(quick_sends),
             coalesce_us: opts.coalesce_us,
+            idle_after_ms: opts.idle_after_ms,
+            sweeps: Sweeps::new(&ctx.limits, opts.idle_after_ms),
+            ring_events: Vec::new(),
         };
         for i in 0..lp.listeners.len() {
             lp.arm_accept(i);
@@ -258,33 +310,49 @@ impl UringLoop {
     }
 
     fn serve(&mut self) -> anyhow::Result<()> {
-        let sweep_every = idle_sweep_every(&self.limits);
-        let mut next_sweep = Instant::now() + sweep_every.unwrap_or(Duration::MAX / 4);
         while !signals::stop_requested() {
-            if self.quick_holds_up_work() {
-                // Settle first (`send.rs`): hand the quick sends to the kernel if they are
-                // still queued, without sleeping.
-                let sq = self.ring.submission();
-                let enter = !sq.is_empty() || sq.cq_overflow();
-                drop(sq);
-                if enter {
-                    self.submit_now();
-                }
-            } else {
-                match self.coalesce_us {
-                    None => self.submit_and_wait(1, Some(WAIT_TIMEOUT))?,
-                    Some(us) => self.submit_and_coalesce(us)?,
-                }
-            }
-            self.clock.update();
-            self.drain_completions();
-            self.after_batch();
-            if sweep_every.is_some() && Instant::now() >= next_sweep {
-                self.close_idle();
-                next_sweep = Instant::now() + sweep_every.unwrap_or_default();
-            }
+            self.wait()?;
+            self.handle();
         }
         self.stop()
+    }
+
+    /// One `io_uring_enter` that submits and sleeps until the next completion, unless
+    /// quick sends hold up work (then it settles them without sleeping, `send.rs`).
+    fn wait(&mut self) -> anyhow::Result<()> {
+        if self.quick_holds_up_work() {
+            // Hand the quick sends to the kernel if they are still queued.
+            let sq = self.ring.submission();
+            let enter = !sq.is_empty() || sq.cq_overflow();
+            drop(sq);
+            if enter {
+                self.submit_now();
+            }
+            return Ok(());
+        }
+        match self.coalesce_us {
+            None => self.submit_and_wait(1, Some(WAIT_TIMEOUT)),
+            Some(us) => self.submit_and_coalesce(us),
+        }
+    }
+
+    /// Handles what the last enter brought: completions, then the work done once per
+    /// batch, then the sweeps that are due.
+    fn handle(&mut self) {
+        self.clock.update();
+        self.drain_completions();
+        self.after_batch();
+        let now = Instant::now();
+        if now >= self.sweeps.next_close {
+            self.close_idle();
+            self.sweeps.next_close = now + self.sweeps.close_every;
+        }
+        if now >= self.sweeps.next_park {
+            if let Some(ms) = self.idle_after_ms {
+                self.park_idle(ms);
+            }
+            self.sweeps.next_park = now + self.sweeps.park_every;
+        }
     }
 
     /// One `io_uring_enter`: submits what is queued and waits for `want` completions or
@@ -330,9 +398,14 @@ impl UringLoop {
         }
     }
 
-    /// Queues one SQE, submitting first if the queue is full. Returns its number among
-    /// all SQEs pushed.
-    fn push(&mut self, entry: squeue::Entry) -> u64 {
+    /// Queues one SQE, submitting first if the queue is full.
+    fn push(&mut self, entry: squeue::Entry) {
+        self.push_counted(entry, None);
+    }
+
+    /// [`Self::push`] for every SQE, counted for the quick-send ledger; `quick`: the quick
+    /// send it carries.
+    fn push_counted(&mut self, entry: squeue::Entry, quick: Option<QuickSend>) {
         loop {
             // SAFETY: every buffer an entry points to stays valid until its completion
             // (for a quick send: until it is settled, see `send.rs`): send data in the
@@ -341,8 +414,8 @@ impl UringLoop {
             // is in flight and is parked, not freed, if the connection closes first.
             if unsafe { self.ring.submission().push(&entry) }.is_ok() {
                 self.unsubmitted += 1;
-                self.pushed += 1;
-                return self.pushed - 1;
+                self.quick.on_pushed(quick);
+                return;
             }
             if !self.submit_now() {
                 std::thread::sleep(Duration::from_millis(1));
@@ -352,6 +425,23 @@ impl UringLoop {
 
     /// Submits what is queued without waiting. A failure leaves the entries queued; it
     /// is counted, and the next wait reports one that persists.
+    /// One `io_uring_enter` that submits what is queued and runs the ring's deferred
+    /// completion work without sleeping (on a DEFER_TASKRUN ring only an enter with
+    /// GETEVENTS runs it).
+    fn enter_nowait(&mut self) -> anyhow::Result<()> {
+        self.stats.sys_io_uring_enter.add(1);
+        self.unsubmitted = 0;
+        let to_submit = self.ring.submission().len() as u32;
+        // SAFETY: a plain enter without an argument structure; the SQEs it submits point
+        // only to memory that outlives them (see `push`).
+        let result = unsafe {
+            self.ring
+                .submitter()
+                .enter::<libc::sigset_t>(to_submit, 0, ENTER_GETEVENTS, None)
+        };
+        Self::enter_result(result)
+    }
+
     fn submit_now(&mut self) -> bool {
         self.stats.sys_io_uring_enter.add(1);
         self.unsubmitted = 0;
@@ -371,7 +461,7 @@ impl UringLoop {
         // ended.
         let (consumed, overflow) = {
             let sq = self.ring.submission();
-            (self.pushed - sq.len() as u64, sq.cq_overflow())
+            (self.quick.consumed(sq.len()), sq.cq_overflow())
         };
         batch.extend(
             self.ring
@@ -391,6 +481,8 @@ impl UringLoop {
                 Some(Op::Send) if self.proto.is_none() => self.on_send(tag, result),
                 Some(Op::Send) => self.on_outbox_sent(tag, result),
                 Some(Op::SendQuick) => self.on_quick_short(tag, result),
+                Some(Op::Poll) => self.on_poll(tag, result),
+                Some(Op::Ring) => self.ring_events.push((tag.slot, cqueue::more(flags))),
                 Some(Op::Accept) => self.on_accept(tag.slot as usize, result, flags),
                 Some(Op::Close) => {
                     self.closes_in_flight = self.closes_in_flight.saturating_sub(1);
@@ -464,8 +556,10 @@ impl UringLoop {
         // (a hash lookup). Cancelling by file would scan every request of the ring, which
         // made closing N connections cost O(N^2).
         let mut cancel = [None, None];
-        if conn.recv_armed {
-            cancel[0] = Some(pack(Op::Recv, 0, conn.gen, slot));
+        match conn.rx {
+            Rx::Recv | Rx::Parking => cancel[0] = Some(pack(Op::Recv, 0, conn.gen, slot)),
+            Rx::Poll => cancel[0] = Some(pack(Op::Poll, 0, conn.gen, slot)),
+            Rx::Off => {}
         }
         if let Some(bid) = cancel_send {
             cancel[1] = Some(pack(Op::Send, bid, conn.gen, slot));
@@ -524,6 +618,12 @@ impl UringLoop {
 
     /// Stops accepting, closes every connection and waits (bounded) for the closes.
     fn stop(&mut self) -> anyhow::Result<()> {
+        self.begin_stop();
+        self.finish_stop(Instant::now() + STOP_DRAIN)
+    }
+
+    /// Stops accepting and queues the close of every connection.
+    fn begin_stop(&mut self) {
         for i in 0..self.listeners.len() {
             let entry = opcode::AsyncCancel::new(pack(Op::Accept, 0, 0, i as u32))
                 .build()
@@ -535,7 +635,10 @@ impl UringLoop {
                 self.close_conn(slot as u32, CloseReason::Stopping);
             }
         }
-        let deadline = Instant::now() + STOP_DRAIN;
+    }
+
+    /// Waits for the closes `begin_stop` queued, until `deadline`.
+    fn finish_stop(&mut self, deadline: Instant) -> anyhow::Result<()> {
         while self.closes_in_flight > 0 && Instant::now() < deadline {
             self.submit_and_wait(1, Some(Duration::from_millis(50)))?;
             self.drain_completions();

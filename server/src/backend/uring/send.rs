@@ -1,57 +1,16 @@
-//! Sends, and the quick send that makes one `io_uring_enter` per message possible.
-//!
-//! A plain send posts a completion. At partial load that costs a second enter per message:
-//! the send completes inside the enter that submitted it, so that enter's wait for one
-//! completion returns at once with it, and only the next enter sleeps until the peer's
-//! next message. A quick send carries `MSG_DONTWAIT | MSG_WAITALL` and
-//! `IOSQE_CQE_SKIP_SUCCESS`: the kernel tries it once, inline, in the submitting enter;
-//! with `MSG_DONTWAIT` it never waits for socket space (`REQ_F_NOWAIT`: no poll is armed,
-//! no worker takes it), and anything short of the whole buffer (`MSG_WAITALL`) is a
-//! failure, which cancels the skip and posts a completion carrying the bytes sent (or
-//! -EAGAIN). So once the enter that consumed the SQE has returned, the send is over:
-//! either its completion is in the CQ, or everything was sent. The loop settles quick
-//! sends only then (`settle`), after collecting the CQ; a short one is resumed with a
-//! plain send, which waits for room, and the connection keeps to plain sends until its
-//! backlog has drained (a peer that reads slowly would make every quick send fail).
-//!
-//! Which SQEs an enter consumed: the loop numbers every SQE it pushes; the kernel's SQ
-//! head says how many it took. A completion that overflowed the CQ may show up later:
-//! while the CQ reports an overflow, nothing is settled.
+//! Sends, and the quick send that makes one `io_uring_enter` per message possible: a send
+//! whose completion is skipped when it sent everything (the mechanism, and why a
+//! buffer is never reused before the kernel is done with it, is explained with the
+//! ledger in `c1m_platform::quick`). The loop settles quick sends after collecting the CQ
+//! (`settle`); a short one is resumed with a plain send, which waits for room, and the
+//! connection keeps to plain sends until its backlog has drained (a peer that reads
+//! slowly would make every quick send fail).
 
 use super::tag::{pack, unpack, Op, Tag};
 use super::{UringLoop, NO_BUFFER};
+use c1m_platform::quick::QuickSend;
 use io_uring::types::Fixed;
 use io_uring::{opcode, squeue};
-use std::collections::{HashMap, VecDeque};
-
-/// A quick send that may still post a completion.
-#[derive(Debug, Clone, Copy)]
-struct Pending {
-    /// Its number among all SQEs the loop pushed.
-    seq: u64,
-    user_data: u64,
-    len: u32,
-}
-
-/// The loop's quick sends not yet settled.
-#[derive(Debug, Default)]
-pub(super) struct QuickSends {
-    enabled: bool,
-    /// In push order, so in `seq` order.
-    pending: VecDeque<Pending>,
-    /// Completions of quick sends (short ones) seen before their send was settled, by
-    /// user_data, with a count (a user_data may repeat: see `settle`).
-    short: HashMap<u64, u32>,
-}
-
-impl QuickSends {
-    pub(super) fn new(enabled: bool) -> Self {
-        Self {
-            enabled,
-            ..Self::default()
-        }
-    }
-}
 
 impl UringLoop {
     /// Queues a send of `len` bytes at `ptr` on the connection in `slot`; `bid` goes into
@@ -77,14 +36,8 @@ impl UringLoop {
         if quick {
             entry = entry.flags(squeue::Flags::SKIP_SUCCESS);
         }
-        let seq = self.push(entry);
-        if quick {
-            self.quick.pending.push_back(Pending {
-                seq,
-                user_data,
-                len,
-            });
-        }
+        let quick = quick.then_some(QuickSend { user_data, len });
+        self.push_counted(entry, quick);
     }
 
     /// Settles every quick send that an enter has consumed: one with a completion in
@@ -93,28 +46,10 @@ impl UringLoop {
     pub(super) fn settle(&mut self, batch: &[(u64, i32, u32)], consumed: u64, overflow: bool) {
         for &(user_data, _, _) in batch {
             if unpack(user_data).op == Some(Op::SendQuick) {
-                *self.quick.short.entry(user_data).or_default() += 1;
+                self.quick.note_short(user_data);
             }
         }
-        if overflow {
-            // A short send's completion may still be in the kernel's overflow list.
-            return;
-        }
-        while let Some(&p) = self.quick.pending.front() {
-            if p.seq >= consumed {
-                break;
-            }
-            self.quick.pending.pop_front();
-            // With the CQ overflowing, a connection's short send can be handled before it
-            // is settled and the next one (the same user_data, for a protocol outbox) be
-            // pending already: hence the count.
-            if let Some(n) = self.quick.short.get_mut(&p.user_data) {
-                *n -= 1;
-                if *n == 0 {
-                    self.quick.short.remove(&p.user_data);
-                }
-                continue;
-            }
+        while let Some(p) = self.quick.next_settled(consumed, overflow) {
             self.on_send_result(unpack(p.user_data), p.len as i32);
         }
     }
@@ -125,13 +60,13 @@ impl UringLoop {
     /// settles before it sleeps. A lone answer holds up nothing: the loop sleeps at once,
     /// in the enter that sent it.
     pub(super) fn quick_holds_up_work(&self) -> bool {
-        if self.quick.pending.is_empty() {
+        if self.quick.is_empty() {
             return false;
         }
         if !self.starved.is_empty() {
             return true;
         }
-        self.quick.pending.iter().any(|p| {
+        self.quick.pending().any(|p| {
             let tag = unpack(p.user_data);
             if !self.is_live(tag) {
                 return false;

@@ -14,6 +14,11 @@ pub(super) enum Op {
     Cancel = 5,
     /// A send whose completion is skipped on success: a completion means it was short.
     SendQuick = 6,
+    /// A one-shot poll for input that stands in for the recv of an idle connection.
+    Poll = 7,
+    /// A multishot poll on another ring's eventfd (`rings.rs`); the slot is that ring's
+    /// index on its thread.
+    Ring = 8,
 }
 
 const SLOT_BITS: u32 = 24;
@@ -43,6 +48,8 @@ pub(super) fn unpack(user_data: u64) -> Tag {
         4 => Some(Op::Close),
         5 => Some(Op::Cancel),
         6 => Some(Op::SendQuick),
+        7 => Some(Op::Poll),
+        8 => Some(Op::Ring),
         _ => None,
     };
     Tag {
@@ -64,6 +71,7 @@ mod tests {
             (Op::Send, 4095, 65535, MAX_SLOTS - 1),
             (Op::Close, 7, 1, 1_000_000),
             (Op::SendQuick, 3, 2, 5),
+            (Op::Poll, 0, 9, 12),
         ] {
             let tag = unpack(pack(op, bid, gen, slot));
             assert_eq!(
