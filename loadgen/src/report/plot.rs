@@ -2,6 +2,7 @@
 //! plotter draws `.hgrm` files: x is 1/(1-percentile) on a log scale, labelled 0%, 90%,
 //! 99%, ...; y is latency in µs (log scale when the curves span more than two decades).
 
+use super::fmt::{number, us as fmt_us};
 use super::hgrm::{percentile_rows, TICKS_PER_HALF_DISTANCE};
 use hdrhistogram::Histogram;
 use std::fmt::Write as _;
@@ -42,57 +43,6 @@ pub(crate) fn xml_escape(s: &str) -> String {
         }
     }
     out
-}
-
-/// "12,345" for integers, up to 3 decimals (trailing zeros dropped) otherwise.
-pub(crate) fn format_number(v: f64) -> String {
-    if !v.is_finite() {
-        return "–".to_owned();
-    }
-    let rounded = (v * 1000.0).round() / 1000.0;
-    if rounded.fract() == 0.0 {
-        return group_thousands(rounded as i64);
-    }
-    let s = format!("{rounded:.3}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    match s.split_once('.') {
-        Some((int, frac)) => match int.parse::<i64>() {
-            Ok(i) if int != "-0" => format!("{}.{frac}", group_thousands(i)),
-            _ => s.to_owned(),
-        },
-        None => s.to_owned(),
-    }
-}
-
-/// A latency in µs with about three significant digits: 1.23, 12.3, 123, 1,234.
-pub(crate) fn format_us(v: f64) -> String {
-    if !v.is_finite() {
-        "–".to_owned()
-    } else if v >= 100.0 {
-        format_number(v.round())
-    } else if v >= 10.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
-    }
-}
-
-pub(crate) fn group_thousands(v: i64) -> String {
-    let digits = v.unsigned_abs().to_string();
-    let mut out = String::new();
-    // A comma before every digit that has a multiple of three digits after it.
-    let lead = digits.len() % 3;
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && i % 3 == lead {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if v < 0 {
-        format!("-{out}")
-    } else {
-        out
-    }
 }
 
 /// "99.99%" for 10^decade on the 1/(1-p) axis.
@@ -288,7 +238,7 @@ pub fn percentile_plot_svg(title: &str, series: &[Series<'_>]) -> String {
             r#"<text x="{:.1}" y="{:.1}" font-size="14" text-anchor="end">{}</text>"#,
             LEFT - 8.0,
             y + 5.0,
-            format_number(v)
+            number(v)
         );
     }
     let scale_note = match yscale {
@@ -327,7 +277,7 @@ pub fn percentile_plot_svg(title: &str, series: &[Series<'_>]) -> String {
         let text = if s.hist.is_empty() {
             format!("{} (no samples)", s.name)
         } else {
-            let us = |ns: u64| format_us(ns as f64 / 1000.0);
+            let us = |ns: u64| fmt_us(ns as f64 / 1000.0);
             format!(
                 "{}: p50 {} · p99 {} · p99.9 {} · max {} µs",
                 s.name,
@@ -359,7 +309,7 @@ pub fn percentile_plot_svg(title: &str, series: &[Series<'_>]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::rundir::new_histogram;
+    use crate::report::hlog::new_histogram;
     use crate::report::rundir::tests::lcg;
 
     #[test]
@@ -368,10 +318,6 @@ mod tests {
         assert_eq!(percent_label(1), "90%");
         assert_eq!(percent_label(3), "99.9%");
         assert_eq!(percent_label(5), "99.999%");
-        assert_eq!(format_number(1234567.0), "1,234,567");
-        assert_eq!(format_number(2.5), "2.5");
-        assert_eq!(format_number(1234.125), "1,234.125");
-        assert_eq!(format_number(0.0), "0");
         assert_eq!(nice_step(100.0, 6.0), 20.0);
         assert_eq!(xml_escape("a<b&\"c\""), "a&lt;b&amp;&quot;c&quot;");
     }
