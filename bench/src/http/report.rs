@@ -4,8 +4,9 @@
 //! sees where the two clients agree; then the open-loop point (c1m-loadgen only).
 
 use super::{Client, Server};
-use crate::report::{fmt, fmt_us, run_dirs, table, Json, Run};
-use c1m_loadgen::report::stats::{pair_rounds, paired_ratios, Spread};
+use crate::report::{run_dirs, Json, Run};
+use c1m_loadgen::report::fmt::{fixed, plain_table, us_or_dash};
+use c1m_loadgen::report::stats::{ratio_cell, Rounded};
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -68,53 +69,44 @@ pub fn load_runs(sdir: &Path) -> Vec<HttpRun> {
         .collect()
 }
 
-/// The rounds of one (server, client, point).
-struct Group<'a>(Vec<&'a HttpRun>);
-
-impl<'a> Group<'a> {
-    fn of(runs: &'a [HttpRun], server: Server, client: Client, point: &str) -> Group<'a> {
-        Group(
-            runs.iter()
-                .filter(|r| r.server == server && r.client == client && r.point == point)
-                .collect(),
-        )
-    }
-
-    fn values(&self, f: fn(&HttpRun) -> Option<f64>) -> Vec<Option<f64>> {
-        self.0.iter().map(|r| f(r)).collect()
-    }
-
-    /// "median (min-max)" of `f` over the rounds, "-" without a value.
-    fn cell(&self, f: fn(&HttpRun) -> Option<f64>, show: fn(f64) -> String) -> String {
-        let v: Vec<f64> = self.values(f).into_iter().flatten().collect();
-        Spread::of(&v).map_or_else(|| "-".into(), |s| s.format(show))
-    }
-
-    fn rounds(&self) -> Vec<Option<u64>> {
-        self.0.iter().map(|r| r.round).collect()
-    }
-
-    /// Errors summed over the rounds, FAILED when a round failed.
-    fn errors(&self) -> String {
-        if self.0.is_empty() {
-            return "-".into();
-        }
-        let e: f64 = self.0.iter().filter_map(|r| r.errors).sum();
-        let failed = self.0.iter().filter(|r| r.failed).count();
-        fmt(Some(e), 0) + if failed > 0 { " FAILED" } else { "" }
+impl Rounded for HttpRun {
+    fn round(&self) -> Option<u64> {
+        self.round
     }
 }
 
-/// `this / base` of `f`, the median (min-max) of per-round paired ratios, "~" when the
-/// rounds fall on both sides of 1.0.
-fn ratio(base: &Group, this: &Group, f: fn(&HttpRun) -> Option<f64>) -> String {
-    let pairing = pair_rounds(&base.rounds(), &this.rounds());
-    let r = paired_ratios(&pairing, &base.values(f), &this.values(f));
-    match Spread::of(&r) {
-        Some(s) if s.straddles_one() => format!("{} ~", s.format(|v| format!("{v:.2}"))),
-        Some(s) => s.format(|v| format!("{v:.2}")),
-        None => "-".into(),
+/// The rounds of one (server, client, point).
+type Group<'a> = c1m_loadgen::report::stats::Group<'a, HttpRun>;
+
+fn group<'a>(runs: &'a [HttpRun], server: Server, client: Client, point: &str) -> Group<'a> {
+    Group {
+        name: "",
+        runs: runs
+            .iter()
+            .filter(|r| r.server == server && r.client == client && r.point == point)
+            .collect(),
     }
+}
+
+/// "median (min-max)" of `f` over the rounds, "-" without a value.
+fn cell(g: &Group<'_>, f: fn(&HttpRun) -> Option<f64>, show: fn(f64) -> String) -> String {
+    g.spread(f).map_or_else(|| "-".into(), |s| s.format(show))
+}
+
+/// Errors summed over the rounds, FAILED when a round failed.
+fn errors(g: &Group<'_>) -> String {
+    if g.runs.is_empty() {
+        return "-".into();
+    }
+    let e: f64 = g.runs.iter().filter_map(|r| r.errors).sum();
+    let failed = g.runs.iter().filter(|r| r.failed).count();
+    fixed(Some(e), 0) + if failed > 0 { " FAILED" } else { "" }
+}
+
+/// `this / base` of `f`: the median (min-max) of per-round paired ratios, "~" when the
+/// rounds fall on both sides of 1.0.
+fn ratio(base: &Group<'_>, this: &Group<'_>, f: fn(&HttpRun) -> Option<f64>) -> String {
+    ratio_cell(&this.ratios_to(base, f)).unwrap_or_else(|| "-".into())
 }
 
 fn rps(r: &HttpRun) -> Option<f64> {
@@ -136,13 +128,13 @@ fn rate(r: &HttpRun) -> Option<f64> {
     r.rate
 }
 fn whole(v: f64) -> String {
-    fmt(Some(v), 0)
+    fixed(Some(v), 0)
 }
 fn two(v: f64) -> String {
     format!("{v:.2}")
 }
 fn us(v: f64) -> String {
-    fmt_us(Some(v))
+    us_or_dash(Some(v))
 }
 
 /// The servers of `runs` in table order, and the points (closed loop first).
@@ -165,46 +157,42 @@ fn closed_tables(runs: &[HttpRun], servers: &[Server], point: &str) -> String {
     let mut cost = Vec::new();
     let mut lat = Vec::new();
     for &s in servers {
-        let (a, b) = (Group::of(runs, s, lg, point), Group::of(runs, s, wk, point));
+        let (a, b) = (group(runs, s, lg, point), group(runs, s, wk, point));
         let vs = |c: Client| match first {
-            Some(f) if f != s => ratio(
-                &Group::of(runs, f, c, point),
-                &Group::of(runs, s, c, point),
-                cpu,
-            ),
+            Some(f) if f != s => ratio(&group(runs, f, c, point), &group(runs, s, c, point), cpu),
             _ => "1".into(),
         };
         tput.push(vec![
             s.name().into(),
-            format!("{} / {}", a.0.len(), b.0.len()),
-            a.cell(rps, whole),
-            b.cell(rps, whole),
+            format!("{} / {}", a.runs.len(), b.runs.len()),
+            cell(&a, rps, whole),
+            cell(&b, rps, whole),
             ratio(&a, &b, rps),
-            format!("{} / {}", a.errors(), b.errors()),
+            format!("{} / {}", errors(&a), errors(&b)),
         ]);
         cost.push(vec![
             s.name().into(),
-            a.cell(cpu, two),
-            b.cell(cpu, two),
+            cell(&a, cpu, two),
+            cell(&b, cpu, two),
             ratio(&a, &b, cpu),
             vs(lg),
             vs(wk),
         ]);
         lat.push(vec![
             s.name().into(),
-            a.cell(p50, us),
-            b.cell(p50, us),
+            cell(&a, p50, us),
+            cell(&b, p50, us),
             ratio(&a, &b, p50),
-            a.cell(p99, us),
-            b.cell(p99, us),
+            cell(&a, p99, us),
+            cell(&b, p99, us),
             ratio(&a, &b, p99),
-            a.cell(p999, us),
+            cell(&a, p999, us),
             "n/a".into(),
         ]);
     }
     let base = first.map_or("the first server", |f| f.name());
     let mut md = String::from("### Requests/s\n\n");
-    md.push_str(&table(
+    md.push_str(&plain_table(
         &[
             "server",
             "rounds (c1m-loadgen / wrk)",
@@ -220,7 +208,7 @@ fn closed_tables(runs: &[HttpRun], servers: &[Server], point: &str) -> String {
         format!("vs {base} (c1m-loadgen)"),
         format!("vs {base} (wrk)"),
     );
-    md.push_str(&table(
+    md.push_str(&plain_table(
         &[
             "server",
             "c1m-loadgen",
@@ -232,7 +220,7 @@ fn closed_tables(runs: &[HttpRun], servers: &[Server], point: &str) -> String {
         &cost,
     ));
     md.push_str("\n\n### Latency µs\n\n");
-    md.push_str(&table(
+    md.push_str(&plain_table(
         &[
             "server",
             "p50 c1m-loadgen",
@@ -257,28 +245,28 @@ fn open_table(runs: &[HttpRun], servers: &[Server], point: &str) -> String {
     let rows: Vec<Vec<String>> = servers
         .iter()
         .map(|&s| {
-            let g = Group::of(runs, s, lg, point);
+            let g = group(runs, s, lg, point);
             let vs = match first {
-                Some(f) if f != s => ratio(&Group::of(runs, f, lg, point), &g, cpu),
+                Some(f) if f != s => ratio(&group(runs, f, lg, point), &g, cpu),
                 _ => "1".into(),
             };
             vec![
                 s.name().into(),
-                g.0.len().to_string(),
-                g.cell(rate, whole),
-                g.cell(rps, whole),
-                g.cell(cpu, two),
+                g.runs.len().to_string(),
+                cell(&g, rate, whole),
+                cell(&g, rps, whole),
+                cell(&g, cpu, two),
                 vs,
-                g.cell(p50, us),
-                g.cell(p99, us),
-                g.cell(p999, us),
-                g.errors(),
+                cell(&g, p50, us),
+                cell(&g, p99, us),
+                cell(&g, p999, us),
+                errors(&g),
             ]
         })
         .collect();
     let base = first.map_or("the first server", |f| f.name());
     let h = format!("CPU vs {base}");
-    let mut md = table(
+    let mut md = plain_table(
         &[
             "server",
             "rounds",
@@ -344,36 +332,36 @@ pub fn headline_section(sdir: &Path) -> String {
     let mut rows = Vec::new();
     for p in &closed {
         for &s in &servers {
-            let (a, b) = (Group::of(&runs, s, lg, p), Group::of(&runs, s, wk, p));
+            let (a, b) = (group(&runs, s, lg, p), group(&runs, s, wk, p));
             rows.push(vec![
                 p.clone(),
                 s.name().into(),
-                a.cell(rps, whole),
-                b.cell(rps, whole),
-                a.cell(cpu, two),
-                b.cell(cpu, two),
+                cell(&a, rps, whole),
+                cell(&b, rps, whole),
+                cell(&a, cpu, two),
+                cell(&b, cpu, two),
                 ratio(&a, &b, cpu),
-                a.cell(p99, us),
-                b.cell(p99, us),
-                format!("{} / {}", a.errors(), b.errors()),
+                cell(&a, p99, us),
+                cell(&b, p99, us),
+                format!("{} / {}", errors(&a), errors(&b)),
             ]);
         }
     }
     for p in &open {
         for &s in &servers {
-            let a = Group::of(&runs, s, lg, p);
-            let rate = a.cell(rate, whole);
+            let a = group(&runs, s, lg, p);
+            let rate = cell(&a, rate, whole);
             rows.push(vec![
                 format!("{p} (open loop at {rate} req/s)"),
                 s.name().into(),
-                a.cell(rps, whole),
+                cell(&a, rps, whole),
                 "n/a".into(),
-                a.cell(cpu, two),
+                cell(&a, cpu, two),
                 "n/a".into(),
                 "-".into(),
-                a.cell(p99, us),
+                cell(&a, p99, us),
                 "n/a".into(),
-                a.errors(),
+                errors(&a),
             ]);
         }
     }
@@ -389,7 +377,7 @@ pub fn headline_section(sdir: &Path) -> String {
         "p99 µs wrk",
         "errors (c1m-loadgen / wrk)",
     ];
-    let mut out = table(&header, &rows);
+    let mut out = plain_table(&header, &rows);
     out.push_str("\n\n");
     out.push_str(NOTE);
     out

@@ -19,104 +19,6 @@ pub use tables::{headline, section_churn, section_hold};
 
 use std::path::{Path, PathBuf};
 
-/// `{v:,.Nf}`: fixed decimals with thousands separators.
-pub fn group(v: f64, digits: usize) -> String {
-    let s = format!("{:.*}", digits, v.abs());
-    let (int, frac) = match s.split_once('.') {
-        Some((i, f)) => (i, Some(f)),
-        None => (s.as_str(), None),
-    };
-    let mut out = String::new();
-    let lead = int.len() % 3;
-    for (i, c) in int.chars().enumerate() {
-        if i > 0 && i % 3 == lead {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if let Some(f) = frac {
-        out.push('.');
-        out.push_str(f);
-    }
-    let negative = v < 0.0 && out.chars().any(|c| c.is_ascii_digit() && c != '0');
-    if negative {
-        format!("-{out}")
-    } else {
-        out
-    }
-}
-
-/// A number with `digits` decimals and thousands separators, "-" when missing.
-pub fn fmt(v: Option<f64>, digits: usize) -> String {
-    v.map_or_else(|| "-".into(), |v| group(v, digits))
-}
-
-/// `%.3g`: three significant digits, trailing zeros dropped.
-pub fn g3(v: f64) -> String {
-    if v == 0.0 || !v.is_finite() {
-        return format!("{v}");
-    }
-    let sci = format!("{v:.2e}");
-    let exp: i32 = sci
-        .split_once('e')
-        .and_then(|(_, e)| e.parse().ok())
-        .unwrap_or(0);
-    if !(-4..3).contains(&exp) {
-        let (m, _) = sci.split_once('e').unwrap_or((&sci, ""));
-        let m = m.trim_end_matches('0').trim_end_matches('.');
-        let sign = if exp < 0 { '-' } else { '+' };
-        return format!("{m}e{sign}{:02}", exp.abs());
-    }
-    let s = format!("{:.*}", (2 - exp) as usize, v);
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_owned()
-    } else {
-        s
-    }
-}
-
-/// A latency in µs: whole with separators from 100 up, else three significant digits.
-pub fn fmt_us(v: Option<f64>) -> String {
-    match v {
-        None => "-".into(),
-        Some(v) if v >= 100.0 => group(v, 0),
-        Some(v) => g3(v),
-    }
-}
-
-/// Bytes in B, KiB, MiB or GiB.
-pub fn fmt_bytes(v: Option<f64>) -> String {
-    let Some(v) = v else {
-        return "-".into();
-    };
-    let a = v.abs();
-    if a >= (1u64 << 30) as f64 {
-        format!("{:.2} GiB", v / (1u64 << 30) as f64)
-    } else if a >= (1u64 << 20) as f64 {
-        format!("{:.1} MiB", v / (1u64 << 20) as f64)
-    } else if a >= 1024.0 {
-        format!("{:.2} KiB", v / 1024.0)
-    } else {
-        format!("{v:.0} B")
-    }
-}
-
-/// A markdown table: first column left-aligned, the others right-aligned.
-pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut out = vec![
-        format!("| {} |", header.join(" | ")),
-        format!(
-            "| {} |",
-            (0..header.len())
-                .map(|i| if i == 0 { "---" } else { "---:" })
-                .collect::<Vec<_>>()
-                .join(" | ")
-        ),
-    ];
-    out.extend(rows.iter().map(|r| format!("| {} |", r.join(" | "))));
-    out.join("\n")
-}
-
 /// One run folder and what it holds.
 pub struct Run {
     pub name: String,
@@ -213,31 +115,8 @@ pub fn run_dirs(scenario_dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-
-    #[test]
-    fn number_formats_match_the_python_reports() {
-        assert_eq!(group(1234567.0, 0), "1,234,567");
-        assert_eq!(group(999.96, 1), "1,000.0");
-        assert_eq!(group(-12345.678, 2), "-12,345.68");
-        assert_eq!(group(-0.4, 0), "0");
-        assert_eq!(fmt(None, 0), "-");
-        assert_eq!(fmt_us(Some(12.34)), "12.3");
-        assert_eq!(fmt_us(Some(1.234)), "1.23");
-        assert_eq!(fmt_us(Some(0.5)), "0.5");
-        assert_eq!(fmt_us(Some(99.96)), "100");
-        assert_eq!(fmt_us(Some(63.999)), "64");
-        assert_eq!(fmt_us(Some(2412.543)), "2,413");
-        assert_eq!(g3(0.00001234), "1.23e-05");
-        assert_eq!(fmt_bytes(Some(83.6)), "84 B");
-        assert_eq!(fmt_bytes(Some(9293.2)), "9.08 KiB");
-        assert_eq!(fmt_bytes(Some(3.5 * 1048576.0)), "3.5 MiB");
-        assert_eq!(fmt_bytes(Some(9.0 * 1073741824.0)), "9.00 GiB");
-        assert_eq!(
-            table(&["run", "a"], &[vec!["x".into(), "1".into()]]),
-            "| run | a |\n| --- | ---: |\n| x | 1 |"
-        );
+impl c1m_loadgen::report::stats::Rounded for Run {
+    fn round(&self) -> Option<u64> {
+        self.get(&["round"]).map(|x| x as u64)
     }
 }

@@ -3,9 +3,12 @@
 //! the median of per-round paired ratios ("~": the rounds straddle 1.0, no clear
 //! difference).
 
-use super::{fmt, fmt_us, table, Run};
+use super::Run;
 use c1m_loadgen::report::bound::{self, marks_cell};
-use c1m_loadgen::report::stats::{pair_rounds, paired_ratios, Spread};
+use c1m_loadgen::report::fmt::{fixed, plain_table, us_or_dash};
+use c1m_loadgen::report::stats::{group_by, ratio_cell, Spread};
+
+type Group<'a> = c1m_loadgen::report::stats::Group<'a, Run>;
 
 /// Splits a run label into (backend, point): `tokio-uring-c100` -> (`tokio-uring`,
 /// `c100`), `uring-c1000-r25` -> (`uring`, `c1000-r25`), `epoll` -> (`epoll`, ``).
@@ -19,12 +22,6 @@ pub fn backend_and_point(label: &str) -> (&str, &str) {
         Some(i) => (&label[..i], &label[i + 1..]),
         None => (label, ""),
     }
-}
-
-/// The runs of one label (its rounds), in run order.
-struct Group<'a> {
-    label: &'a str,
-    runs: Vec<&'a Run>,
 }
 
 /// The numbers of a point name, for ordering: `c1000-r25` -> [1000, 25].
@@ -47,39 +44,12 @@ pub fn backend_rank(name: &str) -> usize {
 /// The runs grouped by label, ordered by point, then by backend in canonical order
 /// (rounds ran in shuffled order; the table should not).
 fn groups(runs: &[Run]) -> Vec<Group<'_>> {
-    let mut out: Vec<Group<'_>> = Vec::new();
-    for r in runs {
-        match out.iter_mut().find(|g| g.label == r.name) {
-            Some(g) => g.runs.push(r),
-            None => out.push(Group {
-                label: &r.name,
-                runs: vec![r],
-            }),
-        }
-    }
+    let mut out = group_by(runs, |r| r.name.as_str());
     out.sort_by_key(|g| {
-        let (backend, point) = backend_and_point(g.label);
+        let (backend, point) = backend_and_point(g.name);
         (point_key(point), backend_rank(backend))
     });
     out
-}
-
-impl Group<'_> {
-    fn values(&self, f: impl Fn(&Run) -> Option<f64>) -> Vec<Option<f64>> {
-        self.runs.iter().map(|r| f(r)).collect()
-    }
-
-    fn spread(&self, f: impl Fn(&Run) -> Option<f64>) -> Option<Spread> {
-        let v: Vec<f64> = self.values(f).into_iter().flatten().collect();
-        Spread::of(&v)
-    }
-
-    fn rounds(&self) -> Vec<Option<u64>> {
-        self.runs
-            .iter()
-            .map(|r| r.get(&["round"]).map(|x| x as u64))
-            .collect()
-    }
 }
 
 fn show(s: Option<Spread>, f: impl Fn(f64) -> String) -> String {
@@ -89,14 +59,7 @@ fn show(s: Option<Spread>, f: impl Fn(f64) -> String) -> String {
 /// Server CPU µs/msg of `g` over that of `base`, paired by round: "0.78 (0.72-0.82)",
 /// with " ~" when the rounds fall on both sides of 1.0.
 fn cpu_ratio(base: &Group<'_>, g: &Group<'_>) -> String {
-    let pairing = pair_rounds(&base.rounds(), &g.rounds());
-    let cpu = |r: &Run| r.cpu_us_per_msg();
-    let ratios = paired_ratios(&pairing, &base.values(cpu), &g.values(cpu));
-    match Spread::of(&ratios) {
-        Some(s) if s.straddles_one() => format!("{} ~", s.format(|v| format!("{v:.2}"))),
-        Some(s) => s.format(|v| format!("{v:.2}")),
-        None => "-".into(),
-    }
+    ratio_cell(&g.ratios_to(base, Run::cpu_us_per_msg)).unwrap_or_else(|| "-".into())
 }
 
 /// The headline table of a pingpong or latency folder over its rounds. `open_loop`:
@@ -105,11 +68,11 @@ pub fn rows_rounds(runs: &[Run], open_loop: bool) -> String {
     let gs = groups(runs);
     let mut rows = Vec::new();
     for g in &gs {
-        let (backend, point) = backend_and_point(g.label);
+        let (backend, point) = backend_and_point(g.name);
         let base = gs
             .iter()
-            .find(|b| backend_and_point(b.label).1 == point)
-            .filter(|b| b.label != g.label);
+            .find(|b| backend_and_point(b.name).1 == point)
+            .filter(|b| b.name != g.name);
         let lat = |k: &'static str| move |r: &Run| r.get(&["latency", k]);
         let failed = g.runs.iter().filter(|r| r.failed).count();
         let errors: f64 = g.runs.iter().filter_map(|r| r.errors()).sum();
@@ -125,15 +88,15 @@ pub fn rows_rounds(runs: &[Run], open_loop: bool) -> String {
                         r.get(&["throughput_msgs_per_s"])
                     }
                 }),
-                |v| fmt(Some(v), 0),
+                |v| fixed(Some(v), 0),
             ),
             marks_cell(g.runs.iter().map(|r| r.bound_mark())),
             show(g.spread(Run::cpu_us_per_msg), |v| format!("{v:.2}")),
             base.map_or_else(|| "1".into(), |b| cpu_ratio(b, g)),
-            show(g.spread(lat("p50_us")), |v| fmt_us(Some(v))),
-            show(g.spread(lat("p99_us")), |v| fmt_us(Some(v))),
-            show(g.spread(lat("p999_us")), |v| fmt_us(Some(v))),
-            fmt(Some(errors), 0) + if failed > 0 { " FAILED" } else { "" },
+            show(g.spread(lat("p50_us")), |v| us_or_dash(Some(v))),
+            show(g.spread(lat("p99_us")), |v| us_or_dash(Some(v))),
+            show(g.spread(lat("p999_us")), |v| us_or_dash(Some(v))),
+            fixed(Some(errors), 0) + if failed > 0 { " FAILED" } else { "" },
         ]);
     }
     let rate = if open_loop { "rate msgs/s" } else { "msgs/s" };
@@ -150,7 +113,7 @@ pub fn rows_rounds(runs: &[Run], open_loop: bool) -> String {
         "p99.9 µs",
         "errors",
     ];
-    table(&header, &rows)
+    plain_table(&header, &rows)
 }
 
 /// What a closed-loop msgs/s column is, by the marks of its runs: the server's maximum
@@ -170,9 +133,6 @@ pub fn throughput_note(runs: &[Run]) -> String {
         "msgs/s is the closed-loop throughput: the server's maximum only in rows marked server; client marks the loadgen's ceiling, neither a pace set by the round trip.".into()
     }
 }
-
-/// What the table's notation means, printed under it.
-pub const NOTE: &str = "Each number is the median over rounds with (min-max); CPU ratio is the server CPU µs/msg of the backend over that of the first backend at the same point, the median of per-round paired ratios; \"~\" marks a ratio whose rounds fall on both sides of 1.0 (no clear difference).";
 
 #[cfg(test)]
 mod tests {

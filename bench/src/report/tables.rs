@@ -1,8 +1,10 @@
 //! The markdown the compare table has no columns for (hold, churn), and the headline of
 //! a whole run.
 
-use super::spread::{rows_rounds, throughput_note, NOTE};
-use super::{fmt, fmt_bytes, fmt_us, run_dirs, table, Run};
+use super::spread::{rows_rounds, throughput_note};
+use super::{run_dirs, Run};
+use c1m_loadgen::report::fmt::{bytes_or_dash, fixed, plain_table, us_or_dash};
+use c1m_loadgen::report::stats::ROUNDS_NOTE;
 use std::path::{Path, PathBuf};
 
 fn failed_mark(r: &Run) -> &'static str {
@@ -35,19 +37,19 @@ pub fn section_hold(dirs: &[PathBuf]) -> String {
             };
             vec![
                 r.name.clone(),
-                fmt(r.get(&["workload", "connections"]), 0),
-                fmt(r.get(&["connections_established"]), 0),
-                fmt(r.get(&["connections_failed"]), 0),
-                fmt(r.get(&["ramp_s"]), 1),
-                fmt_us(lat("p50_us")),
-                fmt_us(lat("p99_us")),
-                fmt_us(lat("max_us")),
-                fmt_bytes(r.server.num_at(&["rss_peak_bytes"])),
-                fmt_bytes(r.server.num_at(&["rss_per_peak_conn_bytes"])),
-                fmt_bytes(h.num_at(&["slabinfo_per_connection_bytes"])),
-                fmt_bytes(h.num_at(&["meminfo_slab_per_connection_bytes"])),
-                fmt(h.num_at(&["teardown_s"]), 1),
-                fmt(h.num_at(&["server_processes"]), 0),
+                fixed(r.get(&["workload", "connections"]), 0),
+                fixed(r.get(&["connections_established"]), 0),
+                fixed(r.get(&["connections_failed"]), 0),
+                fixed(r.get(&["ramp_s"]), 1),
+                us_or_dash(lat("p50_us")),
+                us_or_dash(lat("p99_us")),
+                us_or_dash(lat("max_us")),
+                bytes_or_dash(r.server.num_at(&["rss_peak_bytes"])),
+                bytes_or_dash(r.server.num_at(&["rss_per_peak_conn_bytes"])),
+                bytes_or_dash(h.num_at(&["slabinfo_per_connection_bytes"])),
+                bytes_or_dash(h.num_at(&["meminfo_slab_per_connection_bytes"])),
+                fixed(h.num_at(&["teardown_s"]), 1),
+                fixed(h.num_at(&["server_processes"]), 0),
                 others,
             ]
         })
@@ -69,7 +71,7 @@ pub fn section_hold(dirs: &[PathBuf]) -> String {
         "srv procs",
         "others' sockets",
     ];
-    let mut out = table(&header, &rows);
+    let mut out = plain_table(&header, &rows);
     out.push_str("\n\n");
     out.push_str("- slab/conn: kernel slab objects in use (/proc/slabinfo, active objects × size) at the peak of the hold minus before the server started, / established connections: both sockets of a loopback connection, and whatever else the machine allocated meanwhile. meminfo/conn: the same from Slab in /proc/meminfo (whole slab pages, freed objects still cached included: noisy on a shared machine). Per-cache breakdown in each hold.json.\n");
     out.push_str("- others' sockets: TCP sockets in use at the peak (/proc/net/sockstat) minus before, minus this run's 2 per connection; ⚠ when large: other processes were opening sockets and slab/conn is off.\n");
@@ -86,15 +88,15 @@ pub fn section_churn(dirs: &[PathBuf]) -> String {
             let cl = |k: &str| r.get(&["connect_latency", k]);
             vec![
                 r.name.clone(),
-                fmt(r.get(&["workload", "connections"]), 0),
-                fmt(r.get(&["connects_per_s"]), 0),
-                fmt_us(cl("p50_us")),
-                fmt_us(cl("p99_us")),
-                fmt_us(cl("p999_us")),
-                fmt_us(cl("max_us")),
-                fmt_us(r.get(&["latency", "p99_us"])),
-                fmt(r.errors(), 0),
-                fmt(r.cpu_us_per_msg(), 2),
+                fixed(r.get(&["workload", "connections"]), 0),
+                fixed(r.get(&["connects_per_s"]), 0),
+                us_or_dash(cl("p50_us")),
+                us_or_dash(cl("p99_us")),
+                us_or_dash(cl("p999_us")),
+                us_or_dash(cl("max_us")),
+                us_or_dash(r.get(&["latency", "p99_us"])),
+                fixed(r.errors(), 0),
+                fixed(r.cpu_us_per_msg(), 2),
             ]
         })
         .collect();
@@ -110,7 +112,7 @@ pub fn section_churn(dirs: &[PathBuf]) -> String {
         "errors",
         "srv CPU µs/cycle",
     ];
-    let mut out = table(&header, &rows);
+    let mut out = plain_table(&header, &rows);
     out.push_str("\n\n- one cycle = connect, one 64-byte exchange, close; srv CPU µs/cycle is the server's user+sys CPU over its life / messages it echoed.\n");
     out
 }
@@ -121,13 +123,13 @@ fn rows_hold(runs: &[Run]) -> String {
         .map(|r| {
             vec![
                 r.name.clone(),
-                fmt(r.get(&["connections_established"]), 0),
-                fmt(r.get(&["connections_failed"]), 0),
-                fmt(r.get(&["ramp_s"]), 1),
-                fmt_us(r.get(&["latency", "p99_us"])),
-                fmt_bytes(r.server.num_at(&["rss_per_peak_conn_bytes"])),
-                fmt_bytes(r.hold.num_at(&["slab_per_connection_bytes"])),
-                fmt(r.hold.num_at(&["server_processes"]), 0) + failed_mark(r),
+                fixed(r.get(&["connections_established"]), 0),
+                fixed(r.get(&["connections_failed"]), 0),
+                fixed(r.get(&["ramp_s"]), 1),
+                us_or_dash(r.get(&["latency", "p99_us"])),
+                bytes_or_dash(r.server.num_at(&["rss_per_peak_conn_bytes"])),
+                bytes_or_dash(r.hold.num_at(&["slab_per_connection_bytes"])),
+                fixed(r.hold.num_at(&["server_processes"]), 0) + failed_mark(r),
             ]
         })
         .collect();
@@ -141,7 +143,7 @@ fn rows_hold(runs: &[Run]) -> String {
         "slab/conn",
         "srv procs",
     ];
-    table(&header, &rows)
+    plain_table(&header, &rows)
 }
 
 fn rows_churn(runs: &[Run]) -> String {
@@ -150,11 +152,11 @@ fn rows_churn(runs: &[Run]) -> String {
         .map(|r| {
             vec![
                 r.name.clone(),
-                fmt(r.get(&["connects_per_s"]), 0),
-                fmt_us(r.get(&["connect_latency", "p50_us"])),
-                fmt_us(r.get(&["connect_latency", "p99_us"])),
-                fmt(r.cpu_us_per_msg(), 2),
-                fmt(r.errors(), 0) + failed_mark(r),
+                fixed(r.get(&["connects_per_s"]), 0),
+                us_or_dash(r.get(&["connect_latency", "p50_us"])),
+                us_or_dash(r.get(&["connect_latency", "p99_us"])),
+                fixed(r.cpu_us_per_msg(), 2),
+                fixed(r.errors(), 0) + failed_mark(r),
             ]
         })
         .collect();
@@ -166,7 +168,7 @@ fn rows_churn(runs: &[Run]) -> String {
         "srv CPU µs/cycle",
         "errors",
     ];
-    table(&header, &rows)
+    plain_table(&header, &rows)
 }
 
 /// The headline tables of scenario folders (`<stamp>-<host>-<scenario>`), one section
@@ -198,7 +200,7 @@ pub fn headline(scenario_dirs: &[PathBuf]) -> String {
                     lines.push(throughput_note(&runs));
                     lines.push(String::new());
                 }
-                lines.push(NOTE.into());
+                lines.push(ROUNDS_NOTE.into());
                 lines.push(String::new());
                 lines.push(c1m_loadgen::report::bound::NOTE.into());
             }
