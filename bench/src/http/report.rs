@@ -4,9 +4,10 @@
 //! sees where the two clients agree; then the open-loop point (c1m-loadgen only).
 
 use super::{Client, Server};
-use crate::report::{run_dirs, Json, Run};
+use crate::report::folder::{read_all, run_dirs, RunFolder};
 use c1m_loadgen::report::fmt::{fixed, plain_table, us_or_dash};
 use c1m_loadgen::report::stats::{ratio_cell, Rounded};
+use c1m_loadgen::report::LatencySummary;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -32,41 +33,43 @@ pub struct HttpRun {
 }
 
 impl HttpRun {
-    /// A run folder (case.json, summary.json, server_cpu.json); None without case.json.
-    pub fn load(dir: &Path) -> Option<HttpRun> {
-        let case = Json::load_obj(&dir.join("case.json"));
-        let text = |k: &str| match case.get(k) {
-            Some(Json::Str(s)) => Some(s.clone()),
-            _ => None,
-        };
-        let server = Server::from_name(&text("server")?)?;
-        let client = Client::from_name(&text("client")?)?;
-        let run = Run::load(dir);
-        let cpu = Json::load_obj(&dir.join("server_cpu.json")).num_at(&["cpu_us_per_request"]);
-        let lat = |k: &str| run.get(&["latency", k]);
+    /// An http run folder read by [`RunFolder::read`]; None when its case record names no
+    /// server and client (a folder recorded without case.json).
+    pub fn of(run: &RunFolder) -> Option<HttpRun> {
+        let server = Server::from_name(run.case.server.as_deref()?)?;
+        let client = Client::from_name(run.case.client.as_deref()?)?;
+        let lat = |f: fn(&LatencySummary) -> f64| run.get(|s| f(&s.latency));
         Some(HttpRun {
             server,
             client,
-            point: text("point").unwrap_or_default(),
-            round: case.num_at(&["round"]).map(|r| r as u64),
+            point: run.case.point.clone(),
+            round: run.case.round,
             failed: run.failed,
-            rps: run.get(&["throughput_msgs_per_s"]),
-            rate: case.num_at(&["rate_req_per_s"]),
-            p50: lat("p50_us"),
-            p99: lat("p99_us"),
-            p999: lat("p999_us"),
-            cpu: if run.failed { None } else { cpu },
+            rps: run.get(|s| s.throughput_msgs_per_s),
+            rate: run.case.rate_req_per_s,
+            p50: lat(|l| l.p50_us),
+            p99: lat(|l| l.p99_us),
+            p999: lat(|l| l.p999_us),
+            cpu: if run.failed {
+                None
+            } else {
+                run.window_cpu_us_per_req
+            },
             errors: run.errors(),
         })
     }
 }
 
+/// Every http run of a scenario folder, in run order, and a note for each folder that
+/// could not be read.
+pub fn load_runs_noted(sdir: &Path) -> (Vec<HttpRun>, Vec<String>) {
+    let (runs, notes) = read_all(&run_dirs(sdir));
+    (runs.iter().filter_map(HttpRun::of).collect(), notes)
+}
+
 /// Every http run of a scenario folder, in run order.
 pub fn load_runs(sdir: &Path) -> Vec<HttpRun> {
-    run_dirs(sdir)
-        .iter()
-        .filter_map(|d| HttpRun::load(d))
-        .collect()
+    load_runs_noted(sdir).0
 }
 
 impl Rounded for HttpRun {
@@ -290,7 +293,7 @@ pub const NOTE: &str = "Each number is the median over rounds with (min-max). Ra
 
 /// The body of the scenario's compare.md after its heading.
 pub fn compare_md(sdir: &Path, open_how: &str) -> String {
-    let runs = load_runs(sdir);
+    let (runs, notes) = load_runs_noted(sdir);
     if runs.is_empty() {
         return "No run produced results.\n".into();
     }
@@ -317,6 +320,9 @@ pub fn compare_md(sdir: &Path, open_how: &str) -> String {
             .trim_start_matches('c');
         let _ = write!(md, "## {conns} connections, open loop at {rate} requests/s: c1m-loadgen only\n\nwrk cannot hold a constant rate (it is closed loop only), so this point has no wrk column. Rate: {open_how}. Latency from the intended send time (coordinated omission corrected).\n\n");
         md.push_str(&open_table(&runs, &servers, p));
+    }
+    for n in notes {
+        let _ = writeln!(md, "{n}");
     }
     md.push_str(NOTE);
     md.push('\n');

@@ -1,28 +1,14 @@
-//! Headline rows over interleaved rounds: per backend and point the median and range of
-//! every number, and each backend's server CPU per message against the first backend as
+//! Headline rows over interleaved rounds: per variant and point the median and range of
+//! every number, and each variant's server CPU per message against the first variant as
 //! the median of per-round paired ratios ("~": the rounds straddle 1.0, no clear
 //! difference).
 
-use super::Run;
+use super::folder::RunFolder as Run;
 use c1m_loadgen::report::bound::{self, marks_cell};
 use c1m_loadgen::report::fmt::{fixed, plain_table, us_or_dash};
 use c1m_loadgen::report::stats::{group_by, ratio_cell, Spread};
 
 type Group<'a> = c1m_loadgen::report::stats::Group<'a, Run>;
-
-/// Splits a run label into (backend, point): `tokio-uring-c100` -> (`tokio-uring`,
-/// `c100`), `uring-c1000-r25` -> (`uring`, `c1000-r25`), `epoll` -> (`epoll`, ``).
-pub fn backend_and_point(label: &str) -> (&str, &str) {
-    let at = label
-        .match_indices("-c")
-        .map(|(i, _)| i)
-        .filter(|&i| label[i + 2..].starts_with(|c: char| c.is_ascii_digit()))
-        .last();
-    match at {
-        Some(i) => (&label[..i], &label[i + 1..]),
-        None => (label, ""),
-    }
-}
 
 /// The numbers of a point name, for ordering: `c1000-r25` -> [1000, 25].
 fn point_key(point: &str) -> Vec<u64> {
@@ -33,7 +19,8 @@ fn point_key(point: &str) -> Vec<u64> {
         .collect()
 }
 
-/// Position of a backend in the canonical order (unknown ones last).
+/// Position of a variant named as a backend in the canonical order (other variants
+/// after them, in the order they came).
 pub fn backend_rank(name: &str) -> usize {
     crate::plan::Backend::ALL
         .iter()
@@ -44,12 +31,16 @@ pub fn backend_rank(name: &str) -> usize {
 /// The runs grouped by label, ordered by point, then by backend in canonical order
 /// (rounds ran in shuffled order; the table should not).
 fn groups(runs: &[Run]) -> Vec<Group<'_>> {
-    let mut out = group_by(runs, |r| r.name.as_str());
+    let mut out = group_by(runs, |r| r.key.as_str());
     out.sort_by_key(|g| {
-        let (backend, point) = backend_and_point(g.name);
-        (point_key(point), backend_rank(backend))
+        let case = &g.runs[0].case;
+        (point_key(&case.point), backend_rank(case.variant()))
     });
     out
+}
+
+fn us(v: f64) -> String {
+    us_or_dash(Some(v))
 }
 
 fn show(s: Option<Spread>, f: impl Fn(f64) -> String) -> String {
@@ -68,24 +59,24 @@ pub fn rows_rounds(runs: &[Run], open_loop: bool) -> String {
     let gs = groups(runs);
     let mut rows = Vec::new();
     for g in &gs {
-        let (backend, point) = backend_and_point(g.name);
+        let (variant, point) = (g.runs[0].case.variant(), g.runs[0].case.point.as_str());
         let base = gs
             .iter()
-            .find(|b| backend_and_point(b.name).1 == point)
+            .find(|b| b.runs[0].case.point == point)
             .filter(|b| b.name != g.name);
-        let lat = |k: &'static str| move |r: &Run| r.get(&["latency", k]);
         let failed = g.runs.iter().filter(|r| r.failed).count();
         let errors: f64 = g.runs.iter().filter_map(|r| r.errors()).sum();
         rows.push(vec![
             point.to_owned(),
-            backend.to_owned(),
+            variant.to_owned(),
             g.runs.len().to_string(),
             show(
                 g.spread(|r| {
+                    let s = r.summary.as_ref()?;
                     if open_loop {
-                        r.get(&["workload", "rate_msgs_per_s"])
+                        s.workload.rate_msgs_per_s
                     } else {
-                        r.get(&["throughput_msgs_per_s"])
+                        Some(s.throughput_msgs_per_s)
                     }
                 }),
                 |v| fixed(Some(v), 0),
@@ -93,9 +84,9 @@ pub fn rows_rounds(runs: &[Run], open_loop: bool) -> String {
             marks_cell(g.runs.iter().map(|r| r.bound_mark())),
             show(g.spread(Run::cpu_us_per_msg), |v| format!("{v:.2}")),
             base.map_or_else(|| "1".into(), |b| cpu_ratio(b, g)),
-            show(g.spread(lat("p50_us")), |v| us_or_dash(Some(v))),
-            show(g.spread(lat("p99_us")), |v| us_or_dash(Some(v))),
-            show(g.spread(lat("p999_us")), |v| us_or_dash(Some(v))),
+            show(g.spread(|r| r.get(|s| s.latency.p50_us)), us),
+            show(g.spread(|r| r.get(|s| s.latency.p99_us)), us),
+            show(g.spread(|r| r.get(|s| s.latency.p999_us)), us),
             fixed(Some(errors), 0) + if failed > 0 { " FAILED" } else { "" },
         ]);
     }
@@ -137,7 +128,8 @@ pub fn throughput_note(runs: &[Run]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::Json;
+    use crate::report::folder::CaseRecord;
+    use c1m_loadgen::report::model::ServerStats;
 
     fn run(name: &str, round: u64, cpu_s: f64, tput: f64) -> Run {
         let summary = format!(
@@ -145,19 +137,25 @@ mod tests {
                "latency": {{"p50_us": 50, "p99_us": 90, "p999_us": 200}}}}"#
         );
         let server = format!(r#"{{"cpu_user_s": 0, "cpu_sys_s": {cpu_s}, "bytes_in": 64000000}}"#);
+        let server: serde_json::Value = serde_json::from_str(&server).expect("json");
         Run {
+            dir: name.into(),
             name: name.into(),
-            summary: serde_json::from_str::<Json>(&summary).expect("json"),
-            server: serde_json::from_str::<Json>(&server).expect("json"),
-            hold: serde_json::from_str::<Json>("{}").expect("json"),
+            case: CaseRecord::from_label(name),
+            key: name.into(),
+            summary: Some(serde_json::from_str(&summary).expect("summary")),
+            server: Some(ServerStats::from_json("server.json".into(), &server)),
+            hold: serde_json::Value::Null,
+            window_cpu_us_per_req: None,
             failed: false,
         }
     }
 
     fn marked(mut r: Run, mark: &str) -> Run {
-        let bound =
-            serde_json::from_str::<Json>(&format!(r#"{{"mark": "{mark}"}}"#)).expect("json");
-        r.summary.set("bound", bound);
+        let bound = serde_json::from_str(&format!(r#"{{"mark": "{mark}"}}"#)).expect("json");
+        if let Some(s) = r.summary.as_mut() {
+            s.bound = Some(bound);
+        }
         r
     }
 
@@ -187,16 +185,6 @@ mod tests {
             "{unmarked}"
         );
         assert!(throughput_note(&[run("epoll-c100", 1, 5.0, 90.0)]).contains("not recorded"));
-    }
-
-    #[test]
-    fn labels_split_into_backend_and_point() {
-        assert_eq!(
-            backend_and_point("tokio-uring-c100"),
-            ("tokio-uring", "c100")
-        );
-        assert_eq!(backend_and_point("uring-c1000-r25"), ("uring", "c1000-r25"));
-        assert_eq!(backend_and_point("epoll"), ("epoll", ""));
     }
 
     #[test]

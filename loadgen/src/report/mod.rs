@@ -34,5 +34,5 @@ pub mod summary;
 
 pub use hlog::{add_into, new_histogram, record_ns};
 pub use merge::merge_records;
-pub use rundir::{latency_summary, read_run_dir, write_run_dir, Interval, RunRecord};
+pub use rundir::{latency_summary, read_run_dir, read_summary, write_run_dir, Interval, RunRecord};
 pub use summary::{ConnectionLosses, Environment, LatencySummary, Summary, Workload};

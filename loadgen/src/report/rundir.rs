@@ -167,12 +167,9 @@ pub fn write_run_dir(dir: &Path, rec: &RunRecord) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reads a run folder written by [`write_run_dir`] (summary.json, latency.hlog and, when
-/// present, connect.hlog).
-///
-/// latency.hlog without a `Tag=measured` line (written by other tools) gives the measured
-/// histogram as the sum of the untagged intervals that start at or after the warm-up.
-pub fn read_run_dir(dir: &Path) -> anyhow::Result<RunRecord> {
+/// The typed summary.json of a run folder (what [`read_run_dir`] starts with): for
+/// folders without an interval log (wrk's), and readers that need no histogram.
+pub fn read_summary(dir: &Path) -> anyhow::Result<Summary> {
     let shown = dir.display();
     if !dir.exists() {
         bail!("{shown} does not exist: give a run folder written by `c1m-loadgen run --out DIR`");
@@ -188,13 +185,22 @@ pub fn read_run_dir(dir: &Path) -> anyhow::Result<RunRecord> {
     }
     let json = fs::read(&summary_path)
         .with_context(|| format!("cannot read {}", summary_path.display()))?;
-    let summary: Summary = serde_json::from_slice(&json).with_context(|| {
+    serde_json::from_slice(&json).with_context(|| {
         format!(
             "{} is not a valid summary.json; rewrite it with `c1m-loadgen run` or fix the JSON",
             summary_path.display()
         )
-    })?;
+    })
+}
 
+/// Reads a run folder written by [`write_run_dir`] (summary.json, latency.hlog and, when
+/// present, connect.hlog).
+///
+/// latency.hlog without a `Tag=measured` line (written by other tools) gives the measured
+/// histogram as the sum of the untagged intervals that start at or after the warm-up.
+pub fn read_run_dir(dir: &Path) -> anyhow::Result<RunRecord> {
+    let shown = dir.display();
+    let summary = read_summary(dir)?;
     let hlog_path = dir.join(LATENCY_HLOG_FILE);
     if !hlog_path.is_file() {
         bail!(
