@@ -1,7 +1,7 @@
 //! Reports as pure functions of result folders: the one run-folder reader
 //! ([`folder`]: `case.json`, the loadgen's typed summary, server.json), a scenario's
 //! compare.md ([`scenario_md`]: `c1m-loadgen compare`'s tables plus the hold and churn
-//! tables), the headline of a whole run ([`headline`], [`crate::headline`]), several
+//! tables), the headline of a whole run ([`mod@headline`]), several
 //! server processes' `server.json` summed into one ([`merge_server`]) and the hold
 //! scenario's `hold.json` ([`hold_json`]).
 //!
@@ -9,6 +9,7 @@
 //! here invents a number: a missing value prints as "-".
 
 pub mod folder;
+pub mod headline;
 pub mod scenario_md;
 mod server;
 mod spread;

@@ -28,6 +28,46 @@ fn opt(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
     v.map(f).unwrap_or_else(|| "–".to_owned())
 }
 
+/// One run's row of the plain table, ratios against `first`.
+fn plain_row(r: &Run, first: &Run, with_server: bool) -> Vec<String> {
+    let f = &first.record.summary;
+    let s = &r.record.summary;
+    let l = &s.latency;
+    let mut row = vec![
+        r.name.replace('|', "\\|"),
+        format_number(s.connections_established as f64),
+        format_number(s.throughput_msgs_per_s.round()),
+        fmt_us(l.p50_us),
+        fmt_us(l.p90_us),
+        fmt_us(l.p99_us),
+        fmt_us(l.p999_us),
+        fmt_us(l.p9999_us),
+        fmt_us(l.max_us),
+        format_number(r.errors() as f64),
+        super::bound::marks_cell([s.bound.as_ref().map(|b| b.mark.as_str())]),
+    ];
+    if with_server {
+        let srv = r.server.as_ref();
+        row.push(
+            srv.and_then(|s| s.backend.clone())
+                .unwrap_or_else(|| "–".to_owned()),
+        );
+        row.push(opt(r.cpu_us_per_msg(), |v| format!("{v:.2}")));
+        row.push(opt(r.syscalls_per_msg(), |v| format!("{v:.3}")));
+        row.push(opt(srv.and_then(|s| s.rss_per_conn_bytes), fmt_bytes));
+    }
+    row.push(fmt_ratio(s.throughput_msgs_per_s, f.throughput_msgs_per_s));
+    row.push(fmt_ratio(l.p99_us, f.latency.p99_us));
+    row.push(fmt_ratio(l.p999_us, f.latency.p999_us));
+    if with_server {
+        row.push(match (r.cpu_us_per_msg(), first.cpu_us_per_msg()) {
+            (Some(a), Some(b)) => fmt_ratio(a, b),
+            _ => "–".to_owned(),
+        });
+    }
+    row
+}
+
 /// The markdown: a one-line preamble, the table, and notes on how the columns are made.
 pub fn compare_markdown(runs: &[Run]) -> String {
     let Some(first) = runs.first() else {
@@ -55,45 +95,10 @@ pub fn compare_markdown(runs: &[Run]) -> String {
         header.push("CPU/msg ×");
     }
 
-    let f = &first.record.summary;
-    let mut rows: Vec<Vec<String>> = Vec::new();
-    for r in runs {
-        let s = &r.record.summary;
-        let l = &s.latency;
-        let mut row = vec![
-            r.name.replace('|', "\\|"),
-            format_number(s.connections_established as f64),
-            format_number(s.throughput_msgs_per_s.round()),
-            fmt_us(l.p50_us),
-            fmt_us(l.p90_us),
-            fmt_us(l.p99_us),
-            fmt_us(l.p999_us),
-            fmt_us(l.p9999_us),
-            fmt_us(l.max_us),
-            format_number(r.errors() as f64),
-            super::bound::marks_cell([s.bound.as_ref().map(|b| b.mark.as_str())]),
-        ];
-        if with_server {
-            let srv = r.server.as_ref();
-            row.push(
-                srv.and_then(|s| s.backend.clone())
-                    .unwrap_or_else(|| "–".to_owned()),
-            );
-            row.push(opt(r.cpu_us_per_msg(), |v| format!("{v:.2}")));
-            row.push(opt(r.syscalls_per_msg(), |v| format!("{v:.3}")));
-            row.push(opt(srv.and_then(|s| s.rss_per_conn_bytes), fmt_bytes));
-        }
-        row.push(fmt_ratio(s.throughput_msgs_per_s, f.throughput_msgs_per_s));
-        row.push(fmt_ratio(l.p99_us, f.latency.p99_us));
-        row.push(fmt_ratio(l.p999_us, f.latency.p999_us));
-        if with_server {
-            row.push(match (r.cpu_us_per_msg(), first.cpu_us_per_msg()) {
-                (Some(a), Some(b)) => fmt_ratio(a, b),
-                _ => "–".to_owned(),
-            });
-        }
-        rows.push(row);
-    }
+    let rows: Vec<Vec<String>> = runs
+        .iter()
+        .map(|r| plain_row(r, first, with_server))
+        .collect();
 
     let mut md = String::new();
     // Writing to a String cannot fail; results are ignored on purpose.

@@ -53,35 +53,9 @@ pub fn merge_environment(s: &mut super::Summary, parts: &[RunRecord]) {
     s.bound = s.environment.bound();
 }
 
-/// Merges runs that happened at the same time into one.
-///
-/// - histograms (measured, connect) are added;
-/// - counters (connections, messages, errors, per-errno maps, asked connections, rate,
-///   procs, churn connects/s, loadgen CPU %) are summed;
-/// - durations (measured, warm-up, ramp) and worst cases (send lag, machine CPU busy %)
-///   take the maximum;
-/// - intervals are aligned by absolute time on a grid of the median interval length
-///   (1 s) from the earliest start; an interval joins the grid cell its midpoint falls in;
-/// - throughput = merged messages received / merged measured seconds;
-/// - everything else (label, command line, environment) comes from the first part, with
-///   differing host names joined by commas.
-pub fn merge_records(parts: &[RunRecord]) -> anyhow::Result<RunRecord> {
-    let Some(first) = parts.first() else {
-        bail!("nothing to merge: give at least one run folder");
-    };
-    let start_epoch_s = parts
-        .iter()
-        .map(|p| p.start_epoch_s)
-        .fold(f64::INFINITY, f64::min);
-
-    let mut latency = new_histogram();
-    let mut connect_latency = new_histogram();
-    for p in parts {
-        add_into(&mut latency, &p.latency, "latency")?;
-        add_into(&mut connect_latency, &p.connect_latency, "connect latency")?;
-    }
-
-    // Intervals on a common grid.
+/// The intervals of `parts` on one grid of the median interval length from the
+/// earliest start (`start_epoch_s`): an interval joins the cell its midpoint falls in.
+fn merge_intervals(parts: &[RunRecord], start_epoch_s: f64) -> anyhow::Result<Vec<Interval>> {
     let mut lengths: Vec<f64> = parts
         .iter()
         .flat_map(|p| p.intervals.iter().map(|i| i.length_s))
@@ -118,7 +92,38 @@ pub fn merge_records(parts: &[RunRecord]) -> anyhow::Result<RunRecord> {
             }
         }
     }
-    let intervals: Vec<Interval> = cells.into_values().collect();
+    Ok(cells.into_values().collect())
+}
+
+/// Merges runs that happened at the same time into one.
+///
+/// - histograms (measured, connect) are added;
+/// - counters (connections, messages, errors, per-errno maps, asked connections, rate,
+///   procs, churn connects/s, loadgen CPU %) are summed;
+/// - durations (measured, warm-up, ramp) and worst cases (send lag, machine CPU busy %)
+///   take the maximum;
+/// - intervals are aligned by absolute time on a grid of the median interval length
+///   (1 s) from the earliest start; an interval joins the grid cell its midpoint falls in;
+/// - throughput = merged messages received / merged measured seconds;
+/// - everything else (label, command line, environment) comes from the first part, with
+///   differing host names joined by commas.
+pub fn merge_records(parts: &[RunRecord]) -> anyhow::Result<RunRecord> {
+    let Some(first) = parts.first() else {
+        bail!("nothing to merge: give at least one run folder");
+    };
+    let start_epoch_s = parts
+        .iter()
+        .map(|p| p.start_epoch_s)
+        .fold(f64::INFINITY, f64::min);
+
+    let mut latency = new_histogram();
+    let mut connect_latency = new_histogram();
+    for p in parts {
+        add_into(&mut latency, &p.latency, "latency")?;
+        add_into(&mut connect_latency, &p.connect_latency, "connect latency")?;
+    }
+
+    let intervals = merge_intervals(parts, start_epoch_s)?;
 
     let mut s = first.summary.clone();
     if let Some(earliest) = parts

@@ -74,6 +74,7 @@ fn nice_step(range: f64, target: f64) -> f64 {
     step * mag
 }
 
+#[derive(Clone, Copy)]
 enum YScale {
     Linear {
         max: f64,
@@ -119,43 +120,10 @@ fn nice_125(v: f64, up: bool) -> f64 {
 
 /// The SVG text: one polyline per series (empty series are listed in the legend only).
 pub fn percentile_plot_svg(title: &str, series: &[Series<'_>]) -> String {
-    // Points (log10 of 1/(1-p), µs) per series; the 100% row has no finite x and is left
-    // out, as the HdrHistogram plotter leaves it out.
-    let curves: Vec<Vec<(f64, f64)>> = series
-        .iter()
-        .map(|s| {
-            percentile_rows(s.hist, TICKS_PER_HALF_DISTANCE)
-                .into_iter()
-                .filter(|r| r.percentile < 100.0)
-                .map(|r| {
-                    let x = (1.0 / (1.0 - r.percentile / 100.0)).log10();
-                    (x, r.value as f64 / 1000.0)
-                })
-                .collect()
-        })
-        .collect();
-    let all = curves.iter().flatten();
-    let x_hi = all.clone().map(|p| p.0).fold(0.0_f64, f64::max);
+    let curves = curves_of(series);
+    let x_hi = curves.iter().flatten().map(|p| p.0).fold(0.0_f64, f64::max);
     let x_decades = (x_hi.ceil() as i32).clamp(2, 8);
-    let y_max = all.clone().map(|p| p.1).fold(0.0_f64, f64::max);
-    let y_min_pos = all
-        .clone()
-        .map(|p| p.1)
-        .filter(|v| *v > 0.0)
-        .fold(f64::INFINITY, f64::min);
-
-    let yscale = if y_min_pos.is_finite() && y_max / y_min_pos > 100.0 {
-        YScale::Log {
-            lo: nice_125(y_min_pos, false),
-            hi: nice_125(y_max, true),
-        }
-    } else {
-        let top = if y_max > 0.0 { y_max * 1.08 } else { 1.0 };
-        let step = nice_step(top, 6.0);
-        YScale::Linear {
-            max: (top / step).ceil() * step,
-        }
-    };
+    let yscale = y_scale(&curves);
 
     let pw = WIDTH - LEFT - RIGHT;
     let ph = PLOT_HEIGHT;
@@ -201,32 +169,7 @@ pub fn percentile_plot_svg(title: &str, series: &[Series<'_>]) -> String {
     );
 
     // y ticks.
-    let mut y_ticks: Vec<f64> = Vec::new();
-    match yscale {
-        YScale::Linear { max } => {
-            let step = nice_step(max, 6.0);
-            let mut v = 0.0;
-            while v <= max * (1.0 + 1e-9) {
-                y_ticks.push(v);
-                v += step;
-            }
-        }
-        YScale::Log { lo, hi } => {
-            // 1-2-5 ticks over up to three decades, decades only beyond.
-            let few = hi / lo <= 1000.0 * (1.0 + 1e-9);
-            let mut d = lo.log10().floor() as i32;
-            while 10_f64.powi(d) <= hi * (1.0 + 1e-9) {
-                for m in [1.0, 2.0, 5.0] {
-                    let v = m * 10_f64.powi(d);
-                    if (m == 1.0 || few) && v >= lo * (1.0 - 1e-9) && v <= hi * (1.0 + 1e-9) {
-                        y_ticks.push(v);
-                    }
-                }
-                d += 1;
-            }
-        }
-    }
-    for v in y_ticks {
+    for v in y_ticks(yscale) {
         let y = py(v);
         let _ = writeln!(
             svg,
@@ -255,7 +198,92 @@ pub fn percentile_plot_svg(title: &str, series: &[Series<'_>]) -> String {
         r#"<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="none" stroke="black"/>"#
     );
 
-    // Curves.
+    draw_curves(&mut svg, &curves, &px, &py);
+
+    legend(&mut svg, series, legend_top);
+    svg.push_str("</svg>\n");
+    svg
+}
+
+/// Points (log10 of 1/(1-p), µs) per series; the 100% row has no finite x and is left
+/// out, as the HdrHistogram plotter leaves it out.
+fn curves_of(series: &[Series<'_>]) -> Vec<Vec<(f64, f64)>> {
+    series
+        .iter()
+        .map(|s| {
+            percentile_rows(s.hist, TICKS_PER_HALF_DISTANCE)
+                .into_iter()
+                .filter(|r| r.percentile < 100.0)
+                .map(|r| {
+                    let x = (1.0 / (1.0 - r.percentile / 100.0)).log10();
+                    (x, r.value as f64 / 1000.0)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Linear from 0, or logarithmic when the values span more than two decades.
+fn y_scale(curves: &[Vec<(f64, f64)>]) -> YScale {
+    let all = curves.iter().flatten();
+    let y_max = all.clone().map(|p| p.1).fold(0.0_f64, f64::max);
+    let y_min_pos = all
+        .clone()
+        .map(|p| p.1)
+        .filter(|v| *v > 0.0)
+        .fold(f64::INFINITY, f64::min);
+
+    if y_min_pos.is_finite() && y_max / y_min_pos > 100.0 {
+        YScale::Log {
+            lo: nice_125(y_min_pos, false),
+            hi: nice_125(y_max, true),
+        }
+    } else {
+        let top = if y_max > 0.0 { y_max * 1.08 } else { 1.0 };
+        let step = nice_step(top, 6.0);
+        YScale::Linear {
+            max: (top / step).ceil() * step,
+        }
+    }
+}
+
+/// The values of the y axis' ticks.
+fn y_ticks(yscale: YScale) -> Vec<f64> {
+    let mut y_ticks: Vec<f64> = Vec::new();
+    match yscale {
+        YScale::Linear { max } => {
+            let step = nice_step(max, 6.0);
+            let mut v = 0.0;
+            while v <= max * (1.0 + 1e-9) {
+                y_ticks.push(v);
+                v += step;
+            }
+        }
+        YScale::Log { lo, hi } => {
+            // 1-2-5 ticks over up to three decades, decades only beyond.
+            let few = hi / lo <= 1000.0 * (1.0 + 1e-9);
+            let mut d = lo.log10().floor() as i32;
+            while 10_f64.powi(d) <= hi * (1.0 + 1e-9) {
+                for m in [1.0, 2.0, 5.0] {
+                    let v = m * 10_f64.powi(d);
+                    if (m == 1.0 || few) && v >= lo * (1.0 - 1e-9) && v <= hi * (1.0 + 1e-9) {
+                        y_ticks.push(v);
+                    }
+                }
+                d += 1;
+            }
+        }
+    }
+    y_ticks
+}
+
+/// One polyline per curve.
+fn draw_curves(
+    svg: &mut String,
+    curves: &[Vec<(f64, f64)>],
+    px: &dyn Fn(f64) -> f64,
+    py: &dyn Fn(f64) -> f64,
+) {
     for (i, pts) in curves.iter().enumerate() {
         if pts.is_empty() {
             continue;
@@ -271,8 +299,10 @@ pub fn percentile_plot_svg(title: &str, series: &[Series<'_>]) -> String {
             points.trim_end()
         );
     }
+}
 
-    // Legend under the plot, one row per run, so it never hides a curve.
+/// The legend under the plot, one row per run, so it never hides a curve.
+fn legend(svg: &mut String, series: &[Series<'_>], legend_top: f64) {
     for (i, s) in series.iter().enumerate() {
         let text = if s.hist.is_empty() {
             format!("{} (no samples)", s.name)
@@ -302,8 +332,6 @@ pub fn percentile_plot_svg(title: &str, series: &[Series<'_>]) -> String {
             xml_escape(&text)
         );
     }
-    svg.push_str("</svg>\n");
-    svg
 }
 
 #[cfg(test)]
