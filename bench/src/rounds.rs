@@ -69,8 +69,8 @@ pub fn equal_load_rate(fraction: f64, runs: &[(String, f64)]) -> Option<u64> {
 pub fn throughputs(dirs: &[PathBuf]) -> Vec<(String, f64)> {
     dirs.iter()
         .filter_map(|d| {
-            let run = crate::report::Run::load(d);
-            Some((run.name.clone(), run.get(&["throughput_msgs_per_s"])?))
+            let run = crate::report::RunFolder::read(d).ok()?;
+            Some((run.name.clone(), run.get(|s| s.throughput_msgs_per_s)?))
         })
         .collect()
 }

@@ -3,13 +3,13 @@
 
 use crate::plan::{self, Scenario, MSG_SIZE, PORT_LO};
 use crate::report;
+use crate::report::scenario_md::base_name;
+pub use crate::report::scenario_md::{failed_note, ok_runs};
 use crate::rounds;
 use crate::runcase::{run_case, Case};
 use crate::runner::{Ctx, Kind};
 use crate::safe_fs;
-use c1m_loadgen::report::compare::{load_runs, markdown, plot_svg, Run};
 use std::fmt::Write as _;
-use std::fs;
 use std::path::{Path, PathBuf};
 
 /// A whole run: its cases' context and what its run.md files say.
@@ -338,75 +338,17 @@ impl Suite<'_> {
 
     /// Which backends ran as several processes, or were capped, at `n` connections.
     fn procs_note(&self, n: u64) -> String {
-        let l = &self.ctx.limits;
-        let mut note = String::new();
-        for v in &self.variants {
-            let b = v.backend;
-            let c = l.conns_for(b, n);
-            let p = l.procs_for(b, c);
-            if p > 1 {
-                let _ = writeln!(note, "- {}: {p} server processes, one port each ({} and up), {} connections each; RLIMIT_NOFILE is {} here and this backend needs one fd per connection. server.json is the sum of server-procs/*.json.",
-                    v.name, self.ctx.topo.placement.listen(PORT_LO), c.div_ceil(p), l.nofile_soft);
-            }
-            if c != n {
-                let why = l.cap_reason(b, n).unwrap_or_default();
-                let _ = writeln!(
-                    note,
-                    "- {}: CAPPED at {c} of {n} connections by {why}",
-                    v.name
-                );
-            }
-        }
-        if !note.is_empty() {
-            note.push('\n');
-        }
-        note
+        let listen = self.ctx.topo.placement.listen(PORT_LO);
+        report::scenario_md::procs_note(&self.ctx.limits, &self.variants, &listen, n)
     }
 
-    /// `c1m-loadgen compare`'s table of `dirs` with paths relative to the scenario
-    /// folder, and its plot `svg` in the scenario folder.
+    /// `c1m-loadgen compare`'s table of `dirs` and its plot `svg` in the scenario folder
+    /// ([`report::scenario_md::compare`]); a failure is also a failed run of the suite.
     fn compare(&mut self, sdir: &Path, svg: &str, dirs: &[PathBuf]) -> String {
-        if dirs.is_empty() {
-            return "No run produced results.\n\n".into();
-        }
-        let runs = match load_sorted(dirs) {
-            Ok(r) => r,
-            Err(e) => {
-                let e = format!("{e:#}");
-                self.ctx
-                    .failures
-                    .push(format!("compare in {}: {e}", base_name(sdir)));
-                return format!("c1m-loadgen compare failed: {e}\n\n");
-            }
-        };
-        if let Err(e) = safe_fs::write(&sdir.join(svg), plot_svg(&runs)) {
-            self.ctx.failures.push(format!(
-                "compare in {}: cannot write {svg}: {e}",
-                base_name(sdir)
-            ));
-        }
-        format!(
-            "{}\n![latency percentiles]({svg})\n\n",
-            compare_table(sdir, &runs)
-        )
+        let (md, failure) = report::scenario_md::compare(sdir, svg, dirs);
+        self.ctx.failures.extend(failure);
+        md
     }
-}
-
-/// The runs of `dirs` in canonical backend order, so ratios are against the same backend
-/// (the first asked for) whatever order the rounds ran in.
-pub fn load_sorted(dirs: &[PathBuf]) -> anyhow::Result<Vec<Run>> {
-    let mut dirs = dirs.to_vec();
-    dirs.sort_by_key(|d| {
-        let name = base_name(d);
-        report::backend_rank(report::backend_and_point(&name).0)
-    });
-    load_runs(&dirs)
-}
-
-/// `c1m-loadgen compare`'s table of `runs` with paths relative to the scenario folder
-/// `sdir` (pure: what a scenario's compare.md shows for them).
-pub fn compare_table(sdir: &Path, runs: &[Run]) -> String {
-    markdown(runs).replace(&format!("{}/", sdir.display()), "")
 }
 
 /// The one definition of a scenario folder's name: `<stamp>-<host>-<scenario>`, and
@@ -425,75 +367,10 @@ pub fn headline_file(stamp: &str, host: &str) -> String {
     format!("{stamp}-{host}-headline.md")
 }
 
-fn base_name(p: &Path) -> String {
-    p.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
 pub(crate) fn append_run_md(sdir: &Path, text: &str) -> anyhow::Result<()> {
     safe_fs::append(&sdir.join("run.md"), text)
 }
 
 pub(crate) fn write_md(sdir: &Path, md: &str) -> anyhow::Result<()> {
     safe_fs::write(&sdir.join("compare.md"), md)
-}
-
-/// The names in a scenario's runs.txt, in run order.
-fn run_names(sdir: &Path) -> Vec<String> {
-    fs::read_to_string(sdir.join("runs.txt"))
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
-/// Run folders (in run order) that have a summary.json, whose name ends in `suffix`.
-pub fn ok_runs(sdir: &Path, suffix: Option<&str>) -> Vec<PathBuf> {
-    run_names(sdir)
-        .into_iter()
-        .filter(|n| suffix.is_none_or(|s| n.ends_with(s)))
-        .map(|n| sdir.join(n))
-        .filter(|d| d.join("summary.json").is_file())
-        .collect()
-}
-
-/// "- **name failed**: reason" for every FAILED run, then a blank line.
-pub fn failed_note(sdir: &Path) -> String {
-    let mut out = String::new();
-    for n in run_names(sdir) {
-        if let Ok(why) = fs::read_to_string(sdir.join(&n).join("FAILED")) {
-            let _ = writeln!(out, "- **{n} failed**: {}", why.trim_end_matches('\n'));
-        }
-    }
-    out.push('\n');
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::statedir::tests::TempDir;
-
-    #[test]
-    fn run_lists_and_failure_notes() {
-        let t = TempDir::new();
-        let s = &t.0;
-        fs::write(s.join("runs.txt"), "uring-c100\nepoll-c100\nuring-c1000\n").unwrap();
-        for n in ["uring-c100", "uring-c1000"] {
-            fs::create_dir_all(s.join(n)).unwrap();
-            fs::write(s.join(n).join("summary.json"), "{}").unwrap();
-        }
-        fs::create_dir_all(s.join("epoll-c100")).unwrap();
-        fs::write(s.join("epoll-c100/FAILED"), "server exit status 2\n").unwrap();
-        assert_eq!(
-            ok_runs(s, None),
-            vec![s.join("uring-c100"), s.join("uring-c1000")]
-        );
-        assert_eq!(ok_runs(s, Some("-c100")), vec![s.join("uring-c100")]);
-        assert_eq!(
-            failed_note(s),
-            "- **epoll-c100 failed**: server exit status 2\n\n"
-        );
-    }
 }

@@ -14,7 +14,7 @@
 
 use c1m_bench::headline::{headline_md, Head};
 use c1m_bench::plan::Scenario;
-use c1m_bench::scenarios::{compare_table, failed_note, load_sorted, ok_runs};
+use c1m_bench::report::scenario_md::{compare_table, failed_note, load_sorted, ok_runs};
 use std::fmt::Write as _;
 use std::fs;
 use std::os::unix::fs::DirBuilderExt as _;

@@ -6,10 +6,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => c1m_loadgen::engine::run(*args),
-        Command::Compare(args) => {
-            c1m_loadgen::report::compare::run(args).map(|()| ExitCode::SUCCESS)
+        Command::Compare(a) => {
+            c1m_loadgen::report::compare::compare(&a.dirs, a.out.as_deref(), a.plot.as_deref()).map(
+                |md| {
+                    print!("{md}");
+                    ExitCode::SUCCESS
+                },
+            )
         }
-        Command::Merge(args) => c1m_loadgen::report::merge::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Merge(a) => {
+            c1m_loadgen::report::merge::merge(&a.dirs, &a.out).map(|_| ExitCode::SUCCESS)
+        }
     };
     match result {
         Ok(code) => code,

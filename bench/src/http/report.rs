@@ -4,8 +4,10 @@
 //! sees where the two clients agree; then the open-loop point (c1m-loadgen only).
 
 use super::{Client, Server};
-use crate::report::{fmt, fmt_us, run_dirs, table, Json, Run};
-use c1m_loadgen::report::stats::{pair_rounds, paired_ratios, Spread};
+use crate::report::folder::{read_all, run_dirs, RunFolder};
+use c1m_loadgen::report::fmt::{fixed, plain_table, us_or_dash};
+use c1m_loadgen::report::stats::{ratio_cell, Rounded};
+use c1m_loadgen::report::LatencySummary;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -31,90 +33,83 @@ pub struct HttpRun {
 }
 
 impl HttpRun {
-    /// A run folder (case.json, summary.json, server_cpu.json); None without case.json.
-    pub fn load(dir: &Path) -> Option<HttpRun> {
-        let case = Json::load_obj(&dir.join("case.json"));
-        let text = |k: &str| match case.get(k) {
-            Some(Json::Str(s)) => Some(s.clone()),
-            _ => None,
-        };
-        let server = Server::from_name(&text("server")?)?;
-        let client = Client::from_name(&text("client")?)?;
-        let run = Run::load(dir);
-        let cpu = Json::load_obj(&dir.join("server_cpu.json")).num_at(&["cpu_us_per_request"]);
-        let lat = |k: &str| run.get(&["latency", k]);
+    /// An http run folder read by [`RunFolder::read`]; None when its case record names no
+    /// server and client (a folder recorded without case.json).
+    pub fn of(run: &RunFolder) -> Option<HttpRun> {
+        let server = Server::from_name(run.case.server.as_deref()?)?;
+        let client = Client::from_name(run.case.client.as_deref()?)?;
+        let lat = |f: fn(&LatencySummary) -> f64| run.get(|s| f(&s.latency));
         Some(HttpRun {
             server,
             client,
-            point: text("point").unwrap_or_default(),
-            round: case.num_at(&["round"]).map(|r| r as u64),
+            point: run.case.point.clone(),
+            round: run.case.round,
             failed: run.failed,
-            rps: run.get(&["throughput_msgs_per_s"]),
-            rate: case.num_at(&["rate_req_per_s"]),
-            p50: lat("p50_us"),
-            p99: lat("p99_us"),
-            p999: lat("p999_us"),
-            cpu: if run.failed { None } else { cpu },
+            rps: run.get(|s| s.throughput_msgs_per_s),
+            rate: run.case.rate_req_per_s,
+            p50: lat(|l| l.p50_us),
+            p99: lat(|l| l.p99_us),
+            p999: lat(|l| l.p999_us),
+            cpu: if run.failed {
+                None
+            } else {
+                run.window_cpu_us_per_req
+            },
             errors: run.errors(),
         })
     }
 }
 
+/// Every http run of a scenario folder, in run order, and a note for each folder that
+/// could not be read.
+pub fn load_runs_noted(sdir: &Path) -> (Vec<HttpRun>, Vec<String>) {
+    let (runs, notes) = read_all(&run_dirs(sdir));
+    (runs.iter().filter_map(HttpRun::of).collect(), notes)
+}
+
 /// Every http run of a scenario folder, in run order.
 pub fn load_runs(sdir: &Path) -> Vec<HttpRun> {
-    run_dirs(sdir)
-        .iter()
-        .filter_map(|d| HttpRun::load(d))
-        .collect()
+    load_runs_noted(sdir).0
+}
+
+impl Rounded for HttpRun {
+    fn round(&self) -> Option<u64> {
+        self.round
+    }
 }
 
 /// The rounds of one (server, client, point).
-struct Group<'a>(Vec<&'a HttpRun>);
+type Group<'a> = c1m_loadgen::report::stats::Group<'a, HttpRun>;
 
-impl<'a> Group<'a> {
-    fn of(runs: &'a [HttpRun], server: Server, client: Client, point: &str) -> Group<'a> {
-        Group(
-            runs.iter()
-                .filter(|r| r.server == server && r.client == client && r.point == point)
-                .collect(),
-        )
-    }
-
-    fn values(&self, f: fn(&HttpRun) -> Option<f64>) -> Vec<Option<f64>> {
-        self.0.iter().map(|r| f(r)).collect()
-    }
-
-    /// "median (min-max)" of `f` over the rounds, "-" without a value.
-    fn cell(&self, f: fn(&HttpRun) -> Option<f64>, show: fn(f64) -> String) -> String {
-        let v: Vec<f64> = self.values(f).into_iter().flatten().collect();
-        Spread::of(&v).map_or_else(|| "-".into(), |s| s.format(show))
-    }
-
-    fn rounds(&self) -> Vec<Option<u64>> {
-        self.0.iter().map(|r| r.round).collect()
-    }
-
-    /// Errors summed over the rounds, FAILED when a round failed.
-    fn errors(&self) -> String {
-        if self.0.is_empty() {
-            return "-".into();
-        }
-        let e: f64 = self.0.iter().filter_map(|r| r.errors).sum();
-        let failed = self.0.iter().filter(|r| r.failed).count();
-        fmt(Some(e), 0) + if failed > 0 { " FAILED" } else { "" }
+fn group<'a>(runs: &'a [HttpRun], server: Server, client: Client, point: &str) -> Group<'a> {
+    Group {
+        name: "",
+        runs: runs
+            .iter()
+            .filter(|r| r.server == server && r.client == client && r.point == point)
+            .collect(),
     }
 }
 
-/// `this / base` of `f`, the median (min-max) of per-round paired ratios, "~" when the
-/// rounds fall on both sides of 1.0.
-fn ratio(base: &Group, this: &Group, f: fn(&HttpRun) -> Option<f64>) -> String {
-    let pairing = pair_rounds(&base.rounds(), &this.rounds());
-    let r = paired_ratios(&pairing, &base.values(f), &this.values(f));
-    match Spread::of(&r) {
-        Some(s) if s.straddles_one() => format!("{} ~", s.format(|v| format!("{v:.2}"))),
-        Some(s) => s.format(|v| format!("{v:.2}")),
-        None => "-".into(),
+/// "median (min-max)" of `f` over the rounds, "-" without a value.
+fn cell(g: &Group<'_>, f: fn(&HttpRun) -> Option<f64>, show: fn(f64) -> String) -> String {
+    g.spread(f).map_or_else(|| "-".into(), |s| s.format(show))
+}
+
+/// Errors summed over the rounds, FAILED when a round failed.
+fn errors(g: &Group<'_>) -> String {
+    if g.runs.is_empty() {
+        return "-".into();
     }
+    let e: f64 = g.runs.iter().filter_map(|r| r.errors).sum();
+    let failed = g.runs.iter().filter(|r| r.failed).count();
+    fixed(Some(e), 0) + if failed > 0 { " FAILED" } else { "" }
+}
+
+/// `this / base` of `f`: the median (min-max) of per-round paired ratios, "~" when the
+/// rounds fall on both sides of 1.0.
+fn ratio(base: &Group<'_>, this: &Group<'_>, f: fn(&HttpRun) -> Option<f64>) -> String {
+    ratio_cell(&this.ratios_to(base, f)).unwrap_or_else(|| "-".into())
 }
 
 fn rps(r: &HttpRun) -> Option<f64> {
@@ -136,13 +131,13 @@ fn rate(r: &HttpRun) -> Option<f64> {
     r.rate
 }
 fn whole(v: f64) -> String {
-    fmt(Some(v), 0)
+    fixed(Some(v), 0)
 }
 fn two(v: f64) -> String {
     format!("{v:.2}")
 }
 fn us(v: f64) -> String {
-    fmt_us(Some(v))
+    us_or_dash(Some(v))
 }
 
 /// The servers of `runs` in table order, and the points (closed loop first).
@@ -165,46 +160,42 @@ fn closed_tables(runs: &[HttpRun], servers: &[Server], point: &str) -> String {
     let mut cost = Vec::new();
     let mut lat = Vec::new();
     for &s in servers {
-        let (a, b) = (Group::of(runs, s, lg, point), Group::of(runs, s, wk, point));
+        let (a, b) = (group(runs, s, lg, point), group(runs, s, wk, point));
         let vs = |c: Client| match first {
-            Some(f) if f != s => ratio(
-                &Group::of(runs, f, c, point),
-                &Group::of(runs, s, c, point),
-                cpu,
-            ),
+            Some(f) if f != s => ratio(&group(runs, f, c, point), &group(runs, s, c, point), cpu),
             _ => "1".into(),
         };
         tput.push(vec![
             s.name().into(),
-            format!("{} / {}", a.0.len(), b.0.len()),
-            a.cell(rps, whole),
-            b.cell(rps, whole),
+            format!("{} / {}", a.runs.len(), b.runs.len()),
+            cell(&a, rps, whole),
+            cell(&b, rps, whole),
             ratio(&a, &b, rps),
-            format!("{} / {}", a.errors(), b.errors()),
+            format!("{} / {}", errors(&a), errors(&b)),
         ]);
         cost.push(vec![
             s.name().into(),
-            a.cell(cpu, two),
-            b.cell(cpu, two),
+            cell(&a, cpu, two),
+            cell(&b, cpu, two),
             ratio(&a, &b, cpu),
             vs(lg),
             vs(wk),
         ]);
         lat.push(vec![
             s.name().into(),
-            a.cell(p50, us),
-            b.cell(p50, us),
+            cell(&a, p50, us),
+            cell(&b, p50, us),
             ratio(&a, &b, p50),
-            a.cell(p99, us),
-            b.cell(p99, us),
+            cell(&a, p99, us),
+            cell(&b, p99, us),
             ratio(&a, &b, p99),
-            a.cell(p999, us),
+            cell(&a, p999, us),
             "n/a".into(),
         ]);
     }
     let base = first.map_or("the first server", |f| f.name());
     let mut md = String::from("### Requests/s\n\n");
-    md.push_str(&table(
+    md.push_str(&plain_table(
         &[
             "server",
             "rounds (c1m-loadgen / wrk)",
@@ -220,7 +211,7 @@ fn closed_tables(runs: &[HttpRun], servers: &[Server], point: &str) -> String {
         format!("vs {base} (c1m-loadgen)"),
         format!("vs {base} (wrk)"),
     );
-    md.push_str(&table(
+    md.push_str(&plain_table(
         &[
             "server",
             "c1m-loadgen",
@@ -232,7 +223,7 @@ fn closed_tables(runs: &[HttpRun], servers: &[Server], point: &str) -> String {
         &cost,
     ));
     md.push_str("\n\n### Latency µs\n\n");
-    md.push_str(&table(
+    md.push_str(&plain_table(
         &[
             "server",
             "p50 c1m-loadgen",
@@ -257,28 +248,28 @@ fn open_table(runs: &[HttpRun], servers: &[Server], point: &str) -> String {
     let rows: Vec<Vec<String>> = servers
         .iter()
         .map(|&s| {
-            let g = Group::of(runs, s, lg, point);
+            let g = group(runs, s, lg, point);
             let vs = match first {
-                Some(f) if f != s => ratio(&Group::of(runs, f, lg, point), &g, cpu),
+                Some(f) if f != s => ratio(&group(runs, f, lg, point), &g, cpu),
                 _ => "1".into(),
             };
             vec![
                 s.name().into(),
-                g.0.len().to_string(),
-                g.cell(rate, whole),
-                g.cell(rps, whole),
-                g.cell(cpu, two),
+                g.runs.len().to_string(),
+                cell(&g, rate, whole),
+                cell(&g, rps, whole),
+                cell(&g, cpu, two),
                 vs,
-                g.cell(p50, us),
-                g.cell(p99, us),
-                g.cell(p999, us),
-                g.errors(),
+                cell(&g, p50, us),
+                cell(&g, p99, us),
+                cell(&g, p999, us),
+                errors(&g),
             ]
         })
         .collect();
     let base = first.map_or("the first server", |f| f.name());
     let h = format!("CPU vs {base}");
-    let mut md = table(
+    let mut md = plain_table(
         &[
             "server",
             "rounds",
@@ -302,7 +293,7 @@ pub const NOTE: &str = "Each number is the median over rounds with (min-max). Ra
 
 /// The body of the scenario's compare.md after its heading.
 pub fn compare_md(sdir: &Path, open_how: &str) -> String {
-    let runs = load_runs(sdir);
+    let (runs, notes) = load_runs_noted(sdir);
     if runs.is_empty() {
         return "No run produced results.\n".into();
     }
@@ -330,6 +321,9 @@ pub fn compare_md(sdir: &Path, open_how: &str) -> String {
         let _ = write!(md, "## {conns} connections, open loop at {rate} requests/s: c1m-loadgen only\n\nwrk cannot hold a constant rate (it is closed loop only), so this point has no wrk column. Rate: {open_how}. Latency from the intended send time (coordinated omission corrected).\n\n");
         md.push_str(&open_table(&runs, &servers, p));
     }
+    for n in notes {
+        let _ = writeln!(md, "{n}");
+    }
     md.push_str(NOTE);
     md.push('\n');
     md
@@ -344,36 +338,36 @@ pub fn headline_section(sdir: &Path) -> String {
     let mut rows = Vec::new();
     for p in &closed {
         for &s in &servers {
-            let (a, b) = (Group::of(&runs, s, lg, p), Group::of(&runs, s, wk, p));
+            let (a, b) = (group(&runs, s, lg, p), group(&runs, s, wk, p));
             rows.push(vec![
                 p.clone(),
                 s.name().into(),
-                a.cell(rps, whole),
-                b.cell(rps, whole),
-                a.cell(cpu, two),
-                b.cell(cpu, two),
+                cell(&a, rps, whole),
+                cell(&b, rps, whole),
+                cell(&a, cpu, two),
+                cell(&b, cpu, two),
                 ratio(&a, &b, cpu),
-                a.cell(p99, us),
-                b.cell(p99, us),
-                format!("{} / {}", a.errors(), b.errors()),
+                cell(&a, p99, us),
+                cell(&b, p99, us),
+                format!("{} / {}", errors(&a), errors(&b)),
             ]);
         }
     }
     for p in &open {
         for &s in &servers {
-            let a = Group::of(&runs, s, lg, p);
-            let rate = a.cell(rate, whole);
+            let a = group(&runs, s, lg, p);
+            let rate = cell(&a, rate, whole);
             rows.push(vec![
                 format!("{p} (open loop at {rate} req/s)"),
                 s.name().into(),
-                a.cell(rps, whole),
+                cell(&a, rps, whole),
                 "n/a".into(),
-                a.cell(cpu, two),
+                cell(&a, cpu, two),
                 "n/a".into(),
                 "-".into(),
-                a.cell(p99, us),
+                cell(&a, p99, us),
                 "n/a".into(),
-                a.errors(),
+                errors(&a),
             ]);
         }
     }
@@ -389,7 +383,7 @@ pub fn headline_section(sdir: &Path) -> String {
         "p99 µs wrk",
         "errors (c1m-loadgen / wrk)",
     ];
-    let mut out = table(&header, &rows);
+    let mut out = plain_table(&header, &rows);
     out.push_str("\n\n");
     out.push_str(NOTE);
     out

@@ -332,8 +332,7 @@ fn run_loadgen_client(
         Ok(w) => w,
         Err(e) => return Ok(Err(format!("{e:#}"))),
     };
-    let run = crate::report::Run::load(dir);
-    let requests = run.get(&["messages_received"]).unwrap_or(0.0) as u64;
+    let requests = c1m_loadgen::report::read_summary(dir).map_or(0, |s| s.messages_received);
     Ok(Ok(Measured {
         window,
         requests,
@@ -500,8 +499,9 @@ fn finish(
                 .lines()
                 .rfind(|l| l.contains(&needle))
                 .unwrap_or_default();
-            let cpu = crate::report::Json::load_obj(&dir.join("server_cpu.json"))
-                .num_at(&["cpu_us_per_request"]);
+            let cpu = crate::report::RunFolder::read(dir)
+                .ok()
+                .and_then(|r| r.window_cpu_us_per_req);
             let cpu = cpu.map_or_else(|| "-".into(), |c| format!("{c:.2}"));
             crate::log(line.chars().take(240).collect::<String>());
             crate::log(format!(

@@ -334,9 +334,9 @@ Transfer/sec:     13.46MB
         // The kit's readers take it like a loadgen's summary.json.
         let t = crate::statedir::tests::TempDir::new();
         std::fs::write(t.0.join("summary.json"), s.to_string()).unwrap();
-        let run = crate::report::Run::load(&t.0);
+        let run = crate::report::RunFolder::read(&t.0).expect("reads");
         assert_eq!(run.errors(), Some(5.0 + 3.0 + 1.0 + 12.0));
-        assert_eq!(run.get(&["latency", "p90_us"]), Some(19120.0));
+        assert_eq!(run.get(|s| s.latency.p90_us), Some(19120.0));
     }
 
     #[test]

@@ -1,31 +1,14 @@
-//! Headline rows over interleaved rounds: per backend and point the median and range of
-//! every number, and each backend's server CPU per message against the first backend as
+//! Headline rows over interleaved rounds: per variant and point the median and range of
+//! every number, and each variant's server CPU per message against the first variant as
 //! the median of per-round paired ratios ("~": the rounds straddle 1.0, no clear
 //! difference).
 
-use super::{fmt, fmt_us, table, Run};
+use super::folder::RunFolder as Run;
 use c1m_loadgen::report::bound::{self, marks_cell};
-use c1m_loadgen::report::stats::{pair_rounds, paired_ratios, Spread};
+use c1m_loadgen::report::fmt::{fixed, plain_table, us_or_dash};
+use c1m_loadgen::report::stats::{group_by, ratio_cell, Spread};
 
-/// Splits a run label into (backend, point): `tokio-uring-c100` -> (`tokio-uring`,
-/// `c100`), `uring-c1000-r25` -> (`uring`, `c1000-r25`), `epoll` -> (`epoll`, ``).
-pub fn backend_and_point(label: &str) -> (&str, &str) {
-    let at = label
-        .match_indices("-c")
-        .map(|(i, _)| i)
-        .filter(|&i| label[i + 2..].starts_with(|c: char| c.is_ascii_digit()))
-        .last();
-    match at {
-        Some(i) => (&label[..i], &label[i + 1..]),
-        None => (label, ""),
-    }
-}
-
-/// The runs of one label (its rounds), in run order.
-struct Group<'a> {
-    label: &'a str,
-    runs: Vec<&'a Run>,
-}
+type Group<'a> = c1m_loadgen::report::stats::Group<'a, Run>;
 
 /// The numbers of a point name, for ordering: `c1000-r25` -> [1000, 25].
 fn point_key(point: &str) -> Vec<u64> {
@@ -36,7 +19,8 @@ fn point_key(point: &str) -> Vec<u64> {
         .collect()
 }
 
-/// Position of a backend in the canonical order (unknown ones last).
+/// Position of a variant named as a backend in the canonical order (other variants
+/// after them, in the order they came).
 pub fn backend_rank(name: &str) -> usize {
     crate::plan::Backend::ALL
         .iter()
@@ -47,39 +31,16 @@ pub fn backend_rank(name: &str) -> usize {
 /// The runs grouped by label, ordered by point, then by backend in canonical order
 /// (rounds ran in shuffled order; the table should not).
 fn groups(runs: &[Run]) -> Vec<Group<'_>> {
-    let mut out: Vec<Group<'_>> = Vec::new();
-    for r in runs {
-        match out.iter_mut().find(|g| g.label == r.name) {
-            Some(g) => g.runs.push(r),
-            None => out.push(Group {
-                label: &r.name,
-                runs: vec![r],
-            }),
-        }
-    }
+    let mut out = group_by(runs, |r| r.key.as_str());
     out.sort_by_key(|g| {
-        let (backend, point) = backend_and_point(g.label);
-        (point_key(point), backend_rank(backend))
+        let case = &g.runs[0].case;
+        (point_key(&case.point), backend_rank(case.variant()))
     });
     out
 }
 
-impl Group<'_> {
-    fn values(&self, f: impl Fn(&Run) -> Option<f64>) -> Vec<Option<f64>> {
-        self.runs.iter().map(|r| f(r)).collect()
-    }
-
-    fn spread(&self, f: impl Fn(&Run) -> Option<f64>) -> Option<Spread> {
-        let v: Vec<f64> = self.values(f).into_iter().flatten().collect();
-        Spread::of(&v)
-    }
-
-    fn rounds(&self) -> Vec<Option<u64>> {
-        self.runs
-            .iter()
-            .map(|r| r.get(&["round"]).map(|x| x as u64))
-            .collect()
-    }
+fn us(v: f64) -> String {
+    us_or_dash(Some(v))
 }
 
 fn show(s: Option<Spread>, f: impl Fn(f64) -> String) -> String {
@@ -89,14 +50,7 @@ fn show(s: Option<Spread>, f: impl Fn(f64) -> String) -> String {
 /// Server CPU µs/msg of `g` over that of `base`, paired by round: "0.78 (0.72-0.82)",
 /// with " ~" when the rounds fall on both sides of 1.0.
 fn cpu_ratio(base: &Group<'_>, g: &Group<'_>) -> String {
-    let pairing = pair_rounds(&base.rounds(), &g.rounds());
-    let cpu = |r: &Run| r.cpu_us_per_msg();
-    let ratios = paired_ratios(&pairing, &base.values(cpu), &g.values(cpu));
-    match Spread::of(&ratios) {
-        Some(s) if s.straddles_one() => format!("{} ~", s.format(|v| format!("{v:.2}"))),
-        Some(s) => s.format(|v| format!("{v:.2}")),
-        None => "-".into(),
-    }
+    ratio_cell(&g.ratios_to(base, Run::cpu_us_per_msg)).unwrap_or_else(|| "-".into())
 }
 
 /// The headline table of a pingpong or latency folder over its rounds. `open_loop`:
@@ -105,35 +59,35 @@ pub fn rows_rounds(runs: &[Run], open_loop: bool) -> String {
     let gs = groups(runs);
     let mut rows = Vec::new();
     for g in &gs {
-        let (backend, point) = backend_and_point(g.label);
+        let (variant, point) = (g.runs[0].case.variant(), g.runs[0].case.point.as_str());
         let base = gs
             .iter()
-            .find(|b| backend_and_point(b.label).1 == point)
-            .filter(|b| b.label != g.label);
-        let lat = |k: &'static str| move |r: &Run| r.get(&["latency", k]);
+            .find(|b| b.runs[0].case.point == point)
+            .filter(|b| b.name != g.name);
         let failed = g.runs.iter().filter(|r| r.failed).count();
         let errors: f64 = g.runs.iter().filter_map(|r| r.errors()).sum();
         rows.push(vec![
             point.to_owned(),
-            backend.to_owned(),
+            variant.to_owned(),
             g.runs.len().to_string(),
             show(
                 g.spread(|r| {
+                    let s = r.summary.as_ref()?;
                     if open_loop {
-                        r.get(&["workload", "rate_msgs_per_s"])
+                        s.workload.rate_msgs_per_s
                     } else {
-                        r.get(&["throughput_msgs_per_s"])
+                        Some(s.throughput_msgs_per_s)
                     }
                 }),
-                |v| fmt(Some(v), 0),
+                |v| fixed(Some(v), 0),
             ),
             marks_cell(g.runs.iter().map(|r| r.bound_mark())),
             show(g.spread(Run::cpu_us_per_msg), |v| format!("{v:.2}")),
             base.map_or_else(|| "1".into(), |b| cpu_ratio(b, g)),
-            show(g.spread(lat("p50_us")), |v| fmt_us(Some(v))),
-            show(g.spread(lat("p99_us")), |v| fmt_us(Some(v))),
-            show(g.spread(lat("p999_us")), |v| fmt_us(Some(v))),
-            fmt(Some(errors), 0) + if failed > 0 { " FAILED" } else { "" },
+            show(g.spread(|r| r.get(|s| s.latency.p50_us)), us),
+            show(g.spread(|r| r.get(|s| s.latency.p99_us)), us),
+            show(g.spread(|r| r.get(|s| s.latency.p999_us)), us),
+            fixed(Some(errors), 0) + if failed > 0 { " FAILED" } else { "" },
         ]);
     }
     let rate = if open_loop { "rate msgs/s" } else { "msgs/s" };
@@ -150,7 +104,7 @@ pub fn rows_rounds(runs: &[Run], open_loop: bool) -> String {
         "p99.9 µs",
         "errors",
     ];
-    table(&header, &rows)
+    plain_table(&header, &rows)
 }
 
 /// What a closed-loop msgs/s column is, by the marks of its runs: the server's maximum
@@ -171,13 +125,11 @@ pub fn throughput_note(runs: &[Run]) -> String {
     }
 }
 
-/// What the table's notation means, printed under it.
-pub const NOTE: &str = "Each number is the median over rounds with (min-max); CPU ratio is the server CPU µs/msg of the backend over that of the first backend at the same point, the median of per-round paired ratios; \"~\" marks a ratio whose rounds fall on both sides of 1.0 (no clear difference).";
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::Json;
+    use crate::report::folder::CaseRecord;
+    use c1m_loadgen::report::model::ServerStats;
 
     fn run(name: &str, round: u64, cpu_s: f64, tput: f64) -> Run {
         let summary = format!(
@@ -185,19 +137,25 @@ mod tests {
                "latency": {{"p50_us": 50, "p99_us": 90, "p999_us": 200}}}}"#
         );
         let server = format!(r#"{{"cpu_user_s": 0, "cpu_sys_s": {cpu_s}, "bytes_in": 64000000}}"#);
+        let server: serde_json::Value = serde_json::from_str(&server).expect("json");
         Run {
+            dir: name.into(),
             name: name.into(),
-            summary: serde_json::from_str::<Json>(&summary).expect("json"),
-            server: serde_json::from_str::<Json>(&server).expect("json"),
-            hold: serde_json::from_str::<Json>("{}").expect("json"),
+            case: CaseRecord::from_label(name),
+            key: name.into(),
+            summary: Some(serde_json::from_str(&summary).expect("summary")),
+            server: Some(ServerStats::from_json("server.json".into(), &server)),
+            hold: serde_json::Value::Null,
+            window_cpu_us_per_req: None,
             failed: false,
         }
     }
 
     fn marked(mut r: Run, mark: &str) -> Run {
-        let bound =
-            serde_json::from_str::<Json>(&format!(r#"{{"mark": "{mark}"}}"#)).expect("json");
-        r.summary.set("bound", bound);
+        let bound = serde_json::from_str(&format!(r#"{{"mark": "{mark}"}}"#)).expect("json");
+        if let Some(s) = r.summary.as_mut() {
+            s.bound = Some(bound);
+        }
         r
     }
 
@@ -227,16 +185,6 @@ mod tests {
             "{unmarked}"
         );
         assert!(throughput_note(&[run("epoll-c100", 1, 5.0, 90.0)]).contains("not recorded"));
-    }
-
-    #[test]
-    fn labels_split_into_backend_and_point() {
-        assert_eq!(
-            backend_and_point("tokio-uring-c100"),
-            ("tokio-uring", "c100")
-        );
-        assert_eq!(backend_and_point("uring-c1000-r25"), ("uring", "c1000-r25"));
-        assert_eq!(backend_and_point("epoll"), ("epoll", ""));
     }
 
     #[test]

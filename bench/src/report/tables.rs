@@ -1,8 +1,11 @@
 //! The markdown the compare table has no columns for (hold, churn), and the headline of
 //! a whole run.
 
-use super::spread::{rows_rounds, throughput_note, NOTE};
-use super::{fmt, fmt_bytes, fmt_us, run_dirs, table, Run};
+use super::folder::{num, read_all, run_dirs, RunFolder as Run};
+use super::spread::{rows_rounds, throughput_note};
+use crate::plan::Scenario;
+use c1m_loadgen::report::fmt::{bytes_or_dash, fixed, plain_table, us_or_dash};
+use c1m_loadgen::report::stats::ROUNDS_NOTE;
 use std::path::{Path, PathBuf};
 
 fn failed_mark(r: &Run) -> &'static str {
@@ -15,13 +18,12 @@ fn failed_mark(r: &Run) -> &'static str {
 
 /// The hold table of a hold scenario's compare.md, and its notes.
 pub fn section_hold(dirs: &[PathBuf]) -> String {
-    let rows: Vec<Vec<String>> = dirs
+    let (runs, notes) = read_all(dirs);
+    let rows: Vec<Vec<String>> = runs
         .iter()
-        .map(|d| {
-            let r = Run::load(d);
+        .map(|r| {
             let h = &r.hold;
-            let lat = |k: &str| r.get(&["latency", k]);
-            let others = match h.num_at(&["other_tcp_sockets_at_peak"]) {
+            let others = match num(h, "other_tcp_sockets_at_peak") {
                 Some(v) => format!(
                     "{:+}{}",
                     v.trunc() as i64,
@@ -35,19 +37,19 @@ pub fn section_hold(dirs: &[PathBuf]) -> String {
             };
             vec![
                 r.name.clone(),
-                fmt(r.get(&["workload", "connections"]), 0),
-                fmt(r.get(&["connections_established"]), 0),
-                fmt(r.get(&["connections_failed"]), 0),
-                fmt(r.get(&["ramp_s"]), 1),
-                fmt_us(lat("p50_us")),
-                fmt_us(lat("p99_us")),
-                fmt_us(lat("max_us")),
-                fmt_bytes(r.server.num_at(&["rss_peak_bytes"])),
-                fmt_bytes(r.server.num_at(&["rss_per_peak_conn_bytes"])),
-                fmt_bytes(h.num_at(&["slabinfo_per_connection_bytes"])),
-                fmt_bytes(h.num_at(&["meminfo_slab_per_connection_bytes"])),
-                fmt(h.num_at(&["teardown_s"]), 1),
-                fmt(h.num_at(&["server_processes"]), 0),
+                fixed(r.get(|s| s.workload.connections as f64), 0),
+                fixed(r.get(|s| s.connections_established as f64), 0),
+                fixed(r.get(|s| s.connections_failed as f64), 0),
+                fixed(r.get(|s| s.ramp_s), 1),
+                us_or_dash(r.get(|s| s.latency.p50_us)),
+                us_or_dash(r.get(|s| s.latency.p99_us)),
+                us_or_dash(r.get(|s| s.latency.max_us)),
+                bytes_or_dash(r.server.as_ref().and_then(|s| s.rss_peak_bytes)),
+                bytes_or_dash(r.server.as_ref().and_then(|s| s.rss_per_conn_bytes)),
+                bytes_or_dash(num(h, "slabinfo_per_connection_bytes")),
+                bytes_or_dash(num(h, "meminfo_slab_per_connection_bytes")),
+                fixed(num(h, "teardown_s"), 1),
+                fixed(num(h, "server_processes"), 0),
                 others,
             ]
         })
@@ -69,8 +71,9 @@ pub fn section_hold(dirs: &[PathBuf]) -> String {
         "srv procs",
         "others' sockets",
     ];
-    let mut out = table(&header, &rows);
+    let mut out = plain_table(&header, &rows);
     out.push_str("\n\n");
+    out.push_str(&left_out(&notes));
     out.push_str("- slab/conn: kernel slab objects in use (/proc/slabinfo, active objects × size) at the peak of the hold minus before the server started, / established connections: both sockets of a loopback connection, and whatever else the machine allocated meanwhile. meminfo/conn: the same from Slab in /proc/meminfo (whole slab pages, freed objects still cached included: noisy on a shared machine). Per-cache breakdown in each hold.json.\n");
     out.push_str("- others' sockets: TCP sockets in use at the peak (/proc/net/sockstat) minus before, minus this run's 2 per connection; ⚠ when large: other processes were opening sockets and slab/conn is off.\n");
     out.push_str("- hb: heartbeat round trip (each connection sends one message every heartbeat interval); ramp s: first connect to last established.\n");
@@ -79,22 +82,21 @@ pub fn section_hold(dirs: &[PathBuf]) -> String {
 
 /// The churn table of a churn scenario's compare.md, and its note.
 pub fn section_churn(dirs: &[PathBuf]) -> String {
-    let rows: Vec<Vec<String>> = dirs
+    let (runs, notes) = read_all(dirs);
+    let rows: Vec<Vec<String>> = runs
         .iter()
-        .map(|d| {
-            let r = Run::load(d);
-            let cl = |k: &str| r.get(&["connect_latency", k]);
+        .map(|r| {
             vec![
                 r.name.clone(),
-                fmt(r.get(&["workload", "connections"]), 0),
-                fmt(r.get(&["connects_per_s"]), 0),
-                fmt_us(cl("p50_us")),
-                fmt_us(cl("p99_us")),
-                fmt_us(cl("p999_us")),
-                fmt_us(cl("max_us")),
-                fmt_us(r.get(&["latency", "p99_us"])),
-                fmt(r.errors(), 0),
-                fmt(r.cpu_us_per_msg(), 2),
+                fixed(r.get(|s| s.workload.connections as f64), 0),
+                fixed(r.summary.as_ref().and_then(|s| s.connects_per_s), 0),
+                us_or_dash(r.get(|s| s.connect_latency.p50_us)),
+                us_or_dash(r.get(|s| s.connect_latency.p99_us)),
+                us_or_dash(r.get(|s| s.connect_latency.p999_us)),
+                us_or_dash(r.get(|s| s.connect_latency.max_us)),
+                us_or_dash(r.get(|s| s.latency.p99_us)),
+                fixed(r.errors(), 0),
+                fixed(r.cpu_us_per_msg(), 2),
             ]
         })
         .collect();
@@ -110,9 +112,16 @@ pub fn section_churn(dirs: &[PathBuf]) -> String {
         "errors",
         "srv CPU µs/cycle",
     ];
-    let mut out = table(&header, &rows);
-    out.push_str("\n\n- one cycle = connect, one 64-byte exchange, close; srv CPU µs/cycle is the server's user+sys CPU over its life / messages it echoed.\n");
+    let mut out = plain_table(&header, &rows);
+    out.push_str("\n\n");
+    out.push_str(&left_out(&notes));
+    out.push_str("- one cycle = connect, one 64-byte exchange, close; srv CPU µs/cycle is the server's user+sys CPU over its life / messages it echoed.\n");
     out
+}
+
+/// The notes of folders left out of a table, one line each.
+fn left_out(notes: &[String]) -> String {
+    notes.iter().map(|n| format!("{n}\n")).collect()
 }
 
 fn rows_hold(runs: &[Run]) -> String {
@@ -121,13 +130,13 @@ fn rows_hold(runs: &[Run]) -> String {
         .map(|r| {
             vec![
                 r.name.clone(),
-                fmt(r.get(&["connections_established"]), 0),
-                fmt(r.get(&["connections_failed"]), 0),
-                fmt(r.get(&["ramp_s"]), 1),
-                fmt_us(r.get(&["latency", "p99_us"])),
-                fmt_bytes(r.server.num_at(&["rss_per_peak_conn_bytes"])),
-                fmt_bytes(r.hold.num_at(&["slab_per_connection_bytes"])),
-                fmt(r.hold.num_at(&["server_processes"]), 0) + failed_mark(r),
+                fixed(r.get(|s| s.connections_established as f64), 0),
+                fixed(r.get(|s| s.connections_failed as f64), 0),
+                fixed(r.get(|s| s.ramp_s), 1),
+                us_or_dash(r.get(|s| s.latency.p99_us)),
+                bytes_or_dash(r.server.as_ref().and_then(|s| s.rss_per_conn_bytes)),
+                bytes_or_dash(num(&r.hold, "slab_per_connection_bytes")),
+                fixed(num(&r.hold, "server_processes"), 0) + failed_mark(r),
             ]
         })
         .collect();
@@ -141,7 +150,7 @@ fn rows_hold(runs: &[Run]) -> String {
         "slab/conn",
         "srv procs",
     ];
-    table(&header, &rows)
+    plain_table(&header, &rows)
 }
 
 fn rows_churn(runs: &[Run]) -> String {
@@ -150,11 +159,11 @@ fn rows_churn(runs: &[Run]) -> String {
         .map(|r| {
             vec![
                 r.name.clone(),
-                fmt(r.get(&["connects_per_s"]), 0),
-                fmt_us(r.get(&["connect_latency", "p50_us"])),
-                fmt_us(r.get(&["connect_latency", "p99_us"])),
-                fmt(r.cpu_us_per_msg(), 2),
-                fmt(r.errors(), 0) + failed_mark(r),
+                fixed(r.summary.as_ref().and_then(|s| s.connects_per_s), 0),
+                us_or_dash(r.get(|s| s.connect_latency.p50_us)),
+                us_or_dash(r.get(|s| s.connect_latency.p99_us)),
+                fixed(r.cpu_us_per_msg(), 2),
+                fixed(r.errors(), 0) + failed_mark(r),
             ]
         })
         .collect();
@@ -166,7 +175,7 @@ fn rows_churn(runs: &[Run]) -> String {
         "srv CPU µs/cycle",
         "errors",
     ];
-    table(&header, &rows)
+    plain_table(&header, &rows)
 }
 
 /// The headline tables of scenario folders (`<stamp>-<host>-<scenario>`), one section
@@ -176,37 +185,24 @@ fn rows_churn(runs: &[Run]) -> String {
 pub fn headline(scenario_dirs: &[PathBuf]) -> String {
     let mut lines: Vec<String> = Vec::new();
     let mut ordered: Vec<&PathBuf> = scenario_dirs.iter().collect();
-    ordered.sort_by_key(|d| scenario_of(&base_name(d)).0 != "latency");
+    ordered.sort_by_key(|d| scenario_of(&base_name(d)).map(|s| s.0) != Some(Scenario::Latency));
     for sdir in ordered {
         let base = base_name(sdir);
-        let (scenario, protocol) = scenario_of(&base);
-        let scenario = scenario.to_owned();
-        let runs: Vec<Run> = run_dirs(sdir).iter().map(|d| Run::load(d)).collect();
-        if runs.is_empty() {
+        let (runs, notes) = read_all(&run_dirs(sdir));
+        if runs.is_empty() && notes.is_empty() {
             continue;
         }
+        let Some((scenario, protocol)) = scenario_of(&base) else {
+            lines.push(format!("### {base}: not a scenario folder, no table\n"));
+            continue;
+        };
         match protocol {
-            Some(p) => lines.push(format!("### {scenario}, {p} protocol ({base})")),
-            None => lines.push(format!("### {scenario} ({base})")),
+            Some(p) => lines.push(format!("### {}, {p} protocol ({base})", scenario.name())),
+            None => lines.push(format!("### {} ({base})", scenario.name())),
         }
         lines.push(String::new());
-        match scenario.as_str() {
-            "pingpong" | "latency" => {
-                lines.push(rows_rounds(&runs, scenario == "latency"));
-                lines.push(String::new());
-                if scenario == "pingpong" {
-                    lines.push(throughput_note(&runs));
-                    lines.push(String::new());
-                }
-                lines.push(NOTE.into());
-                lines.push(String::new());
-                lines.push(c1m_loadgen::report::bound::NOTE.into());
-            }
-            "hold" => lines.push(rows_hold(&runs)),
-            "churn" => lines.push(rows_churn(&runs)),
-            "http" => lines.push(crate::http::report::headline_section(sdir)),
-            _ => {}
-        }
+        lines.push(section(scenario, sdir, &runs));
+        lines.extend(notes);
         lines.push(String::new());
     }
     let mut out = lines.join("\n").trim_end().to_owned();
@@ -214,16 +210,33 @@ pub fn headline(scenario_dirs: &[PathBuf]) -> String {
     out
 }
 
+/// The headline table of one scenario folder: adding a scenario adds an arm here.
+fn section(scenario: Scenario, sdir: &Path, runs: &[Run]) -> String {
+    match scenario {
+        Scenario::Pingpong | Scenario::Latency => {
+            let mut parts = vec![rows_rounds(runs, scenario == Scenario::Latency)];
+            if scenario == Scenario::Pingpong {
+                parts.push(throughput_note(runs));
+            }
+            parts.push(ROUNDS_NOTE.into());
+            parts.push(c1m_loadgen::report::bound::NOTE.into());
+            parts.join("\n\n")
+        }
+        Scenario::Hold => rows_hold(runs),
+        Scenario::Churn => rows_churn(runs),
+        Scenario::Http => crate::http::report::headline_section(sdir),
+    }
+}
+
 /// The scenario of a folder `<stamp>-<host>-<scenario>[-frame|-http]`, and its
-/// `--protocol` when not echo.
-fn scenario_of(base: &str) -> (&str, Option<&str>) {
+/// `--protocol` when not echo; None when the name ends in no scenario.
+fn scenario_of(base: &str) -> Option<(Scenario, Option<&str>)> {
+    let find = |w: &str| Scenario::ALL.into_iter().find(|s| s.name() == w);
     let mut words = base.rsplit('-');
     let last = words.next().unwrap_or(base);
-    match (last, words.next()) {
-        ("frame" | "http", Some(s)) if crate::plan::Scenario::ALL.iter().any(|x| x.name() == s) => {
-            (s, Some(last))
-        }
-        _ => (last, None),
+    match (last, words.next().and_then(find)) {
+        ("frame" | "http", Some(s)) => Some((s, Some(last))),
+        _ => find(last).map(|s| (s, None)),
     }
 }
 
@@ -250,6 +263,7 @@ mod tests {
 
     const PP: &str = r#"{"workload": {"connections": 100, "size": 64, "rate_msgs_per_s": null},
         "throughput_msgs_per_s": 50000.4, "verify_errors": 1, "connections_failed": 2,
+        "connections_established": 98, "ramp_s": 1.5,
         "connection_errors": {"ECONNRESET": 3},
         "latency": {"p50_us": 55.5, "p99_us": 120.0, "p999_us": 1234.5, "max_us": 5000.0},
         "connects_per_s": 4321.0, "connect_latency": {"p50_us": 30.0, "p99_us": 99.0, "p999_us": 150.0, "max_us": 2000.0}}"#;
@@ -259,17 +273,21 @@ mod tests {
     fn scenario_and_protocol_from_the_folder_name() {
         assert_eq!(
             scenario_of("2026-01-01-1200-vm-pingpong"),
-            ("pingpong", None)
+            Some((Scenario::Pingpong, None))
         );
         assert_eq!(
             scenario_of("2026-01-01-1200-vm-pingpong-frame"),
-            ("pingpong", Some("frame"))
+            Some((Scenario::Pingpong, Some("frame")))
         );
         assert_eq!(
             scenario_of("2026-01-01-1200-vm-hold-http"),
-            ("hold", Some("http"))
+            Some((Scenario::Hold, Some("http")))
         );
-        assert_eq!(scenario_of("2026-01-01-1200-vm-http"), ("http", None));
+        assert_eq!(
+            scenario_of("2026-01-01-1200-vm-http"),
+            Some((Scenario::Http, None))
+        );
+        assert_eq!(scenario_of("2026-01-01-1200-vm-notes"), None);
     }
 
     #[test]
@@ -331,7 +349,7 @@ mod tests {
         .unwrap();
         let s = section_hold(std::slice::from_ref(&d));
         let row = s.lines().nth(2).unwrap();
-        assert_eq!(row, "| uring | 100 | - | 2 | - | 55.5 | 120 | 5,000 | - | 84 B | 9.08 KiB | 9.47 KiB | 3.0 | 1 | -5 |");
+        assert_eq!(row, "| uring | 100 | 98 | 2 | 1.5 | 55.5 | 120 | 5,000 | - | 84 B | 9.08 KiB | 9.47 KiB | 3.0 | 1 | -5 |");
         assert!(s.contains("\n\n- slab/conn: kernel slab"));
         let c = section_churn(&[d]);
         let row = c.lines().nth(2).unwrap();

@@ -3,158 +3,18 @@
 //! Folders with the same label are rounds of it; then [`markdown`] gives the rounds
 //! table of [`super::rounds`] instead (one row per label, median and range).
 //!
-//! Server columns appear when a `server.json` (written by `c1m-server --stats-json`) sits
-//! in the run folder or in its parent folder. Its fields are read leniently (missing or
-//! odd fields leave a cell empty): `backend`, `cpu_user_s`, `cpu_sys_s`, `syscalls`,
-//! `rss_per_peak_conn_bytes`.
+//! Server columns appear when a `server.json` sits in the run folder or in its parent
+//! folder ([`super::model`]). [`compare`] takes plain inputs; the CLI is a thin wrapper.
 
-use super::plot::{format_number, format_us as fmt_us, percentile_plot_svg, Series};
-use super::rounds::{group_runs, has_rounds, rounds_markdown};
-use super::rundir::{read_run_dir, RunRecord};
-use super::summary::Workload;
-use crate::cli::CompareArgs;
+use super::fmt::{bytes as fmt_bytes, number as format_number, padded_table, us as fmt_us};
+use super::model::{load_runs, protocol_note, Run, SERVER_COLUMNS_NOTE};
+use super::plot::{percentile_plot_svg, Series};
+use super::rounds::{group_runs, has_rounds, merged_latency, rounds_markdown};
 use anyhow::Context as _;
 use hdrhistogram::Histogram;
-use serde_json::Value;
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
-
-pub const SERVER_FILE: &str = "server.json";
-
-/// What compare takes from a server.json.
-#[derive(Debug, Clone, Default)]
-pub struct ServerStats {
-    pub path: PathBuf,
-    pub backend: Option<String>,
-    /// User + system CPU seconds over the server's life.
-    pub cpu_s: Option<f64>,
-    pub syscalls: Option<f64>,
-    pub recvs: Option<f64>,
-    pub rss_per_conn_bytes: Option<f64>,
-}
-
-impl ServerStats {
-    pub fn from_json(path: PathBuf, v: &Value) -> ServerStats {
-        let num = |k: &str| v.get(k).and_then(Value::as_f64);
-        let cpu_s = match (num("cpu_user_s"), num("cpu_sys_s")) {
-            (None, None) => None,
-            (u, s) => Some(u.unwrap_or(0.0) + s.unwrap_or(0.0)),
-        };
-        ServerStats {
-            path,
-            backend: v.get("backend").and_then(|b| match b {
-                Value::String(s) => Some(s.clone()),
-                Value::Null => None,
-                other => Some(other.to_string()),
-            }),
-            cpu_s,
-            syscalls: num("syscalls"),
-            recvs: num("recvs"),
-            rss_per_conn_bytes: num("rss_per_peak_conn_bytes"),
-        }
-    }
-}
-
-/// The server.json for a run folder: in it, else in its parent. Unreadable or invalid
-/// files are reported on stderr and skipped (the table is still useful without them).
-pub fn find_server_stats(dir: &Path) -> Option<ServerStats> {
-    let mut candidates = vec![dir.join(SERVER_FILE)];
-    if let Some(parent) = dir.parent() {
-        candidates.push(parent.join(SERVER_FILE));
-    }
-    for path in candidates {
-        if !path.is_file() {
-            continue;
-        }
-        match fs::read(&path)
-            .map_err(anyhow::Error::from)
-            .and_then(|b| serde_json::from_slice::<Value>(&b).map_err(anyhow::Error::from))
-        {
-            Ok(v) => return Some(ServerStats::from_json(path, &v)),
-            Err(e) => {
-                eprintln!(
-                    "c1m-loadgen compare: ignoring {}: {e} (rewrite it with c1m-server --stats-json)",
-                    path.display()
-                );
-            }
-        }
-    }
-    None
-}
-
-/// How the server columns are made (a note under the table).
-pub(super) const SERVER_COLUMNS_NOTE: &str =
-    "- srv CPU µs/msg, syscalls/msg: the server's user+sys CPU time and syscalls over its whole life (server.json) \
-     divided by the messages echoed over the whole run, warm-up included (from latency.hlog); \
-     connection set-up is counted in.\n\
-     - RSS/conn: (peak RSS − RSS before the first connection) / peak connections.\n";
-
-/// One column of the comparison.
-pub struct Run {
-    pub name: String,
-    pub record: RunRecord,
-    pub server: Option<ServerStats>,
-}
-
-impl Run {
-    /// Errors of every kind: failed echo verification, failed connects, connections lost.
-    pub fn errors(&self) -> u64 {
-        let s = &self.record.summary;
-        s.verify_errors + s.connections_failed + s.connection_errors.values().sum::<u64>()
-    }
-
-    /// Messages echoed over the whole run, warm-up included: what the server worked for
-    /// during its life. Taken from the interval log (one sample per echo); the measured
-    /// count when the log has fewer.
-    pub fn messages_whole_run(&self) -> u64 {
-        let from_intervals: u64 = self.record.intervals.iter().map(|i| i.hist.len()).sum();
-        from_intervals.max(self.record.summary.messages_received)
-    }
-
-    fn per_message(&self, total: Option<f64>) -> Option<f64> {
-        let msgs = self.messages_whole_run();
-        match total {
-            Some(t) if msgs > 0 => Some(t / msgs as f64),
-            _ => None,
-        }
-    }
-
-    /// Server CPU µs per message.
-    pub fn cpu_us_per_msg(&self) -> Option<f64> {
-        self.per_message(self.server.as_ref()?.cpu_s.map(|s| s * 1e6))
-    }
-
-    pub fn syscalls_per_msg(&self) -> Option<f64> {
-        self.per_message(self.server.as_ref()?.syscalls)
-    }
-}
-
-fn run_name(dir: &Path, rec: &RunRecord) -> String {
-    if !rec.summary.label.trim().is_empty() {
-        return rec.summary.label.trim().to_owned();
-    }
-    let canonical = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-    canonical
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| dir.display().to_string())
-}
-
-/// Reads the folders in order; the first is the baseline of the ratio columns.
-pub fn load_runs(dirs: &[PathBuf]) -> anyhow::Result<Vec<Run>> {
-    dirs.iter()
-        .map(|dir| {
-            let record =
-                read_run_dir(dir).with_context(|| format!("cannot compare {}", dir.display()))?;
-            Ok(Run {
-                name: run_name(dir, &record),
-                server: find_server_stats(dir),
-                record,
-            })
-        })
-        .collect()
-}
 
 fn fmt_ratio(this: f64, first: f64) -> String {
     if first > 0.0 && this.is_finite() && first.is_finite() {
@@ -164,98 +24,48 @@ fn fmt_ratio(this: f64, first: f64) -> String {
     }
 }
 
-pub(super) fn fmt_bytes(b: f64) -> String {
-    if b >= 1024.0 * 1024.0 {
-        format!("{:.1} MiB", b / (1024.0 * 1024.0))
-    } else if b >= 1024.0 {
-        format!("{:.1} KiB", b / 1024.0)
-    } else {
-        format!("{b:.0} B")
-    }
-}
-
 fn opt(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
     v.map(f).unwrap_or_else(|| "–".to_owned())
 }
 
-/// A markdown table with padded columns: text columns (run, backend) left-aligned,
-/// numbers right-aligned. Every row has one cell per header.
-pub(super) fn markdown_table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let widths: Vec<usize> = (0..header.len())
-        .map(|c| {
-            rows.iter()
-                .map(|r| r.get(c).map_or(0, |v| v.chars().count()))
-                .chain([header[c].chars().count(), 3])
-                .max()
-                .unwrap_or(3)
-        })
-        .collect();
-    let pad = |s: &str, w: usize, right: bool| {
-        let n = w.saturating_sub(s.chars().count());
-        if right {
-            format!("{}{s}", " ".repeat(n))
-        } else {
-            format!("{s}{}", " ".repeat(n))
-        }
-    };
-    let is_text = |c: usize| header[c] == "run" || header[c] == "backend";
-
-    let mut md = String::new();
-    // Writing to a String cannot fail; results are ignored on purpose.
-    let cells: Vec<String> = (0..header.len())
-        .map(|c| pad(header[c], widths[c], !is_text(c)))
-        .collect();
-    let _ = writeln!(md, "| {} |", cells.join(" | "));
-    let rules: Vec<String> = (0..header.len())
-        .map(|c| {
-            if is_text(c) {
-                "-".repeat(widths[c])
-            } else {
-                format!("{}:", "-".repeat(widths[c] - 1))
-            }
-        })
-        .collect();
-    let _ = writeln!(md, "| {} |", rules.join(" | "));
-    for row in rows {
-        let cells: Vec<String> = row
-            .iter()
-            .enumerate()
-            .map(|(c, v)| pad(v, widths[c], !is_text(c)))
-            .collect();
-        let _ = writeln!(md, "| {} |", cells.join(" | "));
-    }
-    md
-}
-
-/// A note naming the protocol of each run (`- protocol: http (body 16 B): a, b.`), or
-/// nothing when every run is echo (the default).
-pub(super) fn protocol_note<'a>(runs: impl Iterator<Item = (&'a str, &'a Workload)>) -> String {
-    let mut by_protocol: Vec<(String, Vec<&str>)> = Vec::new();
-    for (name, w) in runs {
-        let desc = w.protocol_desc();
-        match by_protocol.iter_mut().find(|(d, _)| *d == desc) {
-            Some((_, names)) => {
-                if !names.contains(&name) {
-                    names.push(name);
-                }
-            }
-            None => by_protocol.push((desc, vec![name])),
-        }
-    }
-    if by_protocol.iter().all(|(d, _)| d == "echo") {
-        return String::new();
-    }
-    let parts: Vec<String> = by_protocol
-        .iter()
-        .map(|(d, names)| format!("{d}: {}", names.join(", ")))
-        .collect();
-    let mut note = format!("- protocol: {}.\n", parts.join("; "));
-    if by_protocol.len() > 1 {
-        note.push_str(
-            "- these runs speak different protocols: their numbers measure different work.\n",
+/// One run's row of the plain table, ratios against `first`.
+fn plain_row(r: &Run, first: &Run, with_server: bool) -> Vec<String> {
+    let f = &first.record.summary;
+    let s = &r.record.summary;
+    let l = &s.latency;
+    let mut row = vec![
+        r.name.replace('|', "\\|"),
+        format_number(s.connections_established as f64),
+        format_number(s.throughput_msgs_per_s.round()),
+        fmt_us(l.p50_us),
+        fmt_us(l.p90_us),
+        fmt_us(l.p99_us),
+        fmt_us(l.p999_us),
+        fmt_us(l.p9999_us),
+        fmt_us(l.max_us),
+        format_number(r.errors() as f64),
+        super::bound::marks_cell([s.bound.as_ref().map(|b| b.mark.as_str())]),
+    ];
+    if with_server {
+        let srv = r.server.as_ref();
+        row.push(
+            srv.and_then(|s| s.backend.clone())
+                .unwrap_or_else(|| "–".to_owned()),
         );
+        row.push(opt(r.cpu_us_per_msg(), |v| format!("{v:.2}")));
+        row.push(opt(r.syscalls_per_msg(), |v| format!("{v:.3}")));
+        row.push(opt(srv.and_then(|s| s.rss_per_conn_bytes), fmt_bytes));
     }
-    note
+    row.push(fmt_ratio(s.throughput_msgs_per_s, f.throughput_msgs_per_s));
+    row.push(fmt_ratio(l.p99_us, f.latency.p99_us));
+    row.push(fmt_ratio(l.p999_us, f.latency.p999_us));
+    if with_server {
+        row.push(match (r.cpu_us_per_msg(), first.cpu_us_per_msg()) {
+            (Some(a), Some(b)) => fmt_ratio(a, b),
+            _ => "–".to_owned(),
+        });
+    }
+    row
 }
 
 /// The markdown: a one-line preamble, the table, and notes on how the columns are made.
@@ -285,45 +95,10 @@ pub fn compare_markdown(runs: &[Run]) -> String {
         header.push("CPU/msg ×");
     }
 
-    let f = &first.record.summary;
-    let mut rows: Vec<Vec<String>> = Vec::new();
-    for r in runs {
-        let s = &r.record.summary;
-        let l = &s.latency;
-        let mut row = vec![
-            r.name.replace('|', "\\|"),
-            format_number(s.connections_established as f64),
-            format_number(s.throughput_msgs_per_s.round()),
-            fmt_us(l.p50_us),
-            fmt_us(l.p90_us),
-            fmt_us(l.p99_us),
-            fmt_us(l.p999_us),
-            fmt_us(l.p9999_us),
-            fmt_us(l.max_us),
-            format_number(r.errors() as f64),
-            super::bound::marks_cell([s.bound.as_ref().map(|b| b.mark.as_str())]),
-        ];
-        if with_server {
-            let srv = r.server.as_ref();
-            row.push(
-                srv.and_then(|s| s.backend.clone())
-                    .unwrap_or_else(|| "–".to_owned()),
-            );
-            row.push(opt(r.cpu_us_per_msg(), |v| format!("{v:.2}")));
-            row.push(opt(r.syscalls_per_msg(), |v| format!("{v:.3}")));
-            row.push(opt(srv.and_then(|s| s.rss_per_conn_bytes), fmt_bytes));
-        }
-        row.push(fmt_ratio(s.throughput_msgs_per_s, f.throughput_msgs_per_s));
-        row.push(fmt_ratio(l.p99_us, f.latency.p99_us));
-        row.push(fmt_ratio(l.p999_us, f.latency.p999_us));
-        if with_server {
-            row.push(match (r.cpu_us_per_msg(), first.cpu_us_per_msg()) {
-                (Some(a), Some(b)) => fmt_ratio(a, b),
-                _ => "–".to_owned(),
-            });
-        }
-        rows.push(row);
-    }
+    let rows: Vec<Vec<String>> = runs
+        .iter()
+        .map(|r| plain_row(r, first, with_server))
+        .collect();
 
     let mut md = String::new();
     // Writing to a String cannot fail; results are ignored on purpose.
@@ -332,7 +107,7 @@ pub fn compare_markdown(runs: &[Run]) -> String {
         "Ratios (×) are against the first run, {}. Latency in µs, measured phase only.\n",
         first.name
     );
-    md.push_str(&markdown_table(&header, &rows));
+    md.push_str(&padded_table(&header, &rows));
     md.push('\n');
     md.push_str(
         "- errors: failed verifications + failed connects + established connections lost.\n",
@@ -391,7 +166,7 @@ pub fn plot_svg(runs: &[Run]) -> String {
         let merged: Vec<(String, Histogram<u64>)> = groups
             .iter()
             .map(|g| {
-                let (hist, added) = g.merged_latency();
+                let (hist, added) = merged_latency(g);
                 let name = if added == g.runs.len() {
                     format!("{} (all {added} rounds merged)", g.name)
                 } else {
@@ -417,21 +192,25 @@ pub fn plot_svg(runs: &[Run]) -> String {
     }
 }
 
-/// `c1m-loadgen compare DIR... [--out FILE.md] [--plot FILE.svg]`. Folders sharing a
-/// label are rounds of it: then one row per label.
-pub fn run(args: CompareArgs) -> anyhow::Result<()> {
-    let runs = load_runs(&args.dirs)?;
+/// The comparison of the run folders `dirs` (in order; the first is the baseline): its
+/// markdown, also written to `out`, and the plot written to `plot`, when given. Folders
+/// sharing a label are rounds of it: then one row per label.
+pub fn compare(
+    dirs: &[PathBuf],
+    out: Option<&Path>,
+    plot: Option<&Path>,
+) -> anyhow::Result<String> {
+    let runs = load_runs(dirs)?;
     let md = markdown(&runs);
-    print!("{md}");
-    if let Some(out) = &args.out {
+    if let Some(out) = out {
         write_creating_parent(out, md.as_bytes())?;
         eprintln!("wrote {}", out.display());
     }
-    if let Some(plot) = &args.plot {
+    if let Some(plot) = plot {
         write_creating_parent(plot, plot_svg(&runs).as_bytes())?;
         eprintln!("wrote {}", plot.display());
     }
-    Ok(())
+    Ok(md)
 }
 
 fn write_creating_parent(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
@@ -445,6 +224,7 @@ fn write_creating_parent(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::model::{load_runs, SERVER_FILE};
     use crate::report::rundir::tests::{synthetic_record, TempDir};
     use crate::report::rundir::write_run_dir;
 
@@ -459,27 +239,26 @@ mod tests {
         b.summary.verify_errors = 3;
         write_run_dir(&uring, &a).expect("write");
         write_run_dir(&epoll, &b).expect("write");
-        // uring: server.json inside its folder; epoll: in the parent (scenario) folder.
+        // uring: server.json inside its folder, 12,000 requests counted; epoll: in the
+        // parent (scenario) folder, 6,000 messages' bytes read.
         fs::write(
             uring.join(SERVER_FILE),
-            r#"{"backend":"uring","cpu_user_s":1.0,"cpu_sys_s":2.0,"syscalls":6000,"recvs":9000,"rss_per_peak_conn_bytes":2048.0}"#,
+            r#"{"backend":"uring","cpu_user_s":1.0,"cpu_sys_s":2.0,"syscalls":6000,"recvs":9000,"requests":12000,"rss_per_peak_conn_bytes":2048.0}"#,
         )
         .expect("write");
+        let bytes_in = 6000 * b.summary.workload.size;
         fs::write(
             scenario.join(SERVER_FILE),
-            r#"{"backend":"epoll","cpu_user_s":2.5,"cpu_sys_s":3.5,"syscalls":24000,"rss_per_peak_conn_bytes":null,"extra":[1,2]}"#,
+            format!(r#"{{"backend":"epoll","cpu_user_s":2.5,"cpu_sys_s":3.5,"syscalls":24000,"bytes_in":{bytes_in},"rss_per_peak_conn_bytes":null,"extra":[1,2]}}"#),
         )
         .expect("write");
 
         let out = tmp.0.join("out").join("compare.md");
         let plot = tmp.0.join("out").join("latency.svg");
-        run(CompareArgs {
-            dirs: vec![uring.clone(), epoll.clone()],
-            out: Some(out.clone()),
-            plot: Some(plot.clone()),
-        })
-        .expect("compare");
+        let printed =
+            compare(&[uring.clone(), epoll.clone()], Some(&out), Some(&plot)).expect("compare");
         let md = fs::read_to_string(&out).expect("md written");
+        assert_eq!(md, printed);
         let svg = fs::read_to_string(&plot).expect("svg written");
         assert!(svg.contains("<polyline"));
 
@@ -504,7 +283,7 @@ mod tests {
         // errors = verify + failed connects + lost connections = 0 + 2 + 1, and 3 + 2 + 1.
         assert_eq!(r1[col("errors")], "3");
         assert_eq!(r2[col("errors")], "6");
-        // CPU per message over the whole run (4 intervals of 3000 and 1500 samples).
+        // CPU per message the server counted.
         assert_eq!(r1[col("srv CPU µs/msg")], format!("{:.2}", 3e6 / 12_000.0));
         assert_eq!(r2[col("srv CPU µs/msg")], format!("{:.2}", 6e6 / 6_000.0));
         assert_eq!(r1[col("syscalls/msg")], "0.500");
@@ -539,12 +318,7 @@ mod tests {
         assert!(!md.contains("protocol"), "{md}");
         assert!(md.contains("| a "), "{md}");
 
-        let e = run(CompareArgs {
-            dirs: vec![a, tmp.0.join("missing")],
-            out: None,
-            plot: None,
-        })
-        .expect_err("must fail");
+        let e = compare(&[a, tmp.0.join("missing")], None, None).expect_err("must fail");
         let e = format!("{e:#}");
         assert!(e.contains("missing does not exist"), "{e}");
     }

@@ -174,7 +174,7 @@ pub fn format_hgrm(h: &Histogram<u64>, scale: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::rundir::new_histogram;
+    use crate::report::hlog::new_histogram;
 
     /// Values 1, 2, ..., 10 µs recorded in nanoseconds. Checked by hand against Java's
     /// algorithm: 3000 ns and up fall in buckets 2, 4 and 8 ns wide, so their highest

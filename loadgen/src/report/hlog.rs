@@ -32,6 +32,32 @@ use hdrhistogram::Histogram;
 use std::io::Write as _;
 use std::time::{Duration, UNIX_EPOCH};
 
+/// Significant value digits of every latency histogram.
+pub const SIGFIG: u8 = 3;
+
+/// A latency histogram: values in NANOSECONDS, 3 significant digits, auto-resizing (any
+/// value records; nothing is clamped).
+pub fn new_histogram() -> Histogram<u64> {
+    match Histogram::new(SIGFIG) {
+        Ok(h) => h,
+        // 3 significant digits is always a valid configuration.
+        Err(e) => unreachable!("Histogram::new({SIGFIG}) failed: {e:?}"),
+    }
+}
+
+/// Records `ns` into a histogram from [`new_histogram`], which grows to hold any value.
+/// Never `saturating_record`: that clamps to the histogram's current top (2 µs on a
+/// fresh one) instead of growing. False only when the value could not be held (a
+/// histogram that does not resize); callers count that, so nothing is dropped silently.
+pub fn record_ns(h: &mut Histogram<u64>, ns: u64) -> bool {
+    h.record(ns).is_ok()
+}
+
+/// Adds `from` into `into` (see [`record_ns`]); false when `into` could not hold it.
+pub fn add_into(into: &mut Histogram<u64>, from: &Histogram<u64>) -> bool {
+    into.add(from).is_ok()
+}
+
 /// Java's `HistogramLogWriter` legend line; the crate's writer leaves it out.
 const LEGEND: &str =
     "\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\"";
@@ -126,7 +152,7 @@ pub fn decode_histogram(encoded: &str) -> anyhow::Result<Histogram<u64>> {
     let decoded: Histogram<u64> = Deserializer::new()
         .deserialize(&mut &bytes[..])
         .map_err(|e| anyhow!("the histogram does not decode: {e:?}"))?;
-    let mut h = super::rundir::new_histogram();
+    let mut h = new_histogram();
     h.add(&decoded)
         .map_err(|e| anyhow!("the histogram does not fit: {e:?}"))?;
     Ok(h)
@@ -199,7 +225,6 @@ pub fn read_interval_log(text: &[u8]) -> anyhow::Result<IntervalLog> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::rundir::new_histogram;
 
     fn lcg(x: &mut u64) -> u64 {
         *x = x

@@ -5,12 +5,13 @@
 //! messages). The merge adds histograms and counters, lines intervals up by absolute time,
 //! and recomputes throughput and the latency summaries from the merged data.
 
+use super::hlog::new_histogram;
 use super::rundir::RunRecord;
-use super::rundir::{latency_summary, new_histogram, read_run_dir, write_run_dir, Interval};
-use crate::cli::MergeArgs;
+use super::rundir::{latency_summary, read_run_dir, write_run_dir, Interval};
 use anyhow::{anyhow, bail, Context as _};
 use hdrhistogram::Histogram;
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 
 fn add_into(into: &mut Histogram<u64>, from: &Histogram<u64>, what: &str) -> anyhow::Result<()> {
     into.add(from)
@@ -52,35 +53,9 @@ pub fn merge_environment(s: &mut super::Summary, parts: &[RunRecord]) {
     s.bound = s.environment.bound();
 }
 
-/// Merges runs that happened at the same time into one.
-///
-/// - histograms (measured, connect) are added;
-/// - counters (connections, messages, errors, per-errno maps, asked connections, rate,
-///   procs, churn connects/s, loadgen CPU %) are summed;
-/// - durations (measured, warm-up, ramp) and worst cases (send lag, machine CPU busy %)
-///   take the maximum;
-/// - intervals are aligned by absolute time on a grid of the median interval length
-///   (1 s) from the earliest start; an interval joins the grid cell its midpoint falls in;
-/// - throughput = merged messages received / merged measured seconds;
-/// - everything else (label, command line, environment) comes from the first part, with
-///   differing host names joined by commas.
-pub fn merge_records(parts: &[RunRecord]) -> anyhow::Result<RunRecord> {
-    let Some(first) = parts.first() else {
-        bail!("nothing to merge: give at least one run folder");
-    };
-    let start_epoch_s = parts
-        .iter()
-        .map(|p| p.start_epoch_s)
-        .fold(f64::INFINITY, f64::min);
-
-    let mut latency = new_histogram();
-    let mut connect_latency = new_histogram();
-    for p in parts {
-        add_into(&mut latency, &p.latency, "latency")?;
-        add_into(&mut connect_latency, &p.connect_latency, "connect latency")?;
-    }
-
-    // Intervals on a common grid.
+/// The intervals of `parts` on one grid of the median interval length from the
+/// earliest start (`start_epoch_s`): an interval joins the cell its midpoint falls in.
+fn merge_intervals(parts: &[RunRecord], start_epoch_s: f64) -> anyhow::Result<Vec<Interval>> {
     let mut lengths: Vec<f64> = parts
         .iter()
         .flat_map(|p| p.intervals.iter().map(|i| i.length_s))
@@ -117,7 +92,38 @@ pub fn merge_records(parts: &[RunRecord]) -> anyhow::Result<RunRecord> {
             }
         }
     }
-    let intervals: Vec<Interval> = cells.into_values().collect();
+    Ok(cells.into_values().collect())
+}
+
+/// Merges runs that happened at the same time into one.
+///
+/// - histograms (measured, connect) are added;
+/// - counters (connections, messages, errors, per-errno maps, asked connections, rate,
+///   procs, churn connects/s, loadgen CPU %) are summed;
+/// - durations (measured, warm-up, ramp) and worst cases (send lag, machine CPU busy %)
+///   take the maximum;
+/// - intervals are aligned by absolute time on a grid of the median interval length
+///   (1 s) from the earliest start; an interval joins the grid cell its midpoint falls in;
+/// - throughput = merged messages received / merged measured seconds;
+/// - everything else (label, command line, environment) comes from the first part, with
+///   differing host names joined by commas.
+pub fn merge_records(parts: &[RunRecord]) -> anyhow::Result<RunRecord> {
+    let Some(first) = parts.first() else {
+        bail!("nothing to merge: give at least one run folder");
+    };
+    let start_epoch_s = parts
+        .iter()
+        .map(|p| p.start_epoch_s)
+        .fold(f64::INFINITY, f64::min);
+
+    let mut latency = new_histogram();
+    let mut connect_latency = new_histogram();
+    for p in parts {
+        add_into(&mut latency, &p.latency, "latency")?;
+        add_into(&mut connect_latency, &p.connect_latency, "connect latency")?;
+    }
+
+    let intervals = merge_intervals(parts, start_epoch_s)?;
 
     let mut s = first.summary.clone();
     if let Some(earliest) = parts
@@ -199,26 +205,27 @@ pub fn merge_records(parts: &[RunRecord]) -> anyhow::Result<RunRecord> {
     })
 }
 
-/// `c1m-loadgen merge DIR... --out DIR`.
-pub fn run(args: MergeArgs) -> anyhow::Result<()> {
-    let mut parts = Vec::with_capacity(args.dirs.len());
-    for dir in &args.dirs {
+/// The run folders `dirs` merged into the new run folder `out` (`c1m-loadgen merge
+/// DIR... --out DIR`); returns the merged record.
+pub fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<RunRecord> {
+    let mut parts = Vec::with_capacity(dirs.len());
+    for dir in dirs {
         parts.push(read_run_dir(dir).with_context(|| format!("cannot merge {}", dir.display()))?);
     }
     let merged = merge_records(&parts)?;
-    write_run_dir(&args.out, &merged)?;
+    write_run_dir(out, &merged)?;
     let l = &merged.summary.latency;
     eprintln!(
         "merged {} run folders into {}: {} connections, {:.0} msgs/s, p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs",
         parts.len(),
-        args.out.display(),
+        out.display(),
         merged.summary.connections_established,
         merged.summary.throughput_msgs_per_s,
         l.p50_us,
         l.p99_us,
         l.max_us
     );
-    Ok(())
+    Ok(merged)
 }
 
 #[cfg(test)]
@@ -226,7 +233,6 @@ mod tests {
     use super::*;
     use crate::report::rundir::read_run_dir;
     use crate::report::rundir::tests::{lcg, synthetic_record, TempDir};
-    use std::path::PathBuf;
 
     #[test]
     fn two_halves_merge_to_the_whole() {
@@ -315,11 +321,7 @@ mod tests {
         let rb = synthetic_record("b", 2, 30_000, 3, 1, 700);
         write_run_dir(&a, &ra).expect("write a");
         write_run_dir(&b, &rb).expect("write b");
-        run(MergeArgs {
-            dirs: vec![a.clone(), b.clone()],
-            out: out.clone(),
-        })
-        .expect("merge");
+        merge(&[a.clone(), b.clone()], &out).expect("merge");
         let m = read_run_dir(&out).expect("read merged");
         assert_eq!(m.latency.len(), ra.latency.len() + rb.latency.len());
         assert_eq!(
@@ -330,18 +332,11 @@ mod tests {
 
         let not_a_run = tmp.0.join("empty");
         std::fs::create_dir_all(&not_a_run).expect("mkdir");
-        let e = run(MergeArgs {
-            dirs: vec![a, not_a_run],
-            out: tmp.0.join("x"),
-        })
-        .expect_err("must fail");
+        let e = merge(&[a, not_a_run], &tmp.0.join("x")).expect_err("must fail");
         let e = format!("{e:#}");
         assert!(e.contains("is not a run folder: no summary.json"), "{e}");
-        let e = run(MergeArgs {
-            dirs: vec![PathBuf::from("/nonexistent/c1m-run")],
-            out: tmp.0.join("y"),
-        })
-        .expect_err("must fail");
+        let e = merge(&[PathBuf::from("/nonexistent/c1m-run")], &tmp.0.join("y"))
+            .expect_err("must fail");
         assert!(format!("{e:#}").contains("does not exist"));
         assert!(merge_records(&[]).is_err());
     }

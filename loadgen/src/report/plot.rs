@@ -2,6 +2,7 @@
 //! plotter draws `.hgrm` files: x is 1/(1-percentile) on a log scale, labelled 0%, 90%,
 //! 99%, ...; y is latency in µs (log scale when the curves span more than two decades).
 
+use super::fmt::{number, us as fmt_us};
 use super::hgrm::{percentile_rows, TICKS_PER_HALF_DISTANCE};
 use hdrhistogram::Histogram;
 use std::fmt::Write as _;
@@ -44,57 +45,6 @@ pub(crate) fn xml_escape(s: &str) -> String {
     out
 }
 
-/// "12,345" for integers, up to 3 decimals (trailing zeros dropped) otherwise.
-pub(crate) fn format_number(v: f64) -> String {
-    if !v.is_finite() {
-        return "–".to_owned();
-    }
-    let rounded = (v * 1000.0).round() / 1000.0;
-    if rounded.fract() == 0.0 {
-        return group_thousands(rounded as i64);
-    }
-    let s = format!("{rounded:.3}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    match s.split_once('.') {
-        Some((int, frac)) => match int.parse::<i64>() {
-            Ok(i) if int != "-0" => format!("{}.{frac}", group_thousands(i)),
-            _ => s.to_owned(),
-        },
-        None => s.to_owned(),
-    }
-}
-
-/// A latency in µs with about three significant digits: 1.23, 12.3, 123, 1,234.
-pub(crate) fn format_us(v: f64) -> String {
-    if !v.is_finite() {
-        "–".to_owned()
-    } else if v >= 100.0 {
-        format_number(v.round())
-    } else if v >= 10.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
-    }
-}
-
-pub(crate) fn group_thousands(v: i64) -> String {
-    let digits = v.unsigned_abs().to_string();
-    let mut out = String::new();
-    // A comma before every digit that has a multiple of three digits after it.
-    let lead = digits.len() % 3;
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && i % 3 == lead {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if v < 0 {
-        format!("-{out}")
-    } else {
-        out
-    }
-}
-
 /// "99.99%" for 10^decade on the 1/(1-p) axis.
 fn percent_label(decade: i32) -> String {
     match decade {
@@ -124,6 +74,7 @@ fn nice_step(range: f64, target: f64) -> f64 {
     step * mag
 }
 
+#[derive(Clone, Copy)]
 enum YScale {
     Linear {
         max: f64,
@@ -169,43 +120,10 @@ fn nice_125(v: f64, up: bool) -> f64 {
 
 /// The SVG text: one polyline per series (empty series are listed in the legend only).
 pub fn percentile_plot_svg(title: &str, series: &[Series<'_>]) -> String {
-    // Points (log10 of 1/(1-p), µs) per series; the 100% row has no finite x and is left
-    // out, as the HdrHistogram plotter leaves it out.
-    let curves: Vec<Vec<(f64, f64)>> = series
-        .iter()
-        .map(|s| {
-            percentile_rows(s.hist, TICKS_PER_HALF_DISTANCE)
-                .into_iter()
-                .filter(|r| r.percentile < 100.0)
-                .map(|r| {
-                    let x = (1.0 / (1.0 - r.percentile / 100.0)).log10();
-                    (x, r.value as f64 / 1000.0)
-                })
-                .collect()
-        })
-        .collect();
-    let all = curves.iter().flatten();
-    let x_hi = all.clone().map(|p| p.0).fold(0.0_f64, f64::max);
+    let curves = curves_of(series);
+    let x_hi = curves.iter().flatten().map(|p| p.0).fold(0.0_f64, f64::max);
     let x_decades = (x_hi.ceil() as i32).clamp(2, 8);
-    let y_max = all.clone().map(|p| p.1).fold(0.0_f64, f64::max);
-    let y_min_pos = all
-        .clone()
-        .map(|p| p.1)
-        .filter(|v| *v > 0.0)
-        .fold(f64::INFINITY, f64::min);
-
-    let yscale = if y_min_pos.is_finite() && y_max / y_min_pos > 100.0 {
-        YScale::Log {
-            lo: nice_125(y_min_pos, false),
-            hi: nice_125(y_max, true),
-        }
-    } else {
-        let top = if y_max > 0.0 { y_max * 1.08 } else { 1.0 };
-        let step = nice_step(top, 6.0);
-        YScale::Linear {
-            max: (top / step).ceil() * step,
-        }
-    };
+    let yscale = y_scale(&curves);
 
     let pw = WIDTH - LEFT - RIGHT;
     let ph = PLOT_HEIGHT;
@@ -251,6 +169,86 @@ pub fn percentile_plot_svg(title: &str, series: &[Series<'_>]) -> String {
     );
 
     // y ticks.
+    for v in y_ticks(yscale) {
+        let y = py(v);
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{LEFT}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#dddddd"/>"##,
+            LEFT + pw
+        );
+        let _ = writeln!(
+            svg,
+            r#"<text x="{:.1}" y="{:.1}" font-size="14" text-anchor="end">{}</text>"#,
+            LEFT - 8.0,
+            y + 5.0,
+            number(v)
+        );
+    }
+    let scale_note = match yscale {
+        YScale::Linear { .. } => "",
+        YScale::Log { .. } => ", log scale",
+    };
+    let _ = writeln!(
+        svg,
+        r#"<text transform="translate(24 {:.1}) rotate(-90)" font-size="15" text-anchor="middle">Latency (µs{scale_note})</text>"#,
+        TOP + ph / 2.0
+    );
+    let _ = writeln!(
+        svg,
+        r#"<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="none" stroke="black"/>"#
+    );
+
+    draw_curves(&mut svg, &curves, &px, &py);
+
+    legend(&mut svg, series, legend_top);
+    svg.push_str("</svg>\n");
+    svg
+}
+
+/// Points (log10 of 1/(1-p), µs) per series; the 100% row has no finite x and is left
+/// out, as the HdrHistogram plotter leaves it out.
+fn curves_of(series: &[Series<'_>]) -> Vec<Vec<(f64, f64)>> {
+    series
+        .iter()
+        .map(|s| {
+            percentile_rows(s.hist, TICKS_PER_HALF_DISTANCE)
+                .into_iter()
+                .filter(|r| r.percentile < 100.0)
+                .map(|r| {
+                    let x = (1.0 / (1.0 - r.percentile / 100.0)).log10();
+                    (x, r.value as f64 / 1000.0)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Linear from 0, or logarithmic when the values span more than two decades.
+fn y_scale(curves: &[Vec<(f64, f64)>]) -> YScale {
+    let all = curves.iter().flatten();
+    let y_max = all.clone().map(|p| p.1).fold(0.0_f64, f64::max);
+    let y_min_pos = all
+        .clone()
+        .map(|p| p.1)
+        .filter(|v| *v > 0.0)
+        .fold(f64::INFINITY, f64::min);
+
+    if y_min_pos.is_finite() && y_max / y_min_pos > 100.0 {
+        YScale::Log {
+            lo: nice_125(y_min_pos, false),
+            hi: nice_125(y_max, true),
+        }
+    } else {
+        let top = if y_max > 0.0 { y_max * 1.08 } else { 1.0 };
+        let step = nice_step(top, 6.0);
+        YScale::Linear {
+            max: (top / step).ceil() * step,
+        }
+    }
+}
+
+/// The values of the y axis' ticks.
+fn y_ticks(yscale: YScale) -> Vec<f64> {
     let mut y_ticks: Vec<f64> = Vec::new();
     match yscale {
         YScale::Linear { max } => {
@@ -276,36 +274,16 @@ pub fn percentile_plot_svg(title: &str, series: &[Series<'_>]) -> String {
             }
         }
     }
-    for v in y_ticks {
-        let y = py(v);
-        let _ = writeln!(
-            svg,
-            r##"<line x1="{LEFT}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#dddddd"/>"##,
-            LEFT + pw
-        );
-        let _ = writeln!(
-            svg,
-            r#"<text x="{:.1}" y="{:.1}" font-size="14" text-anchor="end">{}</text>"#,
-            LEFT - 8.0,
-            y + 5.0,
-            format_number(v)
-        );
-    }
-    let scale_note = match yscale {
-        YScale::Linear { .. } => "",
-        YScale::Log { .. } => ", log scale",
-    };
-    let _ = writeln!(
-        svg,
-        r#"<text transform="translate(24 {:.1}) rotate(-90)" font-size="15" text-anchor="middle">Latency (µs{scale_note})</text>"#,
-        TOP + ph / 2.0
-    );
-    let _ = writeln!(
-        svg,
-        r#"<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="none" stroke="black"/>"#
-    );
+    y_ticks
+}
 
-    // Curves.
+/// One polyline per curve.
+fn draw_curves(
+    svg: &mut String,
+    curves: &[Vec<(f64, f64)>],
+    px: &dyn Fn(f64) -> f64,
+    py: &dyn Fn(f64) -> f64,
+) {
     for (i, pts) in curves.iter().enumerate() {
         if pts.is_empty() {
             continue;
@@ -321,13 +299,15 @@ pub fn percentile_plot_svg(title: &str, series: &[Series<'_>]) -> String {
             points.trim_end()
         );
     }
+}
 
-    // Legend under the plot, one row per run, so it never hides a curve.
+/// The legend under the plot, one row per run, so it never hides a curve.
+fn legend(svg: &mut String, series: &[Series<'_>], legend_top: f64) {
     for (i, s) in series.iter().enumerate() {
         let text = if s.hist.is_empty() {
             format!("{} (no samples)", s.name)
         } else {
-            let us = |ns: u64| format_us(ns as f64 / 1000.0);
+            let us = |ns: u64| fmt_us(ns as f64 / 1000.0);
             format!(
                 "{}: p50 {} · p99 {} · p99.9 {} · max {} µs",
                 s.name,
@@ -352,14 +332,12 @@ pub fn percentile_plot_svg(title: &str, series: &[Series<'_>]) -> String {
             xml_escape(&text)
         );
     }
-    svg.push_str("</svg>\n");
-    svg
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::rundir::new_histogram;
+    use crate::report::hlog::new_histogram;
     use crate::report::rundir::tests::lcg;
 
     #[test]
@@ -368,10 +346,6 @@ mod tests {
         assert_eq!(percent_label(1), "90%");
         assert_eq!(percent_label(3), "99.9%");
         assert_eq!(percent_label(5), "99.999%");
-        assert_eq!(format_number(1234567.0), "1,234,567");
-        assert_eq!(format_number(2.5), "2.5");
-        assert_eq!(format_number(1234.125), "1,234.125");
-        assert_eq!(format_number(0.0), "0");
         assert_eq!(nice_step(100.0, 6.0), 20.0);
         assert_eq!(xml_escape("a<b&\"c\""), "a&lt;b&amp;&quot;c&quot;");
     }

@@ -4,64 +4,31 @@
 //! first label, marked `~` when the paired ratios fall on both sides of 1.0 (no clear
 //! difference). Rounds pair by the `round` of summary.json, else by the order given.
 
-use super::compare::{fmt_bytes, markdown_table, Run, SERVER_COLUMNS_NOTE};
-use super::plot::{format_number, format_us as fmt_us};
-use super::rundir::new_histogram;
-use super::stats::{pair_rounds, paired_ratios, Pairing, Spread};
+use super::fmt::{bytes as fmt_bytes, number as format_number, padded_table, us as fmt_us};
+use super::hlog::{add_into, new_histogram};
+use super::model::{protocol_note, Run, SERVER_COLUMNS_NOTE};
+use super::stats::{disagreement_warning, pair_rounds, paired_ratios, ratio_cell, Pairing};
 use hdrhistogram::Histogram;
 use std::fmt::Write as _;
 
-/// Above this max/min of server CPU µs/msg over a label's rounds, a warning says the
-/// rounds disagree (MACHINE.md: the same server varies ±20-35% between rounds here;
-/// differences under ~10% are noise).
-pub const DISAGREE_MAX_OVER_MIN: f64 = 1.15;
+/// The runs of one label over its rounds.
+pub type Group<'a> = super::stats::Group<'a, Run>;
 
-/// The runs of one label, in the order given.
-pub struct Group<'a> {
-    pub name: &'a str,
-    pub runs: Vec<&'a Run>,
-}
-
-impl Group<'_> {
-    fn values(&self, metric: impl Fn(&Run) -> Option<f64>) -> Vec<Option<f64>> {
-        self.runs.iter().map(|r| metric(r)).collect()
-    }
-
-    fn spread(&self, metric: impl Fn(&Run) -> Option<f64>) -> Option<Spread> {
-        let v: Vec<f64> = self.values(metric).into_iter().flatten().collect();
-        Spread::of(&v)
-    }
-
-    fn rounds(&self) -> Vec<Option<u64>> {
-        self.runs.iter().map(|r| r.record.summary.round).collect()
-    }
-
-    /// Every round's latency histogram added into one (what `--plot` draws), and how
-    /// many rounds it holds (all of them: both sides grow to hold any value).
-    pub fn merged_latency(&self) -> (Histogram<u64>, usize) {
-        let mut h = new_histogram();
-        let added = self
-            .runs
-            .iter()
-            .filter(|r| super::rundir::add_into(&mut h, &r.record.latency))
-            .count();
-        (h, added)
-    }
+/// Every round's latency histogram added into one (what `--plot` draws), and how many
+/// rounds it holds (all of them: both sides grow to hold any value).
+pub fn merged_latency(g: &Group<'_>) -> (Histogram<u64>, usize) {
+    let mut h = new_histogram();
+    let added = g
+        .runs
+        .iter()
+        .filter(|r| add_into(&mut h, &r.record.latency))
+        .count();
+    (h, added)
 }
 
 /// Groups runs by label, labels in the order of their first folder.
 pub fn group_runs(runs: &[Run]) -> Vec<Group<'_>> {
-    let mut groups: Vec<Group<'_>> = Vec::new();
-    for r in runs {
-        match groups.iter_mut().find(|g| g.name == r.name) {
-            Some(g) => g.runs.push(r),
-            None => groups.push(Group {
-                name: &r.name,
-                runs: vec![r],
-            }),
-        }
-    }
-    groups
+    super::stats::group_by(runs, |r| r.name.as_str())
 }
 
 /// True when some label has more than one folder: compare shows the rounds table.
@@ -142,21 +109,6 @@ fn ratio_columns(with_server: bool) -> Vec<(&'static str, Metric)> {
     cols
 }
 
-/// "0.95 (0.88-1.04) ~": median (min-max) of the paired ratios, `~` when they straddle 1.
-fn ratio_cell(ratios: &[f64]) -> String {
-    match Spread::of(ratios) {
-        None => "–".to_owned(),
-        Some(s) => {
-            let text = s.format(|v| format!("{v:.2}"));
-            if s.straddles_one() {
-                format!("{text} ~")
-            } else {
-                text
-            }
-        }
-    }
-}
-
 /// The backends named by a label's server.json files ("uring", or "uring/epoll" when
 /// they differ).
 fn backends(g: &Group<'_>) -> String {
@@ -192,11 +144,14 @@ fn row(g: &Group<'_>, base: &Group<'_>, pairing: &Pairing, with_server: bool) ->
         row.extend(server_columns().into_iter().map(spread_cell));
     }
     for (_, metric) in ratio_columns(with_server) {
-        row.push(ratio_cell(&paired_ratios(
-            pairing,
-            &base.values(metric),
-            &g.values(metric),
-        )));
+        row.push(
+            ratio_cell(&paired_ratios(
+                pairing,
+                &base.values(metric),
+                &g.values(metric),
+            ))
+            .unwrap_or_else(|| "–".to_owned()),
+        );
     }
     row
 }
@@ -215,22 +170,11 @@ fn header(with_server: bool) -> Vec<&'static str> {
     h
 }
 
-/// Hyperfine-style warnings for labels whose rounds disagree on server CPU per message.
+/// Warnings for labels whose rounds disagree on server CPU per message.
 fn disagreement_warnings(groups: &[Group<'_>]) -> Vec<String> {
     groups
         .iter()
-        .filter_map(|g| {
-            let s = g.spread(cpu_per_msg)?;
-            let ratio = s.max_over_min();
-            (s.n > 1 && ratio > DISAGREE_MAX_OVER_MIN).then(|| {
-                format!(
-                    "Warning: {}: rounds disagree: server CPU µs/msg max/min = {ratio:.2} \
-                     ({:.2}-{:.2} over {} rounds), more than {DISAGREE_MAX_OVER_MIN}. \
-                     Run more rounds or on a quieter machine before reading ratios near 1.",
-                    g.name, s.min, s.max, s.n
-                )
-            })
-        })
+        .filter_map(|g| disagreement_warning(g.name, &g.spread(cpu_per_msg)?))
         .collect()
 }
 
@@ -261,7 +205,7 @@ pub fn rounds_markdown(groups: &[Group<'_>]) -> String {
          sides of 1.0). Latency in µs, measured phase only.\n",
         base.name
     );
-    md.push_str(&markdown_table(&header(with_server), &rows));
+    md.push_str(&padded_table(&header(with_server), &rows));
     let warnings = disagreement_warnings(groups);
     if !warnings.is_empty() {
         md.push('\n');
@@ -306,13 +250,11 @@ fn notes(groups: &[Group<'_>], pairings: &[Pairing], with_server: bool) -> Strin
             })
         },
     )));
-    md.push_str(&super::compare::protocol_note(groups.iter().flat_map(
-        |g| {
-            g.runs
-                .iter()
-                .map(move |r| (g.name, &r.record.summary.workload))
-        },
-    )));
+    md.push_str(&protocol_note(groups.iter().flat_map(|g| {
+        g.runs
+            .iter()
+            .map(move |r| (g.name, &r.record.summary.workload))
+    })));
     let corrected: Vec<&str> = groups
         .iter()
         .filter(|g| {
@@ -349,8 +291,8 @@ fn notes(groups: &[Group<'_>], pairings: &[Pairing], with_server: bool) -> Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::CompareArgs;
-    use crate::report::compare::{compare_markdown, load_runs, run};
+    use crate::report::compare::{compare, compare_markdown};
+    use crate::report::model::load_runs;
     use crate::report::rundir::tests::{synthetic_record, TempDir};
     use crate::report::rundir::write_run_dir;
     use std::fs;
@@ -378,9 +320,10 @@ mod tests {
         fs::write(
             dir.join("server.json"),
             format!(
-                r#"{{"backend":"{}","cpu_user_s":0.0,"cpu_sys_s":{},"syscalls":2000}}"#,
+                r#"{{"backend":"{}","cpu_user_s":0.0,"cpu_sys_s":{},"syscalls":2000,"bytes_in":{}}}"#,
                 label.split('-').next().unwrap_or(label),
-                cpu * MSGS / 1e6
+                cpu * MSGS / 1e6,
+                MSGS * rec.summary.workload.size as f64
             ),
         )
         .expect("write server.json");
@@ -439,12 +382,7 @@ mod tests {
         let dirs = fixture(&tmp.0, true);
         let out = tmp.0.join("compare.md");
         let plot = tmp.0.join("latency.svg");
-        run(CompareArgs {
-            dirs: dirs.clone(),
-            out: Some(out.clone()),
-            plot: Some(plot.clone()),
-        })
-        .expect("compare");
+        compare(&dirs, Some(&out), Some(&plot)).expect("compare");
         let md = fs::read_to_string(&out).expect("md");
         let (head, rows) = table(&md);
         assert_eq!(rows.len(), 2, "{md}");
@@ -506,23 +444,10 @@ mod tests {
         let runs = load_runs(&single).expect("load");
         assert!(!has_rounds(&group_runs(&runs)));
         let out = tmp.0.join("single.md");
-        run(CompareArgs {
-            dirs: single,
-            out: Some(out.clone()),
-            plot: None,
-        })
-        .expect("compare");
+        compare(&single, Some(&out), None).expect("compare");
         assert_eq!(
             fs::read_to_string(&out).expect("md"),
             compare_markdown(&runs)
         );
-    }
-
-    #[test]
-    fn ratio_cells() {
-        assert_eq!(ratio_cell(&[0.88, 0.95, 1.04]), "0.95 (0.88-1.04) ~");
-        assert_eq!(ratio_cell(&[0.9, 0.8]), "0.85 (0.80-0.90)");
-        assert_eq!(ratio_cell(&[1.2]), "1.20");
-        assert_eq!(ratio_cell(&[]), "–");
     }
 }

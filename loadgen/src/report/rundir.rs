@@ -12,6 +12,7 @@
 //! histograms it was written from; the `.hgrm` files are views for people and plotters.
 
 use super::hgrm::format_hgrm;
+pub use super::hlog::{add_into, new_histogram, record_ns, SIGFIG};
 use super::hlog::{read_interval_log, write_interval_log, LogLine};
 use super::summary::{LatencySummary, Summary};
 use anyhow::{anyhow, bail, Context as _};
@@ -28,32 +29,6 @@ pub const CONNECT_HLOG_FILE: &str = "connect.hlog";
 pub const MEASURED_TAG: &str = "measured";
 /// Tag of the connect histogram in `connect.hlog`.
 pub const CONNECT_TAG: &str = "connect";
-
-/// Significant value digits of every latency histogram.
-pub const SIGFIG: u8 = 3;
-
-/// A latency histogram: values in NANOSECONDS, 3 significant digits, auto-resizing (any
-/// value records; nothing is clamped).
-pub fn new_histogram() -> Histogram<u64> {
-    match Histogram::new(SIGFIG) {
-        Ok(h) => h,
-        // 3 significant digits is always a valid configuration.
-        Err(e) => unreachable!("Histogram::new({SIGFIG}) failed: {e:?}"),
-    }
-}
-
-/// Records `ns` into a histogram from [`new_histogram`], which grows to hold any value.
-/// Never `saturating_record`: that clamps to the histogram's current top (2 µs on a
-/// fresh one) instead of growing. False only when the value could not be held (a
-/// histogram that does not resize); callers count that, so nothing is dropped silently.
-pub fn record_ns(h: &mut Histogram<u64>, ns: u64) -> bool {
-    h.record(ns).is_ok()
-}
-
-/// Adds `from` into `into` (see [`record_ns`]); false when `into` could not hold it.
-pub fn add_into(into: &mut Histogram<u64>, from: &Histogram<u64>) -> bool {
-    into.add(from).is_ok()
-}
 
 /// One interval of the interval log.
 #[derive(Debug, Clone)]
@@ -192,12 +167,9 @@ pub fn write_run_dir(dir: &Path, rec: &RunRecord) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reads a run folder written by [`write_run_dir`] (summary.json, latency.hlog and, when
-/// present, connect.hlog).
-///
-/// latency.hlog without a `Tag=measured` line (written by other tools) gives the measured
-/// histogram as the sum of the untagged intervals that start at or after the warm-up.
-pub fn read_run_dir(dir: &Path) -> anyhow::Result<RunRecord> {
+/// The typed summary.json of a run folder (what [`read_run_dir`] starts with): for
+/// folders without an interval log (wrk's), and readers that need no histogram.
+pub fn read_summary(dir: &Path) -> anyhow::Result<Summary> {
     let shown = dir.display();
     if !dir.exists() {
         bail!("{shown} does not exist: give a run folder written by `c1m-loadgen run --out DIR`");
@@ -213,13 +185,22 @@ pub fn read_run_dir(dir: &Path) -> anyhow::Result<RunRecord> {
     }
     let json = fs::read(&summary_path)
         .with_context(|| format!("cannot read {}", summary_path.display()))?;
-    let summary: Summary = serde_json::from_slice(&json).with_context(|| {
+    serde_json::from_slice(&json).with_context(|| {
         format!(
             "{} is not a valid summary.json; rewrite it with `c1m-loadgen run` or fix the JSON",
             summary_path.display()
         )
-    })?;
+    })
+}
 
+/// Reads a run folder written by [`write_run_dir`] (summary.json, latency.hlog and, when
+/// present, connect.hlog).
+///
+/// latency.hlog without a `Tag=measured` line (written by other tools) gives the measured
+/// histogram as the sum of the untagged intervals that start at or after the warm-up.
+pub fn read_run_dir(dir: &Path) -> anyhow::Result<RunRecord> {
+    let shown = dir.display();
+    let summary = read_summary(dir)?;
     let hlog_path = dir.join(LATENCY_HLOG_FILE);
     if !hlog_path.is_file() {
         bail!(
@@ -383,6 +364,7 @@ pub(crate) mod tests {
         };
         summary.workload.kind = "closed".to_owned();
         summary.workload.connections = 102;
+        summary.workload.size = 64;
         summary.workload.warmup_s = warmup as f64;
         summary.workload.duration_s = (seconds - warmup) as f64;
         summary.workload.procs = 1;

@@ -1,5 +1,8 @@
-//! Statistics over interleaved rounds: median and range of one metric, pairing of two
-//! labels' rounds, ratios of paired rounds, and whether a ratio is a clear difference.
+//! The statistics of every report (`c1m-loadgen compare` and the orchestrator's
+//! compare.md and headline): median and range of one metric ([`Spread`]), the runs of
+//! one label over its rounds ([`Group`]), pairing of two labels' rounds, ratios of paired
+//! rounds as a table cell ([`ratio_cell`]), and the warning when a label's rounds
+//! disagree ([`disagreement_warning`]).
 //!
 //! The method (DESIGN.md, statistics): every backend runs once per round, rounds are
 //! interleaved, and two backends are compared by the median of their per-round paired
@@ -123,6 +126,90 @@ pub fn paired_ratios(pairing: &Pairing, base: &[Option<f64>], this: &[Option<f64
         .collect()
 }
 
+/// A run that may know which round it was.
+pub trait Rounded {
+    fn round(&self) -> Option<u64>;
+}
+
+/// The runs of one label (its rounds), in the order given.
+pub struct Group<'a, T> {
+    pub name: &'a str,
+    pub runs: Vec<&'a T>,
+}
+
+impl<'a, T: Rounded> Group<'a, T> {
+    /// `metric` of every run, in run order.
+    pub fn values(&self, metric: impl Fn(&T) -> Option<f64>) -> Vec<Option<f64>> {
+        self.runs.iter().map(|r| metric(r)).collect()
+    }
+
+    /// Median and range of `metric` over the runs that have it.
+    pub fn spread(&self, metric: impl Fn(&T) -> Option<f64>) -> Option<Spread> {
+        let v: Vec<f64> = self.values(metric).into_iter().flatten().collect();
+        Spread::of(&v)
+    }
+
+    pub fn rounds(&self) -> Vec<Option<u64>> {
+        self.runs.iter().map(|r| r.round()).collect()
+    }
+
+    /// `metric` of this group over that of `base`, per paired round.
+    pub fn ratios_to(&self, base: &Group<'_, T>, metric: impl Fn(&T) -> Option<f64>) -> Vec<f64> {
+        let pairing = pair_rounds(&base.rounds(), &self.rounds());
+        paired_ratios(&pairing, &base.values(&metric), &self.values(&metric))
+    }
+}
+
+/// `runs` grouped by `name`, names in the order of their first run.
+pub fn group_by<'a, T>(runs: &'a [T], name: impl Fn(&'a T) -> &'a str) -> Vec<Group<'a, T>> {
+    let mut groups: Vec<Group<'a, T>> = Vec::new();
+    for r in runs {
+        let n = name(r);
+        match groups.iter_mut().find(|g| g.name == n) {
+            Some(g) => g.runs.push(r),
+            None => groups.push(Group {
+                name: n,
+                runs: vec![r],
+            }),
+        }
+    }
+    groups
+}
+
+/// "0.95 (0.88-1.04) ~": median (min-max) of paired ratios, `~` when they straddle 1;
+/// None without a ratio (each table says so its own way).
+pub fn ratio_cell(ratios: &[f64]) -> Option<String> {
+    let s = Spread::of(ratios)?;
+    let text = s.format(|v| format!("{v:.2}"));
+    Some(if s.straddles_one() {
+        format!("{text} ~")
+    } else {
+        text
+    })
+}
+
+/// Above this max/min of server CPU µs/msg over a label's rounds, a warning says the
+/// rounds disagree (MACHINE.md: the same server varies ±20-35% between rounds here;
+/// differences under ~10% are noise).
+pub const DISAGREE_MAX_OVER_MIN: f64 = 1.15;
+
+/// Hyperfine-style warning when `name`'s rounds disagree on server CPU per message
+/// (`cpu`: its spread over the rounds).
+pub fn disagreement_warning(name: &str, cpu: &Spread) -> Option<String> {
+    let ratio = cpu.max_over_min();
+    (cpu.n > 1 && ratio > DISAGREE_MAX_OVER_MIN).then(|| {
+        format!(
+            "Warning: {name}: rounds disagree: server CPU µs/msg max/min = {ratio:.2} \
+             ({:.2}-{:.2} over {} rounds), more than {DISAGREE_MAX_OVER_MIN}. \
+             Run more rounds or on a quieter machine before reading ratios near 1.",
+            cpu.min, cpu.max, cpu.n
+        )
+    })
+}
+
+/// What the rounds tables' notation means (the orchestrator prints it under them).
+pub const ROUNDS_NOTE: &str = "Each number is the median over rounds with (min-max); CPU ratio is the server CPU µs/msg of the backend over that of the first backend at the same point, the median of per-round paired ratios; \"~\" marks a ratio whose rounds fall on both sides of 1.0 (no clear difference).";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,5 +303,47 @@ mod tests {
         let r = paired_ratios(&p, &[Some(0.0), None, Some(2.0)], &this);
         assert_eq!(r.len(), 1);
         assert!((r[0] - 3.3).abs() < 1e-12);
+    }
+
+    struct R(Option<u64>, f64, &'static str);
+    impl Rounded for R {
+        fn round(&self) -> Option<u64> {
+            self.0
+        }
+    }
+
+    #[test]
+    fn groups_spreads_and_ratio_cells() {
+        let runs = [
+            R(Some(1), 4.0, "uring"),
+            R(Some(1), 4.4, "epoll"),
+            R(Some(2), 5.0, "uring"),
+            R(Some(2), 4.8, "epoll"),
+            R(Some(3), 4.5, "uring"),
+            R(Some(3), 4.6, "epoll"),
+        ];
+        let g = group_by(&runs, |r| r.2);
+        assert_eq!(g.len(), 2);
+        assert_eq!((g[0].name, g[1].name), ("uring", "epoll"));
+        assert_eq!(g[1].rounds(), vec![Some(1), Some(2), Some(3)]);
+        let s = g[0].spread(|r| Some(r.1)).expect("values");
+        assert_eq!((s.median, s.min, s.max), (4.5, 4.0, 5.0));
+        // 4.4/4.0, 4.8/5.0, 4.6/4.5 = 1.10, 0.96, 1.02: both sides of 1.
+        let r = g[1].ratios_to(&g[0], |r| Some(r.1));
+        assert_eq!(ratio_cell(&r).as_deref(), Some("1.02 (0.96-1.10) ~"));
+        assert_eq!(ratio_cell(&[0.9, 0.8]).as_deref(), Some("0.85 (0.80-0.90)"));
+        assert_eq!(ratio_cell(&[1.2]).as_deref(), Some("1.20"));
+        assert_eq!(ratio_cell(&[]), None);
+        let w = disagreement_warning("uring", &s).expect("1.25 > 1.15");
+        assert!(
+            w.contains("uring: rounds disagree") && w.contains("max/min = 1.25"),
+            "{w}"
+        );
+        let calm = Spread::of(&[4.4, 4.6]).expect("values");
+        assert_eq!(disagreement_warning("epoll", &calm), None);
+        assert_eq!(
+            disagreement_warning("one", &Spread::of(&[1.0]).expect("v")),
+            None
+        );
     }
 }
