@@ -2,38 +2,22 @@
 //! scenario, the failed runs) written and printed.
 
 pub use crate::report::headline::{headline_md, Head};
-use crate::session::{Options, Planned};
 use crate::{log, warn};
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-#[allow(clippy::too_many_arguments)]
+/// Writes the headline of `head` over `sdirs` to `path` (a new file), prints it, and
+/// says where everything went and which runs failed.
 pub(crate) fn write_headline(
-    o: &Options,
-    p: &Planned,
-    revision: &crate::revision::Revision,
-    tuning: &str,
+    path: &Path,
+    head: &Head,
     sdirs: &[PathBuf],
     failures: &[String],
     t_start: Instant,
 ) -> anyhow::Result<()> {
-    let path = p
-        .out
-        .join(crate::scenarios::headline_file(&p.stamp, &p.host));
-    let head = Head {
-        stamp: p.stamp.clone(),
-        host: p.host.clone(),
-        quick: o.quick,
-        revision: revision.short(),
-        server_cpus: p.split.server.clone(),
-        loadgen_cpus: p.split.loadgen.clone(),
-        setting: tuning.to_owned(),
-        scenarios: o.scenarios.clone(),
-        arrivals: Some(crate::options::arrivals_text(&o.arrivals).to_string()),
-    };
-    let md = headline_md(&head, sdirs, failures);
-    crate::safe_fs::write_new(&path, &md)?;
+    let md = headline_md(head, sdirs, failures);
+    crate::safe_fs::write_new(path, &md)?;
     println!("\n{md}");
     let names: String = sdirs
         .iter()

@@ -5,6 +5,7 @@
 use crate::interrupt;
 use crate::plan::{self, Backend, Scenario, PORT_HI, PORT_LO};
 use crate::report;
+use crate::report::folder::{CaseRecord, CASE_FILE};
 use crate::runner::{
     append, quote_cmd, slab_snapshot, tail_words, wait_drained, Ctx, HoldSampler, Kind,
 };
@@ -198,19 +199,21 @@ fn write_case_json(
     wire: crate::wire::Wire,
     sysctls: &CaseSysctls,
 ) -> anyhow::Result<()> {
-    let about = serde_json::json!({
-        "variant": case.variant.name,
-        "server": case.variant.backend.name(),
-        "server_flags": case.variant.server_flags,
-        "client": "c1m-loadgen",
-        "scenario": case.scenario.name(),
-        "point": case.point,
-        "connections": case.conns,
-        "round": case.round,
-        "protocol": wire.name(),
-        "sysctls": sysctls.read_back,
-    });
-    crate::safe_fs::write(&dir.join("case.json"), format!("{about:#}\n"))?;
+    let record = CaseRecord {
+        variant: Some(case.variant.name.clone()),
+        server: Some(case.variant.backend.name().into()),
+        client: Some("c1m-loadgen".into()),
+        scenario: Some(case.scenario.name().into()),
+        point: case.point.clone(),
+        connections: Some(case.conns),
+        round: case.round.map(u64::from),
+        server_flags: case.variant.server_flags.clone(),
+        protocol: Some(wire.name().into()),
+        sysctls: sysctls.read_back.clone(),
+        ..CaseRecord::default()
+    };
+    let about = serde_json::to_value(&record)?;
+    crate::safe_fs::write(&dir.join(CASE_FILE), format!("{about:#}\n"))?;
     if !sysctls.read_back.is_empty() {
         crate::safe_fs::write(&dir.join("sysctls.txt"), sysctls.text())?;
     }

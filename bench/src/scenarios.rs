@@ -271,7 +271,7 @@ impl Suite<'_> {
             ];
             cases.push(Case {
                 name: v.name.clone(),
-                point: format!("c{n}"),
+                point: String::new(),
                 variant: v,
                 scenario: Scenario::Hold,
                 round: None,
@@ -311,7 +311,7 @@ impl Suite<'_> {
             ]);
             cases.push(Case {
                 name: v.name.clone(),
-                point: format!("c{n}"),
+                point: String::new(),
                 variant: v,
                 scenario: Scenario::Churn,
                 round: None,

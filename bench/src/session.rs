@@ -483,7 +483,21 @@ impl Session {
         let sdirs: Vec<PathBuf> = o.scenarios.iter().map(|&s| suite.scenario_dir(s)).collect();
         let failures = std::mem::take(&mut suite.ctx.failures);
         let setting = format!("{topo_text}; {tuning}");
-        crate::headline::write_headline(o, &p, &revision, &setting, &sdirs, &failures, t_start)?;
+        let head = crate::headline::Head {
+            stamp: p.stamp.clone(),
+            host: p.host.clone(),
+            quick: o.quick,
+            revision: revision.short(),
+            server_cpus: p.split.server.clone(),
+            loadgen_cpus: p.split.loadgen.clone(),
+            setting,
+            scenarios: o.scenarios.clone(),
+            arrivals: Some(crate::options::arrivals_text(&o.arrivals).to_string()),
+        };
+        let path = p
+            .out
+            .join(crate::scenarios::headline_file(&p.stamp, &p.host));
+        crate::headline::write_headline(&path, &head, &sdirs, &failures, t_start)?;
         Ok(failures.len())
     }
 

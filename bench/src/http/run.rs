@@ -9,13 +9,13 @@ use super::{nginx, wrk, Client, HttpCase, Server, Tools};
 use crate::interrupt;
 use crate::plan::{self, PORT_HI, PORT_LO};
 use crate::procs::kill_group;
+use crate::report::folder::{CaseRecord, CASE_FILE};
 use crate::runner::{append, quote_cmd, tail_words, wait_drained, Ctx, HoldSampler, Kind};
 use crate::safe_fs;
 use crate::shards::{run_loadgen, Job};
 use crate::topology::placement::Site;
 use crate::wire::Wire;
 use anyhow::Context as _;
-use serde_json::json;
 use std::fs;
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
@@ -58,10 +58,21 @@ pub(crate) fn run_case(
     let dir = safe_fs::create_dir_new_below(sdir, Path::new(folder))?;
     append(&sdir.join("runs.txt"), &format!("{folder}\n"))?;
     safe_fs::write(&dir.join("cmd.txt"), "")?;
-    let about = json!({"server": case.server.name(), "client": case.client.name(),
-        "point": case.point(), "connections": case.conns, "rate_req_per_s": case.rate,
-        "round": round, "body_size": env.body_size});
-    safe_fs::write(&dir.join("case.json"), format!("{about:#}\n"))?;
+    let record = CaseRecord {
+        variant: Some(case.server.name().into()),
+        server: Some(case.server.name().into()),
+        client: Some(case.client.name().into()),
+        scenario: Some(crate::plan::Scenario::Http.name().into()),
+        point: case.point(),
+        connections: Some(case.conns),
+        rate_req_per_s: case.rate.map(|r| r as f64),
+        round: round.map(u64::from),
+        body_size: Some(env.body_size),
+        protocol: Some("http".into()),
+        ..CaseRecord::default()
+    };
+    let about = serde_json::to_value(&record)?;
+    safe_fs::write(&dir.join(CASE_FILE), format!("{about:#}\n"))?;
     wait_drained(ctx.topo, Duration::from_secs(30), ctx.start_inuse + 1000)?;
     let port = plan::pick_ports(1, &ctx.topo.listening_ports()).and_then(|p| p.first().copied());
     let Some(port) = port else {

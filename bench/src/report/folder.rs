@@ -44,6 +44,15 @@ pub struct CaseRecord {
     pub round: Option<u64>,
     #[serde(default)]
     pub body_size: Option<u64>,
+    /// The variant's own server flags (after the backend's).
+    #[serde(default)]
+    pub server_flags: Vec<String>,
+    /// What the echo scenarios spoke (`echo`, `frame`, `http`).
+    #[serde(default)]
+    pub protocol: Option<String>,
+    /// The sysctls the variant set for this case, as read back: where -> key -> value.
+    #[serde(default)]
+    pub sysctls: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
 }
 
 impl CaseRecord {
