@@ -25,11 +25,11 @@ fn metrics_addr(server: &Server) -> SocketAddr {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let stderr = server.stderr();
-        if let Some(line) = stderr
+        // Only a whole line: stderr may be read while the line is half written.
+        if let Some(addr) = stderr
             .lines()
-            .find_map(|l| l.strip_prefix("metrics: http://"))
+            .find_map(|l| l.strip_prefix("metrics: http://")?.strip_suffix("/metrics"))
         {
-            let addr = line.trim_end_matches("/metrics");
             return addr
                 .parse()
                 .unwrap_or_else(|e| panic!("bad metrics address {addr:?}: {e}"));
