@@ -150,7 +150,7 @@ if [[ $(id -u) -eq 0 ]]; then
         c1m_out=$(mktemp -d)
         scripts/c1m.sh --quick --topology "$topo" --scenarios pingpong --variants experiments/two-uring.toml \
             --duration 1 --out "$c1m_out"
-        for d in "$c1m_out"/*-pingpong/uring-c*; do
+        for d in "$c1m_out"/*-pingpong/uring-c[0-9]*; do
             grep -q '"sysctls": {}' "$d/case.json" && ! grep -q -- '--coalesce-us' "$d/cmd.txt" &&
                 ! grep -q "\"net.ipv4.tcp_rmem\": \"$variant_rmem\"" "$d/summary.json" ||
                 { echo "$topo: $d ran with the other variant's flag or sysctl" >&2; exit 1; }
