@@ -104,9 +104,10 @@ pub struct RunArgs {
 
     /// After a connection with no echo outstanding has been quiet this long, replace its
     /// armed recv by a poll for input, which holds less kernel memory; the recv comes back
-    /// when its next message is queued (README "Idle connections"). 0: keep the recv
-    /// armed.
-    #[arg(long, value_name = "MS", default_value_t = 5000)]
+    /// when its next message is queued (README "Idle connections"). 0 (the default):
+    /// keep the recv armed; parking on this side made the loadgen the bottleneck of a
+    /// 1M hold (heartbeat p50 2 s, client-bound).
+    #[arg(long, value_name = "MS", default_value_t = 0)]
     pub idle_after_ms: u32,
 
     /// Connect, one exchange, close; again.
