@@ -6,6 +6,7 @@
 //! Code map:
 //! - [`cli`]: the command line (`run`, and the hidden `watchdog`); [`options`]: checked;
 //! - [`plan`]: pure scale rules; [`plantext`]: the plan as printed, the time estimate;
+//! - [`free`]: free server ports and a free results-folder stamp, right now;
 //! - [`preflight`]: machine facts, io_uring check, ulimits;
 //! - [`tools`]: the outside programs (ip, tc, ethtool, nginx, wrk), found one way;
 //! - [`statedir`]: the private state directory, its lock, the sysctl state file;
@@ -30,6 +31,7 @@
 //!   after a SIGKILL.
 
 pub mod cli;
+pub mod free;
 pub mod headline;
 pub mod http;
 pub mod interrupt;

@@ -155,7 +155,7 @@ pub fn run_case(ctx: &mut Ctx, sdir: &Path, case: &Case) -> anyhow::Result<()> {
     let hold = case.kind == Kind::Hold;
     let drain = if hold { 180 } else { 30 };
     wait_drained(ctx.topo, Duration::from_secs(drain), ctx.start_inuse + 1000)?;
-    let ports = plan::pick_ports(procs, &ctx.topo.listening_ports());
+    let ports = crate::free::pick_ports(procs, &ctx.topo.listening_ports());
     let mut reason = ports
         .is_none()
         .then(|| format!("no {procs} free ports in {PORT_LO}-{PORT_HI}"));

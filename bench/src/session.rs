@@ -665,7 +665,7 @@ impl Drop for Session {
 /// The first stamp from `base` none of whose names exists in `out` (as anything: a
 /// symlink planted at a name counts, and is never followed).
 fn free_stamp(o: &Options, out: &Path, host: &str, base: &str) -> anyhow::Result<String> {
-    plan::pick_stamp(base, |st| {
+    crate::free::pick_stamp(base, |st| {
         result_names(o, st, host)
             .iter()
             .any(|n| out.join(n).symlink_metadata().is_ok())

@@ -231,3 +231,14 @@ pub struct MergeArgs {
     #[arg(long, value_name = "DIR", required = true)]
     pub out: PathBuf,
 }
+
+/// `c1m-loadgen run --target 127.0.0.1:7000` plus `extra`, parsed: for unit tests.
+#[cfg(test)]
+pub(crate) fn test_run_args(extra: &[&str]) -> RunArgs {
+    let mut argv = vec!["c1m-loadgen", "run", "--target", "127.0.0.1:7000"];
+    argv.extend_from_slice(extra);
+    match Cli::parse_from(argv).command {
+        Command::Run(a) => *a,
+        _ => unreachable!("a run command line"),
+    }
+}

@@ -74,7 +74,8 @@ pub(crate) fn run_case(
     let about = serde_json::to_value(&record)?;
     safe_fs::write(&dir.join(CASE_FILE), format!("{about:#}\n"))?;
     wait_drained(ctx.topo, Duration::from_secs(30), ctx.start_inuse + 1000)?;
-    let port = plan::pick_ports(1, &ctx.topo.listening_ports()).and_then(|p| p.first().copied());
+    let port =
+        crate::free::pick_ports(1, &ctx.topo.listening_ports()).and_then(|p| p.first().copied());
     let Some(port) = port else {
         let why = format!("no free port in {PORT_LO}-{PORT_HI}");
         return finish(ctx, sdir, &dir, folder, Some(why));

@@ -376,17 +376,7 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::{Cli, Command};
-    use clap::Parser;
-
-    fn args(extra: &[&str]) -> RunArgs {
-        let mut argv = vec!["c1m-loadgen", "run", "--target", "127.0.0.1:7000"];
-        argv.extend_from_slice(extra);
-        match Cli::parse_from(argv).command {
-            Command::Run(a) => *a,
-            _ => unreachable!(),
-        }
-    }
+    use crate::cli::test_run_args as args;
 
     #[test]
     fn parses_source_ranges_and_lists() {

@@ -30,23 +30,15 @@ mod lifecycle;
 mod ops;
 mod quick;
 mod results;
+mod sizing;
 mod submit;
 mod timing;
 mod verify;
 
 use ops::*;
 pub use results::LoopCounters;
+use sizing::{buffer_geometry, ring_sizes};
 
-/// A connect that has not completed after this long counts as ETIMEDOUT.
-const CONNECT_TIMEOUT_S: u64 = 10;
-/// After the measured phase: how long echoes still in flight may take to come back.
-const DRAIN_GRACE_NS: u64 = 3_000_000_000;
-const DRAIN_GRACE_STOPPED_NS: u64 = 1_000_000_000;
-/// Longest single wait, so stop requests and phase changes are seen promptly.
-const MAX_WAIT_NS: u64 = 50_000_000;
-const SECOND: u64 = 1_000_000_000;
-/// Receive buffer memory per loop at most.
-const MAX_RECV_MEMORY: usize = 16 << 20;
 /// Longest a wait holds back a completion to batch more (see `Core::wait_batch`).
 const MAX_BATCH_WAIT_US: u64 = 50;
 /// Batched waits ask for one completion per this many messages in flight...
@@ -56,6 +48,14 @@ const MAX_BATCH: u64 = 64;
 /// Connects in flight per loop at most, so the server's SYN and accept queues
 /// (`tcp_max_syn_backlog`, `somaxconn`) are not overrun into retransmits.
 const CONNECTS_IN_FLIGHT_TOTAL: usize = 1024;
+/// A connect that has not completed after this long counts as ETIMEDOUT.
+const CONNECT_TIMEOUT_S: u64 = 10;
+/// After the measured phase: how long echoes still in flight may take to come back.
+const DRAIN_GRACE_NS: u64 = 3_000_000_000;
+const DRAIN_GRACE_STOPPED_NS: u64 = 1_000_000_000;
+/// Longest single wait, so stop requests and phase changes are seen promptly.
+const MAX_WAIT_NS: u64 = 50_000_000;
+const SECOND: u64 = 1_000_000_000;
 
 /// Asked of every loop by the main thread.
 #[derive(Debug, Default)]
@@ -198,31 +198,6 @@ enum Phase {
     WaitStart,
     Load,
     Drain,
-}
-
-/// Ring sizes: the SQ takes one iteration's submissions, the CQ every completion that can
-/// be outstanding (one send, one receive, connect + timeout per connection, plus one per
-/// provided buffer), so it does not overflow in normal operation.
-fn ring_sizes(conns: usize, bufs: usize) -> (u32, u32) {
-    let sq = 4096u32;
-    let cq = (4 * conns + bufs + 1024)
-        .next_power_of_two()
-        .clamp(8192, 65536) as u32;
-    (sq, cq)
-}
-
-/// Provided receive buffers: enough for every connection's echo to land at once in
-/// closed loop (small rings for hold mode, where few messages are in flight), within
-/// `MAX_RECV_MEMORY` per loop.
-fn buffer_geometry(plan: &Plan, conns: usize) -> (u16, u32) {
-    let in_flight_bytes = plan.wire.response_len() * plan.inflight_cap;
-    let buf_size = in_flight_bytes.next_power_of_two().clamp(2048, 65536);
-    let count = match plan.mode {
-        Mode::Heartbeat(_) => 256,
-        _ => (conns * 2).next_power_of_two().clamp(256, 4096),
-    };
-    let count = count.min(MAX_RECV_MEMORY / buf_size).max(64);
-    (count as u16, buf_size as u32)
 }
 
 pub(super) struct Loop {
