@@ -36,7 +36,9 @@ echo "== scripts/c1m.sh --dry-run with a subset of scenarios and backends"
 scripts/c1m.sh --dry-run --scenarios hold --backends uring,epoll >/dev/null
 scripts/c1m.sh --dry-run --scenarios pingpong,latency --backends tokio >/dev/null
 scripts/c1m.sh --dry-run --scenarios hold --backends go,uring >/dev/null
-scripts/c1m.sh --dry-run --scenarios http --backends uring 2>&1 | grep -q "^  http  .*servers uring nginx"
+# Captured first: grep -q in a pipe would close it early and fail the writer with EPIPE.
+http_plan=$(scripts/c1m.sh --dry-run --scenarios http --backends uring 2>&1)
+grep -q "^  http  .*servers uring nginx" <<<"$http_plan" || { echo "the http dry run plans no uring and nginx servers" >&2; exit 1; }
 if scripts/c1m.sh --dry-run --scenarios nonsense >/dev/null 2>&1; then
     echo "c1m.sh accepted an unknown scenario" >&2
     exit 1
@@ -104,7 +106,7 @@ if [[ $(id -u) -eq 0 ]]; then
     for f in "$c1m_out"/*-pingpong/topology.json "$c1m_out"/*-hold/topology.json; do
         grep -q '"topology": "netns"' "$f" || { echo "$f does not say netns" >&2; exit 1; }
     done
-    if ip netns list | grep -q '^c1m-'; then
+    if grep -q '^c1m-' <<<"$(ip netns list)"; then
         echo "c1m namespaces left behind:" >&2
         ip netns list >&2
         exit 1
@@ -126,7 +128,7 @@ if [[ $(id -u) -eq 0 ]]; then
         done
         grep -q '^ip netns exec c1m-cli0-[a-z0-9]* .*wrk ' "$c1m_out"/*-http/nginx-wrk-c1000/cmd.txt \
             || { echo "http on netns: wrk did not run in the client namespace" >&2; exit 1; }
-        ! ip netns list | grep -q '^c1m-' || { echo "http on netns left namespaces behind" >&2; exit 1; }
+        ! grep -q '^c1m-' <<<"$(ip netns list)" || { echo "http on netns left namespaces behind" >&2; exit 1; }
         rm -rf "$c1m_out"
     fi
     echo "== --link on netns: a shaped quick run where the kernel has netem, else a clean refusal"
@@ -141,7 +143,7 @@ if [[ $(id -u) -eq 0 ]]; then
         echo "$link_out" >&2
         exit 1
     fi
-    ! ip netns list | grep -q '^c1m-' || { echo "--link left namespaces behind" >&2; exit 1; }
+    ! grep -q '^c1m-' <<<"$(ip netns list)" || { echo "--link left namespaces behind" >&2; exit 1; }
     rm -rf "$c1m_out"
     echo "== --variants: two variants of uring a server flag and a sysctl apart, each case with its own (loopback, netns)"
     variant_rmem="4096 65536 1048576"
