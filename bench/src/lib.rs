@@ -5,7 +5,9 @@
 //!
 //! Code map:
 //! - [`cli`]: the command line (`run`, and the hidden `watchdog`); [`options`]: checked;
-//! - [`plan`]: pure scale rules; [`plantext`]: the plan as printed, the time estimate;
+//! - [`facts`]: what the plan needs from the machine, read once (the only I/O before it);
+//! - [`plan`]: the plan as a pure function of options and facts (`plan::plan`), scale
+//!   rules, limits; [`plantext`]: the plan as printed, the time estimate;
 //! - [`free`]: free server ports and a free results-folder stamp, right now;
 //! - [`preflight`]: machine facts, io_uring check, ulimits;
 //! - [`tools`]: the outside programs (ip, tc, ethtool, nginx, wrk), found one way;
@@ -31,6 +33,7 @@
 //!   after a SIGKILL.
 
 pub mod cli;
+pub mod facts;
 pub mod free;
 pub mod headline;
 pub mod http;

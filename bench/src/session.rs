@@ -6,19 +6,16 @@
 use crate::cli::RunArgs;
 use crate::interrupt::{self, Interrupted};
 pub use crate::options::Options;
-use crate::plan::{self, Limits, Scale};
+use crate::plan::{self, Facts, Plan};
 use crate::preflight;
 use crate::procs::{kill_group, Procs};
 use crate::runner::Ctx;
 use crate::scenarios::Suite;
 use crate::statedir::{self, Lock};
 use crate::sysctl::{self, Sysctl};
-use crate::topology::active::{self, Topology};
+use crate::topology::active::Topology;
 use crate::topology::hosts::remote::Hosts;
-use crate::topology::hosts::HostsPlan;
-use crate::topology::netns::{random_suffix, NetnsPlan};
-use crate::topology::placement::{Kind, Placement};
-use crate::topology::setup::{self, NETNS_PORT_RANGE};
+use crate::topology::placement::Kind;
 use crate::tuning::Tuning;
 use crate::{log, warn};
 use anyhow::{bail, Context as _};
@@ -38,147 +35,14 @@ pub fn find_root() -> anyhow::Result<PathBuf> {
         )
 }
 
-/// What the plan is made of.
-pub(crate) struct Planned {
-    pub(crate) split: plan::CpuSplit,
-    scale: Scale,
-    limits: Limits,
-    pub(crate) out: PathBuf,
-    /// The results folder did not exist before this run.
-    created_out: bool,
-    pub(crate) stamp: String,
-    pub(crate) host: String,
-    text: String,
-    placement: Placement,
-    netns: Option<NetnsPlan>,
-    hosts: Option<HostsPlan>,
-}
-
-fn make_plan(o: &Options, t: &Tuning, tuned_now: bool) -> anyhow::Result<Planned> {
-    log(preflight::raise_ulimits());
-    let split = plan::split_cpus(&preflight::online_cpus());
-    if split.shared {
+/// The facts of this machine and the plan made from them (nothing printed).
+fn planned(o: &Options, t: &Tuning, tuned_now: bool) -> anyhow::Result<(Facts, Plan)> {
+    let f = crate::facts::gather(o, t, tuned_now)?;
+    let p = plan::plan(o, &f)?;
+    if p.split.shared {
         warn("one CPU: server and loadgen share it; numbers say little");
     }
-    let avail = preflight::meminfo_kb("MemAvailable");
-    let scale = plan::scale(o.quick, o.duration.as_ref(), o.hold_conns, avail, o.rounds);
-    // A dry run changes nothing: the port range is the one tuning would set.
-    let key = "net.ipv4.ip_local_port_range";
-    let range = if matches!(o.topo.kind, Kind::Netns | Kind::Hosts) {
-        // The loadgens run in new namespaces, with the run's settings or the defaults.
-        Some(t.netns_value(key, NETNS_PORT_RANGE))
-    } else if tuned_now || !t.active() {
-        sysctl::get(key)
-    } else {
-        sysctl::projected(
-            key,
-            if t.profile.is_some() { &t.entries } else { &[] },
-            &t.sets,
-        )
-    };
-    let mut r = range
-        .as_deref()
-        .unwrap_or("32768 60999")
-        .split_whitespace()
-        .map(|v| v.parse::<u64>().unwrap_or(0));
-    let port_range = (r.next().unwrap_or(32768), r.next().unwrap_or(60999));
-    let per_proc = std::env::var("C1M_CONNS_PER_PROC")
-        .ok()
-        .and_then(|v| v.parse().ok());
-    let limits = Limits::new(preflight::nofile().0, port_range, avail, per_proc);
-    let host = c1m_platform::procfs::hostname()
-        .split('.')
-        .next()
-        .unwrap_or("unknown")
-        .to_owned();
-    // A dry run writes nothing, not even the results folder.
-    let created_out = !o.dry_run && !o.out.exists();
-    if !o.dry_run {
-        std::fs::create_dir_all(&o.out)
-            .with_context(|| format!("cannot create {}", o.out.display()))?;
-        if preflight::is_root() {
-            let sudo_uid = crate::owner::sudo_owner().map(|(uid, _)| uid);
-            crate::safe_fs::check_out_dir(&o.out, sudo_uid)?;
-        }
-    }
-    let out = std::fs::canonicalize(&o.out)
-        .or_else(|_| std::path::absolute(&o.out))
-        .with_context(|| format!("cannot resolve {}", o.out.display()))?;
-    // Inside the repository (results/ by default): relative to it.
-    let out = std::env::current_dir()
-        .ok()
-        .and_then(|cwd| out.strip_prefix(cwd).ok().map(Path::to_path_buf))
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(out);
-    let stamp = free_stamp(o, &out, &host, &crate::timefmt::local_stamp())?;
-    let tuning = t.active().then(|| t.args_text(None));
-    let cases = setup::cases(&o.scenarios, &o.variants, &scale, &limits);
-    let suffix = random_suffix().context("reading /dev/urandom for the namespace names")?;
-    let (placement, netns, hosts) = setup::placement(&o.topo, &split, &limits, &cases, &suffix)?;
-    let mut text = crate::plantext::plan_text(&crate::plantext::Plan {
-        split: &split,
-        backends: &o.backends,
-        variants: &o.variants,
-        scenarios: &o.scenarios,
-        scale: &scale,
-        limits: &limits,
-        rate: o.rate.as_deref(),
-        tuning: tuning.as_deref(),
-        results_prefix: format!("{}/{stamp}-{host}", out.display()),
-        loopback: o.topo.kind == Kind::Loopback,
-        body_size: o.body_size,
-        wire: o.wire,
-        arrivals: &o.arrivals,
-    });
-    text.push_str(&active::plan_text(
-        &placement,
-        netns.as_ref(),
-        hosts.as_ref(),
-        &hosts_settings(o, t)?,
-        o.dry_run,
-    ));
-    eprint!("{text}");
-    Ok(Planned {
-        split,
-        scale,
-        limits,
-        out,
-        created_out,
-        stamp,
-        host,
-        text,
-        placement,
-        netns,
-        hosts,
-    })
-}
-
-/// The settings a run makes: on hosts the profile's (unless --no-tune) and the
-/// `--set`s whether or not this machine's user is root (the hosts decide); else the
-/// tuning's.
-fn hosts_settings(o: &Options, t: &Tuning) -> anyhow::Result<Vec<(String, String)>> {
-    if o.topo.kind != Kind::Hosts {
-        return Ok(t.settings());
-    }
-    // A profile key a host's kernel lacks (tcp_mem inside a network namespace, conntrack
-    // without its module) is skipped there, as on this machine: it goes as `-KEY`. Only
-    // the user's own `--set` keys must exist.
-    let mut all = if o.tune {
-        sysctl::profile_entries(&o.profile)?
-            .into_iter()
-            .map(|(k, v)| match k.starts_with('-') {
-                true => (k, v),
-                false => (format!("-{k}"), v),
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
-    all.extend(o.sets.iter().filter_map(|s| {
-        let (k, v) = s.split_once('=')?;
-        Some((sysctl::normalize(k), sysctl::normalize(v)))
-    }));
-    Ok(all)
+    Ok((f, p))
 }
 
 /// `c1m-bench run`.
@@ -231,7 +95,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         bail!("--topology netns needs root (it creates network namespaces): run it with sudo");
     }
     if o.dry_run {
-        make_plan(&o, &t, false)?;
+        let (f, p) = planned(&o, &t, false)?;
+        eprint!("{}", p.text(&o, &f, true));
         log("--dry-run: nothing run");
         return Ok(ExitCode::SUCCESS);
     }
@@ -374,30 +239,30 @@ impl Session {
         bins: (PathBuf, PathBuf),
         pre: String,
     ) -> anyhow::Result<usize> {
-        let (sysctl_diff, p) = if o.topo.kind == Kind::Hosts {
-            let mut p = make_plan(o, t, false)?;
+        let (sysctl_diff, p, plan_text) = if o.topo.kind == Kind::Hosts {
+            let (f, mut p) = planned(o, t, false)?;
             self.record_written(o, &p);
-            let plan = p.hosts.take().context("the hosts topology has no plan")?;
+            let plan = p.hosts.clone().context("the hosts topology has no plan")?;
             let hosts = Hosts::new(plan, &self.tmp);
             let topo = self
                 .topo
                 .insert(Topology::hosts(p.placement.clone(), hosts));
-            let bins = (bins.0.as_path(), bins.1.as_path());
-            let diff = crate::topology::hosts::start(
-                topo,
-                &mut p.split,
-                root,
-                bins,
-                &hosts_settings(o, t)?,
-            )?;
+            // The hosts' own CPUs go into the plan before it is printed.
+            let facts = crate::topology::hosts::preflight(topo, &mut p.split, root)?;
             p.placement = topo.placement.clone();
-            (diff, p)
+            let text = p.text(o, &f, false);
+            eprint!("{text}");
+            let bins = (bins.0.as_path(), bins.1.as_path());
+            let tables = topo.setup_hosts(root, bins, &f.settings)?;
+            (format!("{facts}{tables}"), p, text)
         } else if o.topo.kind == Kind::Netns {
             // The plan sizes the namespaces, which must exist before the tuning: only
             // they tell which keys a namespace has its own copy of.
-            let mut p = make_plan(o, t, false)?;
+            let (f, p) = planned(o, t, false)?;
+            let text = p.text(o, &f, false);
+            eprint!("{text}");
             self.record_written(o, &p);
-            let plan = p.netns.take().context("the netns topology has no plan")?;
+            let plan = p.netns.clone().context("the netns topology has no plan")?;
             let record = self
                 .netns_record
                 .clone()
@@ -412,15 +277,17 @@ impl Session {
             interrupt::check()?;
             let global = topo.apply_sysctls(&t.settings())?;
             let variant_keys = topo.root_keys(&variant_settings(o))?;
-            (self.tune(t, Some(&global), &variant_keys)?, p)
+            (self.tune(t, Some(&global), &variant_keys)?, p, text)
         } else {
             let diff = self.tune(t, None, &crate::variants::sysctl_keys(&o.variants))?;
             interrupt::check()?;
-            let p = make_plan(o, t, true)?;
+            let (f, p) = planned(o, t, true)?;
+            let text = p.text(o, &f, false);
+            eprint!("{text}");
             self.record_written(o, &p);
             let topo = self.topo.insert(Topology::loopback(p.placement.clone()));
             topo.apply_sysctls(&t.settings())?;
-            (diff, p)
+            (diff, p, text)
         };
         interrupt::check()?;
         let revision = crate::revision::Revision::read(root);
@@ -455,7 +322,7 @@ impl Session {
                 .unwrap_or_else(|_| std::env::args().collect::<Vec<_>>().join(" ")),
             revision: revision.clone(),
             preflight: pre,
-            plan: p.text.clone(),
+            plan: plan_text,
             sysctl_diff,
             seed: o.seed,
             closed_extra: o
@@ -502,11 +369,11 @@ impl Session {
     }
 
     /// Remembers the result folders of the plan (handed to the sudo user at the end).
-    fn record_written(&mut self, o: &Options, p: &Planned) {
-        if p.created_out {
+    fn record_written(&mut self, o: &Options, p: &Plan) {
+        if p.out_is_new {
             self.written.push(p.out.clone());
         } else {
-            let names = result_names(o, &p.stamp, &p.host);
+            let names = crate::facts::result_names(o, &p.stamp, &p.host);
             self.written.extend(names.iter().map(|n| p.out.join(n)));
         }
     }
@@ -662,33 +529,6 @@ impl Drop for Session {
     }
 }
 
-/// The first stamp from `base` none of whose names exists in `out` (as anything: a
-/// symlink planted at a name counts, and is never followed).
-fn free_stamp(o: &Options, out: &Path, host: &str, base: &str) -> anyhow::Result<String> {
-    crate::free::pick_stamp(base, |st| {
-        result_names(o, st, host)
-            .iter()
-            .any(|n| out.join(n).symlink_metadata().is_ok())
-    })
-    .with_context(|| {
-        format!(
-            "every folder name of this minute is taken in {}: wait a minute",
-            out.display()
-        )
-    })
-}
-
-/// The names a run creates in the results folder: each scenario's folder, the headline.
-fn result_names(o: &Options, stamp: &str, host: &str) -> Vec<String> {
-    let mut v: Vec<String> = o
-        .scenarios
-        .iter()
-        .map(|&s| crate::scenarios::scenario_folder(stamp, host, s, o.wire))
-        .collect();
-    v.push(crate::scenarios::headline_file(stamp, host));
-    v
-}
-
 /// Every `(key, value)` the variants set, for splitting by where keys live.
 fn variant_settings(o: &Options) -> Vec<(String, String)> {
     o.variants.iter().flat_map(|v| v.sysctls.clone()).collect()
@@ -697,71 +537,4 @@ fn variant_settings(o: &Options) -> Vec<(String, String)> {
 /// One key per line.
 fn keys_text(keys: &[String]) -> String {
     keys.iter().map(|k| format!("{k}\n")).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::plan::Scenario;
-    use clap::Parser as _;
-
-    fn options(extra: &[&str]) -> Options {
-        let mut v = vec!["c1m-bench", "run"];
-        v.extend_from_slice(extra);
-        let crate::cli::Cmd::Run(a) = crate::cli::Cli::parse_from(v).cmd else {
-            panic!("not a run");
-        };
-        Options::from_args(&a, &Path::new(env!("CARGO_MANIFEST_DIR")).join("..")).unwrap()
-    }
-
-    #[test]
-    fn a_link_planted_at_the_next_runs_name_is_passed_over() {
-        let t = crate::statedir::tests::TempDir::new();
-        let elsewhere = t.0.join("elsewhere");
-        std::fs::create_dir(&elsewhere).unwrap();
-        let out = t.0.join("results");
-        std::fs::create_dir(&out).unwrap();
-        let o = options(&["--scenarios", "pingpong,hold", "--protocol", "frame"]);
-        let base = "2026-01-01-1200";
-        // The names carry the protocol suffix, as the folders the run makes do.
-        assert_eq!(
-            result_names(&o, base, "h"),
-            [
-                "2026-01-01-1200-h-pingpong-frame",
-                "2026-01-01-1200-h-hold-frame",
-                "2026-01-01-1200-h-headline.md"
-            ]
-        );
-        // A dangling link and a link to a folder, at two of the names.
-        std::os::unix::fs::symlink(
-            t.0.join("nowhere"),
-            out.join("2026-01-01-1200-h-hold-frame"),
-        )
-        .unwrap();
-        std::os::unix::fs::symlink(&elsewhere, out.join("2026-01-01-1200-2-h-headline.md"))
-            .unwrap();
-        let stamp = free_stamp(&o, &out, "h", base).unwrap();
-        assert_eq!(stamp, "2026-01-01-1200-3");
-        // And the folder is made new: a link at its name is an error, not followed.
-        let name = crate::scenarios::scenario_folder(base, "h", Scenario::Hold, o.wire);
-        assert!(crate::safe_fs::create_dir_new(&out.join(name)).is_err());
-        assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
-        assert!(!t.0.join("nowhere").exists());
-    }
-
-    #[test]
-    fn tuning_text() {
-        let t = Tuning {
-            profile: Some(PathBuf::from("/r/sysctl/c1m.conf")),
-            sets: vec!["a.b=1 2".into()],
-            entries: vec![],
-            touched: vec![],
-        };
-        assert_eq!(t.args_text(None), "/r/sysctl/c1m.conf --set a.b=1 2");
-        assert_eq!(
-            t.args_text(Some(Path::new("/r/"))),
-            "sysctl/c1m.conf --set a.b=1 2"
-        );
-        assert_eq!(t.set_keys(), vec!["a.b".to_string()]);
-    }
 }

@@ -84,3 +84,25 @@ impl Tuning {
             .map_or_else(|| default.to_owned(), |(_, v)| v.clone())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::{Path, PathBuf};
+
+    #[test]
+    fn tuning_text() {
+        let t = Tuning {
+            profile: Some(PathBuf::from("/r/sysctl/c1m.conf")),
+            sets: vec!["a.b=1 2".into()],
+            entries: vec![],
+            touched: vec![],
+        };
+        assert_eq!(t.args_text(None), "/r/sysctl/c1m.conf --set a.b=1 2");
+        assert_eq!(
+            t.args_text(Some(Path::new("/r/"))),
+            "sysctl/c1m.conf --set a.b=1 2"
+        );
+        assert_eq!(t.set_keys(), vec!["a.b".to_string()]);
+    }
+}

@@ -68,7 +68,9 @@ pub struct HostsPlan {
 }
 
 /// The IPv4 address of `host` (a literal, else the first IPv4 the resolver gives).
-fn resolve(host: &str) -> Result<Ipv4Addr, String> {
+/// A host's IPv4 address: the literal, or the first the name resolves to (DNS: done
+/// while gathering facts, never inside the plan).
+pub fn resolve(host: &str) -> Result<Ipv4Addr, String> {
     if let Ok(a) = host.parse() {
         return Ok(a);
     }
@@ -96,6 +98,7 @@ impl HostsPlan {
         sources: &[String],
         ssh: Ssh,
         suffix: &str,
+        resolve: &dyn Fn(&str) -> Result<Ipv4Addr, String>,
     ) -> Result<HostsPlan, String> {
         check_host(server)?;
         let names: Vec<&str> = clients.split(',').map(str::trim).collect();
@@ -201,16 +204,15 @@ impl HostsPlan {
     }
 }
 
-/// Starts a hosts topology: the preflight of every host (stops naming a host that
-/// cannot be reached or used), the CPUs from the hosts' own (on one machine, as on
-/// loopback: the server on the first half, the loadgens on the second; on machines of
-/// their own, all of each), then every host's setup. Returns the sysctl tables.
-pub fn start(
+/// The preflight of every host (stops naming a host that cannot be reached or used),
+/// then the CPUs from the hosts' own: on one machine, as on loopback (the server on the
+/// first half, the loadgens on the second); on machines of their own, all of each.
+/// Runs before the plan is printed, so the plan shows the CPUs used. Returns the
+/// hosts' preflight lines.
+pub fn preflight(
     topo: &mut super::active::Topology,
     split: &mut crate::plan::CpuSplit,
     root: &std::path::Path,
-    bins: (&std::path::Path, &std::path::Path),
-    entries: &[(String, String)],
 ) -> anyhow::Result<String> {
     use anyhow::Context as _;
     let hosts = topo.hosts_mut().context("not a hosts topology")?;
@@ -236,8 +238,7 @@ pub fn start(
         };
     }
     eprint!("{text}");
-    let tables = topo.setup_hosts(root, bins, entries)?;
-    Ok(format!("{text}{tables}"))
+    Ok(text)
 }
 
 /// A host's preflight, from `c1m-host.sh preflight`'s KEY=VALUE lines.
@@ -346,6 +347,7 @@ mod tests {
             &["198.18.0.10-198.18.0.12".into()],
             Ssh::new(None, &["-p 2222".into()]),
             "abc123",
+            &resolve,
         )
         .expect("valid")
     }
@@ -370,7 +372,7 @@ mod tests {
                 "2 times",
             ),
         ] {
-            let e = HostsPlan::new(s, c, &src, ssh(), "x").expect_err(msg);
+            let e = HostsPlan::new(s, c, &src, ssh(), "x", &resolve).expect_err(msg);
             assert!(e.contains(msg), "{e}");
         }
     }

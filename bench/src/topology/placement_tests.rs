@@ -66,6 +66,7 @@ fn hosts_shards_use_their_own_address_or_their_sources() {
         &["198.18.2.1-198.18.2.9".into()],
         crate::topology::hosts::ssh::Ssh::default(),
         "t",
+        &crate::topology::hosts::resolve,
     )
     .expect("valid");
     let mut p = Placement::hosts(&plan, "1", 27_000);

@@ -165,13 +165,14 @@ pub fn cases(
 }
 
 /// The placement of a run, and the netns or hosts plan behind it. `suffix` names the
-/// namespaces (and the hosts' state files).
+/// namespaces (and the hosts' state files); `resolve` gives a host's address.
 pub fn placement(
     opts: &TopologyOpts,
     split: &CpuSplit,
     limits: &Limits,
     cases: &[(u64, u64)],
     suffix: &str,
+    resolve: &dyn Fn(&str) -> Result<std::net::Ipv4Addr, String>,
 ) -> Result<(Placement, Option<NetnsPlan>, Option<HostsPlan>), UsageError> {
     match opts.kind {
         Kind::Loopback => Ok((
@@ -186,6 +187,7 @@ pub fn placement(
                 &opts.client_sources,
                 opts.ssh.clone(),
                 suffix,
+                resolve,
             )
             .map_err(UsageError)?;
             let p = Placement::hosts(&plan, &split.loadgen, limits.ports_per_pair);
@@ -304,7 +306,15 @@ mod tests {
             client_sources: Vec::new(),
             ssh: Ssh::default(),
         };
-        let (p, plan, _) = placement(&o, &split, &limits, &all, "abc123").expect("fits");
+        let (p, plan, _) = placement(
+            &o,
+            &split,
+            &limits,
+            &all,
+            "abc123",
+            &crate::topology::hosts::resolve,
+        )
+        .expect("fits");
         let plan = plan.expect("a netns plan");
         assert_eq!(plan.sources_per_client(), 23);
         for (conns, targets) in all {
@@ -317,9 +327,25 @@ mod tests {
             clients: 1,
             ..o.clone()
         };
-        assert!(placement(&one, &split, &limits, &[(1_000_000, 1)], "abc123").is_ok());
+        assert!(placement(
+            &one,
+            &split,
+            &limits,
+            &[(1_000_000, 1)],
+            "abc123",
+            &crate::topology::hosts::resolve
+        )
+        .is_ok());
         let tiny = Limits::new(20_000, (60_000, 60_099), 0, None);
-        let e = placement(&one, &split, &tiny, &[(1_000_000, 1)], "abc123").expect_err("too many");
+        let e = placement(
+            &one,
+            &split,
+            &tiny,
+            &[(1_000_000, 1)],
+            "abc123",
+            &crate::topology::hosts::resolve,
+        )
+        .expect_err("too many");
         assert!(e.0.contains("--clients"), "{}", e.0);
         let (lp, none, _) = placement(
             &TopologyOpts {
@@ -330,6 +356,7 @@ mod tests {
             &limits,
             &[],
             "abc123",
+            &crate::topology::hosts::resolve,
         )
         .expect("loopback");
         assert!(none.is_none());
