@@ -27,16 +27,27 @@ struct SysctlRecord {
     tuned: bool,
 }
 
+/// What a topology built, one arm per kind.
+#[derive(Debug)]
+enum Built {
+    /// Nothing: everything runs in the root namespace.
+    Loopback,
+    Netns {
+        ns: Netns,
+        /// The links as the kernel has them (None when they could not be read).
+        read_back: Option<ReadBack>,
+        /// `--link`: each shaped device as the kernel read it back.
+        shaped: Vec<netns::link::Applied>,
+    },
+    Hosts(Hosts),
+}
+
 /// The run's topology.
 #[derive(Debug)]
 pub struct Topology {
     pub placement: Placement,
-    netns: Option<Netns>,
-    read_back: Option<ReadBack>,
+    built: Built,
     sysctls: SysctlRecord,
-    hosts: Option<Hosts>,
-    /// netns `--link`: each shaped device as the kernel read it back.
-    shaped: Vec<netns::link::Applied>,
 }
 
 impl Topology {
@@ -44,11 +55,8 @@ impl Topology {
     pub fn loopback(placement: Placement) -> Topology {
         Topology {
             placement,
-            netns: None,
-            read_back: None,
+            built: Built::Loopback,
             sysctls: SysctlRecord::default(),
-            hosts: None,
-            shaped: Vec::new(),
         }
     }
 
@@ -56,14 +64,18 @@ impl Topology {
     /// whatever the setup got to.
     pub fn hosts(placement: Placement, hosts: Hosts) -> Topology {
         Topology {
-            hosts: Some(hosts),
-            ..Topology::loopback(placement)
+            placement,
+            built: Built::Hosts(hosts),
+            sysctls: SysctlRecord::default(),
         }
     }
 
     /// The hosts of a hosts topology.
     pub fn hosts_mut(&mut self) -> Option<&mut Hosts> {
-        self.hosts.as_mut()
+        match &mut self.built {
+            Built::Hosts(h) => Some(h),
+            _ => None,
+        }
     }
 
     /// Hosts: the setup of every host, then the placement points into their run
@@ -74,7 +86,7 @@ impl Topology {
         bins: (&Path, &Path),
         entries: &[(String, String)],
     ) -> Result<String> {
-        let Some(h) = self.hosts.as_mut() else {
+        let Built::Hosts(h) = &mut self.built else {
             return Ok(String::new());
         };
         self.sysctls.tuned = !entries.is_empty();
@@ -111,22 +123,26 @@ impl Topology {
         };
         Ok(Topology {
             placement,
-            netns: Some(ns),
-            read_back,
+            built: Built::Netns {
+                ns,
+                read_back,
+                shaped,
+            },
             sysctls: SysctlRecord::default(),
-            hosts: None,
-            shaped,
         })
     }
 
     /// The namespaces of a netns topology.
     pub fn netns(&self) -> Option<&Netns> {
-        self.netns.as_ref()
+        match &self.built {
+            Built::Netns { ns, .. } => Some(ns),
+            _ => None,
+        }
     }
 
     /// Of `entries`, the keys the root namespace holds (on netns: the machine-wide ones).
     pub fn root_keys(&self, entries: &[(String, String)]) -> Result<Vec<String>> {
-        match &self.netns {
+        match self.netns() {
             Some(ns) if !entries.is_empty() => Ok(bare_keys(&ns.split_sysctls(entries)?.global)),
             _ => Ok(bare_keys(entries)),
         }
@@ -138,8 +154,7 @@ impl Topology {
 
     /// The namespaces this run created (empty on loopback).
     pub fn namespaces(&self) -> Vec<String> {
-        self.netns
-            .as_ref()
+        self.netns()
             .map(|n| {
                 n.plan()
                     .namespaces()
@@ -156,7 +171,7 @@ impl Topology {
     /// namespace's save/apply/restore. Loopback: everything is left to the root.
     pub fn apply_sysctls(&mut self, entries: &[(String, String)]) -> Result<Vec<(String, String)>> {
         self.sysctls.tuned = !entries.is_empty();
-        let Some(ns) = &self.netns else {
+        let Built::Netns { ns, .. } = &self.built else {
             self.sysctls.root = bare_keys(entries);
             return Ok(entries.to_vec());
         };
@@ -204,12 +219,10 @@ impl Topology {
     /// Deletes the namespaces (stop the processes inside first), or cleans up every
     /// host. Safe to call twice.
     pub fn teardown(&mut self) -> Result<()> {
-        if let Some(h) = self.hosts.as_mut() {
-            return h.teardown();
-        }
-        match self.netns.as_mut() {
-            Some(ns) => ns.teardown(),
-            None => Ok(()),
+        match &mut self.built {
+            Built::Loopback => Ok(()),
+            Built::Netns { ns, .. } => ns.teardown(),
+            Built::Hosts(h) => h.teardown(),
         }
     }
 
@@ -226,14 +239,27 @@ impl Topology {
                 Kind::Hosts => "each host's sysctls_applied (hosts): saved, applied and restored on that host; nothing is set on the machine that runs c1m-bench",
             },
         });
+        let (netns, hosts, shaping) = match &self.built {
+            Built::Loopback => (Value::Null, Value::Null, Vec::new()),
+            Built::Netns {
+                ns,
+                read_back,
+                shaped,
+            } => (
+                ns.plan().describe(read_back.as_ref()),
+                Value::Null,
+                shaped.iter().map(netns::link::Applied::describe).collect(),
+            ),
+            Built::Hosts(h) => (Value::Null, h.describe(), Vec::new()),
+        };
         json!({
             "topology": self.kind().name(),
             "kernel": c1m_platform::procfs::kernel_release(),
             "placement": self.placement.describe(),
-            "netns": self.netns.as_ref().map(|n| n.plan().describe(self.read_back.as_ref())),
-            "hosts": self.hosts.as_ref().map(Hosts::describe),
+            "netns": netns,
+            "hosts": hosts,
             "sysctls": sysctls,
-            "link_shaping": self.shaped.iter().map(netns::link::Applied::describe).collect::<Vec<_>>(),
+            "link_shaping": shaping,
         })
     }
 
@@ -248,8 +274,8 @@ impl Topology {
     /// A few words for the headline.
     pub fn headline(&self) -> String {
         let p = &self.placement;
-        match (&self.netns, self.kind()) {
-            (Some(ns), Kind::Netns) => {
+        match &self.built {
+            Built::Netns { ns, read_back, .. } => {
                 let plan = ns.plan();
                 let via = if plan.bridge_ns().is_some() {
                     " through a bridge"
@@ -266,29 +292,15 @@ impl Topology {
                     plan.server_ns(),
                     p.server.listen,
                     plan.clients().len(),
-                    self.mtu_text()
+                    mtu_text(read_back.as_ref())
                 )
             }
-            (_, Kind::Hosts) => format!(
+            Built::Hosts(_) => format!(
                 "topology hosts (server on {}, {} client host(s), over ssh)",
                 p.server.listen,
                 p.clients.len()
             ),
-            _ => format!("topology loopback (server on {})", p.server.listen),
-        }
-    }
-
-    fn mtu_text(&self) -> String {
-        let mtus: BTreeSet<u32> = self
-            .read_back
-            .iter()
-            .flat_map(|rb| rb.devices.iter().map(|d| d.mtu))
-            .collect();
-        let list: Vec<String> = mtus.iter().map(u32::to_string).collect();
-        if list.is_empty() {
-            "?".into()
-        } else {
-            list.join("/")
+            Built::Loopback => format!("topology loopback (server on {})", p.server.listen),
         }
     }
 
@@ -296,12 +308,17 @@ impl Topology {
     pub fn run_md(&self) -> String {
         let mut md = format!("## Topology: {}\n\n", self.kind().name());
         md.push_str(&placement_lines(&self.placement));
-        if let Some(h) = &self.hosts {
+        if let Built::Hosts(h) = &self.built {
             md.push_str(&h.md_lines());
         }
-        if let Some(ns) = &self.netns {
+        if let Built::Netns {
+            ns,
+            read_back,
+            shaped,
+        } = &self.built
+        {
             let _ = writeln!(md, "- namespaces: {}", ns.plan().namespaces().join(", "));
-            for d in self.read_back.iter().flat_map(|rb| &rb.devices) {
+            for d in read_back.iter().flat_map(|rb| &rb.devices) {
                 let onoff = |v: Option<bool>| match v {
                     Some(true) => "on",
                     Some(false) => "off",
@@ -319,7 +336,7 @@ impl Topology {
                     d.ipv4_addresses
                 );
             }
-            for a in &self.shaped {
+            for a in shaped {
                 let _ = writeln!(
                     md,
                     "- link shaping on {} in {}: {} (tc netem, read back; commands in topology.json)",
@@ -354,6 +371,20 @@ impl Topology {
         );
         md.push_str("- details (what to build to re-run it): topology.json\n\n");
         md
+    }
+}
+
+/// The MTUs of the links read back, e.g. "1500" or "1500/9000" ("?" when unread).
+fn mtu_text(read_back: Option<&ReadBack>) -> String {
+    let mtus: BTreeSet<u32> = read_back
+        .iter()
+        .flat_map(|rb| rb.devices.iter().map(|d| d.mtu))
+        .collect();
+    let list: Vec<String> = mtus.iter().map(u32::to_string).collect();
+    if list.is_empty() {
+        "?".into()
+    } else {
+        list.join("/")
     }
 }
 
