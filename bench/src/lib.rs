@@ -30,7 +30,9 @@
 //!   [`revision`]: the git revision and the diff of a dirty tree; [`watchdog`]: cleanup
 //!   after a SIGKILL.
 
+pub mod case;
 pub mod cli;
+pub mod client;
 pub mod free;
 pub mod headline;
 pub mod http;
@@ -48,6 +50,7 @@ pub mod runcase;
 pub mod runner;
 pub mod safe_fs;
 pub mod scenarios;
+pub mod server;
 pub mod session;
 pub mod shards;
 pub mod statedir;

@@ -445,6 +445,7 @@ impl Session {
                 failures: Vec::new(),
                 wire: o.wire,
                 sysctl: self.sysctl.clone(),
+                http: None,
             },
             variants: o.variants.clone(),
             out_parent: p.out.clone(),
