@@ -98,14 +98,12 @@ fn run_wrk(
     );
     let env = crate::server::http_env(ctx)?;
     // wrk is one process: it runs where the first loadgen shard would, on all the
-    // loadgen CPUs.
-    let site = ctx
-        .topo
-        .placement
-        .clients
-        .first()
-        .map_or_else(Site::here, |c| c.site.clone());
-    let cpus = ctx.split.loadgen.clone();
+    // loadgen CPUs (on a host: that host's).
+    let (site, cpus) = match ctx.topo.placement.clients.first() {
+        Some(c) if c.site.remote.is_some() => (c.site.clone(), c.cpus.clone()),
+        Some(c) => (c.site.clone(), ctx.split.loadgen.clone()),
+        None => (Site::here(), ctx.split.loadgen.clone()),
+    };
     let tools = &env.at(&site)?.tools;
     let argv_for = |secs| {
         site.command(wrk::argv(

@@ -135,14 +135,6 @@ impl Options {
         let body_size = body_size(a.body_size.as_deref())?;
         let wire = crate::wire::Wire::parse(a.protocol.as_deref().unwrap_or("echo"), body_size)
             .map_err(UsageError)?;
-        if topo.kind == crate::topology::placement::Kind::Hosts
-            && scenarios.contains(&Scenario::Http)
-        {
-            return Err(UsageError(
-                "--scenarios http runs on loopback and netns (nginx and wrk are not shipped to hosts); this run is --topology hosts".into(),
-            )
-            .into());
-        }
         if topo.kind == crate::topology::placement::Kind::Hosts && backends.contains(&Backend::Go) {
             return Err(UsageError(
                 "--backends go runs on loopback and netns only: --topology hosts ships c1m-server and c1m-loadgen, not the Go reference server".into(),

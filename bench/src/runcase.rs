@@ -86,7 +86,9 @@ pub fn run_case(ctx: &mut Ctx, sdir: &Path, case: &Case) -> anyhow::Result<()> {
         let (started, why) = server::start(ctx, &dir, case, ports, maxc)?;
         reason = why;
         if reason.is_none() {
-            let sampler = match (case.is_http(), started.pids.first()) {
+            // This machine's /proc: not where a host's server runs.
+            let here = ctx.topo.placement.server.site.remote.is_none();
+            let sampler = match (case.is_http() && here, started.pids.first()) {
                 (true, Some(&pid)) => Some(Sampler::start(pid)),
                 _ => None,
             };

@@ -10,6 +10,7 @@ use crate::interrupt;
 use crate::procs::kill_group;
 use crate::runner::{append, quote_cmd, tail_words, Ctx};
 use crate::safe_fs;
+use crate::topology::hosts::remote;
 use crate::topology::placement::Site;
 use anyhow::Context as _;
 use std::fs;
@@ -79,7 +80,7 @@ pub(crate) fn start(
                 let env = http_env(ctx)?;
                 let at = env.at(&site)?;
                 let listen = ctx.topo.placement.listen(port);
-                let ndir = write_nginx_conf(ctx, at, dir, case, &listen)?;
+                let ndir = write_nginx_conf(ctx, &site, at, dir, case, &listen)?;
                 let argv =
                     nginx::argv(&at.tools.taskset, &at.tools.nginx, &ctx.split.server, &ndir);
                 started.nginx_dir = Some(ndir);
@@ -156,14 +157,20 @@ fn ready(
 }
 
 /// Renders nginx.conf into a fresh private folder (and a copy into the run folder).
+/// Here: `mkdtemp` in the run's private folder. On a host: `nginx/` in the run folder's
+/// place there (inside the run's private directory), the file copied over ssh.
 fn write_nginx_conf(
     ctx: &Ctx,
+    site: &Site,
     at: &SiteTools,
     dir: &Path,
     case: &Case,
     listen: &str,
 ) -> anyhow::Result<PathBuf> {
-    let ndir = nginx::private_dir(&ctx.tmp)?;
+    let ndir = match &site.remote {
+        None => nginx::private_dir(&ctx.tmp)?,
+        Some(r) => PathBuf::from(r.file(&dir.join("nginx"))),
+    };
     let cpus = c1m_platform::cpus::parse_cpu_list(&ctx.split.server)
         .map_err(|e| anyhow::anyhow!("server CPUs {}: {e}", ctx.split.server))?;
     let (worker_connections, rlimit_nofile) =
@@ -178,18 +185,23 @@ fn write_nginx_conf(
         body: &body,
         temp_paths: &at.temp_paths,
     })?;
+    let copy = dir.join("nginx.conf");
+    safe_fs::write(&copy, &conf)?;
     let path = ndir.join("nginx.conf");
-    fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .and_then(|mut f| f.write_all(conf.as_bytes()))
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    safe_fs::write(&dir.join("nginx.conf"), &conf)?;
+    match &site.remote {
+        None => fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(conf.as_bytes()))
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        Some(r) => remote::put_file(&r.ssh, &r.target, &copy, &path.to_string_lossy())?,
+    }
     Ok(ndir)
 }
 
-/// [`probe`] from where the server runs (its namespace has the address).
+/// [`probe`] from where the server runs (its namespace has the address); a host's
+/// server from here, at the address this machine reaches it by.
 fn probe_at(site: &Site, addr: SocketAddr, body: &str) -> Result<(), String> {
     match &site.netns {
         None => probe(addr, body),
@@ -301,19 +313,22 @@ pub(crate) fn stop(
             reason = Some(format!("server exit status {rc}"));
         }
     }
-    if let (Some(nd), None) = (&s.nginx_dir, &remote) {
+    if let Some(r) = &remote {
+        if let Err(e) = remote::fetch_dir(&r.ssh, &r.target, &r.file(dir), dir) {
+            reason.get_or_insert_with(|| format!("{e:#}"));
+        }
+    }
+    // Here: nginx's own folder; from a host: its copy, fetched with the run folder.
+    let nginx_dir = match &remote {
+        None => s.nginx_dir.clone(),
+        Some(_) => s.nginx_dir.as_ref().map(|_| dir.join("nginx")),
+    };
+    if let Some(nd) = nginx_dir.filter(|d| d.is_dir()) {
         if let Ok(log) = fs::read(nd.join("error.log")) {
             let _ = safe_fs::write(&dir.join("nginx-error.log"), log);
         }
-        if let Err(e) = fs::remove_dir_all(nd) {
+        if let Err(e) = fs::remove_dir_all(&nd) {
             crate::warn(format!("cannot remove {}: {e}", nd.display()));
-        }
-    }
-    if let Some(r) = &remote {
-        if let Err(e) =
-            crate::topology::hosts::remote::fetch_dir(&r.ssh, &r.target, &r.file(dir), dir)
-        {
-            reason.get_or_insert_with(|| format!("{e:#}"));
         }
     }
     Ok(reason)

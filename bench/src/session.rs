@@ -202,7 +202,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         );
     }
     crate::runcase::check_own_binaries(&o.backends, o.dry_run)?;
-    crate::http::check_tools(&o.scenarios, o.dry_run)?;
+    if o.topo.kind != Kind::Hosts {
+        // On hosts, each host's preflight says where its programs are.
+        crate::http::check_tools(&o.scenarios, o.dry_run)?;
+    }
     let pre = preflight::preflight_text();
     eprint!("{pre}");
     if o.topo.kind != Kind::Hosts {
@@ -389,6 +392,7 @@ impl Session {
                 root,
                 bins,
                 &hosts_settings(o, t)?,
+                &crate::http::host_needs(&o.scenarios),
             )?;
             p.placement = topo.placement.clone();
             (diff, p)

@@ -29,6 +29,7 @@ pub use scenario::compare_body;
 
 use crate::case::{self, Case, Kind};
 use crate::plan::{Backend, Scale, Scenario};
+use crate::topology::hosts::{Facts, HostSpec, Needs};
 use crate::topology::placement::Site;
 use crate::variants::Variant;
 use crate::wire::Wire;
@@ -266,6 +267,50 @@ impl HttpEnv {
             Some(r) => self.hosts.get(&r.target),
         };
         found.ok_or_else(|| anyhow::anyhow!("no nginx/wrk/taskset known for {}", site.name))
+    }
+}
+
+impl HttpEnv {
+    /// nginx, wrk and taskset of this machine (loopback, netns).
+    pub fn here() -> anyhow::Result<HttpEnv> {
+        let tools = Tools::find().map_err(anyhow::Error::msg)?;
+        let temp_paths = nginx::temp_path_directives(&nginx::version_text(&tools.nginx)?);
+        Ok(HttpEnv {
+            here: Some(SiteTools { tools, temp_paths }),
+            ..HttpEnv::default()
+        })
+    }
+
+    /// Each host's, from its preflight (which checked that its role has them, see
+    /// [`host_needs`]).
+    pub fn of_hosts(hosts: &[(&HostSpec, &Facts)]) -> HttpEnv {
+        let hosts = hosts
+            .iter()
+            .map(|(h, f)| {
+                let at = |p: &str| f.program(p).unwrap_or_default();
+                let tools = Tools {
+                    nginx: at("nginx"),
+                    wrk: at("wrk"),
+                    taskset: at("taskset"),
+                };
+                let temp_paths = nginx::temp_path_directives(f.get("nginx_build"));
+                (h.target.clone(), SiteTools { tools, temp_paths })
+            })
+            .collect();
+        HttpEnv { here: None, hosts }
+    }
+}
+
+/// What the http scenario needs on hosts, when the run has it: nginx and taskset on the
+/// server host, wrk and taskset on the client hosts (none is shipped).
+pub fn host_needs(scenarios: &[Scenario]) -> Needs {
+    if !scenarios.contains(&Scenario::Http) {
+        return Needs::default();
+    }
+    Needs {
+        server: vec!["nginx", "taskset"],
+        clients: vec!["wrk", "taskset"],
+        why: "the http scenario",
     }
 }
 

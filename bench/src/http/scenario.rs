@@ -2,7 +2,7 @@
 //! interleaved rounds of the one rounds loop, [`Suite::run_rounds`]), the open-loop rate
 //! derived from it, the open-loop phase (c1m-loadgen only), and compare.md.
 
-use super::{nginx, report, HttpEnv, Server, SiteTools, Tools};
+use super::{report, HttpEnv, Server};
 use crate::plan::Scenario;
 use crate::rounds;
 use crate::scenarios::{failed_note, write_md, Suite};
@@ -48,11 +48,9 @@ pub(crate) fn open_rate(throughputs: &[(String, f64)]) -> (u64, String) {
 impl Suite<'_> {
     /// The http scenario.
     pub(crate) fn http(&mut self) -> anyhow::Result<()> {
-        let tools = Tools::find().map_err(anyhow::Error::msg)?;
-        let temp_paths = nginx::temp_path_directives(&nginx::version_text(&tools.nginx)?);
-        self.ctx.http = Some(HttpEnv {
-            here: Some(SiteTools { tools, temp_paths }),
-            ..HttpEnv::default()
+        self.ctx.http = Some(match self.ctx.topo.remote_hosts() {
+            Some(h) => HttpEnv::of_hosts(&h.specs_and_facts()),
+            None => HttpEnv::here()?,
         });
         let servers = super::servers(&crate::variants::backends(&self.variants));
         let (conns, body) = (self.ctx.scale.http_conns, self.body_size);

@@ -61,6 +61,11 @@ impl Topology {
         }
     }
 
+    /// The hosts of a hosts topology, to read.
+    pub fn remote_hosts(&self) -> Option<&Hosts> {
+        self.hosts.as_ref()
+    }
+
     /// The hosts of a hosts topology.
     pub fn hosts_mut(&mut self) -> Option<&mut Hosts> {
         self.hosts.as_mut()

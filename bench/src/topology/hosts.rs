@@ -204,17 +204,19 @@ impl HostsPlan {
 /// Starts a hosts topology: the preflight of every host (stops naming a host that
 /// cannot be reached or used), the CPUs from the hosts' own (on one machine, as on
 /// loopback: the server on the first half, the loadgens on the second; on machines of
-/// their own, all of each), then every host's setup. Returns the sysctl tables.
+/// their own, all of each), then every host's setup. A host without a program of
+/// `needs` stops it before anything is copied. Returns the sysctl tables.
 pub fn start(
     topo: &mut super::active::Topology,
     split: &mut crate::plan::CpuSplit,
     root: &std::path::Path,
     bins: (&std::path::Path, &std::path::Path),
     entries: &[(String, String)],
+    needs: &Needs,
 ) -> anyhow::Result<String> {
     use anyhow::Context as _;
     let hosts = topo.hosts_mut().context("not a hosts topology")?;
-    let text = hosts.preflight(root)?;
+    let text = hosts.preflight(root, needs)?;
     let facts: Vec<Facts> = hosts.facts().into_iter().cloned().collect();
     let (server, clients) = facts.split_first().context("no hosts")?;
     let shared = clients
@@ -238,6 +240,16 @@ pub fn start(
     eprint!("{text}");
     let tables = topo.setup_hosts(root, bins, entries)?;
     Ok(format!("{text}{tables}"))
+}
+
+/// Programs a run needs on its hosts beyond the kit's own, which are shipped (the http
+/// scenario: nginx on the server host, wrk on the client hosts, taskset on both).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Needs {
+    pub server: Vec<&'static str>,
+    pub clients: Vec<&'static str>,
+    /// What needs them, for the refusal: "the http scenario".
+    pub why: &'static str,
 }
 
 /// A host's preflight, from `c1m-host.sh preflight`'s KEY=VALUE lines.
@@ -307,6 +319,37 @@ impl Facts {
             ),
             _ => None,
         }
+    }
+
+    /// Where `program` is on the host (its preflight looks on PATH, /usr/sbin, /sbin).
+    pub fn program(&self, program: &str) -> Option<std::path::PathBuf> {
+        Some(self.get(program))
+            .filter(|p| p.starts_with('/'))
+            .map(std::path::PathBuf::from)
+    }
+
+    /// Why host `h` cannot run what `needs` asks of its role, if it cannot.
+    pub fn lacks(&self, h: &HostSpec, needs: &Needs) -> Option<String> {
+        let want = if h.is_server() {
+            &needs.server
+        } else {
+            &needs.clients
+        };
+        let missing: Vec<&str> = want
+            .iter()
+            .copied()
+            .filter(|p| self.program(p).is_none())
+            .collect();
+        (!missing.is_empty()).then(|| {
+            format!(
+                "host {} ({}) has no {} ({} runs it there; it is not shipped): run `sudo scripts/setup.sh` on {}",
+                h.target,
+                h.role,
+                missing.join(", "),
+                needs.why,
+                h.target
+            )
+        })
     }
 
     /// One preflight line.

@@ -211,7 +211,7 @@ impl Hosts {
 
     /// The preflight of every host, printed; stops at the first host that cannot be
     /// reached or used, naming it. Nothing is copied or changed anywhere.
-    pub fn preflight(&mut self, root: &Path) -> Result<String> {
+    pub fn preflight(&mut self, root: &Path, needs: &super::Needs) -> Result<String> {
         let script = root.join("scripts/host-preflight.sh");
         let arch = std::env::consts::ARCH;
         let mut text = String::from("hosts:\n");
@@ -229,6 +229,9 @@ impl Hosts {
                     h.spec.role
                 );
             }
+            if let Some(why) = f.lacks(&h.spec, needs) {
+                bail!("{why}");
+            }
             h.facts = Some(f);
         }
         Ok(text)
@@ -239,6 +242,14 @@ impl Hosts {
         self.hosts
             .iter()
             .map(|h| h.dir.clone().unwrap_or_default())
+            .collect()
+    }
+
+    /// Every host with its facts, server first (after [`Hosts::preflight`]).
+    pub fn specs_and_facts(&self) -> Vec<(&HostSpec, &Facts)> {
+        self.hosts
+            .iter()
+            .filter_map(|h| Some((&h.spec, h.facts.as_ref()?)))
             .collect()
     }
 
@@ -546,6 +557,19 @@ fn ship(
 /// A file on a remote host (`cat`), None if unreadable.
 pub fn read_file(ssh: &Ssh, target: &str, path: &str) -> Option<String> {
     capture(&ssh.words(target, &["cat", path]), None, target, "reading").ok()
+}
+
+/// Copies the local file `from` to `to` on the host (its folder made first).
+pub fn put_file(ssh: &Ssh, target: &str, from: &Path, to: &str) -> Result<()> {
+    let folder = to.rsplit_once('/').map_or(".", |(d, _)| d);
+    let line = format!("mkdir -p -- {} && cat > {}", quote(folder), quote(to));
+    capture(
+        &ssh.shell(target, &line),
+        Some(from),
+        target,
+        "writing a file",
+    )
+    .map(|_| ())
 }
 
 /// SIGTERM to every program started there with `c1m-host.sh run`.
