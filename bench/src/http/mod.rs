@@ -366,6 +366,41 @@ mod tests {
     }
 
     #[test]
+    fn hosts_bring_their_own_nginx_and_wrk() {
+        assert_eq!(host_needs(&[Scenario::Pingpong]), Needs::default());
+        let needs = host_needs(&[Scenario::Pingpong, Scenario::Http]);
+        assert_eq!(needs.server, ["nginx", "taskset"]);
+        assert_eq!(needs.clients, ["wrk", "taskset"]);
+        let plan = crate::topology::hosts::HostsPlan::new(
+            "root@198.18.0.1",
+            "root@198.18.0.2",
+            &[],
+            crate::topology::hosts::ssh::Ssh::default(),
+            "t",
+        )
+        .expect("valid");
+        let srv = Facts::parse(
+            "nginx=/opt/nginx\ntaskset=/usr/bin/taskset\nwrk=absent\n\
+             nginx_build=nginx version: x configure arguments: --without-http_scgi_module\n",
+        );
+        let cli = Facts::parse("nginx=absent\ntaskset=/usr/bin/taskset\nwrk=/usr/bin/wrk\n");
+        let env = HttpEnv::of_hosts(&[(&plan.server, &srv), (&plan.clients[0], &cli)]);
+        let p = crate::topology::placement::Placement::hosts(&plan, "1", 1000);
+        let at = env.at(&p.server.site).expect("the server host");
+        assert_eq!(at.tools.nginx, PathBuf::from("/opt/nginx"));
+        assert!(
+            !at.temp_paths.contains(&"scgi_temp_path"),
+            "{:?}",
+            at.temp_paths
+        );
+        assert!(at.temp_paths.contains(&"client_body_temp_path"));
+        let at = env.at(&p.clients[0].site).expect("the client host");
+        assert_eq!(at.tools.wrk, PathBuf::from("/usr/bin/wrk"));
+        // Not a host of the run: no programs known (here is not looked at on hosts).
+        assert!(env.at(&Site::here()).is_err());
+    }
+
+    #[test]
     fn the_plan_of_the_http_scenario() {
         let s = servers(&[Backend::Uring, Backend::Epoll]);
         let args = vec!["--duration".to_string(), "2".into()];

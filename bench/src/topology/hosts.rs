@@ -487,4 +487,28 @@ mod tests {
             "{line}"
         );
     }
+
+    #[test]
+    fn a_host_without_the_programs_of_its_role_is_refused_by_name() {
+        let p = plan();
+        let needs = Needs {
+            server: vec!["nginx", "taskset"],
+            clients: vec!["wrk", "taskset"],
+            why: "the http scenario",
+        };
+        let f = Facts::parse("nginx=/usr/sbin/nginx\nwrk=absent\ntaskset=/usr/bin/taskset\n");
+        assert_eq!(f.program("nginx"), Some("/usr/sbin/nginx".into()));
+        assert_eq!(f.program("wrk"), None);
+        assert_eq!(f.program("curl"), None, "not reported: none");
+        assert_eq!(f.lacks(&p.server, &needs), None);
+        let why = f.lacks(&p.clients[0], &needs).expect("no wrk");
+        assert!(
+            why.contains(&p.clients[0].target)
+                && why.contains("has no wrk (the http scenario")
+                && why.contains("sudo scripts/setup.sh"),
+            "{why}"
+        );
+        // Nothing asked: nothing lacking (an older host-preflight.sh says nothing).
+        assert_eq!(Facts::default().lacks(&p.server, &Needs::default()), None);
+    }
 }
