@@ -10,6 +10,7 @@
 mod ready_tests;
 pub mod remote;
 pub mod ssh;
+pub mod transfer;
 pub mod unpack;
 
 use self::ssh::{check_host, host_part, quote_words, Ssh};
