@@ -205,4 +205,4 @@ sleep 3 # the lost host's own watchdog notices its session ended
 left=$(remote_left)
 [[ -z "$left" ]] || fail "left on the hosts after the failed run: $left"
 [[ "$(quiet_sysctls)" == "$before" ]] || { diff <(echo "$before") <(quiet_sysctls) >&2 || true; fail "sysctls differ after the failed run"; }
-echo "test-hosts: run 2 ok: failed (exit $rc) naming root@198.18.0.3; the other hosts cleaned and restored, sysctls as before"
+echo "test-hosts: run 3 ok: failed (exit $rc) naming root@198.18.0.3; the other hosts cleaned and restored, sysctls as before"
