@@ -46,10 +46,9 @@ pub fn run_case(ctx: &mut Ctx, sdir: &Path, case: &Case) -> anyhow::Result<()> {
     append(&sdir.join("runs.txt"), &format!("{}\n", case.name))?;
     let mut t0 = Instant::now();
     let procs = match &case.server {
-        // One process: its CPU is sampled and its answer probed.
-        Server::C1m(_) | Server::Nginx if case.is_http() => 1,
-        Server::C1m(v) => ctx.limits.procs_for(v.backend, case.conns),
-        Server::Nginx => 1,
+        // http: one process, whose CPU is sampled and whose answer is probed.
+        Server::C1m(v) if !case.is_http() => ctx.limits.procs_for(v.backend, case.conns),
+        Server::C1m(_) | Server::Nginx => 1,
     };
     if procs > 1 {
         crate::safe_fs::ensure_dir(&dir.join("server-procs"))?;
