@@ -173,8 +173,10 @@ fn write_nginx_conf(
     };
     let cpus = c1m_platform::cpus::parse_cpu_list(&ctx.split.server)
         .map_err(|e| anyhow::anyhow!("server CPUs {}: {e}", ctx.split.server))?;
-    let (worker_connections, rlimit_nofile) =
-        nginx::sizing(case.conns, crate::preflight::nofile().1);
+    let hard = at
+        .nofile_hard
+        .unwrap_or_else(|| crate::preflight::nofile().1);
+    let (worker_connections, rlimit_nofile) = nginx::sizing(case.conns, hard);
     let body = crate::http::body(case.body_size().unwrap_or(0));
     let conf = nginx::render(&nginx::NginxConf {
         dir: &ndir,

@@ -249,6 +249,8 @@ impl Tools {
 pub struct SiteTools {
     pub tools: Tools,
     pub temp_paths: Vec<&'static str>,
+    /// A host's hard `RLIMIT_NOFILE` (nginx's limit there); None: this process's.
+    pub nofile_hard: Option<u64>,
 }
 
 /// What every case of one http scenario shares: the outside programs here (loopback,
@@ -276,7 +278,11 @@ impl HttpEnv {
         let tools = Tools::find().map_err(anyhow::Error::msg)?;
         let temp_paths = nginx::temp_path_directives(&nginx::version_text(&tools.nginx)?);
         Ok(HttpEnv {
-            here: Some(SiteTools { tools, temp_paths }),
+            here: Some(SiteTools {
+                tools,
+                temp_paths,
+                nofile_hard: None,
+            }),
             ..HttpEnv::default()
         })
     }
@@ -294,7 +300,12 @@ impl HttpEnv {
                     taskset: at("taskset"),
                 };
                 let temp_paths = nginx::temp_path_directives(f.get("nginx_build"));
-                (h.target.clone(), SiteTools { tools, temp_paths })
+                let site = SiteTools {
+                    tools,
+                    temp_paths,
+                    nofile_hard: Some(f.nofile()),
+                };
+                (h.target.clone(), site)
             })
             .collect();
         HttpEnv { here: None, hosts }
@@ -394,6 +405,7 @@ mod tests {
             at.temp_paths
         );
         assert!(at.temp_paths.contains(&"client_body_temp_path"));
+        assert_eq!(at.nofile_hard, Some(1024), "not reported: the default");
         let at = env.at(&p.clients[0].site).expect("the client host");
         assert_eq!(at.tools.wrk, PathBuf::from("/usr/bin/wrk"));
         // Not a host of the run: no programs known (here is not looked at on hosts).
