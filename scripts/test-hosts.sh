@@ -8,7 +8,9 @@
 # config per host (root login with that key only); then
 #   1. a quick pingpong run over ssh: exit 0, merged shards, topology.json naming the
 #      hosts, no remote directory or process left, sysctls as before;
-#   2. a run where cl2's sshd (daemon and sessions) is killed while its loadgen runs:
+#   2. a quick http run (uring and nginx, c1m-loadgen and wrk) over ssh, where nginx
+#      and wrk are here (the "hosts" share this machine's programs);
+#   3. a run where cl2's sshd (daemon and sessions) is killed while its loadgen runs:
 #      the run fails naming that host, the other hosts are still cleaned up and
 #      restored.
 # Everything it made is removed at exit.
@@ -152,6 +154,25 @@ left=$(remote_left)
 [[ "$(quiet_sysctls)" == "$before" ]] || { diff <(echo "$before") <(quiet_sysctls) >&2 || true; fail "sysctls differ after the run"; }
 echo "test-hosts: run 1 ok: merged shards, topology.json names the hosts, nothing left, sysctls as before"
 
+echo "== test-hosts: the http scenario over ssh (uring and nginx under c1m-loadgen and wrk)"
+if [[ -n "$(command -v nginx || ls /usr/sbin/nginx 2>/dev/null)" ]] && command -v wrk >/dev/null; then
+    out=$tmp/out-http
+    http_args=(--topology hosts --server-host root@198.18.0.1 --client-hosts "$client_hosts"
+        --ssh-option "$ssh_opts" --scenarios http --backends uring --duration 1)
+    ip netns exec "$ns_ctl" scripts/c1m.sh --no-build --quick "${http_args[@]}" --out "$out" || fail "the http run over hosts failed"
+    for server in uring nginx; do
+        grep -q "^| c1000 | $server | " "$out"/*-headline.md || fail "http on hosts: no headline row for $server"
+    done
+    grep -q 'root@198.18.0.2 .*wrk' "$out"/*-http/nginx-wrk-c1000/cmd.txt || fail "http on hosts: wrk did not run on the first client host"
+    [[ -f $(echo "$out"/*-http/nginx-loadgen-c1000)/nginx.conf ]] || fail "http on hosts: no nginx.conf in the run folder"
+    left=$(remote_left)
+    [[ -z "$left" ]] || fail "left on the hosts after the http run: $left"
+    [[ "$(quiet_sysctls)" == "$before" ]] || { diff <(echo "$before") <(quiet_sysctls) >&2 || true; fail "sysctls differ after the http run"; }
+    echo "test-hosts: http run ok: uring and nginx in the headline, wrk on a client host, nothing left"
+else
+    echo "test-hosts: no nginx or wrk here: the http run is skipped (sudo scripts/setup.sh installs them)"
+fi
+
 echo "== test-hosts: client host 198.18.0.3 loses its sshd mid-run"
 out=$tmp/out2
 ip netns exec "$ns_ctl" scripts/c1m.sh --no-build --quick "${hosts_args[@]}" --out "$out" >"$tmp/run2.log" 2>&1 &
@@ -184,4 +205,4 @@ sleep 3 # the lost host's own watchdog notices its session ended
 left=$(remote_left)
 [[ -z "$left" ]] || fail "left on the hosts after the failed run: $left"
 [[ "$(quiet_sysctls)" == "$before" ]] || { diff <(echo "$before") <(quiet_sysctls) >&2 || true; fail "sysctls differ after the failed run"; }
-echo "test-hosts: run 2 ok: failed (exit $rc) naming root@198.18.0.3; the other hosts cleaned and restored, sysctls as before"
+echo "test-hosts: run 3 ok: failed (exit $rc) naming root@198.18.0.3; the other hosts cleaned and restored, sysctls as before"

@@ -18,10 +18,13 @@
 //! - [`procs`]: children in their own sessions, tracked and stopped;
 //! - [`interrupt`]: SIGINT/SIGTERM/SIGHUP as an error that unwinds into cleanup;
 //! - [`runner`]: what every case runner shares (the run's context, waits, the hold
-//!   sampler, command and log helpers); [`runcase`]: one server(s) + loadgen run; [`shards`]: its loadgen shards (one per
-//!   client of the topology), merged; [`scenarios`]: the echo scenarios; [`http`]: the
-//!   http scenario (c1m backends and nginx, c1m-loadgen and wrk); [`wire`]: the
-//!   `--protocol` of the echo scenarios;
+//!   sampler, command and log helpers); [`case`]: a case as typed data (server, client,
+//!   load, point, round); [`runcase`]: the one case runner, every scenario; [`server`]:
+//!   any server (c1m-server processes, nginx); [`client`]: any client (loadgen shards,
+//!   wrk); [`shards`]: the loadgen shards (one per client of the topology), merged;
+//!   [`scenarios`]: the echo scenarios and the one rounds loop; [`http`]: the http
+//!   scenario (c1m backends and nginx, c1m-loadgen and wrk); [`wire`]: the `--protocol`
+//!   of the echo scenarios;
 //! - [`rounds`]: interleaved rounds (shuffled orders), equal-load rates;
 //! - [`report`]: server.json merging, hold.json, the hold/churn tables, the headline;
 //! - [`owner`]: result folders handed to the sudo user;
@@ -32,7 +35,9 @@
 //!   [`revision`]: the git revision and the diff of a dirty tree; [`watchdog`]: cleanup
 //!   after a SIGKILL.
 
+pub mod case;
 pub mod cli;
+pub mod client;
 pub mod facts;
 pub mod free;
 pub mod headline;
@@ -51,6 +56,7 @@ pub mod runcase;
 pub mod runner;
 pub mod safe_fs;
 pub mod scenarios;
+pub mod server;
 pub mod session;
 pub mod shards;
 pub mod statedir;

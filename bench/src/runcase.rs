@@ -1,51 +1,21 @@
-//! One case: server process(es) and a loadgen, from free ports to a run folder with
-//! cmd.txt, summary.json, server.json (merged from server-procs/*.json when several
-//! servers ran), hold.json for the hold scenario, or FAILED with the reason.
+//! The one case runner, for every scenario: any server ([`crate::server`]: c1m-server
+//! process(es) or nginx) and any client ([`crate::client`]: loadgen shards or wrk), from
+//! free ports to a run folder with case.json, cmd.txt, summary.json, server.json (merged
+//! from server-procs/*.json when several servers ran), hold.json for the hold scenario,
+//! server_cpu.json for the http scenario, or FAILED with the reason.
 
-use crate::interrupt;
-use crate::plan::{self, Backend, Scenario, PORT_HI, PORT_LO};
+use crate::case::{Case, Kind, Server};
+use crate::client;
+use crate::http::cpu::{Sampler, WindowCpu};
+use crate::plan::{self, Backend, PORT_HI, PORT_LO};
 use crate::report;
 use crate::report::folder::{CaseRecord, CASE_FILE};
-use crate::runner::{
-    append, quote_cmd, slab_snapshot, tail_words, wait_drained, Ctx, HoldSampler, Kind,
-};
+use crate::runner::{append, slab_snapshot, wait_drained, Ctx, HoldSampler};
+use crate::server;
 use crate::topology::case_sysctls::CaseSysctls;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-/// One run of one variant.
-#[derive(Debug, Clone)]
-pub struct Case {
-    /// The run folder's name (`round-R/` first with several rounds).
-    pub name: String,
-    pub variant: crate::variants::Variant,
-    pub scenario: Scenario,
-    /// The point's name (`c1000`, `c1000-r50`).
-    pub point: String,
-    /// With several rounds, this run's round.
-    pub round: Option<u32>,
-    pub conns: u64,
-    /// `--max-conns` for the server (uring hold), else derived.
-    pub max_conns: Option<u64>,
-    pub kind: Kind,
-    pub loadgen_args: Vec<String>,
-}
-
-impl Case {
-    /// What its loadgen is asked for: messages of [`plan::MSG_SIZE`] bytes (http requests
-    /// have their own size) in the protocol `wire`.
-    pub(crate) fn job(&self, wire: crate::wire::Wire) -> crate::shards::Job<'_> {
-        crate::shards::Job {
-            name: &self.name,
-            conns: self.conns,
-            kind: self.kind,
-            args: &self.loadgen_args,
-            size: wire.size(plan::MSG_SIZE),
-            protocol: wire.args(),
-        }
-    }
-}
 
 /// Fails (warns on a dry run) when a backend with its own binary (the Go reference) is
 /// asked for and that binary is not built; paths are relative to the repository.
@@ -68,84 +38,18 @@ pub fn check_own_binaries(backends: &[Backend], dry_run: bool) -> anyhow::Result
     Ok(())
 }
 
-/// The files of server process `i` of `procs` (without extension).
-fn server_stem(dir: &Path, procs: u64, i: u64) -> PathBuf {
-    if procs > 1 {
-        dir.join("server-procs").join(format!("{i:03}"))
-    } else {
-        dir.join("server")
-    }
-}
-
-/// Starts the servers and waits until each says "listening on". Returns their pids and
-/// why they failed, if they did.
-fn start_servers(
-    ctx: &mut Ctx,
-    dir: &Path,
-    case: &Case,
-    ports: &[u16],
-    maxc: Option<u64>,
-) -> anyhow::Result<(Vec<i32>, Option<String>)> {
-    let procs = ports.len() as u64;
-    let mut pids = Vec::new();
-    let site = &ctx.topo.placement.server.site;
-    for (i, port) in ports.iter().enumerate() {
-        let stem = server_stem(dir, procs, i as u64);
-        let bin = case
-            .variant
-            .backend
-            .own_binary()
-            .map_or_else(|| ctx.server_bin.clone(), PathBuf::from);
-        let mut argv: Vec<String> = vec![
-            site.program(&bin),
-            "--listen".into(),
-            ctx.topo.placement.listen(*port),
-            "--cpus".into(),
-            ctx.split.server.clone(),
-            "--stats-interval".into(),
-            "1".into(),
-            "--stats-json".into(),
-            site.file(&stem.with_extension("json")),
-        ];
-        argv.extend(case.variant.server_args());
-        if let Some(m) = maxc {
-            argv.extend(["--max-conns".into(), m.to_string()]);
-        }
-        argv.extend(ctx.wire.args());
-        let argv = site.command(argv);
-        append(&dir.join("cmd.txt"), &format!("{}\n", quote_cmd(&argv)))?;
-        let out = stem.with_extension("out");
-        pids.push(ctx.procs.spawn(&argv, &out, &stem.with_extension("log"))?);
-    }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    for (i, &pid) in pids.iter().enumerate() {
-        let stem = server_stem(dir, procs, i as u64);
-        loop {
-            let out = fs::read_to_string(stem.with_extension("out")).unwrap_or_default();
-            if out.lines().any(|l| l.starts_with("listening on")) {
-                break;
-            }
-            if !ctx.procs.alive(pid) {
-                let why = tail_words(&stem.with_extension("log"), 3, |_| true);
-                return Ok((pids, Some(format!("server did not start: {why}"))));
-            }
-            if Instant::now() >= deadline {
-                return Ok((pids, Some("server not listening after 20 s".into())));
-            }
-            interrupt::sleep(Duration::from_millis(50))?;
-        }
-    }
-    Ok((pids, None))
-}
-
-/// Runs one case into `sdir/<name>`. Never fails for the case's own failure (that
-/// leaves FAILED in its folder and a line in `ctx.failures`); fails on a signal or when
-/// the run cannot go on.
+/// Runs one case into `sdir/<name>`: any server, any client. Never fails for the
+/// case's own failure (that leaves FAILED in its folder and a line in
+/// `ctx.failures`); fails on a signal or when the run cannot go on.
 pub fn run_case(ctx: &mut Ctx, sdir: &Path, case: &Case) -> anyhow::Result<()> {
     let dir = crate::safe_fs::create_dir_new_below(sdir, Path::new(&case.name))?;
     append(&sdir.join("runs.txt"), &format!("{}\n", case.name))?;
     let mut t0 = Instant::now();
-    let procs = ctx.limits.procs_for(case.variant.backend, case.conns);
+    let procs = match &case.server {
+        // http: one process, whose CPU is sampled and whose answer is probed.
+        Server::C1m(v) if !case.is_http() => ctx.limits.procs_for(v.backend, case.conns),
+        Server::C1m(_) | Server::Nginx => 1,
+    };
     if procs > 1 {
         crate::safe_fs::ensure_dir(&dir.join("server-procs"))?;
     }
@@ -160,8 +64,12 @@ pub fn run_case(ctx: &mut Ctx, sdir: &Path, case: &Case) -> anyhow::Result<()> {
         .is_none()
         .then(|| format!("no {procs} free ports in {PORT_LO}-{PORT_HI}"));
     crate::safe_fs::write(&dir.join("cmd.txt"), "")?;
-    let sysctls = CaseSysctls::apply(ctx.topo, &ctx.sysctl, &case.variant.sysctls)?;
-    write_case_json(&dir, case, ctx.wire, &sysctls)?;
+    let own: &[(String, String)] = match &case.server {
+        Server::C1m(v) => &v.sysctls,
+        Server::Nginx => &[],
+    };
+    let sysctls = CaseSysctls::apply(ctx.topo, &ctx.sysctl, own)?;
+    write_case_json(&dir, case, &sysctls)?;
     let mut s = HoldSampler {
         slab_before_kb: crate::preflight::meminfo_kb("Slab"),
         inuse_before: ctx.topo.tcp_inuse(),
@@ -172,45 +80,62 @@ pub fn run_case(ctx: &mut Ctx, sdir: &Path, case: &Case) -> anyhow::Result<()> {
         s.sl_before = slab_snapshot(&dir.join("slab-before.txt")).unwrap_or(0);
         s.sl_peak = s.sl_before;
     }
-    let mut servers = Vec::new();
+    let mut window = None;
     if let (None, Some(ports)) = (&reason, &ports) {
-        let (pids, why) = start_servers(ctx, &dir, case, ports, maxc)?;
-        servers = pids;
+        let (started, why) = server::start(ctx, &dir, case, ports, maxc)?;
         reason = why;
         if reason.is_none() {
-            reason = crate::shards::run_loadgen(ctx, &dir, &case.job(ctx.wire), ports, &mut s)?;
+            // This machine's /proc: not where a host's server runs.
+            let here = ctx.topo.placement.server.site.remote.is_none();
+            let sampler = match (case.is_http() && here, started.pids.first()) {
+                (true, Some(&pid)) => Some(Sampler::start(pid)),
+                _ => None,
+            };
+            let measured = client::run(ctx, &dir, case, ports, &mut s)?;
+            let samples = sampler.map(Sampler::finish);
+            match measured {
+                Ok(m) => window = m.zip(samples),
+                Err(why) => reason = Some(why),
+            }
             t0 = Instant::now();
         }
-    }
-    if !servers.is_empty() {
-        let grace = plan::server_stop_grace(case.conns);
-        reason = stop_servers(ctx, &dir, &servers, grace, reason)?;
+        if !started.pids.is_empty() {
+            reason = server::stop(ctx, &dir, case, &started, reason)?;
+        }
     }
     sysctls.undo(&ctx.sysctl)?;
+    if let (None, Some((m, samples))) = (&reason, window) {
+        match WindowCpu::of(&samples.samples, m.window.0, m.window.1, m.requests) {
+            Ok(w) => crate::safe_fs::write(
+                &dir.join("server_cpu.json"),
+                format!("{:#}\n", w.to_json(&samples, m.from)),
+            )?,
+            Err(why) => reason = Some(why),
+        }
+    }
     finish(ctx, sdir, &dir, case, procs, reason, &s, t0)
 }
 
 /// case.json: which variant, scenario, point and round this folder is (what the
 /// reports read first), and the sysctls the variant set for it, as read back;
 /// sysctls.txt the same for a reader.
-fn write_case_json(
-    dir: &Path,
-    case: &Case,
-    wire: crate::wire::Wire,
-    sysctls: &CaseSysctls,
-) -> anyhow::Result<()> {
+fn write_case_json(dir: &Path, case: &Case, sysctls: &CaseSysctls) -> anyhow::Result<()> {
     let record = CaseRecord {
-        variant: Some(case.variant.name.clone()),
-        server: Some(case.variant.backend.name().into()),
-        client: Some("c1m-loadgen".into()),
+        variant: Some(case.server.variant_name().into()),
+        server: Some(case.server.name().into()),
+        client: Some(case.client.name().into()),
         scenario: Some(case.scenario.name().into()),
         point: case.point.clone(),
         connections: Some(case.conns),
+        rate_req_per_s: case.rate.filter(|_| case.is_http()).map(|r| r as f64),
         round: case.round.map(u64::from),
-        server_flags: case.variant.server_flags.clone(),
-        protocol: Some(wire.name().into()),
+        body_size: case.body_size().filter(|_| case.is_http()),
+        server_flags: match &case.server {
+            Server::C1m(v) => v.server_flags.clone(),
+            Server::Nginx => Vec::new(),
+        },
+        protocol: Some(case.wire.name().into()),
         sysctls: sysctls.read_back.clone(),
-        ..CaseRecord::default()
     };
     let about = serde_json::to_value(&record)?;
     crate::safe_fs::write(&dir.join(CASE_FILE), format!("{about:#}\n"))?;
@@ -220,50 +145,8 @@ fn write_case_json(
     Ok(())
 }
 
-/// Stops the servers (on a host: SIGTERM there first, then their ssh sessions end by
-/// themselves) and fetches a host's result files back. A lost host fails the run.
-fn stop_servers(
-    ctx: &mut Ctx,
-    dir: &Path,
-    servers: &[i32],
-    grace: Duration,
-    mut reason: Option<String>,
-) -> anyhow::Result<Option<String>> {
-    let remote = ctx.topo.placement.server.site.remote.clone();
-    if remote.is_some() {
-        let stopped = ctx.topo.stop_remote_servers();
-        let deadline = Instant::now() + grace;
-        while stopped.is_ok()
-            && servers.iter().any(|&p| ctx.procs.alive(p))
-            && Instant::now() < deadline
-        {
-            interrupt::sleep(Duration::from_millis(100))?;
-        }
-        stopped?;
-    }
-    for rc in ctx.procs.stop(libc::SIGTERM, grace, servers) {
-        if let (Some(r), crate::topology::hosts::ssh::SSH_FAILED) = (&remote, rc) {
-            anyhow::bail!(
-                "server host {}: the ssh connection failed or was lost (ssh exit 255); see {}",
-                r.target,
-                dir.join("server.log").display()
-            );
-        }
-        if rc != 0 && reason.is_none() {
-            reason = Some(format!("server exit status {rc}"));
-        }
-    }
-    if let Some(r) = &remote {
-        if let Err(e) =
-            crate::topology::hosts::remote::fetch_dir(&r.ssh, &r.target, &r.file(dir), dir)
-        {
-            reason.get_or_insert_with(|| format!("{e:#}"));
-        }
-    }
-    Ok(reason)
-}
-
-/// After the processes stopped: server.json, hold.json, FAILED or the result line.
+/// After the processes stopped: server.json, hold.json, FAILED or the client's result
+/// line (and, for http, the server's CPU per request over the measured window).
 #[allow(clippy::too_many_arguments)]
 fn finish(
     ctx: &mut Ctx,
@@ -288,7 +171,8 @@ fn finish(
         }
     }
     let has_server_json = fs::metadata(dir.join("server.json")).is_ok_and(|m| m.len() > 0);
-    if reason.is_none() && !has_server_json {
+    // nginx keeps no statistics of its own: its CPU comes from /proc.
+    if reason.is_none() && !has_server_json && case.server != Server::Nginx {
         reason = Some("server wrote no server.json".into());
     }
     if case.kind == Kind::Hold {
@@ -336,6 +220,16 @@ fn finish(
                 }
             }
             crate::log(last);
+            if case.is_http() {
+                let cpu = report::RunFolder::read(dir)
+                    .ok()
+                    .and_then(|r| r.window_cpu_us_per_req);
+                let cpu = cpu.map_or_else(|| "-".into(), |c| format!("{c:.2}"));
+                crate::log(format!(
+                    "{}: server CPU {cpu} µs/request over the measured window",
+                    case.name
+                ));
+            }
         }
     }
     Ok(())

@@ -31,6 +31,8 @@ pub struct Ctx<'a> {
     pub wire: crate::wire::Wire,
     /// Where a variant's sysctls are applied for its cases.
     pub sysctl: crate::sysctl::Sysctl,
+    /// nginx and wrk, while the http scenario runs.
+    pub http: Option<crate::http::HttpEnv>,
 }
 
 impl Ctx<'_> {
@@ -42,13 +44,6 @@ impl Ctx<'_> {
             None => name.to_owned(),
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Plain,
-    /// Samples slab and sockets while holding, measures the teardown, writes hold.json.
-    Hold,
 }
 
 /// Until the sockets of earlier runs are gone: TCP sockets in use where the topology

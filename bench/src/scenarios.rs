@@ -1,16 +1,26 @@
 //! The echo scenarios, one function each (http: `crate::http`): their cases, then the scenario folder's
 //! compare.md (notes, the hold/churn tables, `c1m-loadgen compare`'s table and plot).
 
+use crate::case::{Case, Client, Kind, Server};
 use crate::plan::{self, Scenario, MSG_SIZE, PORT_LO};
 use crate::report;
 use crate::report::scenario_md::base_name;
 pub use crate::report::scenario_md::{failed_note, ok_runs};
 use crate::rounds;
-use crate::runcase::{run_case, Case};
-use crate::runner::{Ctx, Kind};
+use crate::runcase::run_case;
+use crate::runner::Ctx;
 use crate::safe_fs;
 use std::fmt::Write as _;
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
+
+/// Churn's own source addresses: 127.0.1.2-127.0.1.5 (see [`Suite::churn`]).
+const CHURN_SOURCES: [[u8; 4]; 4] = [
+    [127, 0, 1, 2],
+    [127, 0, 1, 3],
+    [127, 0, 1, 4],
+    [127, 0, 1, 5],
+];
 
 /// A whole run: its cases' context and what its run.md files say.
 pub struct Suite<'a> {
@@ -96,37 +106,79 @@ impl Suite<'_> {
     }
 
     /// Runs every case once per round of scenario `s`, each round in a fresh shuffled
-    /// order; with several rounds each run has its folder `round-R/<name>` and tells the
-    /// loadgen its round. The orders are appended to the scenario's run.md.
-    fn run_rounds(&mut self, sdir: &Path, s: Scenario, cases: Vec<Case>) -> anyhow::Result<()> {
+    /// order; with several rounds each run has its folder `round-R/<name>` and tells its
+    /// client its round. The orders are appended to the scenario's run.md. A scenario
+    /// of several phases names each (`closed loop`), and each gets orders of its own.
+    pub(crate) fn run_rounds(
+        &mut self,
+        sdir: &Path,
+        s: Scenario,
+        cases: Vec<Case>,
+        phase: Option<(u64, &str)>,
+    ) -> anyhow::Result<()> {
         let n = self.ctx.scale.rounds(s);
-        let seed = self.seed ^ (s as u64 + 1).wrapping_mul(0x9E37_79B9);
+        let mut seed = self.seed ^ (s as u64 + 1).wrapping_mul(0x9E37_79B9);
+        let what = match phase {
+            Some((p, what)) => {
+                seed ^= p;
+                format!("{what}: ")
+            }
+            None => String::new(),
+        };
         let orders = rounds::orders(&cases, n, seed);
         let mut md = format!(
-            "\n- rounds: {n}, order seed {seed} (`--seed {}` repeats these orders)\n",
+            "\n- {what}rounds: {n}, order seed {seed} (`--seed {}` repeats these orders)\n",
             self.seed
         );
+        let what = what.trim_end_matches(": ");
         for (i, order) in orders.into_iter().enumerate() {
             let r = i as u32 + 1;
             let names: Vec<&str> = order.iter().map(|c| c.name.as_str()).collect();
-            let _ = writeln!(md, "- round {r}: {}", names.join(", "));
+            let head = [what, "round"].join(" ");
+            let _ = writeln!(md, "- {} {r}: {}", head.trim_start(), names.join(", "));
             for mut case in order {
                 case.name = rounds::run_name(r, n, &case.name);
-                if n > 1 {
-                    case.round = Some(r);
-                    case.loadgen_args.extend(["--round".into(), r.to_string()]);
-                }
+                case.round = (n > 1).then_some(r);
                 run_case(&mut self.ctx, sdir, &case)?;
             }
         }
         append_run_md(sdir, &md)
     }
 
-    fn common_args(&self, conns: u64) -> Vec<String> {
+    /// An echo scenario's case of variant `v` (c1m-loadgen, closed loop unless `rate`).
+    #[allow(clippy::too_many_arguments)]
+    fn echo_case(
+        &self,
+        s: Scenario,
+        v: &crate::variants::Variant,
+        name: String,
+        point: String,
+        conns: u64,
+        rate: Option<u64>,
+        kind: Kind,
+        loadgen_args: Vec<String>,
+    ) -> Case {
+        Case {
+            name,
+            scenario: s,
+            point,
+            round: None,
+            server: Server::C1m(v.clone()),
+            client: Client::Loadgen,
+            wire: self.ctx.wire,
+            conns,
+            rate,
+            sources: None,
+            max_conns: None,
+            kind,
+            loadgen_args,
+        }
+    }
+
+    /// The loadgen's duration and warm-up.
+    pub(crate) fn common_args(&self) -> Vec<String> {
         let s = &self.ctx.scale;
         vec![
-            "--connections".into(),
-            conns.to_string(),
             "--duration".into(),
             s.dur.text.clone(),
             "--warmup".into(),
@@ -138,21 +190,20 @@ impl Suite<'_> {
         let sdir = self.start(Scenario::Pingpong)?;
         let mut cases = Vec::new();
         for c in self.ctx.scale.pp_conns.clone() {
-            for v in self.variants.clone() {
-                cases.push(Case {
-                    name: format!("{}-c{c}", v.name),
-                    point: format!("c{c}"),
-                    variant: v,
-                    scenario: Scenario::Pingpong,
-                    round: None,
-                    conns: c,
-                    max_conns: None,
-                    kind: Kind::Plain,
-                    loadgen_args: [self.common_args(c), self.closed_extra.clone()].concat(),
-                });
+            for v in &self.variants {
+                cases.push(self.echo_case(
+                    Scenario::Pingpong,
+                    v,
+                    format!("{}-c{c}", v.name),
+                    format!("c{c}"),
+                    c,
+                    None,
+                    Kind::Plain,
+                    [self.common_args(), self.closed_extra.clone()].concat(),
+                ));
             }
         }
-        self.run_rounds(&sdir, Scenario::Pingpong, cases)?;
+        self.run_rounds(&sdir, Scenario::Pingpong, cases, None)?;
         let s = &self.ctx.scale;
         let mut md = format!(
             "# pingpong: closed loop, {MSG_SIZE}-byte messages, one in flight per connection\n\n"
@@ -214,24 +265,21 @@ impl Suite<'_> {
                 "latency {}: open loop at {r} msgs/s ({how})",
                 plan::lat_point_name(*c, *f)
             ));
-            for v in self.variants.clone() {
-                let mut args = self.common_args(*c);
-                args.extend(["--rate".into(), r.to_string()]);
-                args.extend(self.open_extra.iter().cloned());
-                cases.push(Case {
-                    name: format!("{}-{}", v.name, plan::lat_point_name(*c, *f)),
-                    point: plan::lat_point_name(*c, *f),
-                    variant: v,
-                    scenario: Scenario::Latency,
-                    round: None,
-                    conns: *c,
-                    max_conns: None,
-                    kind: Kind::Plain,
-                    loadgen_args: args,
-                });
+            for v in &self.variants {
+                let point = plan::lat_point_name(*c, *f);
+                cases.push(self.echo_case(
+                    Scenario::Latency,
+                    v,
+                    format!("{}-{point}", v.name),
+                    point,
+                    *c,
+                    Some(*r),
+                    Kind::Plain,
+                    [self.common_args(), self.open_extra.clone()].concat(),
+                ));
             }
         }
-        self.run_rounds(&sdir, Scenario::Latency, cases)?;
+        self.run_rounds(&sdir, Scenario::Latency, cases, None)?;
         let s = &self.ctx.scale;
         let mut md =
             "# latency: equal load, open loop, every backend at the same rates\n\n".to_string();
@@ -262,26 +310,25 @@ impl Suite<'_> {
             // one table's RLIMIT_NOFILE slots, when told how many to expect.
             let maxc = b.is_uring().then(|| plan::uring_hold_max_conns(n));
             let args = vec![
-                "--connections".into(),
-                n.to_string(),
                 "--duration".into(),
                 dur.clone(),
                 "--heartbeat".into(),
                 hb.to_string(),
             ];
-            cases.push(Case {
-                name: v.name.clone(),
-                point: String::new(),
-                variant: v,
-                scenario: Scenario::Hold,
-                round: None,
-                conns: n,
-                max_conns: maxc,
-                kind: Kind::Hold,
-                loadgen_args: args,
-            });
+            let mut case = self.echo_case(
+                Scenario::Hold,
+                &v,
+                v.name.clone(),
+                String::new(),
+                n,
+                None,
+                Kind::Hold,
+                args,
+            );
+            case.max_conns = maxc;
+            cases.push(case);
         }
-        self.run_rounds(&sdir, Scenario::Hold, cases)?;
+        self.run_rounds(&sdir, Scenario::Hold, cases, None)?;
         let mut md = format!("# hold: {hold_n} connections, one {MSG_SIZE}-byte heartbeat per connection every {hb} s, held {dur} s\n\n");
         md.push_str(&failed_note(&sdir));
         md.push_str(&self.procs_note(hold_n));
@@ -303,25 +350,22 @@ impl Suite<'_> {
             // Closing from the client leaves its TIME_WAITs behind (60 s): spread them
             // over four source addresses of their own, so ports never run out and a
             // hold run right after (127.0.0.2 and up) does not find its ports taken.
-            let mut args = self.common_args(n);
-            args.extend([
-                "--churn".into(),
-                "--source-ips".into(),
-                "127.0.1.2-127.0.1.5".into(),
-            ]);
-            cases.push(Case {
-                name: v.name.clone(),
-                point: String::new(),
-                variant: v,
-                scenario: Scenario::Churn,
-                round: None,
-                conns: n,
-                max_conns: None,
-                kind: Kind::Plain,
-                loadgen_args: args,
-            });
+            let mut args = self.common_args();
+            args.push("--churn".into());
+            let mut case = self.echo_case(
+                Scenario::Churn,
+                &v,
+                v.name.clone(),
+                String::new(),
+                n,
+                None,
+                Kind::Plain,
+                args,
+            );
+            case.sources = Some(CHURN_SOURCES.map(Ipv4Addr::from).to_vec());
+            cases.push(case);
         }
-        self.run_rounds(&sdir, Scenario::Churn, cases)?;
+        self.run_rounds(&sdir, Scenario::Churn, cases, None)?;
         let mut md = format!(
             "# churn: {n} concurrent loops of connect, one {MSG_SIZE}-byte exchange, close\n\n"
         );

@@ -66,7 +66,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         );
     }
     crate::runcase::check_own_binaries(&o.backends, o.dry_run)?;
-    crate::http::check_tools(&o.scenarios, o.dry_run)?;
+    if o.topo.kind != Kind::Hosts {
+        // On hosts, each host's preflight says where its programs are.
+        crate::http::check_tools(&o.scenarios, o.dry_run)?;
+    }
     let pre = preflight::preflight_text();
     eprint!("{pre}");
     if o.topo.kind != Kind::Hosts {
@@ -248,7 +251,8 @@ impl Session {
                 .topo
                 .insert(Topology::hosts(p.placement.clone(), hosts));
             // The hosts' own CPUs go into the plan before it is printed.
-            let facts = crate::topology::hosts::preflight(topo, &mut p.split, root)?;
+            let needs = crate::http::host_needs(&o.scenarios);
+            let facts = crate::topology::hosts::preflight(topo, &mut p.split, root, &needs)?;
             p.placement = topo.placement.clone();
             let text = p.text(o, &f, false);
             eprint!("{text}");
@@ -312,6 +316,7 @@ impl Session {
                 failures: Vec::new(),
                 wire: o.wire,
                 sysctl: self.sysctl.clone(),
+                http: None,
             },
             variants: o.variants.clone(),
             out_parent: p.out.clone(),

@@ -4,11 +4,10 @@
 //! are merged into the case folder (the code of `c1m-loadgen merge DIR... --out DIR`,
 //! which cmd.txt records).
 
+use crate::case::{Case, Kind};
 use crate::interrupt;
 use crate::plan;
-use crate::runner::{
-    append, quote_cmd, stderr_is_tty, tail_words, Ctx, Follower, HoldSampler, Kind,
-};
+use crate::runner::{append, quote_cmd, stderr_is_tty, tail_words, Ctx, Follower, HoldSampler};
 use crate::topology::hosts::remote::fetch_dir;
 use crate::topology::hosts::ssh::SSH_FAILED;
 use anyhow::Context as _;
@@ -21,21 +20,6 @@ use std::time::{Duration, Instant};
 /// (corrupt bytes are status 1).
 const LOADGEN_LOSSES: i32 = 3;
 
-/// What one loadgen run is asked for: a case of the echo scenarios
-/// ([`crate::runcase::Case::job`]) or of the http scenario.
-pub(crate) struct Job<'a> {
-    /// The run's folder name (its label, see [`Ctx::label`]).
-    pub(crate) name: &'a str,
-    pub(crate) conns: u64,
-    pub(crate) kind: Kind,
-    /// Everything after `run --target .. --cpus .. [--size ..] --label .. --out ..`.
-    pub(crate) args: &'a [String],
-    /// `--size` of echo messages; None for http, whose requests have their own layout.
-    pub(crate) size: Option<u64>,
-    /// `--protocol` (and its options) when not in `args`.
-    pub(crate) protocol: Vec<String>,
-}
-
 /// One started shard.
 struct Started {
     pid: i32,
@@ -44,19 +28,19 @@ struct Started {
     client: usize,
 }
 
-/// Runs the loadgen shards of `job` against `ports` until they end or their deadline;
+/// Runs the loadgen shards of `case` against `ports` until they end or their deadline;
 /// samples the hold. Returns why it failed, if it did. A plan that cannot place the
 /// connections (too few source addresses) is an error for the whole run.
 pub(crate) fn run_loadgen(
     ctx: &mut Ctx,
     dir: &Path,
-    job: &Job,
+    case: &Case,
     ports: &[u16],
     sampler: &mut HoldSampler,
 ) -> anyhow::Result<Option<String>> {
     let placement = &ctx.topo.placement;
     let shards = placement
-        .shards(job.args, job.conns, ports.len() as u64)
+        .shards(&case.shard_load(), ports.len() as u64)
         .map_err(anyhow::Error::msg)?;
     let mut started = Vec::new();
     for shard in &shards {
@@ -77,17 +61,21 @@ pub(crate) fn run_loadgen(
         if placement.server.site.remote.is_none() && client.site.remote.is_none() {
             argv.extend(["--server-cpus".into(), ctx.split.server.clone()]);
         }
-        if let Some(size) = job.size {
+        if let Some(size) = case.msg_size() {
             argv.extend(["--size".into(), size.to_string()]);
         }
-        argv.extend(job.protocol.iter().cloned());
+        argv.extend(case.wire.args());
         argv.extend([
             "--label".into(),
-            ctx.label(job.name),
+            ctx.label(&case.name),
             "--out".into(),
             client.site.file(&sdir),
         ]);
         argv.extend(shard.args.iter().cloned());
+        argv.extend(case.loadgen_args.iter().cloned());
+        if let Some(r) = case.round {
+            argv.extend(["--round".into(), r.to_string()]);
+        }
         let argv = client.site.command(argv);
         append(&dir.join("cmd.txt"), &format!("{}\n", quote_cmd(&argv)))?;
         let pid = ctx
@@ -99,9 +87,9 @@ pub(crate) fn run_loadgen(
             client: shard.client,
         });
     }
-    let mut reason = wait(ctx, dir, job, &started, sampler)?;
+    let mut reason = wait(ctx, dir, case, &started, sampler)?;
     if reason.is_none() && started.len() > 1 {
-        reason = merge(ctx, dir, job, &started)?;
+        reason = merge(ctx, dir, case, &started)?;
     }
     Ok(reason)
 }
@@ -110,7 +98,7 @@ pub(crate) fn run_loadgen(
 fn wait(
     ctx: &mut Ctx,
     dir: &Path,
-    job: &Job,
+    case: &Case,
     started: &[Started],
     sampler: &mut HoldSampler,
 ) -> anyhow::Result<Option<String>> {
@@ -118,9 +106,9 @@ fn wait(
         Some(s) if stderr_is_tty() => Some(Follower::new(s.dir.join("loadgen.log"))),
         _ => None,
     };
-    let hold = job.kind == Kind::Hold;
-    let deadline =
-        Instant::now() + Duration::from_secs(plan::loadgen_deadline_s(job.conns, hold, &ctx.scale));
+    let hold = case.kind == Kind::Hold;
+    let deadline = Instant::now()
+        + Duration::from_secs(plan::loadgen_deadline_s(case.conns, hold, &ctx.scale));
     let pids: Vec<i32> = started.iter().map(|s| s.pid).collect();
     let mut reason = None;
     while pids.iter().any(|&p| ctx.procs.alive(p)) {
@@ -177,7 +165,12 @@ fn wait(
 
 /// Merges the shards' folders into `dir` and leaves the merged result line in
 /// `dir/loadgen.out` (where a single loadgen's would be).
-fn merge(ctx: &Ctx, dir: &Path, job: &Job, started: &[Started]) -> anyhow::Result<Option<String>> {
+fn merge(
+    ctx: &Ctx,
+    dir: &Path,
+    case: &Case,
+    started: &[Started],
+) -> anyhow::Result<Option<String>> {
     let dirs: Vec<PathBuf> = started.iter().map(|s| s.dir.clone()).collect();
     let mut shown = vec![ctx.loadgen_bin.display().to_string(), "merge".to_owned()];
     shown.extend(dirs.iter().map(|d| d.display().to_string()));
@@ -199,7 +192,7 @@ fn merge(ctx: &Ctx, dir: &Path, job: &Job, started: &[Started]) -> anyhow::Resul
     let s = &merged.summary;
     let line = format!(
         "{}: {} shards merged: {} connections, {:.0} msgs/s, p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs\n",
-        ctx.label(job.name),
+        ctx.label(&case.name),
         parts.len(),
         s.connections_established,
         s.throughput_msgs_per_s,

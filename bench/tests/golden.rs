@@ -210,8 +210,28 @@ fn dry_runs() -> Vec<(DryRun, Vec<String>)> {
             memory_sized: false,
         },
         DryRun {
+            name: "netns-2-http-quick",
+            args: &[
+                "--topology",
+                "netns",
+                "--clients",
+                "2",
+                "--quick",
+                "--scenarios",
+                "http",
+                "--backends",
+                "uring",
+            ],
+            memory_sized: false,
+        },
+        DryRun {
             name: "hosts-quick",
             args: &["--quick"],
+            memory_sized: false,
+        },
+        DryRun {
+            name: "hosts-http-quick",
+            args: &["--quick", "--scenarios", "http", "--backends", "uring"],
             memory_sized: false,
         },
         DryRun {

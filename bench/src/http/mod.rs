@@ -10,23 +10,30 @@
 //! process group from /proc over the client's measured window, divided by the requests
 //! answered in that window.
 //!
-//! - [`nginx`]: nginx.conf as data (rendered, unit-tested), its private folder, start,
-//!   readiness and stop;
+//! Its cases are [`Case`]s like every scenario's, run by [`crate::runcase::run_case`]
+//! (nginx is an arm of [`crate::server`], wrk one of [`crate::client`]).
+//!
+//! - [`nginx`]: nginx.conf as data (rendered, unit-tested), its private folder;
 //! - [`wrk`]: wrk's command line and its output parsed into the run folder's
 //!   summary.json;
 //! - [`cpu`]: the process-group CPU sampler and the measured windows;
-//! - `run`: one case; `scenario`: the rounds and compare.md; [`report`]: the tables.
+//! - `scenario`: its phases and compare.md; [`report`]: the tables.
 
 pub mod cpu;
 pub mod nginx;
 pub mod report;
-mod run;
 mod scenario;
 pub mod wrk;
 
 pub use scenario::compare_body;
 
+use crate::case::{self, Case, Kind};
 use crate::plan::{Backend, Scale, Scenario};
+use crate::topology::hosts::{Facts, HostSpec, Needs};
+use crate::topology::placement::Site;
+use crate::variants::Variant;
+use crate::wire::Wire;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// Response body bytes when `--body-size` is not given.
@@ -85,55 +92,7 @@ impl Server {
     }
 }
 
-/// A client of the http scenario.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Client {
-    Loadgen,
-    Wrk,
-}
-
-impl Client {
-    pub const BOTH: [Client; 2] = [Client::Loadgen, Client::Wrk];
-
-    /// As the tables show it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Client::Loadgen => "c1m-loadgen",
-            Client::Wrk => "wrk",
-        }
-    }
-
-    /// As run folder names show it.
-    pub fn short(self) -> &'static str {
-        match self {
-            Client::Loadgen => "loadgen",
-            Client::Wrk => "wrk",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Client> {
-        Client::BOTH.into_iter().find(|c| c.name() == name)
-    }
-}
-
-/// One run of the http scenario.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HttpCase {
-    /// `<server>-<client>-c<conns>`, open loop `<server>-loadgen-c<conns>-r<percent>`.
-    pub name: String,
-    pub server: Server,
-    pub client: Client,
-    pub conns: u64,
-    /// Open loop: requests/s (c1m-loadgen `--rate`); None: closed loop.
-    pub rate: Option<u64>,
-}
-
-impl HttpCase {
-    /// The point's name: `c1000` (closed loop), `c1000-r50` (open loop).
-    pub fn point(&self) -> String {
-        point_name(self.conns, self.rate.is_some())
-    }
-}
+pub use crate::case::Client;
 
 /// `c1000`, or `c1000-r50` for the open-loop point at [`OPEN_FRACTION`].
 pub fn point_name(conns: u64, open: bool) -> String {
@@ -154,39 +113,59 @@ pub fn servers(backends: &[Backend]) -> Vec<Server> {
         .collect()
 }
 
+/// One case of the http scenario: `<server>-<client>-<point>`; `args` are the loadgen's
+/// other options (duration, warm-up).
+fn case_of(
+    server: Server,
+    client: Client,
+    conns: u64,
+    rate: Option<u64>,
+    body: u64,
+    args: &[String],
+) -> Case {
+    let point = point_name(conns, rate.is_some());
+    Case {
+        name: format!("{}-{}-{point}", server.name(), client.short()),
+        scenario: Scenario::Http,
+        point,
+        round: None,
+        server: match server {
+            Server::C1m(b) => case::Server::C1m(Variant::of_backend(b)),
+            Server::Nginx => case::Server::Nginx,
+        },
+        client,
+        wire: Wire::Http { body },
+        conns,
+        rate,
+        sources: None,
+        max_conns: None,
+        kind: Kind::Plain,
+        loadgen_args: args.to_vec(),
+    }
+}
+
 /// The closed-loop phase: every server under both clients at `conns` connections.
-pub fn closed_cases(servers: &[Server], conns: u64) -> Vec<HttpCase> {
+pub fn closed_cases(servers: &[Server], conns: u64, body: u64, args: &[String]) -> Vec<Case> {
     let mut out = Vec::new();
     for &server in servers {
         for client in Client::BOTH {
-            out.push(HttpCase {
-                name: format!(
-                    "{}-{}-{}",
-                    server.name(),
-                    client.short(),
-                    point_name(conns, false)
-                ),
-                server,
-                client,
-                conns,
-                rate: None,
-            });
+            out.push(case_of(server, client, conns, None, body, args));
         }
     }
     out
 }
 
 /// The open-loop phase: every server under c1m-loadgen at `rate` requests/s.
-pub fn open_cases(servers: &[Server], conns: u64, rate: u64) -> Vec<HttpCase> {
+pub fn open_cases(
+    servers: &[Server],
+    conns: u64,
+    rate: u64,
+    body: u64,
+    args: &[String],
+) -> Vec<Case> {
     servers
         .iter()
-        .map(|&server| HttpCase {
-            name: format!("{}-loadgen-{}", server.name(), point_name(conns, true)),
-            server,
-            client: Client::Loadgen,
-            conns,
-            rate: Some(rate),
-        })
+        .map(|&server| case_of(server, Client::Loadgen, conns, Some(rate), body, args))
         .collect()
 }
 
@@ -265,6 +244,87 @@ impl Tools {
     }
 }
 
+/// The outside programs of one site, and the `*_temp_path` directives of its nginx.
+#[derive(Debug, Clone)]
+pub struct SiteTools {
+    pub tools: Tools,
+    pub temp_paths: Vec<&'static str>,
+    /// A host's hard `RLIMIT_NOFILE` (nginx's limit there); None: this process's.
+    pub nofile_hard: Option<u64>,
+}
+
+/// What every case of one http scenario shares: the outside programs here (loopback,
+/// netns), or on each host by its `[user@]host` (hosts, from their preflight).
+#[derive(Debug, Clone, Default)]
+pub struct HttpEnv {
+    pub here: Option<SiteTools>,
+    pub hosts: BTreeMap<String, SiteTools>,
+}
+
+impl HttpEnv {
+    /// The programs where `site` runs.
+    pub fn at(&self, site: &Site) -> anyhow::Result<&SiteTools> {
+        let found = match &site.remote {
+            None => self.here.as_ref(),
+            Some(r) => self.hosts.get(&r.target),
+        };
+        found.ok_or_else(|| anyhow::anyhow!("no nginx/wrk/taskset known for {}", site.name))
+    }
+}
+
+impl HttpEnv {
+    /// nginx, wrk and taskset of this machine (loopback, netns).
+    pub fn here() -> anyhow::Result<HttpEnv> {
+        let tools = Tools::find().map_err(anyhow::Error::msg)?;
+        let temp_paths = nginx::temp_path_directives(&nginx::version_text(&tools.nginx)?);
+        Ok(HttpEnv {
+            here: Some(SiteTools {
+                tools,
+                temp_paths,
+                nofile_hard: None,
+            }),
+            ..HttpEnv::default()
+        })
+    }
+
+    /// Each host's, from its preflight (which checked that its role has them, see
+    /// [`host_needs`]).
+    pub fn of_hosts(hosts: &[(&HostSpec, &Facts)]) -> HttpEnv {
+        let hosts = hosts
+            .iter()
+            .map(|(h, f)| {
+                let at = |p: &str| f.program(p).unwrap_or_default();
+                let tools = Tools {
+                    nginx: at("nginx"),
+                    wrk: at("wrk"),
+                    taskset: at("taskset"),
+                };
+                let temp_paths = nginx::temp_path_directives(f.get("nginx_build"));
+                let site = SiteTools {
+                    tools,
+                    temp_paths,
+                    nofile_hard: Some(f.nofile()),
+                };
+                (h.target.clone(), site)
+            })
+            .collect();
+        HttpEnv { here: None, hosts }
+    }
+}
+
+/// What the http scenario needs on hosts, when the run has it: nginx and taskset on the
+/// server host, wrk and taskset on the client hosts (none is shipped).
+pub fn host_needs(scenarios: &[Scenario]) -> Needs {
+    if !scenarios.contains(&Scenario::Http) {
+        return Needs::default();
+    }
+    Needs {
+        server: vec!["nginx", "taskset"],
+        clients: vec!["wrk", "taskset"],
+        why: "the http scenario",
+    }
+}
+
 /// When the run has the http scenario: its tools, or an error saying how to install
 /// them (on a dry run a warning, and None).
 pub fn check_tools(scenarios: &[Scenario], dry_run: bool) -> anyhow::Result<Option<Tools>> {
@@ -317,9 +377,47 @@ mod tests {
     }
 
     #[test]
+    fn hosts_bring_their_own_nginx_and_wrk() {
+        assert_eq!(host_needs(&[Scenario::Pingpong]), Needs::default());
+        let needs = host_needs(&[Scenario::Pingpong, Scenario::Http]);
+        assert_eq!(needs.server, ["nginx", "taskset"]);
+        assert_eq!(needs.clients, ["wrk", "taskset"]);
+        let plan = crate::topology::hosts::HostsPlan::new(
+            "root@198.18.0.1",
+            "root@198.18.0.2",
+            &[],
+            crate::topology::hosts::ssh::Ssh::default(),
+            "t",
+            &crate::topology::hosts::resolve,
+        )
+        .expect("valid");
+        let srv = Facts::parse(
+            "nginx=/opt/nginx\ntaskset=/usr/bin/taskset\nwrk=absent\n\
+             nginx_build=nginx version: x configure arguments: --without-http_scgi_module\n",
+        );
+        let cli = Facts::parse("nginx=absent\ntaskset=/usr/bin/taskset\nwrk=/usr/bin/wrk\n");
+        let env = HttpEnv::of_hosts(&[(&plan.server, &srv), (&plan.clients[0], &cli)]);
+        let p = crate::topology::placement::Placement::hosts(&plan, "1", 1000);
+        let at = env.at(&p.server.site).expect("the server host");
+        assert_eq!(at.tools.nginx, PathBuf::from("/opt/nginx"));
+        assert!(
+            !at.temp_paths.contains(&"scgi_temp_path"),
+            "{:?}",
+            at.temp_paths
+        );
+        assert!(at.temp_paths.contains(&"client_body_temp_path"));
+        assert_eq!(at.nofile_hard, Some(1024), "not reported: the default");
+        let at = env.at(&p.clients[0].site).expect("the client host");
+        assert_eq!(at.tools.wrk, PathBuf::from("/usr/bin/wrk"));
+        // Not a host of the run: no programs known (here is not looked at on hosts).
+        assert!(env.at(&Site::here()).is_err());
+    }
+
+    #[test]
     fn the_plan_of_the_http_scenario() {
         let s = servers(&[Backend::Uring, Backend::Epoll]);
-        let closed = closed_cases(&s, 1000);
+        let args = vec!["--duration".to_string(), "2".into()];
+        let closed = closed_cases(&s, 1000, 64, &args);
         let names: Vec<&str> = closed.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
             names,
@@ -334,8 +432,16 @@ mod tests {
         );
         assert!(closed
             .iter()
-            .all(|c| c.rate.is_none() && c.point() == "c1000"));
-        let open = open_cases(&s, 1000, 30_000);
+            .all(|c| c.rate.is_none() && c.point == "c1000" && c.loadgen_args == args));
+        assert_eq!(
+            closed[1].server,
+            case::Server::C1m(Variant::of_backend(Backend::Uring))
+        );
+        assert_eq!(closed[5].server, case::Server::Nginx);
+        assert!(closed
+            .iter()
+            .all(|c| c.wire == Wire::Http { body: 64 } && c.scenario == Scenario::Http));
+        let open = open_cases(&s, 1000, 30_000, 64, &args);
         let names: Vec<&str> = open.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
             names,

@@ -1,12 +1,11 @@
 //! The http scenario as a whole: the closed-loop phase (every server under both clients,
-//! interleaved rounds), the open-loop rate derived from it, the open-loop phase
-//! (c1m-loadgen only), and compare.md.
+//! interleaved rounds of the one rounds loop, [`Suite::run_rounds`]), the open-loop rate
+//! derived from it, the open-loop phase (c1m-loadgen only), and compare.md.
 
-use super::run::{run_case, HttpEnv};
-use super::{nginx, report, HttpCase, Server, Tools};
+use super::{report, HttpEnv, Server};
 use crate::plan::Scenario;
 use crate::rounds;
-use crate::scenarios::{append_run_md, failed_note, write_md, Suite};
+use crate::scenarios::{failed_note, write_md, Suite};
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -49,31 +48,30 @@ pub(crate) fn open_rate(throughputs: &[(String, f64)]) -> (u64, String) {
 impl Suite<'_> {
     /// The http scenario.
     pub(crate) fn http(&mut self) -> anyhow::Result<()> {
-        let tools = Tools::find().map_err(anyhow::Error::msg)?;
-        let temp_paths = nginx::temp_path_directives(&nginx::version_text(&tools.nginx)?);
-        let env = HttpEnv {
-            tools,
-            body_size: self.body_size,
-            temp_paths,
-        };
+        self.ctx.http = Some(match self.ctx.topo.remote_hosts() {
+            Some(h) => HttpEnv::of_hosts(&h.specs_and_facts()),
+            None => HttpEnv::here()?,
+        });
         let servers = super::servers(&crate::variants::backends(&self.variants));
-        let conns = self.ctx.scale.http_conns;
+        let (conns, body) = (self.ctx.scale.http_conns, self.body_size);
+        let args = self.common_args();
         let sdir = self.start(Scenario::Http)?;
-        self.http_rounds(&sdir, &env, super::closed_cases(&servers, conns), 1)?;
+        let closed = super::closed_cases(&servers, conns, body, &args);
+        self.run_rounds(&sdir, Scenario::Http, closed, Some((1, "closed loop")))?;
         let (rate, how) = open_rate(&closed_loadgen_throughputs(&sdir));
         crate::log(format!(
             "http {}: open loop at {rate} requests/s ({how}); c1m-loadgen only (wrk cannot hold a rate)",
             super::point_name(conns, true)
         ));
-        self.http_rounds(&sdir, &env, super::open_cases(&servers, conns, rate), 2)?;
+        let open = super::open_cases(&servers, conns, rate, body, &args);
+        self.run_rounds(&sdir, Scenario::Http, open, Some((2, "open loop")))?;
         let s = &self.ctx.scale;
         let mut md = format!(
-            "# http: HTTP/1.1 keep-alive, {} B body, every server under c1m-loadgen and wrk\n\n",
-            env.body_size
+            "# http: HTTP/1.1 keep-alive, {body} B body, every server under c1m-loadgen and wrk\n\n"
         );
         let names: Vec<&str> = servers.iter().map(|s| s.name()).collect();
-        let _ = write!(md, "Servers: {} (c1m-server, and c1m-go-net when named, `--protocol http --body-size {}`; nginx with the nginx.conf in its run folders: `return 200` of the same body, keep-alive never closing a benchmark connection, one worker per server CPU, pinned). Server on CPU {}, clients on CPU {}; {} s measured after {} s warm-up (wrk: {} s after a {} s warm-up run; it takes whole seconds).\n\n",
-            names.join(", "), env.body_size, self.ctx.split.server, self.ctx.split.loadgen, s.dur.text, s.warm.text,
+        let _ = write!(md, "Servers: {} (c1m-server, and c1m-go-net when named, `--protocol http --body-size {body}`; nginx with the nginx.conf in its run folders: `return 200` of the same body, keep-alive never closing a benchmark connection, one worker per server CPU, pinned). Server on CPU {}, clients on CPU {}; {} s measured after {} s warm-up (wrk: {} s after a {} s warm-up run; it takes whole seconds).\n\n",
+            names.join(", "), self.ctx.split.server, self.ctx.split.loadgen, s.dur.text, s.warm.text,
             super::wrk::whole_secs(s.dur.value), super::wrk::whole_secs(s.warm.value));
         if servers.contains(&Server::Nginx) {
             md.push_str("nginx answers with more header bytes than c1m-server (Date, Server: nginx/<version>, Connection: keep-alive): a little more to send per response.\n\n");
@@ -81,45 +79,6 @@ impl Suite<'_> {
         md.push_str(&failed_note(&sdir));
         md.push_str(&compare_body(&sdir));
         write_md(&sdir, &md)
-    }
-
-    /// Every case once per round, each round in a fresh shuffled order; the orders go to
-    /// run.md. `phase` (1 closed, 2 open) gives each phase orders of its own.
-    fn http_rounds(
-        &mut self,
-        sdir: &Path,
-        env: &HttpEnv,
-        cases: Vec<HttpCase>,
-        phase: u64,
-    ) -> anyhow::Result<()> {
-        let n = self.ctx.scale.rounds(Scenario::Http);
-        let seed = self.seed ^ (Scenario::Http as u64 + 1).wrapping_mul(0x9E37_79B9) ^ phase;
-        let what = if phase == 1 {
-            "closed loop"
-        } else {
-            "open loop"
-        };
-        let mut md = format!(
-            "\n- {what}: rounds: {n}, order seed {seed} (`--seed {}` repeats these orders)\n",
-            self.seed
-        );
-        for (i, order) in rounds::orders(&cases, n, seed).into_iter().enumerate() {
-            let r = i as u32 + 1;
-            let names: Vec<&str> = order.iter().map(|c| c.name.as_str()).collect();
-            let _ = writeln!(md, "- {what} round {r}: {}", names.join(", "));
-            for case in order {
-                let folder = rounds::run_name(r, n, &case.name);
-                run_case(
-                    &mut self.ctx,
-                    env,
-                    sdir,
-                    &case,
-                    &folder,
-                    (n > 1).then_some(r),
-                )?;
-            }
-        }
-        append_run_md(sdir, &md)
     }
 }
 

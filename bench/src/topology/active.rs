@@ -70,6 +70,14 @@ impl Topology {
         }
     }
 
+    /// The hosts of a hosts topology, to read.
+    pub fn remote_hosts(&self) -> Option<&Hosts> {
+        match &self.built {
+            Built::Hosts(h) => Some(h),
+            _ => None,
+        }
+    }
+
     /// The hosts of a hosts topology.
     pub fn hosts_mut(&mut self) -> Option<&mut Hosts> {
         match &mut self.built {

@@ -10,6 +10,7 @@
 mod ready_tests;
 pub mod remote;
 pub mod ssh;
+pub mod transfer;
 pub mod unpack;
 
 use self::ssh::{check_host, host_part, quote_words, Ssh};
@@ -204,8 +205,9 @@ impl HostsPlan {
     }
 }
 
-/// The preflight of every host (stops naming a host that cannot be reached or used),
-/// then the CPUs from the hosts' own: on one machine, as on loopback (the server on the
+/// The preflight of every host (stops naming a host that cannot be reached or used,
+/// or that lacks a program of `needs` for its role, before anything is copied), then
+/// the CPUs from the hosts' own: on one machine, as on loopback (the server on the
 /// first half, the loadgens on the second); on machines of their own, all of each.
 /// Runs before the plan is printed, so the plan shows the CPUs used. Returns the
 /// hosts' preflight lines.
@@ -213,10 +215,11 @@ pub fn preflight(
     topo: &mut super::active::Topology,
     split: &mut crate::plan::CpuSplit,
     root: &std::path::Path,
+    needs: &Needs,
 ) -> anyhow::Result<String> {
     use anyhow::Context as _;
     let hosts = topo.hosts_mut().context("not a hosts topology")?;
-    let text = hosts.preflight(root)?;
+    let text = hosts.preflight(root, needs)?;
     let facts: Vec<Facts> = hosts.facts().into_iter().cloned().collect();
     let (server, clients) = facts.split_first().context("no hosts")?;
     let shared = clients
@@ -239,6 +242,16 @@ pub fn preflight(
     }
     eprint!("{text}");
     Ok(text)
+}
+
+/// Programs a run needs on its hosts beyond the kit's own, which are shipped (the http
+/// scenario: nginx on the server host, wrk on the client hosts, taskset on both).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Needs {
+    pub server: Vec<&'static str>,
+    pub clients: Vec<&'static str>,
+    /// What needs them, for the refusal: "the http scenario".
+    pub why: &'static str,
 }
 
 /// A host's preflight, from `c1m-host.sh preflight`'s KEY=VALUE lines.
@@ -308,6 +321,37 @@ impl Facts {
             ),
             _ => None,
         }
+    }
+
+    /// Where `program` is on the host (its preflight looks on PATH, /usr/sbin, /sbin).
+    pub fn program(&self, program: &str) -> Option<std::path::PathBuf> {
+        Some(self.get(program))
+            .filter(|p| p.starts_with('/'))
+            .map(std::path::PathBuf::from)
+    }
+
+    /// Why host `h` cannot run what `needs` asks of its role, if it cannot.
+    pub fn lacks(&self, h: &HostSpec, needs: &Needs) -> Option<String> {
+        let want = if h.is_server() {
+            &needs.server
+        } else {
+            &needs.clients
+        };
+        let missing: Vec<&str> = want
+            .iter()
+            .copied()
+            .filter(|p| self.program(p).is_none())
+            .collect();
+        (!missing.is_empty()).then(|| {
+            format!(
+                "host {} ({}) has no {} ({} runs it there; it is not shipped): run `sudo scripts/setup.sh` on {}",
+                h.target,
+                h.role,
+                missing.join(", "),
+                needs.why,
+                h.target
+            )
+        })
     }
 
     /// One preflight line.
@@ -445,5 +489,29 @@ mod tests {
             line.contains("kernel 6.1.0") && line.contains("2000 MiB"),
             "{line}"
         );
+    }
+
+    #[test]
+    fn a_host_without_the_programs_of_its_role_is_refused_by_name() {
+        let p = plan();
+        let needs = Needs {
+            server: vec!["nginx", "taskset"],
+            clients: vec!["wrk", "taskset"],
+            why: "the http scenario",
+        };
+        let f = Facts::parse("nginx=/usr/sbin/nginx\nwrk=absent\ntaskset=/usr/bin/taskset\n");
+        assert_eq!(f.program("nginx"), Some("/usr/sbin/nginx".into()));
+        assert_eq!(f.program("wrk"), None);
+        assert_eq!(f.program("curl"), None, "not reported: none");
+        assert_eq!(f.lacks(&p.server, &needs), None);
+        let why = f.lacks(&p.clients[0], &needs).expect("no wrk");
+        assert!(
+            why.contains(&p.clients[0].target)
+                && why.contains("has no wrk (the http scenario")
+                && why.contains("sudo scripts/setup.sh"),
+            "{why}"
+        );
+        // Nothing asked: nothing lacking (an older host-preflight.sh says nothing).
+        assert_eq!(Facts::default().lacks(&p.server, &Needs::default()), None);
     }
 }

@@ -3,9 +3,10 @@
 //! A [`Placement`] says where the server runs (a [`Site`]: the argv prefix that starts
 //! a program there and the namespace whose sockets to count) and on which address it
 //! listens, and for every client where its loadgen shard runs, which source addresses
-//! it may bind and which CPUs it gets. [`Placement::shards`] turns one case (its
-//! connections, server ports and loadgen arguments) into one [`Shard`] per client: its
-//! share of the connections (and of the rate), its `--source-ips`, its run folder.
+//! it may bind and which CPUs it gets. [`Placement::shards`] turns one case's typed load
+//! ([`ShardLoad`]: connections, rate, own source addresses) and server ports into one
+//! [`Shard`] per client: its share of the connections (and of the rate), its
+//! `--source-ips`, its run folder.
 //!
 //! - `loopback`: one site, the caller's namespace; the server on 127.0.0.1, one shard
 //!   with sources from 127.0.0.2-127.0.0.251 when one address is not enough.
@@ -216,8 +217,28 @@ pub struct Shard {
     pub sources: Vec<Ipv4Addr>,
     /// Its run folder below the case folder; None: the case folder itself (one shard).
     pub subdir: Option<String>,
-    /// The case's loadgen arguments with this shard's connections, rate and sources.
+    /// `--connections`, `--rate` and `--source-ips` of this shard.
     pub args: Vec<String>,
+}
+
+/// What a case asks of its loadgen shards, typed: they share it out.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ShardLoad {
+    pub conns: u64,
+    /// Open loop: messages/s of the whole case.
+    pub rate: Option<u64>,
+    /// Source addresses of the case's own (churn), kept where a client has them.
+    pub sources: Option<Vec<Ipv4Addr>>,
+}
+
+impl ShardLoad {
+    /// `conns` closed-loop connections from the clients' general addresses.
+    pub fn closed(conns: u64) -> ShardLoad {
+        ShardLoad {
+            conns,
+            ..ShardLoad::default()
+        }
+    }
 }
 
 /// `total` in `parts` shares that differ by at most one, larger first; they sum to
@@ -290,54 +311,16 @@ pub fn shard_cpus(loadgen: &str, i: usize, shards: usize) -> String {
         .join(",")
 }
 
-/// Scales a number given as text by `share / total` (rates), keeping it positive.
-fn scale_text(v: &str, share: u64, total: u64) -> String {
-    match v.parse::<f64>() {
-        Ok(x) if total > 0 => {
-            let y = x * share as f64 / total as f64;
-            let y = (y * 1000.0).round() / 1000.0;
-            if y.fract() == 0.0 {
-                format!("{}", y as u64)
-            } else {
-                format!("{y}")
-            }
-        }
-        _ => v.to_owned(),
+/// `rate` (per second, over all shards) scaled to `share` of `total` connections, as
+/// the loadgen's `--rate` takes it: three decimals at most, whole numbers bare.
+pub fn rate_share(rate: u64, share: u64, total: u64) -> String {
+    let y = rate as f64 * share as f64 / total.max(1) as f64;
+    let y = (y * 1000.0).round() / 1000.0;
+    if y.fract() == 0.0 {
+        format!("{}", y as u64)
+    } else {
+        format!("{y}")
     }
-}
-
-/// The case's loadgen arguments for a shard with `share` of `total` connections:
-/// `--connections` becomes the share, `--rate` and `--connect-rate` scale with it,
-/// `--source-ips` is dropped (the shard's own are added by the caller).
-pub fn shard_args(args: &[String], share: u64, total: u64) -> Vec<String> {
-    let mut out = Vec::with_capacity(args.len());
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--connections" => {
-                it.next();
-                out.extend(["--connections".into(), share.to_string()]);
-            }
-            "--rate" | "--connect-rate" => {
-                let v = it.next().map(|v| scale_text(v, share, total));
-                out.push(a.clone());
-                out.extend(v);
-            }
-            "--source-ips" => {
-                it.next();
-            }
-            _ => out.push(a.clone()),
-        }
-    }
-    out
-}
-
-/// The value of `--flag` in `args`, if given.
-fn arg_value<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
-    args.iter()
-        .position(|a| a == flag)
-        .and_then(|i| args.get(i + 1))
-        .map(String::as_str)
 }
 
 impl Placement {
@@ -461,17 +444,11 @@ impl Placement {
         }
     }
 
-    /// One shard per client with connections: its share of `conns`, its sources for
-    /// `targets` server ports (a case's own `--source-ips` are kept where the client has
+    /// One shard per client with connections: its share of the connections (and of the
+    /// rate), its sources for `targets` server ports (a case's own `--source-ips` are kept where the client has
     /// them, else replaced by as many of the client's dedicated addresses), its folder.
-    pub fn shards(&self, args: &[String], conns: u64, targets: u64) -> Result<Vec<Shard>, String> {
-        let wanted: Option<Vec<Ipv4Addr>> = match arg_value(args, "--source-ips") {
-            Some(text) => Some(
-                parse_addresses(text)
-                    .ok_or_else(|| format!("--source-ips {text}: not an address list"))?,
-            ),
-            None => None,
-        };
+    pub fn shards(&self, load: &ShardLoad, targets: u64) -> Result<Vec<Shard>, String> {
+        let (conns, wanted) = (load.conns, &load.sources);
         let shares = split_even(conns, self.clients.len());
         let many = shares.iter().filter(|&&s| s > 0).count() > 1;
         let mut shards = Vec::new();
@@ -480,7 +457,7 @@ impl Placement {
                 continue;
             }
             let general = client.sources.len() - client.dedicated;
-            let sources = match &wanted {
+            let sources = match wanted {
                 Some(w) if w.iter().all(|&a| self.owns(client, a)) => w.clone(),
                 // A host without --client-sources: its own address.
                 Some(_) if self.kind == Kind::Hosts && client.sources.is_empty() => Vec::new(),
@@ -510,7 +487,10 @@ impl Placement {
                     }
                 }
             };
-            let mut a = shard_args(args, share, conns);
+            let mut a = vec!["--connections".to_owned(), share.to_string()];
+            if let Some(r) = load.rate {
+                a.extend(["--rate".into(), rate_share(r, share, conns)]);
+            }
             if !sources.is_empty() {
                 a.extend(["--source-ips".into(), addresses_text(&sources)]);
             }

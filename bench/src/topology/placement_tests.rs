@@ -13,15 +13,24 @@ fn netns(clients: usize, sources: usize, cpus: &str) -> (NetnsPlan, Placement) {
     (plan, p)
 }
 
-fn args(conns: u64, extra: &[&str]) -> Vec<String> {
-    let mut v: Vec<String> = vec![
-        "--connections".into(),
-        conns.to_string(),
-        "--duration".into(),
-        "5".into(),
-    ];
-    v.extend(extra.iter().map(|s| s.to_string()));
-    v
+fn closed(conns: u64) -> ShardLoad {
+    ShardLoad::closed(conns)
+}
+
+/// `conns` connections with source addresses of their own.
+fn own(conns: u64, sources: &str) -> ShardLoad {
+    ShardLoad {
+        sources: Some(parse_addresses(sources).expect("addresses")),
+        ..ShardLoad::closed(conns)
+    }
+}
+
+/// The value of `--flag` in `args`, if given.
+fn arg_value<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
+    args.iter()
+        .position(|a| a == flag)
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str)
 }
 
 fn in_benchmark_range(a: Ipv4Addr) -> bool {
@@ -71,12 +80,11 @@ fn hosts_shards_use_their_own_address_or_their_sources() {
     .expect("valid");
     let mut p = Placement::hosts(&plan, "1", 27_000);
     assert_eq!(p.listen(7000), "198.18.0.1:7000");
-    let args = vec!["--connections".to_string(), "1000".into()];
-    let shards = p.shards(&args, 1000, 1).expect("fits");
+    let shards = p.shards(&closed(1000), 1).expect("fits");
     assert!(shards[1].sources.is_empty(), "own address");
     assert_eq!(shards[0].sources.len(), 1);
     // Too many for one address of its own.
-    assert!(p.shards(&args, 100_000, 1).is_err());
+    assert!(p.shards(&closed(100_000), 1).is_err());
     p.set_remote_dirs(&["/tmp/c1m-host.a".into(), "/tmp/c1m-host.b".into()]);
     let site = &p.clients[0].site;
     assert_eq!(
@@ -99,7 +107,7 @@ fn loopback_sources_follow_the_ports_per_pair_rule() {
     assert_eq!(p.listen(7000), "127.0.0.1:7000");
     assert!(p.server.site.prefix.is_empty());
     for (conns, targets) in [(100, 1), (27_095, 1), (1_000_000, 1), (1_000_000, 57)] {
-        let shards = p.shards(&args(conns, &[]), conns, targets).expect("fits");
+        let shards = p.shards(&closed(conns), targets).expect("fits");
         assert_eq!(shards.len(), 1);
         let s = &shards[0];
         assert_eq!((s.conns, s.subdir.as_deref()), (conns, None));
@@ -108,21 +116,13 @@ fn loopback_sources_follow_the_ports_per_pair_rule() {
         let new = arg_value(&s.args, "--source-ips").map(str::to_owned);
         assert_eq!(new, old, "{conns} over {targets}");
     }
-    let churn = p
-        .shards(
-            &args(50, &["--churn", "--source-ips", "127.0.1.2-127.0.1.5"]),
-            50,
-            1,
-        )
-        .expect("churn");
+    let churn = p.shards(&own(50, "127.0.1.2-127.0.1.5"), 1).expect("churn");
     assert_eq!(
         arg_value(&churn[0].args, "--source-ips"),
         Some("127.0.1.2-127.0.1.5")
     );
     let small = Placement::loopback("1", 100);
-    let e = small
-        .shards(&args(1_000_000, &[]), 1_000_000, 1)
-        .unwrap_err();
+    let e = small.shards(&closed(1_000_000), 1).unwrap_err();
     assert!(e.contains("127.0.0.2-127.0.0.251"), "{e}");
 }
 
@@ -161,7 +161,7 @@ fn netns_shards_cover_their_share_from_their_own_addresses() {
         let s = Placement::netns_sources(cases, clients, PPP);
         let (_, p) = netns(clients, s, "1");
         for (conns, targets) in cases {
-            let shards = p.shards(&args(conns, &[]), conns, targets).expect("fits");
+            let shards = p.shards(&closed(conns), targets).expect("fits");
             assert_eq!(shards.len(), clients.min(conns as usize));
             assert_eq!(shards.iter().map(|s| s.conns).sum::<u64>(), conns);
             let mut seen = HashSet::new();
@@ -199,8 +199,11 @@ fn netns_shards_cover_their_share_from_their_own_addresses() {
 #[test]
 fn netns_rates_split_with_the_connections_and_churn_gets_its_own_addresses() {
     let (_, p) = netns(3, 8, "1");
-    let a = args(100, &["--rate", "1000", "--warmup", "1"]);
-    let shards = p.shards(&a, 100, 1).expect("fits");
+    let a = ShardLoad {
+        rate: Some(1000),
+        ..closed(100)
+    };
+    let shards = p.shards(&a, 1).expect("fits");
     let rates: Vec<f64> = shards
         .iter()
         .map(|s| {
@@ -217,31 +220,23 @@ fn netns_rates_split_with_the_connections_and_churn_gets_its_own_addresses() {
         (rates.iter().sum::<f64>() - 1000.0).abs() < 0.01,
         "{rates:?}"
     );
-    assert_eq!(arg_value(&shards[0].args, "--warmup"), Some("1"));
-    let churn = p
-        .shards(
-            &args(50, &["--churn", "--source-ips", "127.0.1.2-127.0.1.5"]),
-            50,
-            1,
-        )
-        .expect("churn");
+    assert_eq!(arg_value(&shards[0].args, "--connections"), Some("34"));
+    let churn = p.shards(&own(50, "127.0.1.2-127.0.1.5"), 1).expect("churn");
     for sh in &churn {
         let c = &p.clients[sh.client];
         assert_eq!(sh.sources, c.sources[4..].to_vec(), "the last four");
         assert_eq!(sh.args.iter().filter(|x| *x == "--source-ips").count(), 1);
     }
-    let e = p
-        .shards(&args(50, &["--source-ips", "127.0.1.2-127.0.1.9"]), 50, 1)
-        .unwrap_err();
+    let e = p.shards(&own(50, "127.0.1.2-127.0.1.9"), 1).unwrap_err();
     assert!(e.contains("8 source addresses of its own"), "{e}");
     // Fewer connections than clients: no empty shard.
-    assert_eq!(p.shards(&args(2, &[]), 2, 1).expect("fits").len(), 2);
+    assert_eq!(p.shards(&closed(2), 1).expect("fits").len(), 2);
 }
 
 #[test]
 fn netns_too_few_addresses_says_what_to_change() {
     let (_, p) = netns(1, 5, "1");
-    let e = p.shards(&args(1_000_000, &[]), 1_000_000, 1).unwrap_err();
+    let e = p.shards(&closed(1_000_000), 1).unwrap_err();
     assert!(e.contains("--clients"), "{e}");
 }
 
@@ -260,10 +255,9 @@ fn address_texts_and_lists() {
     assert_eq!(shard_cpus("1", 1, 2), "1");
     assert_eq!(shard_cpus("2,3,4", 0, 2), "2,4");
     assert_eq!(sources_needed(0, 1, PPP), 1);
-    assert_eq!(
-        shard_args(&args(10, &["--connect-rate", "100", "--rate", "7"]), 5, 10),
-        args(5, &["--connect-rate", "50", "--rate", "3.5"])
-    );
+    assert_eq!(rate_share(7, 5, 10), "3.5");
+    assert_eq!(rate_share(100, 5, 10), "50");
+    assert_eq!(rate_share(1000, 1, 3), "333.333");
 }
 
 #[test]

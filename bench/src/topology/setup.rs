@@ -210,6 +210,7 @@ pub fn placement(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::topology::placement::ShardLoad;
     use clap::Parser as _;
 
     fn opts(extra: &[&str]) -> Result<TopologyOpts, UsageError> {
@@ -318,7 +319,7 @@ mod tests {
         let plan = plan.expect("a netns plan");
         assert_eq!(plan.sources_per_client(), 23);
         for (conns, targets) in all {
-            let shards = p.shards(&["--connections".into(), conns.to_string()], conns, targets);
+            let shards = p.shards(&ShardLoad::closed(conns), targets);
             assert!(shards.is_ok(), "{conns}/{targets}: {shards:?}");
         }
         // One client cannot take 1M on one port: 37 + 4 addresses are fine, but more

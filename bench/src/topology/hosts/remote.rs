@@ -9,8 +9,9 @@
 //! c1m-bench dies (even SIGKILL) its end of that stdin closes too, so every host
 //! restores itself; so does a host whose ssh connection breaks.
 
-use super::ssh::{quote, quote_words, Ssh, SSH_FAILED};
-use super::unpack::unpack_vetted;
+use super::ssh::{quote_words, Ssh, SSH_FAILED};
+use super::transfer::capture;
+pub use super::transfer::{fetch_dir, put_file, read_file, stop_programs};
 use super::{Facts, HostSpec, HostsPlan, DIR_PLACEHOLDER};
 use anyhow::{bail, Context as _, Result};
 use serde_json::{json, Value};
@@ -159,34 +160,6 @@ pub struct Hosts {
     tmp: PathBuf,
 }
 
-/// Runs `argv` (an ssh) with stdin from `input` (or nothing); its stdout, or an error
-/// naming `target` with ssh's own message.
-fn capture(argv: &[String], input: Option<&Path>, target: &str, what: &str) -> Result<String> {
-    let (prog, args) = argv.split_first().context("empty command")?;
-    let stdin = match input {
-        Some(p) => {
-            Stdio::from(fs::File::open(p).with_context(|| format!("cannot open {}", p.display()))?)
-        }
-        None => Stdio::null(),
-    };
-    let out = Command::new(prog)
-        .args(args)
-        .stdin(stdin)
-        .output()
-        .with_context(|| format!("cannot run {prog} (is openssh-client installed?)"))?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let err = err.trim();
-        let how = if out.status.code() == Some(SSH_FAILED) {
-            "unreachable over ssh (BatchMode: key access needed)"
-        } else {
-            "failed"
-        };
-        bail!("host {target}: {what}: {how}: {err}");
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
 impl Hosts {
     pub fn new(plan: HostsPlan, tmp: &Path) -> Hosts {
         let hosts = plan
@@ -211,7 +184,7 @@ impl Hosts {
 
     /// The preflight of every host, printed; stops at the first host that cannot be
     /// reached or used, naming it. Nothing is copied or changed anywhere.
-    pub fn preflight(&mut self, root: &Path) -> Result<String> {
+    pub fn preflight(&mut self, root: &Path, needs: &super::Needs) -> Result<String> {
         let script = root.join("scripts/host-preflight.sh");
         let arch = std::env::consts::ARCH;
         let mut text = String::from("hosts:\n");
@@ -229,6 +202,9 @@ impl Hosts {
                     h.spec.role
                 );
             }
+            if let Some(why) = f.lacks(&h.spec, needs) {
+                bail!("{why}");
+            }
             h.facts = Some(f);
         }
         Ok(text)
@@ -239,6 +215,14 @@ impl Hosts {
         self.hosts
             .iter()
             .map(|h| h.dir.clone().unwrap_or_default())
+            .collect()
+    }
+
+    /// Every host with its facts, server first (after [`Hosts::preflight`]).
+    pub fn specs_and_facts(&self) -> Vec<(&HostSpec, &Facts)> {
+        self.hosts
+            .iter()
+            .filter_map(|h| Some((&h.spec, h.facts.as_ref()?)))
             .collect()
     }
 
@@ -540,56 +524,5 @@ fn ship(
         "checking the binary",
     )?;
     crate::log(format!("host {target}: {} runs there", v.trim()));
-    Ok(())
-}
-
-/// A file on a remote host (`cat`), None if unreadable.
-pub fn read_file(ssh: &Ssh, target: &str, path: &str) -> Option<String> {
-    capture(&ssh.words(target, &["cat", path]), None, target, "reading").ok()
-}
-
-/// SIGTERM to every program started there with `c1m-host.sh run`.
-pub fn stop_programs(ssh: &Ssh, target: &str, dir: &str) -> Result<()> {
-    capture(
-        &ssh.in_dir(target, dir, &["./c1m-host.sh", "stop"]),
-        None,
-        target,
-        "stopping its programs",
-    )
-    .map(|_| ())
-}
-
-/// Copies the remote folder `from` into the local folder `to` (tar over ssh), unpacked
-/// by [`unpack_vetted`]: only plain files and folders, never through a link. Anything
-/// else the host sent is named in the error.
-pub fn fetch_dir(ssh: &Ssh, target: &str, from: &str, to: &Path) -> Result<()> {
-    crate::safe_fs::ensure_dir(to)?;
-    let remote = format!("cd {} && tar -cf - .", quote(from));
-    let mut src = Command::new("ssh");
-    let argv = ssh.shell(target, &remote);
-    src.args(&argv[1..])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = src.spawn().context("cannot start ssh")?;
-    let out = child.stdout.take().context("no stdout")?;
-    let unpacked = unpack_vetted(out, to);
-    if unpacked.is_err() {
-        let _ = child.kill();
-    }
-    let sst = child.wait_with_output()?;
-    let u = unpacked.with_context(|| format!("host {target}: fetching {from}"))?;
-    if !sst.status.success() {
-        bail!(
-            "host {target}: cannot fetch {from}: {}",
-            String::from_utf8_lossy(&sst.stderr).trim()
-        );
-    }
-    if !u.dropped.is_empty() {
-        bail!(
-            "host {target}: {from} held entries that are not plain files or folders, not copied: {}",
-            u.dropped.join(", ")
-        );
-    }
     Ok(())
 }
