@@ -237,7 +237,7 @@ pub(crate) mod tests {
             }
         }
         // A run's --out folder, a scenario folder and one run folder give the same cases.
-        let all = collect(&[t.0.clone()]).expect("out folder");
+        let all = collect(std::slice::from_ref(&t.0)).expect("out folder");
         assert_eq!(all.len(), 2);
         assert_eq!(all[0].scenario, "latency");
         assert_eq!(all[0].runs.len(), 3);

@@ -38,6 +38,15 @@ fn holds(t: &Threshold, s: &Spread) -> bool {
     }
 }
 
+/// "1 round", "3 rounds".
+fn rounds(n: usize) -> String {
+    if n == 1 {
+        "1 round".into()
+    } else {
+        format!("{n} rounds")
+    }
+}
+
 fn failed_note(c: &Case) -> String {
     match c.failed() {
         0 => String::new(),
@@ -115,7 +124,7 @@ fn plain_row(t: &Threshold, c: &Case) -> Row {
             )
         }
         super::metric::Fold::Median => {
-            format!("{} over {} rounds", m.with_unit(s.format(m.show)), s.n)
+            format!("{} over {}", m.with_unit(s.format(m.show)), rounds(s.n))
         }
     };
     Row {
@@ -348,7 +357,7 @@ mod tests {
         let failed =
             t.0.join("2026-01-01-1200-h-latency/round-2/epoll-c1000-r50/FAILED");
         std::fs::write(failed, "server exit 1\n").expect("FAILED");
-        let cases = collect(&[t.0.clone()]).expect("cases");
+        let cases = collect(std::slice::from_ref(&t.0)).expect("cases");
         let v = check(&cases, "epoll cpu_us_per_msg < 100");
         assert!(!v.pass);
         assert!(v.lines[0].contains("1 of 3 rounds FAILED"), "{v:?}");

@@ -156,7 +156,7 @@ mod tests {
                 (cpu, 90.0, 1000.0),
             );
         }
-        collect(&[t.0.clone()]).expect("cases")
+        collect(std::slice::from_ref(&t.0)).expect("cases")
     }
 
     #[test]

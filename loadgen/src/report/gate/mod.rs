@@ -5,15 +5,18 @@
 //! - [`expr`]: the `--threshold` grammar, parsed; [`eval`]: a threshold checked, its
 //!   ✓/✗ lines;
 //! - [`baseline`]: `--baseline OLD`: NEW/OLD per case and metric, whether rounds separate;
-//! - [`export`]: `--export bencher|github-benchmark|github-benchmark-bigger FILE`.
+//! - [`export`]: `--export bencher|github-benchmark|github-benchmark-bigger FILE`;
+//! - [`command`]: `c1m-loadgen compare` with all of them.
 
 pub mod baseline;
 pub mod cases;
+pub mod command;
 pub mod eval;
 pub mod export;
 pub mod expr;
 pub mod metric;
 
+pub use command::compare_cli;
 use std::path::PathBuf;
 
 /// The exit status of a run or a compare whose thresholds did not all pass (1: the run
