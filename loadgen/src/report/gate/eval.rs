@@ -113,14 +113,15 @@ fn plain_row(t: &Threshold, c: &Case) -> Row {
     };
     let text = match m.fold {
         super::metric::Fold::Sum => {
-            let per = Spread::of(&c.values(m).into_iter().flatten().collect::<Vec<_>>());
-            let per = per.map_or(String::new(), |p| {
-                format!(", per round {}", p.format(m.show))
-            });
+            let per = Spread::of(&c.values(m).into_iter().flatten().collect::<Vec<_>>())
+                .filter(|p| p.n > 1)
+                .map_or(String::new(), |p| {
+                    format!(", per round {}", p.format(m.show))
+                });
             format!(
-                "{} over {} rounds{per}",
+                "{} over {}{per}",
                 m.with_unit((m.show)(s.median)),
-                s.n
+                rounds(s.n)
             )
         }
         super::metric::Fold::Median => {
@@ -154,7 +155,7 @@ fn ratio_rows(t: &Threshold, a: &str, b: &str, chosen: &[&Case]) -> Vec<Row> {
             (Some(s), Some(cell)) => Row {
                 title,
                 pass: failed.is_empty() && holds(t, &s),
-                text: format!("{cell} over {} paired rounds{failed}", s.n),
+                text: format!("{cell} over {} (paired){failed}", rounds(s.n)),
             },
             _ => Row {
                 title,
@@ -318,7 +319,7 @@ mod tests {
         assert!(v.pass, "{v:?}");
         assert_eq!(
             v.lines,
-            vec!["✓ uring/epoll cpu_us_per_msg <= 0.95 @latency-c1000-r50: latency uring/epoll c1000-r50: 0.84 (0.80-0.88) over 3 paired rounds"]
+            vec!["✓ uring/epoll cpu_us_per_msg <= 0.95 @latency-c1000-r50: latency uring/epoll c1000-r50: 0.84 (0.80-0.88) over 3 rounds (paired)"]
         );
         assert!(!check(&cases, "uring/epoll cpu_us_per_msg <= 0.8 @latency").pass);
         assert!(check(&cases, "all: uring/epoll cpu_us_per_msg <= 0.9").pass);

@@ -121,14 +121,23 @@ pub fn render(format: Format, cases: &[Case]) -> String {
                 .into_iter()
                 .filter(|(_, m, _)| m.better == want)
                 .map(|(c, m, s)| {
-                    let half = (s.max - s.median).max(s.median - s.min);
-                    json!({
+                    let mut e = json!({
                         "name": format!("{} {}", bench_name(c), m.name),
                         "unit": if m.unit.is_empty() { "count" } else { m.unit },
                         "value": number(s.median),
-                        "range": format!("± {}", (m.show)(half)),
-                        "extra": format!("median of {} rounds, range {}-{}", s.n, (m.show)(s.min), (m.show)(s.max)),
-                    })
+                        "extra": "1 round",
+                    });
+                    if s.n > 1 {
+                        let half = (s.max - s.median).max(s.median - s.min);
+                        e["range"] = json!(format!("± {}", (m.show)(half)));
+                        e["extra"] = json!(format!(
+                            "median of {} rounds, range {}-{}",
+                            s.n,
+                            (m.show)(s.min),
+                            (m.show)(s.max)
+                        ));
+                    }
+                    e
                 })
                 .collect();
             Value::Array(list)
