@@ -60,6 +60,12 @@
 #   --mtu N               netns: MTU of every veth (default: the kernel's, 1500)
 #   --gro on|off          netns: generic receive offload on every veth (needs ethtool:
 #   --tso on|off          netns: TCP segmentation offload      scripts/setup.sh installs it)
+#   --threshold EXPR      after the run, a pass/fail check on the medians over rounds
+#                         (repeatable), e.g. 'p99_us < 2000', 'all: errors == 0',
+#                         'uring/epoll cpu_us_per_msg <= 0.95 @latency-c1000-r50'; the
+#                         lines go to stderr and run.md (README "Using the kit in CI")
+#   --export FORMAT FILE  after the run, every case's medians for a tracker: bencher,
+#                         github-benchmark or github-benchmark-bigger (repeatable)
 #   --no-build            use the binaries in target/release as they are
 #   --cargo PATH          the cargo to build with (default: the invoking user's, see below)
 #   --dry-run             print the preflight and the plan, run nothing: no root, no
@@ -91,6 +97,9 @@
 # toolchain (~/.cargo/bin/cargo as rustup installs it, or cargo on the secure PATH), so
 # target/ stays theirs; only the runs need root, and the result folders are handed to
 # that user at exit.
+#
+# Exit status: 0 all ran; 1 a run failed or the cleanup was not clean; 2 usage;
+# 4 every run went through but a --threshold failed; 130/143/129 interrupted.
 #
 # This script only builds; the work is done by target/release/c1m-bench (bench/).
 set -euo pipefail

@@ -90,6 +90,19 @@ else
     echo "not root and no wrk/nginx: skipping the http scenario (sudo scripts/setup.sh installs them)"
 fi
 rm -rf "$c1m_out"
+echo "== thresholds and exports: a failing threshold gives exit status 4; compare checks the same folders"
+c1m_out=$(mktemp -d)
+rc=0
+scripts/c1m.sh --quick --scenarios pingpong --backends uring,epoll --duration 1 --out "$c1m_out" \
+    --threshold 'errors == 0' --threshold 'p99_us < 0.001' --export bencher "$c1m_out/bmf.json" 2>"$c1m_out/stderr" || rc=$?
+[[ $rc -eq 4 ]] || { cat "$c1m_out/stderr" >&2; echo "an impossible threshold gave exit status $rc, not 4" >&2; exit 1; }
+grep -q '^✓ errors == 0: all 4 cases pass' "$c1m_out"/*-pingpong/run.md \
+    && grep -q '^✗ p99_us < 0.001: 4 of 4 cases fail' "$c1m_out"/*-pingpong/run.md \
+    || { echo "run.md lacks the threshold lines" >&2; exit 1; }
+grep -q '"pingpong/uring-c100"' "$c1m_out/bmf.json" || { echo "the bencher export has no uring-c100" >&2; exit 1; }
+target/release/c1m-loadgen compare "$c1m_out" --threshold 'all: errors == 0' >/dev/null \
+    || { echo "c1m-loadgen compare --threshold on the run's folder did not pass" >&2; exit 1; }
+rm -rf "$c1m_out"
 if [[ $(id -u) -eq 0 ]]; then
     echo "== scripts/c1m.sh --topology netns --clients 2 (namespaces built, used and deleted; root namespace untouched)"
     # Every key of the profile as the root namespace has it, the per-namespace ones too:

@@ -141,6 +141,15 @@ pub struct RunArgs {
     /// client host, in order; default: the host's own address).
     #[arg(long, allow_hyphen_values = true, value_parser = NonEmptyStringValueParser::new())]
     pub client_sources: Vec<String>,
+    /// A pass/fail check after the run (repeatable), e.g. `p99_us < 2000`,
+    /// `uring/epoll cpu_us_per_msg <= 0.95 @latency-c1000-r50`, `all: errors == 0`
+    /// (README "Using the kit in CI"); exit status 4 when one fails.
+    #[arg(long = "threshold", value_name = "EXPR", allow_hyphen_values = true)]
+    pub thresholds: Vec<String>,
+    /// After the run, write every case's medians for a benchmark tracker (repeatable):
+    /// bencher, github-benchmark or github-benchmark-bigger, then the file.
+    #[arg(long = "export", num_args = 2, value_names = ["FORMAT", "FILE"])]
+    pub exports: Vec<String>,
     /// hosts: extra ssh options, split on blanks (repeatable), e.g. "-p 2222 -i KEY";
     /// also from $C1M_SSH_OPTIONS.
     #[arg(long, allow_hyphen_values = true, value_parser = NonEmptyStringValueParser::new())]

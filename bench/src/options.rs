@@ -40,6 +40,8 @@ pub struct Options {
     pub body_size: u64,
     /// What the echo scenarios speak (`--protocol`).
     pub wire: crate::wire::Wire,
+    /// `--threshold` and `--export`, checked before anything runs.
+    pub gate: c1m_loadgen::report::gate::Gate,
 }
 
 /// The equal-load points' arrival process unless `--arrivals` says otherwise: what real
@@ -142,6 +144,7 @@ impl Options {
             .into());
         }
         check_variants(&variants, &scenarios, &topo)?;
+        let gate = crate::report::gates::gate_from_args(&a.thresholds, &a.exports)?;
         Ok(Options {
             quick: a.quick,
             scenarios,
@@ -166,6 +169,7 @@ impl Options {
             topo,
             body_size,
             wire,
+            gate,
         })
     }
 }

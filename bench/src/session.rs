@@ -136,6 +136,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         lock,
         cleaned: false,
         written: Vec::new(),
+        gate_failed: false,
     };
     session.watchdog = Some(session.start_watchdog()?);
     let bins = (server_bin, loadgen_bin);
@@ -157,7 +158,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut rc: u8 = match (&result, interrupted) {
         (_, Some(sig)) => interrupt::exit_status(sig),
         (Err(_), None) => 1,
-        (Ok(_), None) => u8::from(failures > 0),
+        (Ok(_), None) if failures > 0 => 1,
+        (Ok(_), None) if session.gate_failed => c1m_loadgen::report::gate::EXIT_THRESHOLD_FAILED,
+        (Ok(_), None) => 0,
     };
     if !clean {
         warn("cleanup was not clean (see above): check sysctls and processes");
@@ -189,6 +192,8 @@ struct Session {
     cleaned: bool,
     /// Result folders and files this run wrote (handed to the sudo user at the end).
     written: Vec<PathBuf>,
+    /// A `--threshold` failed.
+    gate_failed: bool,
 }
 
 impl Session {
@@ -370,6 +375,9 @@ impl Session {
             .out
             .join(crate::scenarios::headline_file(&p.stamp, &p.host));
         crate::headline::write_headline(&path, &head, &sdirs, &failures, t_start)?;
+        let gate = crate::report::gates::after_run(&o.gate, &sdirs)?;
+        self.gate_failed = gate.failed;
+        self.written.extend(gate.written);
         Ok(failures.len())
     }
 

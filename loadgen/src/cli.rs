@@ -220,6 +220,19 @@ pub struct CompareArgs {
     /// Draw all runs' percentile distributions into one SVG.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
+    /// A pass/fail check (repeatable), e.g. `p99_us < 2000`, `uring/epoll cpu_us_per_msg
+    /// <= 0.95 @latency-c1000-r50`, `all: errors == 0`: a ✓/✗ line each; exit status 4
+    /// when one fails. DIRs may then be scenario folders or a run's --out folder too.
+    #[arg(long = "threshold", value_name = "EXPR", allow_hyphen_values = true)]
+    pub thresholds: Vec<String>,
+    /// The baseline result folder (OLD): DIR... (NEW) are compared with its same cases,
+    /// NEW/OLD per metric; a threshold may say `cpu_us_per_msg <= 1.05x baseline`.
+    #[arg(long, value_name = "OLD")]
+    pub baseline: Option<PathBuf>,
+    /// Write every case's medians for a benchmark tracker (repeatable): FORMAT is
+    /// bencher, github-benchmark (customSmallerIsBetter) or github-benchmark-bigger.
+    #[arg(long = "export", num_args = 2, value_names = ["FORMAT", "FILE"])]
+    pub exports: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -6,14 +6,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => c1m_loadgen::engine::run(*args),
-        Command::Compare(a) => {
-            c1m_loadgen::report::compare::compare(&a.dirs, a.out.as_deref(), a.plot.as_deref()).map(
-                |md| {
-                    print!("{md}");
-                    ExitCode::SUCCESS
-                },
-            )
-        }
+        Command::Compare(a) => c1m_loadgen::report::gate::compare_cli(&a),
         Command::Merge(a) => {
             c1m_loadgen::report::merge::merge(&a.dirs, &a.out).map(|_| ExitCode::SUCCESS)
         }

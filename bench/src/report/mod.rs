@@ -3,12 +3,14 @@
 //! compare.md ([`scenario_md`]: `c1m-loadgen compare`'s tables plus the hold and churn
 //! tables), the headline of a whole run ([`mod@headline`]), several
 //! server processes' `server.json` summed into one ([`merge_server`]) and the hold
-//! scenario's `hold.json` ([`hold_json`]).
+//! scenario's `hold.json` ([`hold_json`]), and the end-of-run thresholds and exports
+//! ([`gates`], through `c1m_loadgen::report::gate`).
 //!
 //! Statistics and number formats come from `c1m_loadgen::report::{stats, fmt}`. Nothing
 //! here invents a number: a missing value prints as "-".
 
 pub mod folder;
+pub mod gates;
 pub mod headline;
 pub mod scenario_md;
 mod server;

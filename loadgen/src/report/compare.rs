@@ -213,7 +213,7 @@ pub fn compare(
     Ok(md)
 }
 
-fn write_creating_parent(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn write_creating_parent(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(parent)
             .with_context(|| format!("cannot create the folder {}", parent.display()))?;

@@ -15,13 +15,19 @@
 //! - [`fmt`]: the one number formatter, the markdown table writers;
 //! - [`plot`]: the SVG of percentile distributions;
 //! - [`summary`]: the `summary.json` types;
-//! - [`bound`]: whether the client or the server bound a run, from per-CPU busy time.
+//! - [`bound`]: whether the client or the server bound a run, from per-CPU busy time;
+//! - [`casedir`]: the one reader of the orchestrator's run folders (`case.json`,
+//!   summary.json, server.json, hold.json), shared with `c1m-bench`;
+//! - [`gate`]: thresholds (`--threshold`), baselines (`--baseline`) and exports
+//!   (`--export`) over result folders, for `c1m-loadgen compare` and the orchestrator.
 //!
 //! Every latency histogram holds nanoseconds ([`new_histogram`]); reports print µs.
 
 pub mod bound;
+pub mod casedir;
 pub mod compare;
 pub mod fmt;
+pub mod gate;
 pub mod hgrm;
 pub mod hlog;
 pub mod merge;
