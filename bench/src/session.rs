@@ -65,38 +65,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             loadgen_bin.display()
         );
     }
-    crate::runcase::check_own_binaries(&o.backends, o.dry_run)?;
-    if o.topo.kind != Kind::Hosts {
-        // On hosts, each host's preflight says where its programs are.
-        crate::http::check_tools(&o.scenarios, o.dry_run)?;
-    }
-    let pre = preflight::preflight_text();
-    eprint!("{pre}");
-    if o.topo.kind != Kind::Hosts {
-        // On hosts, each host's preflight checks its own io_uring.
-        preflight::check_uring()?;
-    }
-    let t = Tuning::decide(&o)?;
-    if let Some(why) = o.topo.ethtool_missing() {
-        if !o.dry_run {
-            bail!("{why}");
-        }
-        warn(why);
-    }
-    let variant_keys = crate::variants::sysctl_keys(&o.variants);
-    if !variant_keys.is_empty() && !preflight::is_root() {
-        let why = format!(
-            "variants set sysctls ({}): run as root (sudo), or drop the sysctls from the variants file",
-            variant_keys.join(", ")
-        );
-        if !o.dry_run {
-            bail!("{why}");
-        }
-        warn(why);
-    }
-    if o.topo.kind == Kind::Netns && !o.dry_run && !preflight::is_root() {
-        bail!("--topology netns needs root (it creates network namespaces): run it with sudo");
-    }
+    let (pre, t, variant_keys) = check(&o)?;
     if o.dry_run {
         let (f, p) = planned(&o, &t, false)?;
         eprint!("{}", p.text(&o, &f, true));
@@ -150,16 +119,32 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let clean = session.cleanup();
+    Ok(ExitCode::from(exit_status(
+        &result,
+        failures,
+        session.gate_failed,
+        clean,
+    )))
+}
+
+/// The exit status of a run: a signal's, 1 for an error, a failed case or an unclean
+/// cleanup, 4 when only a `--threshold` failed, else 0.
+fn exit_status(
+    result: &anyhow::Result<usize>,
+    failures: usize,
+    gate_failed: bool,
+    clean: bool,
+) -> u8 {
     let interrupted = result
         .as_ref()
         .err()
         .and_then(|e| e.downcast_ref::<Interrupted>())
         .map(|i| i.0);
-    let mut rc: u8 = match (&result, interrupted) {
+    let mut rc: u8 = match (result, interrupted) {
         (_, Some(sig)) => interrupt::exit_status(sig),
         (Err(_), None) => 1,
         (Ok(_), None) if failures > 0 => 1,
-        (Ok(_), None) if session.gate_failed => c1m_loadgen::report::gate::EXIT_THRESHOLD_FAILED,
+        (Ok(_), None) if gate_failed => c1m_loadgen::report::gate::EXIT_THRESHOLD_FAILED,
         (Ok(_), None) => 0,
     };
     if !clean {
@@ -170,7 +155,46 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     } else if interrupted.is_some() {
         log("interrupted; kernel and processes are back as they were");
     }
-    Ok(ExitCode::from(rc))
+    rc
+}
+
+/// The checks before anything is planned: our own binaries, the programs the scenarios
+/// need, the preflight (printed), io_uring, the tuning, and what needs root. Returns
+/// the preflight text, the tuning and the root keys the variants set.
+fn check(o: &Options) -> anyhow::Result<(String, Tuning, Vec<String>)> {
+    crate::runcase::check_own_binaries(&o.backends, o.dry_run)?;
+    if o.topo.kind != Kind::Hosts {
+        // On hosts, each host's preflight says where its programs are.
+        crate::http::check_tools(&o.scenarios, o.dry_run)?;
+    }
+    let pre = preflight::preflight_text();
+    eprint!("{pre}");
+    if o.topo.kind != Kind::Hosts {
+        // On hosts, each host's preflight checks its own io_uring.
+        preflight::check_uring()?;
+    }
+    let t = Tuning::decide(o)?;
+    if let Some(why) = o.topo.ethtool_missing() {
+        if !o.dry_run {
+            bail!("{why}");
+        }
+        warn(why);
+    }
+    let variant_keys = crate::variants::sysctl_keys(&o.variants);
+    if !variant_keys.is_empty() && !preflight::is_root() {
+        let why = format!(
+            "variants set sysctls ({}): run as root (sudo), or drop the sysctls from the variants file",
+            variant_keys.join(", ")
+        );
+        if !o.dry_run {
+            bail!("{why}");
+        }
+        warn(why);
+    }
+    if o.topo.kind == Kind::Netns && !o.dry_run && !preflight::is_root() {
+        bail!("--topology netns needs root (it creates network namespaces): run it with sudo");
+    }
+    Ok((pre, t, variant_keys))
 }
 
 /// What must be undone at the end of a run.
@@ -237,17 +261,16 @@ impl Session {
             .context("cannot start the watchdog (c1m-bench watchdog)")
     }
 
-    /// Everything after the watchdog: tuning, plan, scenarios, headline. Returns the
-    /// number of failed runs.
-    fn body(
+    /// Plans, builds the topology and tunes, in the order each topology needs; prints
+    /// the plan once it is final. Returns the sysctl table, the plan and its text.
+    fn build(
         &mut self,
         o: &Options,
         t: &Tuning,
         root: &Path,
-        bins: (PathBuf, PathBuf),
-        pre: String,
-    ) -> anyhow::Result<usize> {
-        let (sysctl_diff, p, plan_text) = if o.topo.kind == Kind::Hosts {
+        bins: (&Path, &Path),
+    ) -> anyhow::Result<(String, Plan, String)> {
+        Ok(if o.topo.kind == Kind::Hosts {
             let (f, mut p) = planned(o, t, false)?;
             self.record_written(o, &p);
             let plan = p.hosts.clone().context("the hosts topology has no plan")?;
@@ -261,7 +284,6 @@ impl Session {
             p.placement = topo.placement.clone();
             let text = p.text(o, &f, false);
             eprint!("{text}");
-            let bins = (bins.0.as_path(), bins.1.as_path());
             let tables = topo.setup_hosts(root, bins, &f.settings)?;
             (format!("{facts}{tables}"), p, text)
         } else if o.topo.kind == Kind::Netns {
@@ -297,7 +319,21 @@ impl Session {
             let topo = self.topo.insert(Topology::loopback(p.placement.clone()));
             topo.apply_sysctls(&t.settings())?;
             (diff, p, text)
-        };
+        })
+    }
+
+    /// Everything after the watchdog: tuning, plan, scenarios, headline. Returns the
+    /// number of failed runs.
+    fn body(
+        &mut self,
+        o: &Options,
+        t: &Tuning,
+        root: &Path,
+        bins: (PathBuf, PathBuf),
+        pre: String,
+    ) -> anyhow::Result<usize> {
+        let (sysctl_diff, p, plan_text) =
+            self.build(o, t, root, (bins.0.as_path(), bins.1.as_path()))?;
         interrupt::check()?;
         let revision = crate::revision::Revision::read(root);
         if let Some(w) = revision.warning() {
