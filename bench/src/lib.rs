@@ -21,6 +21,8 @@
 //!   http scenario (c1m backends and nginx, c1m-loadgen and wrk); [`wire`]: the
 //!   `--protocol` of the echo scenarios;
 //! - [`rounds`]: interleaved rounds (shuffled orders), equal-load rates;
+//! - [`experiments`]: variants made by `--sweep`, `--ablate`, `--profiles`,
+//!   `--experiment`; the kernel counters of a case (kernel.json); the experiment table;
 //! - [`report`]: server.json merging, hold.json, the hold/churn tables, the headline;
 //! - [`owner`]: result folders handed to the sudo user;
 //! - [`topology`]: where server and load run: the placement as data (loopback, netns,
@@ -31,6 +33,7 @@
 //!   after a SIGKILL.
 
 pub mod cli;
+pub mod experiments;
 pub mod free;
 pub mod headline;
 pub mod http;

@@ -161,7 +161,8 @@ pub fn run_case(ctx: &mut Ctx, sdir: &Path, case: &Case) -> anyhow::Result<()> {
         .then(|| format!("no {procs} free ports in {PORT_LO}-{PORT_HI}"));
     crate::safe_fs::write(&dir.join("cmd.txt"), "")?;
     let sysctls = CaseSysctls::apply(ctx.topo, &ctx.sysctl, &case.variant.sysctls)?;
-    write_case_json(&dir, case, ctx.wire, &sysctls)?;
+    let link = crate::topology::case_link::CaseLink::apply(ctx.topo, case.variant.link.as_ref())?;
+    write_case_json(&dir, case, ctx.wire, &sysctls, link.record())?;
     let mut s = HoldSampler {
         slab_before_kb: crate::preflight::meminfo_kb("Slab"),
         inuse_before: ctx.topo.tcp_inuse(),
@@ -178,7 +179,9 @@ pub fn run_case(ctx: &mut Ctx, sdir: &Path, case: &Case) -> anyhow::Result<()> {
         servers = pids;
         reason = why;
         if reason.is_none() {
+            let k0 = crate::experiments::Snapshot::take(ctx.topo);
             reason = crate::shards::run_loadgen(ctx, &dir, &case.job(ctx.wire), ports, &mut s)?;
+            k0.write(&crate::experiments::Snapshot::take(ctx.topo), &dir)?;
             t0 = Instant::now();
         }
     }
@@ -186,18 +189,20 @@ pub fn run_case(ctx: &mut Ctx, sdir: &Path, case: &Case) -> anyhow::Result<()> {
         let grace = plan::server_stop_grace(case.conns);
         reason = stop_servers(ctx, &dir, &servers, grace, reason)?;
     }
+    link.undo()?;
     sysctls.undo(&ctx.sysctl)?;
     finish(ctx, sdir, &dir, case, procs, reason, &s, t0)
 }
 
 /// case.json: which variant, scenario, point and round this folder is (what the
-/// reports read first), and the sysctls the variant set for it, as read back;
+/// reports read first), the sysctls the variant set for it, as read back, and its link;
 /// sysctls.txt the same for a reader.
 fn write_case_json(
     dir: &Path,
     case: &Case,
     wire: crate::wire::Wire,
     sysctls: &CaseSysctls,
+    link: Option<serde_json::Value>,
 ) -> anyhow::Result<()> {
     let record = CaseRecord {
         variant: Some(case.variant.name.clone()),
@@ -210,6 +215,7 @@ fn write_case_json(
         server_flags: case.variant.server_flags.clone(),
         protocol: Some(wire.name().into()),
         sysctls: sysctls.read_back.clone(),
+        link,
         ..CaseRecord::default()
     };
     let about = serde_json::to_value(&record)?;

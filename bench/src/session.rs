@@ -470,6 +470,7 @@ impl Session {
                 (o.seed % (1 << 32)).to_string(),
             ],
             body_size: o.body_size,
+            study: o.study.clone(),
         };
         for &s in &o.scenarios {
             interrupt::check()?;
