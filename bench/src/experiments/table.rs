@@ -1,7 +1,8 @@
 //! The experiment table of a scenario's compare.md: one row per variant and point,
 //! each column the median and range over rounds (`c1m_loadgen::report::stats`), and for
 //! ablations a verdict: does putting the key back make a clear difference (the paired
-//! rounds all on one side), none, or can it not be told (fewer than two paired rounds).
+//! rounds all on one side), none, or can it not be told (fewer than [`MIN_PAIRS`] paired
+//! rounds).
 
 use super::kernel::{KERNEL_FILE, SHOWN};
 use super::Study;
@@ -115,6 +116,10 @@ fn errnos(g: &Group<'_, Row>) -> String {
     }
 }
 
+/// Paired rounds a verdict needs: with two, a column moves one way by chance half the
+/// time; with three a quarter, with five one in sixteen.
+pub const MIN_PAIRS: usize = 3;
+
 /// The verdict of group `g` against `base`: per column, the paired rounds' differences
 /// all of one sign is a clear difference (shown with the median paired ratio, or the
 /// median difference where the base is 0).
@@ -130,7 +135,7 @@ pub fn verdict(base: &Group<'_, Row>, g: &Group<'_, Row>) -> String {
             .filter_map(|&(i, j)| Some(((*b.get(i)?)?, (*t.get(j)?)?)))
             .collect();
         most_pairs = most_pairs.max(pairs.len());
-        if pairs.len() < 2 {
+        if pairs.len() < MIN_PAIRS {
             continue;
         }
         let up = pairs.iter().all(|(b, t)| t > b);
@@ -144,7 +149,7 @@ pub fn verdict(base: &Group<'_, Row>, g: &Group<'_, Row>) -> String {
             .map(|(b, t)| t / b)
             .collect();
         let size = match (Spread::of(&ratios), ratios.len() == pairs.len()) {
-            (Some(r), true) => format!("×{:.2}", r.median),
+            (Some(r), true) => format!("×{:.3}", r.median),
             _ => {
                 let d: Vec<f64> = pairs.iter().map(|(b, t)| t - b).collect();
                 Spread::of(&d)
@@ -154,7 +159,9 @@ pub fn verdict(base: &Group<'_, Row>, g: &Group<'_, Row>) -> String {
         clear.push(format!("{} {}{size}", c.name, if up { "↑" } else { "↓" }));
     }
     match (most_pairs, clear.is_empty()) {
-        (0 | 1, _) => "cannot tell (fewer than 2 paired rounds)".into(),
+        (n, _) if n < MIN_PAIRS => {
+            format!("cannot tell ({n} paired rounds, fewer than {MIN_PAIRS})")
+        }
         (_, true) => "none".into(),
         (_, false) => format!("clear: {}", clear.join(", ")),
     }

@@ -401,11 +401,25 @@ fn verdicts_are_clear_none_or_cannot_tell() {
     let mixed = vec![
         row("a", 1, 1),
         row("a", 2, 5),
+        row("a", 3, 5),
         row("b", 1, 3),
         row("b", 2, 2),
+        row("b", 3, 9),
     ];
     let m = group_by(&mixed, |r| r.run.key.as_str());
     assert_eq!(verdict(&m[0], &m[1]), "none");
+    // Two rounds all one way are still chance half the time.
+    let two = vec![
+        row("a", 1, 1),
+        row("a", 2, 1),
+        row("b", 1, 3),
+        row("b", 2, 2),
+    ];
+    let t = group_by(&two, |r| r.run.key.as_str());
+    assert_eq!(
+        verdict(&t[0], &t[1]),
+        "cannot tell (2 paired rounds, fewer than 3)"
+    );
     let study = Study {
         baseline: [
             (
