@@ -166,6 +166,25 @@ if [[ $(id -u) -eq 0 ]]; then
         [[ "$(root_sysctls)" == "$before" ]] || { echo "$topo: root sysctls differ after the variants run" >&2; exit 1; }
         rm -rf "$c1m_out"
     done
+    echo "== a variant's link (--sweep link=...): shaped for its own cases, or refused before any case without netem"
+    c1m_out=$(mktemp -d)
+    if link_out=$(scripts/c1m.sh --quick --topology netns --scenarios pingpong --backends uring \
+        --sweep 'link=none|delay=20ms,loss=0.1%' --duration 1 --out "$c1m_out" 2>&1); then
+        for d in "$c1m_out"/*-pingpong/uring-link-delay-20ms-loss-0-1pct-c*; do
+            grep -q '"link": "delay=20ms,loss=0.1%"' "$d/case.json" || { echo "$d: case.json has no link" >&2; exit 1; }
+        done
+        for d in "$c1m_out"/*-pingpong/uring-link-none-c*; do
+            ! grep -q '"link"' "$d/case.json" || { echo "$d: a link where none was asked" >&2; exit 1; }
+        done
+    elif grep -q "this kernel has no netem qdisc" <<<"$link_out"; then
+        [[ -z "$(ls -A "$c1m_out")" ]] || { echo "a variant's link without netem: the run started anyway" >&2; exit 1; }
+        echo "no netem here: a variant's link was refused before any case"
+    else
+        echo "$link_out" >&2
+        exit 1
+    fi
+    ! grep -q '^c1m-' <<<"$(ip netns list)" || { echo "a variant's link left namespaces behind" >&2; exit 1; }
+    rm -rf "$c1m_out"
     echo "== --sweep: two values of net.core.somaxconn interleaved in rounds, each case records its value, one row per value"
     before="$(root_sysctls)"
     somaxconn_before=$(cat /proc/sys/net/core/somaxconn)

@@ -410,6 +410,7 @@ impl Session {
                 self.topo
                     .insert(Topology::create_netns(plan, p.placement.clone(), &record)?);
             interrupt::check()?;
+            crate::topology::case_link::probe(topo, &o.variants)?;
             let global = topo.apply_sysctls(&t.settings())?;
             let variant_keys = topo.root_keys(&variant_settings(o))?;
             (self.tune(t, Some(&global), &variant_keys)?, p)

@@ -26,6 +26,15 @@ pub fn plan(ns: &NetnsPlan, spec: &LinkSpec) -> (Vec<Vec<String>>, Vec<Vec<Strin
     (apply, undo)
 }
 
+/// Shapes and clears the links once before any case, so that a kernel without netem
+/// stops the run before it starts rather than at the first shaped case.
+pub fn probe(topo: &Topology, variants: &[crate::variants::Variant]) -> Result<()> {
+    match variants.iter().find_map(|v| v.link.as_ref()) {
+        Some(spec) => CaseLink::apply(topo, Some(spec))?.undo(),
+        None => Ok(()),
+    }
+}
+
 impl CaseLink {
     /// Shapes every client side as `spec` asks (nothing without one).
     pub fn apply(topo: &Topology, spec: Option<&LinkSpec>) -> Result<Self> {
