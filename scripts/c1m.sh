@@ -42,7 +42,11 @@
 #   --no-tune             leave sysctls alone (also the case when not root)
 #   --profile FILE        sysctl profile to apply (default: sysctl/c1m.conf)
 #   --set KEY=VALUE       one more sysctl to apply after the profile (repeatable)
-#   --tag NAME            appended to every run label (tune-sweep.sh uses it)
+#   --tag NAME            appended to every run label
+#   --sweep 'KEY=V1|V2'   one variant per backend and value of a sysctl (or link=, netns)
+#   --ablate [PROFILE]    the profile, each key put back, the untuned machine (variants)
+#   --profiles A,B        sysctl profiles side by side (variants)
+#   --experiment FILE     a committed experiment (experiments/*.toml)
 #   --topology T          where server and loadgen run (default loopback):
 #                         loopback  both in this namespace, server on 127.0.0.1
 #                         netns     (root) the server in a network namespace of its own

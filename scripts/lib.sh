@@ -157,14 +157,6 @@ c1m_check_state_file() {
 
 # Sysctl keys and values as the kit writes them: a key is dotted lowercase words, a
 # value is numbers, words and separators; anything else in a state file is refused.
-# Copies stdin to stdout with every occurrence of the literal string $1 removed: a path
-# is data, never part of a sed program (#, &, \ or sed's e command in it do nothing).
-c1m_strip_literal() {
-    local line
-    while IFS= read -r line || [[ -n "$line" ]]; do
-        printf '%s\n' "${line//"$1"/}"
-    done
-}
 c1m_valid_key() { [[ "$1" =~ ^[a-z0-9_]+(\.[a-z0-9_-]+)+$ ]]; }
 c1m_valid_value() { [[ "$1" =~ ^[A-Za-z0-9\ ,:._-]*$ ]]; }
 

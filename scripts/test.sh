@@ -54,13 +54,13 @@ if scripts/c1m.sh --dry-run --clients 2 >/dev/null 2>&1; then
     echo "c1m.sh accepted --clients without --topology netns" >&2
     exit 1
 fi
-echo "== tune-sweep.sh: dotted keys only; the sweep path is data, not a sed program"
-if out=$(scripts/tune-sweep.sh net/core/somaxconn "1 2" 2>&1) || ! grep -q "dotted form" <<<"$out"; then
-    echo "tune-sweep.sh accepted net/core/somaxconn (its restore refuses that form): $out" >&2
-    exit 1
-fi
-got=$(printf '| /r/a#b&c\\d/runs/1/x |\n' | c1m_strip_literal '/r/a#b&c\d/')
-[[ "$got" == "| runs/1/x |" ]] || { echo "c1m_strip_literal gave '$got'" >&2; exit 1; }
+echo "== --sweep: an unknown key is a usage error naming it; a three-number key wants three numbers"
+sweep_rc=0
+out=$(scripts/c1m.sh --dry-run --sweep 'net.ipv4.tcp_no_delay=0|1' 2>&1) || sweep_rc=$?
+[[ $sweep_rc == 2 ]] && grep -q "net.ipv4.tcp_no_delay" <<<"$out" || { echo "--sweep of an unknown key: rc $sweep_rc: $out" >&2; exit 1; }
+sweep_rc=0
+out=$(scripts/c1m.sh --dry-run --sweep 'net.ipv4.tcp_rmem=4096|16384' 2>&1) || sweep_rc=$?
+[[ $sweep_rc == 2 ]] && grep -q "takes 3 numbers" <<<"$out" || { echo "--sweep tcp_rmem=4096|16384: rc $sweep_rc: $out" >&2; exit 1; }
 cargo build --release --bins
 echo "== root safety: planted state files, symlinks, Ctrl-C and SIGKILL restore"
 scripts/test-root-safety.sh
@@ -179,6 +179,45 @@ if [[ $(id -u) -eq 0 ]]; then
         [[ "$(root_sysctls)" == "$before" ]] || { echo "$topo: root sysctls differ after the variants run" >&2; exit 1; }
         rm -rf "$c1m_out"
     done
+    echo "== a variant's link (--sweep link=...): shaped for its own cases, or refused before any case without netem"
+    c1m_out=$(mktemp -d)
+    if link_out=$(scripts/c1m.sh --quick --topology netns --scenarios pingpong --backends uring \
+        --sweep 'link=none|delay=20ms,loss=0.1%' --duration 1 --out "$c1m_out" 2>&1); then
+        for d in "$c1m_out"/*-pingpong/uring-link-delay-20ms-loss-0-1pct-c*; do
+            grep -q '"link": "delay=20ms,loss=0.1%"' "$d/case.json" || { echo "$d: case.json has no link" >&2; exit 1; }
+        done
+        for d in "$c1m_out"/*-pingpong/uring-link-none-c*; do
+            ! grep -q '"link"' "$d/case.json" || { echo "$d: a link where none was asked" >&2; exit 1; }
+        done
+    elif grep -q "this kernel has no netem qdisc" <<<"$link_out"; then
+        [[ -z "$(ls -A "$c1m_out")" ]] || { echo "a variant's link without netem: the run started anyway" >&2; exit 1; }
+        echo "no netem here: a variant's link was refused before any case"
+    else
+        echo "$link_out" >&2
+        exit 1
+    fi
+    ! grep -q '^c1m-' <<<"$(ip netns list)" || { echo "a variant's link left namespaces behind" >&2; exit 1; }
+    rm -rf "$c1m_out"
+    echo "== --sweep: two values of net.core.somaxconn interleaved in rounds, each case records its value, one row per value"
+    before="$(root_sysctls)"
+    somaxconn_before=$(cat /proc/sys/net/core/somaxconn)
+    c1m_out=$(mktemp -d)
+    scripts/c1m.sh --quick --scenarios pingpong --backends uring --sweep 'net.core.somaxconn=1024|2048' \
+        --rounds 2 --duration 1 --out "$c1m_out"
+    for v in 1024 2048; do
+        n=0
+        for d in "$c1m_out"/*-pingpong/round-*/uring-somaxconn-$v-c*; do
+            grep -q "\"net.core.somaxconn\": \"$v\"" "$d/case.json" && [[ -f "$d/kernel.json" ]] ||
+                { echo "$d does not record somaxconn $v (case.json) or has no kernel.json" >&2; exit 1; }
+            n=$((n + 1))
+        done
+        [[ $n == 4 ]] || { echo "somaxconn $v: $n run folders, want 2 points x 2 rounds" >&2; exit 1; }
+        rows=$(grep -c "^| uring-somaxconn-$v | c100 | 2 |" "$c1m_out"/*-pingpong/compare.md)
+        [[ $rows == 1 ]] || { echo "somaxconn $v: $rows rows at c100 in the experiment table, want 1" >&2; exit 1; }
+    done
+    [[ "$(root_sysctls)" == "$before" && "$(cat /proc/sys/net/core/somaxconn)" == "$somaxconn_before" ]] ||
+        { echo "sysctls differ after the sweep" >&2; exit 1; }
+    rm -rf "$c1m_out"
 else
     echo "not root: skipping the netns end-to-end run (it creates network namespaces)"
 fi

@@ -26,7 +26,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
     /// Preflight, tuning, the scenarios, the reports (scripts/c1m.sh runs this).
-    /// An option given twice takes its last value (tune-sweep.sh repeats --no-build).
+    /// An option given twice takes its last value.
     #[command(args_override_self = true)]
     Run(Box<RunArgs>),
     /// Cleans up after a run that was SIGKILLed (started by `run` itself).
@@ -54,6 +54,23 @@ pub struct RunArgs {
     /// server flags and sysctls set for its cases only (see the README, "Variants").
     #[arg(long, conflicts_with = "backends", allow_hyphen_values = true, value_parser = non_empty_path)]
     pub variants: Option<PathBuf>,
+    /// Sweep one sysctl (or `link`, on netns) over values, one variant per backend and
+    /// value, interleaved in rounds: `net.core.somaxconn=128|4096`; a value may hold
+    /// blanks (`net.ipv4.tcp_rmem=4096 4096 4096|4096 131072 6291456`).
+    #[arg(long, conflicts_with_all = ["variants", "ablate", "profiles"], allow_hyphen_values = true, value_parser = NonEmptyStringValueParser::new())]
+    pub sweep: Option<String>,
+    /// Ablation of a profile (default: --profile's): the profile, the profile with each
+    /// key put back to this machine's original value, and the untuned machine, per
+    /// backend; nothing is tuned run-wide (see the README, "Experiments").
+    #[arg(long, num_args = 0..=1, default_missing_value = "", conflicts_with_all = ["variants", "profiles", "no_tune"])]
+    pub ablate: Option<String>,
+    /// Profiles side by side, one variant per backend and profile: A.conf,B.conf.
+    #[arg(long, conflicts_with_all = ["variants", "no_tune"], value_parser = NonEmptyStringValueParser::new())]
+    pub profiles: Option<String>,
+    /// A committed experiment (TOML: scenarios, backends, rounds, duration, conns, rate,
+    /// and a sweep, ablate, profiles or [[variant]] tables), see experiments/README.md.
+    #[arg(long, conflicts_with_all = ["variants", "backends", "scenarios", "sweep", "ablate", "profiles"], value_parser = non_empty_path)]
+    pub experiment: Option<PathBuf>,
     /// Connections for the hold scenario (default: as many as fit, at most 1,000,000).
     #[arg(long, allow_hyphen_values = true, value_parser = NonEmptyStringValueParser::new())]
     pub conns: Option<String>,

@@ -26,6 +26,8 @@
 //!   scenario (c1m backends and nginx, c1m-loadgen and wrk); [`wire`]: the `--protocol`
 //!   of the echo scenarios;
 //! - [`rounds`]: interleaved rounds (shuffled orders), equal-load rates;
+//! - [`experiments`]: variants made by `--sweep`, `--ablate`, `--profiles`,
+//!   `--experiment`; the kernel counters of a case (kernel.json); the experiment table;
 //! - [`report`]: server.json merging, hold.json, the hold/churn tables, the headline;
 //! - [`owner`]: result folders handed to the sudo user;
 //! - [`topology`]: where server and load run: the placement as data (loopback, netns,
@@ -38,6 +40,7 @@
 pub mod case;
 pub mod cli;
 pub mod client;
+pub mod experiments;
 pub mod facts;
 pub mod free;
 pub mod headline;

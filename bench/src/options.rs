@@ -17,8 +17,11 @@ pub struct Options {
     pub scenarios: Vec<Scenario>,
     /// The distinct backends of the variants, in canonical order.
     pub backends: Vec<Backend>,
-    /// What rounds interleave: one per backend, or `--variants FILE`.
+    /// What rounds interleave: one per backend, `--variants FILE`, or what an
+    /// experiment generates (`--sweep`, `--ablate`, `--profiles`, `--experiment`).
     pub variants: Vec<Variant>,
+    /// The experiment the variants make, for its report table.
+    pub study: Option<crate::experiments::Study>,
     pub hold_conns: Option<u64>,
     pub duration: Option<Secs>,
     pub rate: Option<String>,
@@ -66,6 +69,8 @@ impl Options {
     /// Unknown scenario or backend names are a [`UsageError`] (exit 2); bad values an
     /// error (exit 1), as c1m.sh had them.
     pub fn from_args(a: &RunArgs, root: &Path) -> anyhow::Result<Options> {
+        let exp = crate::experiments::load(a, root).map_err(UsageError)?;
+        let a = exp.as_ref().map_or(a, |e| &e.args);
         let scenarios =
             plan::pick_list(&a.scenarios, &Scenario::ALL, Scenario::name).map_err(UsageError)?;
         let (backends, variants) = match &a.variants {
@@ -77,6 +82,24 @@ impl Options {
                 let v = read_variants(path)?;
                 (variants::backends(&v), v)
             }
+        };
+        let probe_here = a.topology != "hosts";
+        let generated = match exp.as_ref().and_then(|e| e.variants.clone()) {
+            Some(v) => Some(crate::experiments::Generated {
+                study: crate::experiments::Study {
+                    title: "the variants of the experiment file".into(),
+                    run_wide_tuning: true,
+                    ..Default::default()
+                },
+                variants: v,
+            }),
+            None => {
+                crate::experiments::generate(a, &backends, root, probe_here).map_err(UsageError)?
+            }
+        };
+        let (backends, variants, study) = match generated {
+            Some(g) => (variants::backends(&g.variants), g.variants, Some(g.study)),
+            None => (backends, variants, None),
         };
         let hold_conns = match &a.conns {
             Some(c) => Some(
@@ -144,17 +167,24 @@ impl Options {
             .into());
         }
         check_variants(&variants, &scenarios, &topo)?;
+        crate::experiments::check_links(
+            &variants,
+            topo.kind == crate::topology::placement::Kind::Netns,
+            a.link.is_some(),
+        )
+        .map_err(UsageError)?;
         let gate = crate::report::gates::gate_from_args(&a.thresholds, &a.exports)?;
         Ok(Options {
             quick: a.quick,
             scenarios,
             backends,
             variants,
+            tune: !a.no_tune && study.as_ref().is_none_or(|s| s.run_wide_tuning),
+            study,
             hold_conns,
             duration,
             rate: a.rate.clone(),
             out: a.out.clone().unwrap_or_else(|| root.join("results")),
-            tune: !a.no_tune,
             profile,
             sets: a.sets.clone(),
             tag: a.tag.clone(),
@@ -258,11 +288,12 @@ fn backends(list: &str, scenarios: &[Scenario]) -> Result<Vec<Backend>, UsageErr
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use clap::Parser as _;
 
-    fn args(extra: &[&str]) -> RunArgs {
+    /// `c1m-bench run EXTRA...` parsed.
+    pub(crate) fn args(extra: &[&str]) -> RunArgs {
         let mut v = vec!["c1m-bench", "run"];
         v.extend_from_slice(extra);
         match crate::cli::Cli::parse_from(v).cmd {
@@ -271,7 +302,8 @@ mod tests {
         }
     }
 
-    fn root() -> PathBuf {
+    /// The repository.
+    pub(crate) fn root() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
     }
 

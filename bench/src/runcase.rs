@@ -64,12 +64,13 @@ pub fn run_case(ctx: &mut Ctx, sdir: &Path, case: &Case) -> anyhow::Result<()> {
         .is_none()
         .then(|| format!("no {procs} free ports in {PORT_LO}-{PORT_HI}"));
     crate::safe_fs::write(&dir.join("cmd.txt"), "")?;
-    let own: &[(String, String)] = match &case.server {
-        Server::C1m(v) => &v.sysctls,
-        Server::Nginx => &[],
+    let (own, own_link) = match &case.server {
+        Server::C1m(v) => (v.sysctls.as_slice(), v.link.as_ref()),
+        Server::Nginx => (&[][..], None),
     };
     let sysctls = CaseSysctls::apply(ctx.topo, &ctx.sysctl, own)?;
-    write_case_json(&dir, case, &sysctls)?;
+    let link = crate::topology::case_link::CaseLink::apply(ctx.topo, own_link)?;
+    write_case_json(&dir, case, &sysctls, link.record())?;
     let mut s = HoldSampler {
         slab_before_kb: crate::preflight::meminfo_kb("Slab"),
         inuse_before: ctx.topo.tcp_inuse(),
@@ -91,7 +92,9 @@ pub fn run_case(ctx: &mut Ctx, sdir: &Path, case: &Case) -> anyhow::Result<()> {
                 (true, Some(&pid)) => Some(Sampler::start(pid)),
                 _ => None,
             };
+            let k0 = crate::experiments::Snapshot::take(ctx.topo);
             let measured = client::run(ctx, &dir, case, ports, &mut s)?;
+            k0.write(&crate::experiments::Snapshot::take(ctx.topo), &dir)?;
             let samples = sampler.map(Sampler::finish);
             match measured {
                 Ok(m) => window = m.zip(samples),
@@ -103,6 +106,7 @@ pub fn run_case(ctx: &mut Ctx, sdir: &Path, case: &Case) -> anyhow::Result<()> {
             reason = server::stop(ctx, &dir, case, &started, reason)?;
         }
     }
+    link.undo()?;
     sysctls.undo(&ctx.sysctl)?;
     if let (None, Some((m, samples))) = (&reason, window) {
         match WindowCpu::of(&samples.samples, m.window.0, m.window.1, m.requests) {
@@ -117,9 +121,14 @@ pub fn run_case(ctx: &mut Ctx, sdir: &Path, case: &Case) -> anyhow::Result<()> {
 }
 
 /// case.json: which variant, scenario, point and round this folder is (what the
-/// reports read first), and the sysctls the variant set for it, as read back;
+/// reports read first), the sysctls the variant set for it, as read back, and its link;
 /// sysctls.txt the same for a reader.
-fn write_case_json(dir: &Path, case: &Case, sysctls: &CaseSysctls) -> anyhow::Result<()> {
+fn write_case_json(
+    dir: &Path,
+    case: &Case,
+    sysctls: &CaseSysctls,
+    link: Option<serde_json::Value>,
+) -> anyhow::Result<()> {
     let record = CaseRecord {
         variant: Some(case.server.variant_name().into()),
         server: Some(case.server.name().into()),
@@ -136,6 +145,7 @@ fn write_case_json(dir: &Path, case: &Case, sysctls: &CaseSysctls) -> anyhow::Re
         },
         protocol: Some(case.wire.name().into()),
         sysctls: sysctls.read_back.clone(),
+        link,
     };
     let about = serde_json::to_value(&record)?;
     crate::safe_fs::write(&dir.join(CASE_FILE), format!("{about:#}\n"))?;

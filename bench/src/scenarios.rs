@@ -46,6 +46,8 @@ pub struct Suite<'a> {
     pub open_extra: Vec<String>,
     /// `--body-size` of the http scenario.
     pub body_size: u64,
+    /// An experiment's study: its table is appended to each scenario's compare.md.
+    pub study: Option<crate::experiments::Study>,
 }
 
 impl Suite<'_> {
@@ -63,6 +65,16 @@ impl Suite<'_> {
             Scenario::Hold => self.hold(),
             Scenario::Churn => self.churn(),
             Scenario::Http => self.http(),
+        }?;
+        match &self.study {
+            Some(st) if s.is_echo() => {
+                let sdir = self.scenario_dir(s);
+                safe_fs::append(
+                    &sdir.join("compare.md"),
+                    crate::experiments::study_table(st, &sdir),
+                )
+            }
+            _ => Ok(()),
         }
     }
 

@@ -306,6 +306,7 @@ impl Session {
                 self.topo
                     .insert(Topology::create_netns(plan, p.placement.clone(), &record)?);
             interrupt::check()?;
+            crate::topology::case_link::probe(topo, &o.variants)?;
             let global = topo.apply_sysctls(&t.settings())?;
             let variant_keys = topo.root_keys(&variant_settings(o))?;
             (self.tune(t, Some(&global), &variant_keys)?, p, text)
@@ -383,6 +384,7 @@ impl Session {
                 (o.seed % (1 << 32)).to_string(),
             ],
             body_size: o.body_size,
+            study: o.study.clone(),
         };
         for &s in &o.scenarios {
             interrupt::check()?;

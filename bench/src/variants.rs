@@ -10,9 +10,14 @@
 //! backend = "uring"
 //! server_flags = ["--coalesce-us", "10"]
 //! sysctls = { "net.ipv4.tcp_rmem" = "4096 4096 4096" }
+//! link = "delay=50ms,loss=0.1%"   # netns only: the client side of each veth, for its cases
 //! ```
+//!
+//! Generated variants (`--sweep`, `--ablate`, `--profiles`, `--experiment`) are made in
+//! `crate::experiments`.
 
 use crate::plan::Backend;
+use crate::topology::netns::link::LinkSpec;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -26,6 +31,8 @@ pub struct Variant {
     pub server_flags: Vec<String>,
     /// `(key, value)` set for this variant's cases only, in file order.
     pub sysctls: Vec<(String, String)>,
+    /// netns: the client side of each veth shaped so for this variant's cases only.
+    pub link: Option<LinkSpec>,
 }
 
 impl Variant {
@@ -36,6 +43,7 @@ impl Variant {
             backend,
             server_flags: Vec::new(),
             sysctls: Vec::new(),
+            link: None,
         }
     }
 
@@ -49,7 +57,7 @@ impl Variant {
 
     /// Only a name for a backend: nothing of its own.
     pub fn is_plain(&self) -> bool {
-        self.server_flags.is_empty() && self.sysctls.is_empty()
+        self.server_flags.is_empty() && self.sysctls.is_empty() && self.link.is_none()
     }
 
     /// One line for the plan and run.md.
@@ -61,6 +69,9 @@ impl Variant {
         }
         for (k, v) in &self.sysctls {
             s.push_str(&format!("; sysctl {k}={v}"));
+        }
+        if let Some(l) = &self.link {
+            s.push_str(&format!("; link {l}"));
         }
         s
     }
@@ -88,15 +99,18 @@ struct File {
     variant: Vec<Entry>,
 }
 
-#[derive(Deserialize)]
+/// One `[[variant]]` table (of a variants file or an experiment file).
+#[derive(Deserialize, Clone, Debug)]
 #[serde(deny_unknown_fields)]
-struct Entry {
+pub(crate) struct Entry {
     name: String,
     backend: String,
     #[serde(default)]
     server_flags: Vec<String>,
     #[serde(default)]
     sysctls: BTreeMap<String, String>,
+    #[serde(default)]
+    link: Option<String>,
 }
 
 /// The variants of a `--variants` file; the error says what to fix, with the entry.
@@ -107,8 +121,13 @@ pub fn from_toml(text: &str) -> Result<Vec<Variant>, String> {
     if file.variant.is_empty() {
         return Err("no [[variant]] in the file".into());
     }
+    from_entries(file.variant)
+}
+
+/// The variants of `[[variant]]` tables, checked; names must differ.
+pub(crate) fn from_entries(entries: Vec<Entry>) -> Result<Vec<Variant>, String> {
     let mut out: Vec<Variant> = Vec::new();
-    for e in file.variant {
+    for e in entries {
         let v = entry(e)?;
         if out.iter().any(|o| o.name == v.name) {
             return Err(format!(
@@ -162,25 +181,14 @@ fn entry(e: Entry) -> Result<Variant, String> {
             ));
         }
     }
+    let link = match &e.link {
+        Some(l) => Some(LinkSpec::parse(l).map_err(|err| format!("variant {}: {err}", e.name))?),
+        None => None,
+    };
     let mut sysctls = Vec::new();
     for (k, v) in e.sysctls {
         let (k, v) = (crate::sysctl::normalize(&k), crate::sysctl::normalize(&v));
-        if !crate::sysctl::valid_key(&k) || k.starts_with('-') {
-            return Err(format!(
-                "variant {}: {k:?} is not a sysctl key (dotted lowercase words, like net.core.somaxconn)",
-                e.name
-            ));
-        }
-        if v.is_empty()
-            || !v
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b" ,:._-".contains(&b))
-        {
-            return Err(format!(
-                "variant {}: {k} = {v:?}: only letters, digits, space and , : . _ - are written",
-                e.name
-            ));
-        }
+        check_sysctl(&e.name, &k, &v)?;
         sysctls.push((k, v));
     }
     Ok(Variant {
@@ -188,7 +196,60 @@ fn entry(e: Entry) -> Result<Variant, String> {
         backend,
         server_flags: e.server_flags,
         sysctls,
+        link,
     })
+}
+
+/// A variant's `key = value`: a key's shape, and a value of only the characters a
+/// sysctl value needs.
+fn check_sysctl(name: &str, k: &str, v: &str) -> Result<(), String> {
+    if !crate::sysctl::valid_key(k) || k.starts_with('-') {
+        return Err(format!(
+            "variant {name}: {k:?} is not a sysctl key (dotted lowercase words, like net.core.somaxconn)"
+        ));
+    }
+    if v.is_empty()
+        || !v
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b" ,:._-".contains(&b))
+    {
+        return Err(format!(
+            "variant {name}: {k} = {v:?}: only letters, digits, space and , : . _ - are written"
+        ));
+    }
+    Ok(())
+}
+
+/// A variant's name from free text: lowercase letters and digits kept, `%` as `pct`,
+/// anything else one `-`, no `-` at either end (`delay=50ms,loss=0.1%` ->
+/// `delay-50ms-loss-0-1pct`).
+pub fn slug(text: &str) -> String {
+    let mut s = String::new();
+    for c in text.chars() {
+        match c {
+            'a'..='z' | '0'..='9' => s.push(c),
+            'A'..='Z' => s.push(c.to_ascii_lowercase()),
+            '%' => s.push_str("pct"),
+            _ if !s.ends_with('-') && !s.is_empty() => s.push('-'),
+            _ => {}
+        }
+    }
+    s.trim_end_matches('-').to_owned()
+}
+
+/// Checks a generated variant the way a file's entry is checked (name, flags, sysctls).
+pub fn check(v: Variant) -> Result<Variant, String> {
+    entry(Entry {
+        name: v.name.clone(),
+        backend: v.backend.name().to_owned(),
+        server_flags: v.server_flags.clone(),
+        sysctls: BTreeMap::new(),
+        link: None,
+    })?;
+    for (k, val) in &v.sysctls {
+        check_sysctl(&v.name, k, val)?;
+    }
+    Ok(v)
 }
 
 /// Every sysctl key some variant sets, once, in first-seen order.

@@ -314,6 +314,82 @@ pub fn tcp_inuse() -> u64 {
         .unwrap_or(0)
 }
 
+/// The counters of a /proc/net/netstat or /proc/net/snmp text: each section is a line
+/// of names and a line of values with the same `Prefix:`; keys are `Prefix.Name`
+/// (`TcpExt.ListenOverflows`, `Tcp.RetransSegs`). Values that are not integers are
+/// left out.
+pub fn parse_net_counters(text: &str) -> BTreeMap<String, i64> {
+    let mut out = BTreeMap::new();
+    let lines: Vec<&str> = text.lines().collect();
+    for pair in lines.chunks(2) {
+        let [names, values] = pair else { continue };
+        let (Some((p1, names)), Some((p2, values))) =
+            (names.split_once(':'), values.split_once(':'))
+        else {
+            continue;
+        };
+        if p1 != p2 {
+            continue;
+        }
+        for (n, v) in names.split_whitespace().zip(values.split_whitespace()) {
+            if let Ok(v) = v.parse::<i64>() {
+                out.insert(format!("{p1}.{n}"), v);
+            }
+        }
+    }
+    out
+}
+
+/// Totals over every CPU of /proc/net/softnet_stat (hex columns): packets processed,
+/// dropped (the input backlog was full: `net.core.netdev_max_backlog`) and time squeezes
+/// (the softirq ran out of budget).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Softnet {
+    pub processed: u64,
+    pub dropped: u64,
+    pub time_squeeze: u64,
+}
+
+/// [`Softnet`] of a /proc/net/softnet_stat text; None when no line parses.
+pub fn parse_softnet_stat(text: &str) -> Option<Softnet> {
+    let mut total = Softnet::default();
+    let mut any = false;
+    for l in text.lines() {
+        let col: Vec<u64> = l
+            .split_whitespace()
+            .take(3)
+            .filter_map(|c| u64::from_str_radix(c, 16).ok())
+            .collect();
+        if let [p, d, t] = col[..] {
+            total.processed += p;
+            total.dropped += d;
+            total.time_squeeze += t;
+            any = true;
+        }
+    }
+    any.then_some(total)
+}
+
+/// The numbers of a /proc/net/sockstat text as `Proto.field` (`TCP.inuse`, `TCP.mem`
+/// in pages, `sockets.used`).
+pub fn parse_sockstat(text: &str) -> BTreeMap<String, i64> {
+    let mut out = BTreeMap::new();
+    for l in text.lines() {
+        let Some((proto, rest)) = l.split_once(':') else {
+            continue;
+        };
+        let w: Vec<&str> = rest.split_whitespace().collect();
+        for kv in w.chunks(2) {
+            if let [k, v] = kv {
+                if let Ok(v) = v.parse::<i64>() {
+                    out.insert(format!("{proto}.{k}"), v);
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Adds the ports something listens on in a /proc/net/tcp or tcp6 text to `out`.
 pub fn parse_listening(text: &str, out: &mut BTreeSet<u16>) {
     for l in text.lines().skip(1) {
@@ -378,6 +454,45 @@ mod tests {
             assert!(total > 0);
             assert!(lines.lines().all(|l| l.split(' ').count() == 2));
         }
+    }
+
+    #[test]
+    fn net_counter_readers() {
+        let netstat =
+            "TcpExt: SyncookiesSent ListenOverflows\nTcpExt: 3 17\nIpExt: InOctets\nIpExt: 99\n";
+        let c = parse_net_counters(netstat);
+        assert_eq!(c["TcpExt.ListenOverflows"], 17);
+        assert_eq!(c["TcpExt.SyncookiesSent"], 3);
+        assert_eq!(c["IpExt.InOctets"], 99);
+        // snmp has negative values (Tcp: MaxConn -1) and the same layout.
+        let snmp = parse_net_counters("Tcp: RtoAlgorithm MaxConn\nTcp: 1 -1\n");
+        assert_eq!(snmp["Tcp.MaxConn"], -1);
+        assert!(parse_net_counters("TcpExt: A\nIpExt: 1\n").is_empty());
+        let s = parse_softnet_stat(
+            "0000000a 00000001 00000002 00000000\n000000f0 00000000 00000010 00000000\n",
+        )
+        .unwrap();
+        assert_eq!(
+            s,
+            Softnet {
+                processed: 250,
+                dropped: 1,
+                time_squeeze: 18
+            }
+        );
+        assert_eq!(parse_softnet_stat(""), None);
+        let so = parse_sockstat("sockets: used 5\nTCP: inuse 7 orphan 0 tw 2 alloc 9 mem 11\n");
+        assert_eq!(
+            (so["TCP.mem"], so["sockets.used"], so["TCP.tw"]),
+            (11, 5, 2)
+        );
+        // This machine's own files parse.
+        for f in ["netstat", "snmp"] {
+            let text = fs::read_to_string(format!("/proc/net/{f}")).unwrap();
+            assert!(!parse_net_counters(&text).is_empty(), "{f}");
+        }
+        let text = fs::read_to_string("/proc/net/sockstat").unwrap();
+        assert!(parse_sockstat(&text).contains_key("TCP.inuse"));
     }
 
     #[test]

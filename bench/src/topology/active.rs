@@ -213,6 +213,14 @@ impl Topology {
             .sum()
     }
 
+    /// `/proc/net/FILE` where server and loadgens run, by site name (None: unreadable).
+    pub fn read_proc_net(&self, file: &str) -> Vec<(String, Option<String>)> {
+        self.socket_sites()
+            .into_iter()
+            .map(|s| (s.name.clone(), read_net(s, file)))
+            .collect()
+    }
+
     /// Ports something listens on where the server runs.
     pub fn listening_ports(&self) -> BTreeSet<u16> {
         let mut out = BTreeSet::new();

@@ -11,6 +11,7 @@
 //! - [`case_sysctls`]: a variant's sysctls, set for one case where they live and put back.
 
 pub mod active;
+pub mod case_link;
 pub mod case_sysctls;
 pub mod hosts;
 pub mod netns;

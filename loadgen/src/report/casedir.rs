@@ -54,6 +54,9 @@ pub struct CaseRecord {
     /// The sysctls the variant set for this case, as read back: where -> key -> value.
     #[serde(default)]
     pub sysctls: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
+    /// netns: the variant's link (`--link` text) and the qdiscs read back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<Value>,
 }
 
 impl CaseRecord {

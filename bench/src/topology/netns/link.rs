@@ -354,6 +354,13 @@ pub fn clear_argv(ns: &str, dev: &str) -> Vec<String> {
     tc(ns, &["qdisc", "del", "dev", dev, "root"])
 }
 
+/// Removes the root qdisc of `dev` in `ns`: a variant's link, after its case.
+pub fn clear(ns: &str, dev: &str) -> Result<()> {
+    run_argv(&clear_argv(ns, dev), None)
+        .map(|_| ())
+        .with_context(|| format!("removing the link shaping of {dev} in {ns}"))
+}
+
 /// The command that reads back the qdiscs of `dev`, as JSON.
 pub fn show_argv(ns: &str, dev: &str) -> Vec<String> {
     tc(ns, &["-j", "qdisc", "show", "dev", dev])
