@@ -73,34 +73,7 @@ impl Options {
         let a = exp.as_ref().map_or(a, |e| &e.args);
         let scenarios =
             plan::pick_list(&a.scenarios, &Scenario::ALL, Scenario::name).map_err(UsageError)?;
-        let (backends, variants) = match &a.variants {
-            None => {
-                let b = backends(&a.backends, &scenarios)?;
-                (b.clone(), variants::from_backends(&b))
-            }
-            Some(path) => {
-                let v = read_variants(path)?;
-                (variants::backends(&v), v)
-            }
-        };
-        let probe_here = a.topology != "hosts";
-        let generated = match exp.as_ref().and_then(|e| e.variants.clone()) {
-            Some(v) => Some(crate::experiments::Generated {
-                study: crate::experiments::Study {
-                    title: "the variants of the experiment file".into(),
-                    run_wide_tuning: true,
-                    ..Default::default()
-                },
-                variants: v,
-            }),
-            None => {
-                crate::experiments::generate(a, &backends, root, probe_here).map_err(UsageError)?
-            }
-        };
-        let (backends, variants, study) = match generated {
-            Some(g) => (variants::backends(&g.variants), g.variants, Some(g.study)),
-            None => (backends, variants, None),
-        };
+        let (backends, variants, study) = variants_of(a, exp.as_ref(), &scenarios, root)?;
         let hold_conns = match &a.conns {
             Some(c) => Some(
                 c.parse::<u64>()
@@ -202,6 +175,47 @@ impl Options {
             gate,
         })
     }
+}
+
+/// What the rounds interleave: the experiment's variants, the generated ones
+/// (`--sweep`, `--ablate`, `--profiles`), a variants file's, or one per backend; with the
+/// backends they use and the study they form, if any.
+fn variants_of(
+    a: &RunArgs,
+    exp: Option<&crate::experiments::Experiment>,
+    scenarios: &[Scenario],
+    root: &Path,
+) -> anyhow::Result<(
+    Vec<Backend>,
+    Vec<variants::Variant>,
+    Option<crate::experiments::Study>,
+)> {
+    let (backends, variants) = match &a.variants {
+        None => {
+            let b = backends(&a.backends, scenarios)?;
+            (b.clone(), variants::from_backends(&b))
+        }
+        Some(path) => {
+            let v = read_variants(path)?;
+            (variants::backends(&v), v)
+        }
+    };
+    let probe_here = a.topology != "hosts";
+    let generated = match exp.and_then(|e| e.variants.clone()) {
+        Some(v) => Some(crate::experiments::Generated {
+            study: crate::experiments::Study {
+                title: "the variants of the experiment file".into(),
+                run_wide_tuning: true,
+                ..Default::default()
+            },
+            variants: v,
+        }),
+        None => crate::experiments::generate(a, &backends, root, probe_here).map_err(UsageError)?,
+    };
+    Ok(match generated {
+        Some(g) => (variants::backends(&g.variants), g.variants, Some(g.study)),
+        None => (backends, variants, None),
+    })
 }
 
 /// The variants of a `--variants` file; a bad file is a usage error that names it.
