@@ -36,6 +36,11 @@ echo "== scripts/c1m.sh --dry-run with a subset of scenarios and backends"
 scripts/c1m.sh --dry-run --scenarios hold --backends uring,epoll >/dev/null
 scripts/c1m.sh --dry-run --scenarios pingpong,latency --backends tokio >/dev/null
 scripts/c1m.sh --dry-run --scenarios hold --backends go,uring >/dev/null
+# A reader that went away (`| head`) closes the pipe: the orchestrator ignores the
+# closed output and exits 0 (the reader here is gone before the first line is written).
+closed_rc=0
+(sleep 1; exec scripts/c1m.sh --dry-run --scenarios hold --backends uring 2>&1) | true || closed_rc=$?
+[[ $closed_rc -eq 0 ]] || { echo "c1m.sh --dry-run into a closed pipe: exit status $closed_rc (want 0)" >&2; exit 1; }
 # Captured first: grep -q in a pipe would close it early and fail the writer with EPIPE.
 http_plan=$(scripts/c1m.sh --dry-run --scenarios http --backends uring 2>&1)
 grep -q "^  http  .*servers uring nginx" <<<"$http_plan" || { echo "the http dry run plans no uring and nginx servers" >&2; exit 1; }

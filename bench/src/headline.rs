@@ -18,7 +18,7 @@ pub(crate) fn write_headline(
 ) -> anyhow::Result<()> {
     let md = headline_md(head, sdirs, failures);
     crate::safe_fs::write_new(path, &md)?;
-    println!("\n{md}");
+    crate::sayln_out!("\n{md}");
     let names: String = sdirs
         .iter()
         .map(|d| {
@@ -38,7 +38,7 @@ pub(crate) fn write_headline(
     if !failures.is_empty() {
         warn(format!("{} run(s) failed:", failures.len()));
         for f in failures {
-            eprintln!("  {f}");
+            crate::sayln!("  {f}");
         }
     }
     Ok(())

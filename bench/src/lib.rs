@@ -72,14 +72,42 @@ pub mod variants;
 pub mod watchdog;
 pub mod wire;
 
+/// `eprint!` that ignores a closed stderr (`c1m.sh 2>&1 | head`) instead of panicking:
+/// the run goes on and restores what it tuned.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
+/// `eprintln!` that ignores a closed stderr, as [`say!`].
+#[macro_export]
+macro_rules! sayln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
+/// `println!` that ignores a closed stdout (`c1m.sh | head`), as [`say!`].
+#[macro_export]
+macro_rules! sayln_out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 /// A progress line on stderr, as every c1m tool prints them.
 pub fn log(msg: impl std::fmt::Display) {
-    eprintln!("c1m: {msg}");
+    sayln!("c1m: {msg}");
 }
 
 /// A warning line on stderr.
 pub fn warn(msg: impl std::fmt::Display) {
-    eprintln!("c1m: warning: {msg}");
+    sayln!("c1m: warning: {msg}");
 }
 
 /// A command-line mistake: exit status 2 (like an unknown option).

@@ -16,12 +16,12 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             if let Some(u) = e.downcast_ref::<UsageError>() {
-                eprintln!("c1m: {u}");
+                c1m_bench::sayln!("c1m: {u}");
                 ExitCode::from(2)
             } else if let Some(Interrupted(sig)) = e.downcast_ref::<Interrupted>() {
                 ExitCode::from(exit_status(*sig))
             } else {
-                eprintln!("c1m: error: {e:#}");
+                c1m_bench::sayln!("c1m: error: {e:#}");
                 ExitCode::FAILURE
             }
         }

@@ -68,7 +68,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let (pre, t, variant_keys) = check(&o)?;
     if o.dry_run {
         let (f, p) = planned(&o, &t, false)?;
-        eprint!("{}", p.text(&o, &f, true));
+        crate::say!("{}", p.text(&o, &f, true));
         log("--dry-run: nothing run");
         return Ok(ExitCode::SUCCESS);
     }
@@ -114,7 +114,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Ok(n) => *n,
         Err(e) if e.downcast_ref::<Interrupted>().is_some() => 0,
         Err(e) => {
-            eprintln!("c1m: error: {e:#}");
+            crate::sayln!("c1m: error: {e:#}");
             0
         }
     };
@@ -168,7 +168,7 @@ fn check(o: &Options) -> anyhow::Result<(String, Tuning, Vec<String>)> {
         crate::http::check_tools(&o.scenarios, o.dry_run)?;
     }
     let pre = preflight::preflight_text();
-    eprint!("{pre}");
+    crate::say!("{pre}");
     if o.topo.kind != Kind::Hosts {
         // On hosts, each host's preflight checks its own io_uring.
         preflight::check_uring()?;
@@ -283,7 +283,7 @@ impl Session {
             let facts = crate::topology::hosts::preflight(topo, &mut p.split, root, &needs)?;
             p.placement = topo.placement.clone();
             let text = p.text(o, &f, false);
-            eprint!("{text}");
+            crate::say!("{text}");
             let tables = topo.setup_hosts(root, bins, &f.settings)?;
             (format!("{facts}{tables}"), p, text)
         } else if o.topo.kind == Kind::Netns {
@@ -291,7 +291,7 @@ impl Session {
             // they tell which keys a namespace has its own copy of.
             let (f, p) = planned(o, t, false)?;
             let text = p.text(o, &f, false);
-            eprint!("{text}");
+            crate::say!("{text}");
             self.record_written(o, &p);
             let plan = p.netns.clone().context("the netns topology has no plan")?;
             let record = self
@@ -315,7 +315,7 @@ impl Session {
             interrupt::check()?;
             let (f, p) = planned(o, t, true)?;
             let text = p.text(o, &f, false);
-            eprint!("{text}");
+            crate::say!("{text}");
             self.record_written(o, &p);
             let topo = self.topo.insert(Topology::loopback(p.placement.clone()));
             topo.apply_sysctls(&t.settings())?;
@@ -485,7 +485,7 @@ impl Session {
         if !ok {
             warn("some sysctls could not be applied (see the table below); running anyway");
         }
-        eprint!("{diff}");
+        crate::say!("{diff}");
         Ok(diff)
     }
 
@@ -542,7 +542,7 @@ impl Session {
                 ));
             } else {
                 warn("sysctls differ from before the run:");
-                eprint!("{}", sysctl::snapshot_diff(&before, &after));
+                crate::say!("{}", sysctl::snapshot_diff(&before, &after));
                 clean = false;
             }
         }

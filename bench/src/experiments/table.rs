@@ -77,7 +77,8 @@ fn columns() -> Vec<Column> {
         Column {
             name: "slab/conn",
             get: Box::new(|r: &Row| {
-                crate::report::folder::num(&r.run.hold, "meminfo_slab_per_connection_bytes")
+                // The one slab/conn of the kit: /proc/slabinfo at the peak (hold.json).
+                crate::report::folder::num(&r.run.hold, "slab_per_connection_bytes")
             }),
             show: bytes,
         },

@@ -53,7 +53,7 @@ pub fn after_run(gate: &Gate, sdirs: &[PathBuf]) -> anyhow::Result<GateResult> {
         }
     };
     if !gate.thresholds.is_empty() {
-        eprint!("c1m: thresholds:\n{text}");
+        crate::say!("c1m: thresholds:\n{text}");
         for d in &found {
             crate::safe_fs::append(
                 &d.join("run.md"),

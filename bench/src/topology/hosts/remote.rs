@@ -329,7 +329,7 @@ impl Hosts {
             h.spec.role,
             String::from_utf8_lossy(&out.stderr)
         );
-        eprint!("{table}");
+        crate::say!("{table}");
         if out.status.code() == Some(SSH_FAILED) {
             bail!("host {target}: lost the ssh connection while applying sysctls");
         }
@@ -374,7 +374,7 @@ impl Hosts {
                     .unwrap_or_default();
             let t = &h.spec.target;
             for l in log.lines() {
-                eprintln!("  [{t}] {l}");
+                crate::sayln!("  [{t}] {l}");
             }
             let ok = early.is_none() && status.is_some_and(|s| s.success());
             if let (false, Some(d)) = (ok, &h.dir) {

@@ -210,7 +210,7 @@ impl Netns {
 impl Drop for Netns {
     fn drop(&mut self) {
         if let Err(e) = self.teardown() {
-            eprintln!("c1m: warning: {e:#}");
+            crate::sayln!("c1m: warning: {e:#}");
         }
     }
 }
@@ -231,7 +231,7 @@ pub fn teardown_recorded(record: &Path) -> Result<()> {
             continue;
         }
         match delete_namespace(ns) {
-            Ok(()) => eprintln!("c1m: deleted network namespace {ns} left by a killed run"),
+            Ok(()) => crate::sayln!("c1m: deleted network namespace {ns} left by a killed run"),
             Err(e) => problems.push(format!("{e:#}")),
         }
     }
