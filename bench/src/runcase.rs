@@ -208,6 +208,9 @@ fn finish(
             crate::warn(format!("{e:#}"));
         }
     }
+    if let Some(l) = crate::observe::metrics::run_md_line(&case.name, dir) {
+        crate::scenarios::append_run_md(sdir, &l)?;
+    }
     let scenario = sdir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

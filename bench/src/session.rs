@@ -359,6 +359,7 @@ impl Session {
                 wire: o.wire,
                 sysctl: self.sysctl.clone(),
                 http: None,
+                observe: o.observe,
             },
             variants: o.variants.clone(),
             out_parent: p.out.clone(),
