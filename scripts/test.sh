@@ -131,7 +131,7 @@ for d in "$c1m_out"/*-pingpong/{uring,epoll}-c*; do
 done
 if [[ " ${observe[*]} " == *" --perf "* ]]; then
     compare_md=$(cat "$c1m_out"/*-pingpong/compare.md)
-    grep -q '^| variant | samples | user | syscall | tcp/ip | io_uring | epoll | sched | softirq | other kernel |' <<<"$compare_md" \
+    grep -q '^| case | samples | user | syscall | tcp/ip | io_uring | epoll | sched | softirq | other kernel |' <<<"$compare_md" \
         || { echo "compare.md has no server CPU breakdown table" >&2; exit 1; }
 fi
 rm -rf "$c1m_out"

@@ -406,7 +406,7 @@ impl Suite<'_> {
     fn compare(&mut self, sdir: &Path, svg: &str, dirs: &[PathBuf]) -> String {
         let (md, failure) = report::scenario_md::compare(sdir, svg, dirs);
         self.ctx.failures.extend(failure);
-        md
+        md + &report::profile::breakdown_table(dirs)
     }
 }
 

@@ -3,7 +3,9 @@
 //! (a CPU profile of this machine's server processes over the loadgen's measured
 //! window: folded stacks, a flame graph and where the CPU went).
 
+pub mod breakdown;
 pub mod metrics;
+pub mod perf;
 
 /// What a run watches, from `--metrics` and `--perf`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
