@@ -107,7 +107,7 @@ pub fn run_case(ctx: &mut Ctx, sdir: &Path, case: &Case) -> anyhow::Result<()> {
         match WindowCpu::of(&samples.samples, m.window.0, m.window.1, m.requests) {
             Ok(w) => crate::safe_fs::write(
                 &dir.join("server_cpu.json"),
-                format!("{:#}\n", w.to_json(&samples, m.from)),
+                format!("{:#}\n", w.to_json(samples, m.from)),
             )?,
             Err(why) => reason = Some(why),
         }
@@ -261,7 +261,7 @@ fn finish(
         }
     }
     if let Some(l) = crate::observe::metrics::run_md_line(&case.name, dir) {
-        crate::scenarios::append_run_md(sdir, &l)?;
+        crate::safe_fs::append(&sdir.join("run.md"), &l)?;
     }
     let scenario = sdir
         .file_name()

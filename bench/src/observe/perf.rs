@@ -125,6 +125,11 @@ pub struct Stopped {
 }
 
 impl Stopped {
+    /// A recording of `pids` made with `perf` (what [`Recording::stop`] returns).
+    pub fn new(perf: PathBuf, pids: Vec<i32>) -> Stopped {
+        Stopped { perf, pids }
+    }
+
     /// perf.folded, flamegraph.svg and profile.json of `window` (seconds since the
     /// epoch, from `from`); perf.data removed whatever happens.
     pub fn write(
@@ -175,6 +180,9 @@ impl Stopped {
             data.display().to_string(),
             "--time".into(),
             time_arg(window),
+            // No period: inferno then counts samples, not nanoseconds.
+            "-F".into(),
+            "comm,pid,tid,time,event,ip,sym,dso".into(),
         ];
         append(&dir.join("cmd.txt"), &format!("{}\n", quote_cmd(&argv)))?;
         let log = crate::safe_fs::create(&dir.join("perf-script.log"))?;
