@@ -25,7 +25,7 @@ pub const FREQ_HZ: u32 = 999;
 /// perf, or why `--perf` cannot run here.
 pub fn find() -> anyhow::Result<PathBuf> {
     crate::tools::find_program("perf").context(
-        "--perf needs perf (Debian: linux-perf, Ubuntu: linux-tools-generic; sudo scripts/setup.sh installs it)",
+        "--perf needs perf (Debian: linux-perf, Ubuntu: linux-tools-$(uname -r); sudo scripts/setup.sh installs it)",
     )
 }
 
