@@ -58,14 +58,9 @@ fn stop(child: &mut Child, sig: libc::c_int) {
 /// A profiled run of `backend` into `dir`.
 fn profiled_run(backend: &str, dir: &Path, (perf, server, loadgen): &(PathBuf, PathBuf, PathBuf)) {
     let mut srv = Command::new(server)
-        .args([
-            "--backend",
-            backend,
-            "--listen",
-            "127.0.0.1:0",
-            "--cpus",
-            "0",
-        ])
+        .args(["--backend", backend])
+        .args(["--listen", "127.0.0.1:0"])
+        .args(["--cpus", "0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
