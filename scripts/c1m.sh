@@ -70,6 +70,13 @@
 #                         lines go to stderr and run.md (README "Using the kit in CI")
 #   --export FORMAT FILE  after the run, every case's medians for a tracker: bencher,
 #                         github-benchmark or github-benchmark-bigger (repeatable)
+#   --metrics             every c1m-server process and loadgen shard serves Prometheus
+#                         text at a free port of its site's address; the scrape addresses
+#                         are logged and kept in each case's metrics.txt and in run.md
+#   --perf                a CPU profile of this machine's server process(es) per case
+#                         over the measured window (needs perf): perf.folded,
+#                         flamegraph.svg, profile.json in the case folder, the breakdown
+#                         table in compare.md (not --profile: that is the sysctl profile)
 #   --no-build            use the binaries in target/release as they are
 #   --cargo PATH          the cargo to build with (default: the invoking user's, see below)
 #   --dry-run             print the preflight and the plan, run nothing: no root, no

@@ -20,8 +20,16 @@
 #                        during the install) and disabled where systemd runs: no
 #                        nginx is left listening on port 80
 #   wrk      (wrk)       the outside reference client of the http scenario
+#   perf     (linux-perf; Ubuntu: linux-tools-$(uname -r))  --perf: a CPU profile of
+#                        the server per case
 # Rust is not installed here: install it as yourself with rustup (see README.md).
 set -euo pipefail
+
+# Debian packages perf as linux-perf; Ubuntu per kernel, as linux-tools-<release>.
+perf_pkg=linux-perf
+if grep -qs '^ID=ubuntu' /etc/os-release; then
+    perf_pkg=linux-tools-$(uname -r)
+fi
 
 # program:package, one per line.
 NEEDED=(
@@ -34,6 +42,7 @@ NEEDED=(
     taskset:util-linux
     nginx:nginx
     wrk:wrk
+    "perf:$perf_pkg"
 )
 
 have() {

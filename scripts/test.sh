@@ -108,6 +108,38 @@ grep -q '"pingpong/uring-c100"' "$c1m_out/bmf.json" || { echo "the bencher expor
 target/release/c1m-loadgen compare "$c1m_out" --threshold 'all: errors == 0' >/dev/null \
     || { echo "c1m-loadgen compare --threshold on the run's folder did not pass" >&2; exit 1; }
 rm -rf "$c1m_out"
+echo "== --metrics and --perf: scrape addresses in run.md and each case's metrics.txt; per case a flame graph and a breakdown summing to 100%"
+c1m_out=$(mktemp -d)
+observe=(--metrics)
+if command -v perf >/dev/null && perf stat -e cpu-clock -- true >/dev/null 2>&1; then
+    observe+=(--perf)
+else
+    echo "perf missing or it cannot sample here: --perf not checked (sudo scripts/setup.sh installs it)"
+fi
+scripts/c1m.sh --quick --scenarios pingpong --backends uring,epoll --duration 1 "${observe[@]}" --out "$c1m_out"
+run_md=$(cat "$c1m_out"/*-pingpong/run.md)
+for b in uring epoll; do
+    grep -Eq "^- metrics of $b-c100: server: http://127\.0\.0\.1:[0-9]+/metrics; loadgen: http://127\.0\.0\.[0-9]+:[0-9]+/metrics" <<<"$run_md" \
+        || { echo "run.md has no scrape addresses of $b-c100" >&2; exit 1; }
+done
+for d in "$c1m_out"/*-pingpong/{uring,epoll}-c*; do
+    metrics_txt=$(cat "$d/metrics.txt")
+    grep -q '^server: http://' <<<"$metrics_txt" && grep -q '^loadgen: http://' <<<"$metrics_txt" \
+        || { echo "$d/metrics.txt lacks a scrape address: $metrics_txt" >&2; exit 1; }
+    [[ " ${observe[*]} " == *" --perf "* ]] || continue
+    [[ -s $d/flamegraph.svg && -s $d/perf.folded && ! -e $d/perf.data ]] \
+        || { echo "$d: no flamegraph.svg or perf.folded, or perf.data left behind" >&2; exit 1; }
+    # The shares of profile.json (one "name": value line each) sum to 100 up to rounding.
+    sum=$(sed -n '/"shares_pct"/,/}/s/^ *"[a-z_]*": \([0-9.]*\),\{0,1\}$/\1/p' "$d/profile.json" | awk '{s += $1} END {printf "%.1f", s}')
+    awk -v s="$sum" 'BEGIN {exit !(s >= 99.5 && s <= 100.5)}' \
+        || { echo "$d/profile.json: the shares sum to $sum, not 100" >&2; exit 1; }
+done
+if [[ " ${observe[*]} " == *" --perf "* ]]; then
+    compare_md=$(cat "$c1m_out"/*-pingpong/compare.md)
+    grep -q '^| case | samples | user | syscall | tcp/ip | io_uring | epoll | sched | softirq | other kernel |' <<<"$compare_md" \
+        || { echo "compare.md has no server CPU breakdown table" >&2; exit 1; }
+fi
+rm -rf "$c1m_out"
 if [[ $(id -u) -eq 0 ]]; then
     echo "== scripts/c1m.sh --topology netns --clients 2 (namespaces built, used and deleted; root namespace untouched)"
     # Every key of the profile as the root namespace has it, the per-namespace ones too:

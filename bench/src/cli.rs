@@ -167,6 +167,17 @@ pub struct RunArgs {
     /// bencher, github-benchmark or github-benchmark-bigger, then the file.
     #[arg(long = "export", num_args = 2, value_names = ["FORMAT", "FILE"])]
     pub exports: Vec<String>,
+    /// Every c1m-server process and loadgen shard serves Prometheus text at a free port
+    /// of its site's address (`--metrics-listen ADDR:0`); the scrape addresses are logged
+    /// and kept in each case's metrics.txt and the scenario's run.md.
+    #[arg(long)]
+    pub metrics: bool,
+    /// A CPU profile of this machine's server process(es) per case (needs perf): the
+    /// loadgen's measured window as perf.folded, flamegraph.svg and profile.json in the
+    /// case folder, the breakdown table in compare.md. (Not --profile: that is the
+    /// sysctl profile.)
+    #[arg(long)]
+    pub perf: bool,
     /// hosts: extra ssh options, split on blanks (repeatable), e.g. "-p 2222 -i KEY";
     /// also from $C1M_SSH_OPTIONS.
     #[arg(long, allow_hyphen_values = true, value_parser = NonEmptyStringValueParser::new())]

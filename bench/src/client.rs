@@ -50,10 +50,26 @@ pub(crate) fn run(
                 from: "c1m-loadgen's measured phase (latency.hlog: StartTime + the Tag=measured interval)",
             })))
         }
-        Client::Wrk => match ports.first() {
-            Some(&port) => Ok(run_wrk(ctx, dir, case, port)?.map(Some)),
-            None => Ok(Err("wrk needs a server port".into())),
-        },
+        Client::Wrk if ctx.observe.metrics => {
+            let mut w = crate::observe::metrics::Watch::default();
+            w.none("client", "wrk has no metrics endpoint");
+            w.finish(&case.name, dir)?;
+            run_wrk_at(ctx, dir, case, ports)
+        }
+        Client::Wrk => run_wrk_at(ctx, dir, case, ports),
+    }
+}
+
+/// wrk against the case's first port.
+fn run_wrk_at(
+    ctx: &mut Ctx,
+    dir: &Path,
+    case: &Case,
+    ports: &[u16],
+) -> anyhow::Result<Result<Option<Measured>, String>> {
+    match ports.first() {
+        Some(&port) => Ok(run_wrk(ctx, dir, case, port)?.map(Some)),
+        None => Ok(Err("wrk needs a server port".into())),
     }
 }
 

@@ -25,6 +25,8 @@
 //!   [`scenarios`]: the echo scenarios and the one rounds loop; [`http`]: the http
 //!   scenario (c1m backends and nginx, c1m-loadgen and wrk); [`wire`]: the `--protocol`
 //!   of the echo scenarios;
+//! - [`observe`]: `--metrics` (scrape addresses of every server and loadgen shard) and
+//!   `--perf` (a CPU profile of the server per case: flame graph, breakdown);
 //! - [`rounds`]: interleaved rounds (shuffled orders), equal-load rates;
 //! - [`experiments`]: variants made by `--sweep`, `--ablate`, `--profiles`,
 //!   `--experiment`; the kernel counters of a case (kernel.json); the experiment table;
@@ -46,6 +48,7 @@ pub mod free;
 pub mod headline;
 pub mod http;
 pub mod interrupt;
+pub mod observe;
 pub mod options;
 pub mod owner;
 pub mod plan;

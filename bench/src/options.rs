@@ -45,6 +45,8 @@ pub struct Options {
     pub wire: crate::wire::Wire,
     /// `--threshold` and `--export`, checked before anything runs.
     pub gate: c1m_loadgen::report::gate::Gate,
+    /// `--metrics` and `--perf`.
+    pub observe: crate::observe::Observe,
 }
 
 /// The equal-load points' arrival process unless `--arrivals` says otherwise: what real
@@ -173,6 +175,10 @@ impl Options {
             body_size,
             wire,
             gate,
+            observe: crate::observe::Observe {
+                metrics: a.metrics,
+                perf: a.perf,
+            },
         })
     }
 }

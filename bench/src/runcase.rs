@@ -6,7 +6,9 @@
 
 use crate::case::{Case, Kind, Server};
 use crate::client;
-use crate::http::cpu::{Sampler, WindowCpu};
+use crate::client::Measured;
+use crate::http::cpu::{Sampler, Samples, WindowCpu};
+use crate::observe::perf;
 use crate::plan::{self, Backend, PORT_HI, PORT_LO};
 use crate::report;
 use crate::report::folder::{CaseRecord, CASE_FILE};
@@ -82,22 +84,15 @@ pub fn run_case(ctx: &mut Ctx, sdir: &Path, case: &Case) -> anyhow::Result<()> {
         s.sl_peak = s.sl_before;
     }
     let mut window = None;
+    let mut profile = None;
     if let (None, Some(ports)) = (&reason, &ports) {
         let (started, why) = server::start(ctx, &dir, case, ports, maxc)?;
         reason = why;
         if reason.is_none() {
-            // This machine's /proc: not where a host's server runs.
-            let here = ctx.topo.placement.server.site.remote.is_none();
-            let sampler = match (case.is_http() && here, started.pids.first()) {
-                (true, Some(&pid)) => Some(Sampler::start(pid)),
-                _ => None,
-            };
-            let k0 = crate::experiments::Snapshot::take(ctx.topo);
-            let measured = client::run(ctx, &dir, case, ports, &mut s)?;
-            k0.write(&crate::experiments::Snapshot::take(ctx.topo), &dir)?;
-            let samples = sampler.map(Sampler::finish);
+            let (measured, p) = measure(ctx, &dir, case, ports, &mut s, &started.pids)?;
+            profile = p;
             match measured {
-                Ok(m) => window = m.zip(samples),
+                Ok(m) => window = m,
                 Err(why) => reason = Some(why),
             }
             t0 = Instant::now();
@@ -108,16 +103,73 @@ pub fn run_case(ctx: &mut Ctx, sdir: &Path, case: &Case) -> anyhow::Result<()> {
     }
     link.undo()?;
     sysctls.undo(&ctx.sysctl)?;
-    if let (None, Some((m, samples))) = (&reason, window) {
+    if let (None, Some((m, samples))) = (&reason, &window) {
         match WindowCpu::of(&samples.samples, m.window.0, m.window.1, m.requests) {
             Ok(w) => crate::safe_fs::write(
                 &dir.join("server_cpu.json"),
-                format!("{:#}\n", w.to_json(&samples, m.from)),
+                format!("{:#}\n", w.to_json(samples, m.from)),
             )?,
             Err(why) => reason = Some(why),
         }
     }
+    if let Some(p) = profile {
+        write_profile(
+            &dir,
+            case,
+            &p,
+            window.as_ref().map(|w| &w.0),
+            reason.is_some(),
+        );
+    }
     finish(ctx, sdir, &dir, case, procs, reason, &s, t0)
+}
+
+/// The client's run against the started servers `pids`, with the kernel counters around
+/// it, the server's CPU sampled (http) and its profile recorded (`--perf`).
+#[allow(clippy::type_complexity)]
+fn measure(
+    ctx: &mut Ctx,
+    dir: &Path,
+    case: &Case,
+    ports: &[u16],
+    s: &mut HoldSampler,
+    pids: &[i32],
+) -> anyhow::Result<(
+    Result<Option<(Measured, Samples)>, String>,
+    Option<perf::Stopped>,
+)> {
+    // This machine's /proc: not where a host's server runs.
+    let here = ctx.topo.placement.server.site.remote.is_none();
+    let sampler = match (case.is_http() && here, pids.first()) {
+        (true, Some(&pid)) => Some(Sampler::start(pid)),
+        _ => None,
+    };
+    let recording = perf::start(ctx, dir, pids)?;
+    let k0 = crate::experiments::Snapshot::take(ctx.topo);
+    let measured = client::run(ctx, dir, case, ports, s)?;
+    k0.write(&crate::experiments::Snapshot::take(ctx.topo), dir)?;
+    let profile = recording.map(|r| r.stop(ctx));
+    let samples = sampler.map(Sampler::finish);
+    Ok((measured.map(|m| m.zip(samples)), profile))
+}
+
+/// `--perf`: the profile of the measured window (the client's, else the loadgen's
+/// latency.hlog); a failed case keeps no perf.data. A profile that cannot be made is
+/// a warning: the case measured what it measured.
+fn write_profile(dir: &Path, case: &Case, p: &perf::Stopped, m: Option<&Measured>, failed: bool) {
+    let window = match m {
+        Some(m) => Ok((m.window, m.from)),
+        None => crate::http::cpu::loadgen_window(&dir.join("latency.hlog"))
+            .map(|w| (w, "c1m-loadgen's measured phase (latency.hlog: StartTime + the Tag=measured interval)")),
+    };
+    let done = match window {
+        Ok((w, from)) if !failed => p.write(dir, &case.name, w, from),
+        Ok(_) => p.discard(dir),
+        Err(e) => p.discard(dir).and(Err(e)),
+    };
+    if let Err(e) = done {
+        crate::warn(format!("{}: no server profile: {e:#}", case.name));
+    }
 }
 
 /// case.json: which variant, scenario, point and round this folder is (what the
@@ -207,6 +259,9 @@ fn finish(
         if let Err(e) = report::hold_json(dir, &facts) {
             crate::warn(format!("{e:#}"));
         }
+    }
+    if let Some(l) = crate::observe::metrics::run_md_line(&case.name, dir) {
+        crate::safe_fs::append(&sdir.join("run.md"), &l)?;
     }
     let scenario = sdir
         .file_name()

@@ -33,6 +33,8 @@ pub struct Ctx<'a> {
     pub sysctl: crate::sysctl::Sysctl,
     /// nginx and wrk, while the http scenario runs.
     pub http: Option<crate::http::HttpEnv>,
+    /// `--metrics` and `--perf`.
+    pub observe: crate::observe::Observe,
 }
 
 impl Ctx<'_> {

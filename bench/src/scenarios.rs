@@ -104,6 +104,9 @@ impl Suite<'_> {
             crate::timefmt::utc_iso(),
             self.host
         );
+        if self.ctx.observe.metrics {
+            md.push_str("- metrics (`--metrics`): every c1m-server process and loadgen shard served Prometheus text at a free port of its site's address; each case's scrape addresses are listed below as it runs and kept in its metrics.txt (nginx, wrk and the Go reference: none)\n");
+        }
         md.push_str("- each run folder holds cmd.txt (the exact server and loadgen commands), summary.json (loadgen: environment, sysctls, rlimits), server.json and server.log\n\n");
         let _ = write!(
             md,
@@ -403,7 +406,7 @@ impl Suite<'_> {
     fn compare(&mut self, sdir: &Path, svg: &str, dirs: &[PathBuf]) -> String {
         let (md, failure) = report::scenario_md::compare(sdir, svg, dirs);
         self.ctx.failures.extend(failure);
-        md
+        md + &report::profile::breakdown_table(dirs)
     }
 }
 

@@ -7,6 +7,7 @@
 use crate::case::{Case, Server};
 use crate::http::{nginx, HttpEnv, SiteTools};
 use crate::interrupt;
+use crate::observe::metrics;
 use crate::procs::kill_group;
 use crate::runner::{append, quote_cmd, tail_words, Ctx};
 use crate::safe_fs;
@@ -70,6 +71,9 @@ pub(crate) fn start(
                     site.file(&stem.with_extension("json")),
                 ];
                 argv.extend(v.server_args());
+                if ctx.observe.metrics && v.backend.own_binary().is_none() {
+                    argv.extend(metrics::listen_args(ctx.topo.placement.server.listen));
+                }
                 if let Some(m) = maxc {
                     argv.extend(["--max-conns".into(), m.to_string()]);
                 }
@@ -93,7 +97,35 @@ pub(crate) fn start(
         started.pids.push(ctx.procs.spawn(&argv, &out, &log)?);
     }
     let why = ready(ctx, &site, dir, case, ports, &started.pids)?;
+    if ctx.observe.metrics && why.is_none() {
+        watch_metrics(&site, dir, case, procs)?;
+    }
     Ok((started, why))
+}
+
+/// `--metrics`: the servers' scrape addresses (printed before they listen) into the
+/// case's metrics.txt; nginx and the Go reference have none.
+fn watch_metrics(site: &Site, dir: &Path, case: &Case, procs: u64) -> anyhow::Result<()> {
+    let mut w = metrics::Watch::default();
+    match &case.server {
+        Server::C1m(v) if v.backend.own_binary().is_none() => {
+            for i in 0..procs {
+                let who = if procs > 1 {
+                    format!("server process {i}")
+                } else {
+                    "server".into()
+                };
+                let log = server_stem(dir, procs, i).with_extension("log");
+                w.add(who, log, site.netns.clone());
+            }
+        }
+        Server::C1m(v) => w.none(
+            "server",
+            &format!("{} has no metrics endpoint", v.backend.name()),
+        ),
+        Server::Nginx => w.none("server", "nginx has no metrics endpoint"),
+    }
+    w.finish(&case.name, dir)
 }
 
 /// nginx and wrk of the http scenario.

@@ -167,6 +167,7 @@ fn check(o: &Options) -> anyhow::Result<(String, Tuning, Vec<String>)> {
         // On hosts, each host's preflight says where its programs are.
         crate::http::check_tools(&o.scenarios, o.dry_run)?;
     }
+    crate::observe::perf::check(o.observe.perf, o.topo.kind == Kind::Hosts, o.dry_run)?;
     let pre = preflight::preflight_text();
     crate::say!("{pre}");
     if o.topo.kind != Kind::Hosts {
@@ -359,6 +360,7 @@ impl Session {
                 wire: o.wire,
                 sysctl: self.sysctl.clone(),
                 http: None,
+                observe: o.observe,
             },
             variants: o.variants.clone(),
             out_parent: p.out.clone(),

@@ -6,6 +6,7 @@
 
 use crate::case::{Case, Kind};
 use crate::interrupt;
+use crate::observe::metrics;
 use crate::plan;
 use crate::runner::{append, quote_cmd, stderr_is_tty, tail_words, Ctx, Follower, HoldSampler};
 use crate::topology::hosts::remote::fetch_dir;
@@ -76,6 +77,9 @@ pub(crate) fn run_loadgen(
         if let Some(r) = case.round {
             argv.extend(["--round".into(), r.to_string()]);
         }
+        if ctx.observe.metrics {
+            argv.extend(metrics::listen_args(metrics_addr(&client.sources)));
+        }
         let argv = client.site.command(argv);
         append(&dir.join("cmd.txt"), &format!("{}\n", quote_cmd(&argv)))?;
         let pid = ctx
@@ -92,6 +96,33 @@ pub(crate) fn run_loadgen(
         reason = merge(ctx, dir, case, &started)?;
     }
     Ok(reason)
+}
+
+/// Where a shard's metrics endpoint listens: its client's first source address (its
+/// own, on netns and hosts), else loopback.
+fn metrics_addr(sources: &[std::net::Ipv4Addr]) -> std::net::Ipv4Addr {
+    sources
+        .first()
+        .copied()
+        .unwrap_or(std::net::Ipv4Addr::LOCALHOST)
+}
+
+/// `--metrics`: the shards' logs, watched for their scrape addresses.
+fn metrics_watch(ctx: &Ctx, started: &[Started]) -> Option<metrics::Watch> {
+    if !ctx.observe.metrics {
+        return None;
+    }
+    let mut w = metrics::Watch::default();
+    for (i, s) in started.iter().enumerate() {
+        let who = if started.len() > 1 {
+            format!("loadgen shard {i}")
+        } else {
+            "loadgen".into()
+        };
+        let netns = ctx.topo.placement.clients[s.client].site.netns.clone();
+        w.add(who, s.dir.join("loadgen.log"), netns);
+    }
+    Some(w)
 }
 
 /// Waits for every shard (sampling a hold), stops them, and says why the run failed.
@@ -111,7 +142,11 @@ fn wait(
         + Duration::from_secs(plan::loadgen_deadline_s(case.conns, hold, &ctx.scale));
     let pids: Vec<i32> = started.iter().map(|s| s.pid).collect();
     let mut reason = None;
+    let mut watch = metrics_watch(ctx, started);
     while pids.iter().any(|&p| ctx.procs.alive(p)) {
+        if let Some(w) = watch.as_mut() {
+            w.poll(&case.name);
+        }
         if hold {
             let inuse = ctx.topo.tcp_inuse();
             sampler.sample(dir, &ctx.tmp, inuse);
@@ -130,6 +165,9 @@ fn wait(
         .stop(libc::SIGTERM, Duration::from_secs(10), &pids);
     if let Some(f) = follow.as_mut() {
         f.pump();
+    }
+    if let Some(w) = watch {
+        w.finish(&case.name, dir)?;
     }
     for (i, (s, rc)) in started.iter().zip(statuses).enumerate() {
         if let Some(r) = &ctx.topo.placement.clients[s.client].site.remote {

@@ -44,7 +44,7 @@ pub fn parse_stat(stat: &str) -> Option<(i32, u64, u64)> {
 }
 
 /// The pids in process group `pgid` (zombies too: their time still counts until reaped).
-fn group_pids(pgid: i32) -> Vec<i32> {
+pub(crate) fn group_pids(pgid: i32) -> Vec<i32> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };

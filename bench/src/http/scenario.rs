@@ -23,6 +23,7 @@ fn closed_loadgen_throughputs(sdir: &Path) -> Vec<(String, f64)> {
 pub fn compare_body(sdir: &Path) -> String {
     let (_, how) = open_rate(&closed_loadgen_throughputs(sdir));
     report::compare_md(sdir, &how)
+        + &crate::report::profile::breakdown_table(&crate::scenarios::ok_runs(sdir, None))
 }
 
 /// The open-loop rate: [`super::OPEN_FRACTION`] of the slowest server's median

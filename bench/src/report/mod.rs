@@ -4,7 +4,8 @@
 //! tables), the headline of a whole run ([`mod@headline`]), several
 //! server processes' `server.json` summed into one ([`merge_server`]) and the hold
 //! scenario's `hold.json` ([`hold_json`]), and the end-of-run thresholds and exports
-//! ([`gates`], through `c1m_loadgen::report::gate`).
+//! ([`gates`], through `c1m_loadgen::report::gate`); `--perf`'s table of where the
+//! server's CPU went ([`profile`]).
 //!
 //! Statistics and number formats come from `c1m_loadgen::report::{stats, fmt}`. Nothing
 //! here invents a number: a missing value prints as "-".
@@ -12,6 +13,7 @@
 pub mod folder;
 pub mod gates;
 pub mod headline;
+pub mod profile;
 pub mod scenario_md;
 mod server;
 mod spread;
