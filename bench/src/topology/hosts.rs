@@ -240,7 +240,7 @@ pub fn preflight(
             list(&f.cpus())
         };
     }
-    eprint!("{text}");
+    crate::say!("{text}");
     Ok(text)
 }
 
