@@ -41,6 +41,32 @@ pub fn split_cpus(cpus: &[usize]) -> CpuSplit {
     }
 }
 
+/// The hold's memory model: what one held loopback connection costs on this machine,
+/// both ends, in one place with the figures it came from.
+pub struct MemoryModel;
+
+impl MemoryModel {
+    /// Kernel: `Slab` of /proc/meminfo grew 9.14 KiB per connection at 1,000,000 held
+    /// (uring, idle connections parked; results/2026-12-03-1835-vm-hold, every variant
+    /// 9.13-9.15 KiB). Slab pages, not only objects: slabinfo's objects were 8.56 KiB.
+    pub const KERNEL_BYTES: u64 = 9_360;
+    /// The loadgen: its RSS grew ~190 B per connection holding 100,000 (22 MB to 41 MB
+    /// VmHWM); 512 B leaves room for what the measurement did not see.
+    pub const LOADGEN_BYTES: u64 = 512;
+    /// The share of MemAvailable a hold may plan to fill: the rest is for page tables,
+    /// the processes' fixed memory and whatever else the machine runs.
+    pub const SHARE_PCT: u64 = 90;
+
+    /// Bytes per connection: kernel, loadgen and `b`'s server.
+    pub fn bytes_per_conn(b: Backend) -> u64 {
+        Self::KERNEL_BYTES + Self::LOADGEN_BYTES + b.server_bytes_per_conn()
+    }
+}
+
+fn kib(bytes: u64) -> f64 {
+    bytes as f64 / 1024.0
+}
+
 /// What one machine allows, after tuning and raising ulimits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
@@ -88,10 +114,11 @@ impl Limits {
         n.div_ceil(self.conns_per_proc).clamp(1, self.max_procs)
     }
 
-    /// Connections that fit in 70% of the available memory: kernel ~9.5 KiB per loopback
-    /// connection (both sockets), loadgen ~0.5 KiB, plus the server's.
+    /// Connections that fit in [`MemoryModel::SHARE_PCT`] of the available memory at
+    /// [`MemoryModel::bytes_per_conn`] each.
     pub fn mem_cap(&self, b: Backend) -> u64 {
-        self.mem_avail_kb * 7 / 10 / (10 + b.server_kib_per_conn()) / 1000 * 1000
+        let budget = self.mem_avail_kb * 1024 / 100 * MemoryModel::SHARE_PCT;
+        budget / MemoryModel::bytes_per_conn(b) / 1000 * 1000
     }
 
     /// `n`, or less: what fits in memory, and for fd-bound backends what `max_procs`
@@ -109,9 +136,13 @@ impl Limits {
         let cap = self.mem_cap(b);
         if n > cap {
             Some(format!(
-                "memory: {cap} connections fit in 70% of MemAvailable ({} MiB) at ~{} KiB each (kernel + loadgen + this server)",
+                "memory: {cap} connections fit in {}% of MemAvailable ({} MiB) at ~{:.1} KiB each (kernel {:.2} + loadgen {:.2} + this server {:.2}, as measured: see MemoryModel)",
+                MemoryModel::SHARE_PCT,
                 self.mem_avail_kb / 1024,
-                10 + b.server_kib_per_conn()
+                kib(MemoryModel::bytes_per_conn(b)),
+                kib(MemoryModel::KERNEL_BYTES),
+                kib(MemoryModel::LOADGEN_BYTES),
+                kib(b.server_bytes_per_conn())
             ))
         } else if b.fd_bound() && n > self.max_procs * self.conns_per_proc {
             Some(format!(

@@ -149,24 +149,24 @@ impl Backend {
         args
     }
 
-    /// Server RSS per held connection in KiB, rounded up from what hold.json showed on the
-    /// reference machine at 5k-200k connections (uring ~1, epoll ~0.3, tokio ~10,
-    /// tokio-uring ~17: a task and its buffers per connection). Only used to keep the
-    /// hold scenario clear of the OOM killer.
-    /// go: 7.7 KiB measured at 100k held connections (a 2 KiB goroutine stack, the 4 KiB
-    /// read buffer, net.Conn/netFD and the runtime's share), rounded up for the GC's
-    /// heap headroom.
-    pub fn server_kib_per_conn(self) -> u64 {
+    /// Server RSS per held connection in bytes, for the hold's memory model
+    /// ([`MemoryModel`]), from hold.json on the reference machine, rounded up:
+    /// uring 88 B at 1M held (results/2026-12-03-1835-vm-hold), 135 B at 100k; epoll
+    /// 61 B at 1M (results/2026-12-03-1140-vm-hold); tokio ~10 KiB and tokio-uring
+    /// ~17 KiB (a task and its buffers per connection); go 7.7 KiB at 100k (a 2 KiB
+    /// goroutine stack, the 4 KiB read buffer, net.Conn/netFD and the runtime's share),
+    /// rounded up for the GC's heap headroom.
+    pub fn server_bytes_per_conn(self) -> u64 {
         match self {
             Backend::Uring
             | Backend::UringCoalesce10
             | Backend::UringCoalesce25
             | Backend::UringCoalesce50
             | Backend::UringPlainSends
-            | Backend::Epoll => 1,
-            Backend::Tokio => 11,
-            Backend::TokioUring => 18,
-            Backend::Go => 10,
+            | Backend::Epoll => 256,
+            Backend::Tokio => 11 << 10,
+            Backend::TokioUring => 18 << 10,
+            Backend::Go => 10 << 10,
         }
     }
 }
@@ -521,22 +521,23 @@ mod tests {
         let l = limits();
         assert_eq!(l.conns_for(Backend::Uring, 1_000_000), 1_000_000);
         assert_eq!(l.cap_reason(Backend::Uring, 1_000_000), None);
-        // tokio-uring: 28 KiB per connection in 70% of 22 GiB.
+        // tokio-uring: 9,360 + 512 + 18,432 B per connection in 90% of 22 GiB.
         let cap = l.mem_cap(Backend::TokioUring);
-        assert_eq!(cap, 22 * 1024 * 1024 * 7 / 10 / 28 / 1000 * 1000);
+        assert_eq!(cap, (22u64 << 30) / 100 * 90 / 28_304 / 1000 * 1000);
         assert_eq!(l.conns_for(Backend::TokioUring, 1_000_000), cap);
         let why = l.cap_reason(Backend::TokioUring, 1_000_000).unwrap();
         assert!(
             why.starts_with(&format!("memory: {cap} connections fit")),
             "{why}"
         );
-        assert!(why.contains("(22528 MiB) at ~28 KiB each"), "{why}");
-        // go: a goroutine, its stack and buffer per connection: capped, and says so.
+        assert!(why.contains("90% of MemAvailable (22528 MiB) at ~27.6 KiB each (kernel 9.14 + loadgen 0.50 + this server 18.00"), "{why}");
         assert!(cap < 1_000_000);
+        // go: a goroutine, its stack and buffer per connection: capped, and says so.
         let cap = l.mem_cap(Backend::Go);
-        assert_eq!(l.conns_for(Backend::Go, 1_000_000), cap);
-        let why = l.cap_reason(Backend::Go, 1_000_000).unwrap();
-        assert!(why.contains("at ~20 KiB each"), "{why}");
+        assert!(cap < 2_000_000);
+        assert_eq!(l.conns_for(Backend::Go, 2_000_000), cap);
+        let why = l.cap_reason(Backend::Go, 2_000_000).unwrap();
+        assert!(why.contains("at ~19.6 KiB each"), "{why}");
         // fd-bound and out of ports: 200 x 100.
         let few = Limits::new(20_000, (1024, 65535), 22 * 1024 * 1024, Some(100));
         assert_eq!(few.conns_for(Backend::Epoll, 50_000), 20_000);
