@@ -450,7 +450,9 @@ pub fn corrupting_echo(mut s: TcpStream) {
     }
 }
 
-/// Echoes until at least 100 bytes went back on a connection, then closes it.
+/// Echoes until at least 100 bytes went back on a connection, then ends it with a FIN.
+/// The rest is read and dropped until the client closes: closing a socket with unread
+/// bytes would send a RST instead, and the client would see ECONNRESET, not EOF.
 pub fn closing_echo(mut s: TcpStream) {
     let mut buf = [0u8; 4096];
     let mut echoed = 0;
@@ -463,6 +465,16 @@ pub fn closing_echo(mut s: TcpStream) {
             return;
         }
         echoed += n;
+    }
+    if s.shutdown(std::net::Shutdown::Write).is_err()
+        || s.set_read_timeout(Some(Duration::from_secs(10))).is_err()
+    {
+        return;
+    }
+    while let Ok(n) = s.read(&mut buf) {
+        if n == 0 {
+            return;
+        }
     }
 }
 
