@@ -15,3 +15,4 @@ pub mod procfs;
 pub mod quick;
 pub mod rng;
 pub mod signals;
+pub mod sweep;

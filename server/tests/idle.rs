@@ -17,7 +17,8 @@ use std::time::Duration;
 backend_tests!(
     idle_then_send_echo,
     idle_then_send_frame,
-    idle_then_send_http
+    idle_then_send_http,
+    idle_then_send_on_many_rings
 );
 
 /// uring's idle time in these tests; the quiet spell is several times longer.
@@ -125,15 +126,28 @@ fn one_connection(mut stream: TcpStream, proto: Proto, id: u64) -> Result<u64, S
     }
 }
 
-fn idle_then_send(backend: &str, proto: Proto) {
-    let path = stats_path("idle", backend, proto.flag());
+/// `rings`: the server's one loop drives that many rings of 8 slots (uring), each parking
+/// its own connections in steps.
+fn idle_then_send(backend: &str, proto: Proto, rings: Option<usize>) {
+    let label = match rings {
+        Some(r) => format!("{}-{r}-rings", proto.flag()),
+        None => proto.flag().to_string(),
+    };
+    let path = stats_path("idle", backend, &label);
     let path_arg = path.to_str().expect("utf-8 path").to_string();
     let idle = IDLE_AFTER_MS.to_string();
     let body = BODY.to_string();
+    let max_conns = rings.map(|r| (8 * r).to_string());
     let mut flags = vec!["--protocol", proto.flag(), "--body-size", &body];
+    if let Some(max) = &max_conns {
+        flags.extend(["--max-conns", max]);
+    }
     let uring = backend == "uring";
     if uring {
         flags.extend(["--idle-after-ms", &idle, "--stats-json", &path_arg]);
+        if rings.is_some() {
+            flags.extend(["--ring-slots", "8"]);
+        }
     }
     let mut server = Server::start(backend, &flags);
     let clients: Vec<_> = (0..CONNS)
@@ -173,16 +187,27 @@ fn idle_then_send(backend: &str, proto: Proto) {
     assert!(get("parked") >= CONNS as u64, "parked {}", get("parked"));
     assert!(get("woken") >= CONNS as u64, "woken {}", get("woken"));
     assert_eq!(get("conn_errors"), 0);
+    if let Some(rings) = rings {
+        // The sizing leaves room for an uneven spread: at least that many rings.
+        assert_eq!(get("loops"), 1, "{stats}");
+        assert!(get("rings") >= rings as u64, "{stats}");
+    }
 }
 
 fn idle_then_send_echo(backend: &str) {
-    idle_then_send(backend, Proto::Echo);
+    idle_then_send(backend, Proto::Echo, None);
 }
 
 fn idle_then_send_frame(backend: &str) {
-    idle_then_send(backend, Proto::Frame);
+    idle_then_send(backend, Proto::Frame, None);
 }
 
 fn idle_then_send_http(backend: &str) {
-    idle_then_send(backend, Proto::Http);
+    idle_then_send(backend, Proto::Http, None);
+}
+
+/// 12 connections over 6 rings of 8 slots on one thread (room for a hash that puts many on
+/// one ring): every ring's sweep parks its own.
+fn idle_then_send_on_many_rings(backend: &str) {
+    idle_then_send(backend, Proto::Echo, Some(6));
 }

@@ -16,6 +16,7 @@ use c1m_platform::bufring::BufRing;
 use c1m_platform::net::{client_socket, errno_name};
 use c1m_platform::quick::{QuickSend, QuickSends};
 use c1m_platform::signals;
+use c1m_platform::sweep::{phase_of, SlotSweep};
 use hdrhistogram::Histogram;
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 use socket2::SockAddr;
@@ -24,6 +25,7 @@ use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
+use std::time::Duration;
 
 mod idle;
 mod lifecycle;
@@ -292,9 +294,10 @@ pub(super) struct Core {
     unrecorded: u64,
     spin_ns: u64,
     quick: QuickSends,
-    /// `--idle-after-ms` in ns, the next parking sweep, and connections parked (`idle.rs`).
+    /// `--idle-after-ms` in ns, the parking walk (a step of slots at a time, on the
+    /// monotonic ns clock), and connections parked (`idle.rs`).
     idle_after_ns: Option<u64>,
-    next_park: u64,
+    park_sweep: SlotSweep,
     parked: u64,
     /// The kernel can wait for several completions with a bound (min_wait, 6.12+).
     can_batch_waits: bool,
@@ -407,7 +410,13 @@ impl Loop {
             ramp_start: 0,
             connect_rate: plan.loop_connect_rate(l),
             idle_after_ns: plan.idle_after_ms.map(|ms| u64::from(ms) * 1_000_000),
-            next_park: 0,
+            // Every quarter of the idle time: parked between 1x and 1.25x of it.
+            park_sweep: SlotSweep::new(
+                plan.idle_after_ms
+                    .map(|ms| Duration::from_millis(u64::from(ms / 4).max(1))),
+                Duration::from_nanos(now_ns()),
+                phase_of(l),
+            ),
             parked: 0,
             connects_started: 0,
             start: 0,

@@ -31,11 +31,13 @@ use crate::refuse::{refuse_pending, Refusal, SpareFd};
 use crate::stats::{ConnCount, LoopStats};
 use anyhow::Context;
 use c1m_platform::signals;
+use c1m_platform::sweep::{phase_of, SlotSweep};
 use nix::errno::Errno;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::socket::{accept4, SockFlag};
 use nix::unistd::{read, write};
 use std::net::TcpListener;
+use std::ops::Range;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
@@ -206,6 +208,8 @@ struct EventLoop<'a> {
     conns: &'a ConnCount,
     /// Reserved so a connection can be accepted and closed when fds run out.
     spare: SpareFd,
+    /// Where in its period this loop's idle sweep starts (`crate::sweep`).
+    sweep_phase: f64,
 }
 
 pub fn run(mut ctx: LoopContext) -> anyhow::Result<()> {
@@ -255,16 +259,21 @@ fn setup(ctx: &LoopContext, sockets: Vec<TcpListener>) -> anyhow::Result<EventLo
         stats: &ctx.stats,
         conns: &ctx.conns,
         spare: SpareFd::new(),
+        sweep_phase: phase_of(ctx.index),
     })
 }
 
 impl EventLoop<'_> {
     fn serve(&mut self) -> anyhow::Result<()> {
         let mut events = vec![EpollEvent::empty(); EVENTS];
-        let sweep_every = idle_sweep_every(&self.limits);
-        let mut next_sweep = sweep_every.map(|every| Instant::now() + every);
+        let origin = Instant::now();
+        let mut sweep = SlotSweep::new(
+            idle_sweep_every(&self.limits),
+            Duration::ZERO,
+            self.sweep_phase,
+        );
         while !signals::stop_requested() {
-            let timeout = self.wait_timeout(next_sweep);
+            let timeout = self.wait_timeout(sweep.next().map(|at| origin + at));
             self.stats.sys_epoll_wait.add(1);
             let ready = match self.epoll.wait(&mut events, timeout) {
                 Ok(n) => n,
@@ -284,11 +293,8 @@ impl EventLoop<'_> {
                 }
             }
             self.retry_resting_listeners();
-            if let (Some(every), Some(at)) = (sweep_every, next_sweep) {
-                if Instant::now() >= at {
-                    self.sweep_idle();
-                    next_sweep = Some(Instant::now() + every);
-                }
+            if let Some(slots) = sweep.due(origin.elapsed(), self.slab.slots.len()) {
+                self.sweep_idle(slots);
             }
         }
         Ok(())
@@ -586,9 +592,9 @@ impl EventLoop<'_> {
         self.conns.close();
     }
 
-    fn sweep_idle(&mut self) {
+    fn sweep_idle(&mut self, slots: Range<usize>) {
         let now = self.clock.update();
-        for i in 0..self.slab.slots.len() {
+        for i in slots {
             let idle = self.slab.slots[i]
                 .conn
                 .as_ref()

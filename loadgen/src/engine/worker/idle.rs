@@ -36,17 +36,16 @@ impl Core {
         self.sqes.push((e, false));
     }
 
-    /// Parks every open connection with nothing outstanding that has been quiet for
-    /// `--idle-after-ms`; runs every quarter of that time.
+    /// Parks the open connections with nothing outstanding that have been quiet for
+    /// `--idle-after-ms`, a step of the parking walk at a time (`c1m_platform::sweep`).
     pub(super) fn park_idle(&mut self) {
         let Some(after) = self.idle_after_ns else {
             return;
         };
-        if self.now < self.next_park {
+        let Some(slots) = self.park_sweep.due(Duration::from_nanos(self.now), self.n) else {
             return;
-        }
-        self.next_park = self.now + after / 4;
-        for slot in 0..self.n {
+        };
+        for slot in slots {
             let c = &mut self.conns[slot];
             let quiet = self.now.saturating_sub(c.t_quiet) >= after;
             if c.st == St::Open && c.watch == Watch::Recv && c.tx_seq == c.rx_seq && quiet {

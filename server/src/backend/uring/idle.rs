@@ -17,12 +17,13 @@ use super::tag::{pack, Op, Tag};
 use super::{Rx, UringLoop};
 use io_uring::opcode;
 use io_uring::types::Fixed;
+use std::ops::Range;
 
 impl UringLoop {
-    /// Parks every connection whose recv saw no traffic for `after_ms`.
-    pub(super) fn park_idle(&mut self, after_ms: u32) {
+    /// Parks the connections among `slots` whose recv saw no traffic for `after_ms`.
+    pub(super) fn park_idle(&mut self, after_ms: u32, slots: Range<usize>) {
         let now = self.clock.now();
-        for slot in 0..self.conns.len() {
+        for slot in slots {
             let c = &self.conns[slot];
             if c.open && c.rx == Rx::Recv && c.state.quiet_ms(now) >= after_ms {
                 let entry = opcode::AsyncCancel::new(pack(Op::Recv, 0, c.gen, slot as u32))

@@ -37,10 +37,12 @@ use anyhow::{anyhow, Context};
 use c1m_platform::bufring::BufRing;
 use c1m_platform::quick::{QuickSend, QuickSends};
 use c1m_platform::signals;
+use c1m_platform::sweep::{phase_of, SlotSweep};
 use io_uring::types::{Fixed, SubmitArgs, Timespec};
 use io_uring::{cqueue, opcode, squeue, IoUring};
 use protocol::ProtoState;
 use std::io;
+use std::ops::Range;
 use std::time::{Duration, Instant};
 use tag::{pack, unpack, Op, MAX_SLOTS};
 
@@ -179,34 +181,38 @@ struct UringLoop {
     ring_events: Vec<(u32, bool)>,
 }
 
-/// When the loop next looks for connections to close (`--idle-timeout`) or to park
-/// (`--idle-after-ms`); `Duration::MAX / 4` for a sweep that is off.
+/// The walks that look for connections to close (`--idle-timeout`) or to park
+/// (`--idle-after-ms`), a step of slots at a time (`c1m_platform::sweep`).
 struct Sweeps {
-    close_every: Duration,
-    next_close: Instant,
-    park_every: Duration,
-    next_park: Instant,
+    origin: Instant,
+    close: SlotSweep,
+    park: SlotSweep,
 }
 
 impl Sweeps {
-    fn new(limits: &Limits, idle_after_ms: Option<u32>) -> Self {
-        let off = Duration::MAX / 4;
-        let close_every = idle_sweep_every(limits).unwrap_or(off);
+    fn new(limits: &Limits, idle_after_ms: Option<u32>, index: usize) -> Self {
         // A connection is parked between 1x and 1.25x the idle time.
-        let park_every =
-            idle_after_ms.map_or(off, |ms| Duration::from_millis(u64::from(ms / 4).max(1)));
-        let now = Instant::now();
+        let park_every = idle_after_ms.map(|ms| Duration::from_millis(u64::from(ms / 4).max(1)));
+        let phase = phase_of(index);
         Self {
-            close_every,
-            next_close: now + close_every,
-            park_every,
-            next_park: now + park_every,
+            origin: Instant::now(),
+            close: SlotSweep::new(idle_sweep_every(limits), Duration::ZERO, phase),
+            park: SlotSweep::new(park_every, Duration::ZERO, phase),
         }
     }
 
-    /// The earliest sweep that is due.
+    /// Time on the walks' clock.
+    fn at(&self, now: Instant) -> Duration {
+        now.saturating_duration_since(self.origin)
+    }
+
+    /// The earliest step that is due; an hour away when both walks are off.
     fn next(&self) -> Instant {
-        self.next_close.min(self.next_park)
+        let due = match (self.close.next(), self.park.next()) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b).unwrap_or(Duration::from_secs(3600)),
+        };
+        self.origin + due
     }
 }
 
@@ -298,7 +304,7 @@ impl UringLoop {
             quick: QuickSends::new(quick_sends),
             coalesce_us: opts.coalesce_us,
             idle_after_ms: opts.idle_after_ms,
-            sweeps: Sweeps::new(&ctx.limits, opts.idle_after_ms),
+            sweeps: Sweeps::new(&ctx.limits, opts.idle_after_ms, ctx.index),
             ring_events: Vec::new(),
         };
         for i in 0..lp.listeners.len() {
@@ -320,6 +326,11 @@ impl UringLoop {
     /// One `io_uring_enter` that submits and sleeps until the next completion, unless
     /// quick sends hold up work (then it settles them without sleeping, `send.rs`).
     fn wait(&mut self) -> anyhow::Result<()> {
+        self.wait_until(self.sweeps.next())
+    }
+
+    /// [`Self::wait`], sleeping no later than `due` (a sweep step of this thread's rings).
+    fn wait_until(&mut self, due: Instant) -> anyhow::Result<()> {
         if self.quick_holds_up_work() {
             // Hand the quick sends to the kernel if they are still queued.
             let sq = self.ring.submission();
@@ -330,9 +341,12 @@ impl UringLoop {
             }
             return Ok(());
         }
+        let timeout = due
+            .saturating_duration_since(Instant::now())
+            .clamp(Duration::from_millis(1), WAIT_TIMEOUT);
         match self.coalesce_us {
-            None => self.submit_and_wait(1, Some(WAIT_TIMEOUT)),
-            Some(us) => self.submit_and_coalesce(us),
+            None => self.submit_and_wait(1, Some(timeout)),
+            Some(us) => self.submit_and_coalesce(us, timeout),
         }
     }
 
@@ -342,16 +356,14 @@ impl UringLoop {
         self.clock.update();
         self.drain_completions();
         self.after_batch();
-        let now = Instant::now();
-        if now >= self.sweeps.next_close {
-            self.close_idle();
-            self.sweeps.next_close = now + self.sweeps.close_every;
+        let now = self.sweeps.at(Instant::now());
+        if let Some(slots) = self.sweeps.close.due(now, self.conns.len()) {
+            self.close_idle(slots);
         }
-        if now >= self.sweeps.next_park {
+        if let Some(slots) = self.sweeps.park.due(now, self.conns.len()) {
             if let Some(ms) = self.idle_after_ms {
-                self.park_idle(ms);
+                self.park_idle(ms, slots);
             }
-            self.sweeps.next_park = now + self.sweeps.park_every;
         }
     }
 
@@ -373,10 +385,9 @@ impl UringLoop {
 
     /// [`Self::submit_and_wait`] for a batch: the kernel holds the first completion up to
     /// `us` µs for more to arrive (min-wait), then returns with what it has.
-    fn submit_and_coalesce(&mut self, us: u32) -> anyhow::Result<()> {
+    fn submit_and_coalesce(&mut self, us: u32, t: Duration) -> anyhow::Result<()> {
         self.stats.sys_io_uring_enter.add(1);
         self.unsubmitted = 0;
-        let t = WAIT_TIMEOUT;
         let ts = Timespec::new().sec(t.as_secs()).nsec(t.subsec_nanos());
         let args = SubmitArgs::new().timespec(&ts).min_wait_usec(us);
         let result = self.ring.submitter().submit_with_args(COALESCE_WANT, &args);
@@ -606,9 +617,9 @@ impl UringLoop {
         self.push(entry);
     }
 
-    fn close_idle(&mut self) {
+    fn close_idle(&mut self, slots: Range<usize>) {
         let now: Tick = self.clock.now();
-        for slot in 0..self.conns.len() {
+        for slot in slots {
             let c = &self.conns[slot];
             if c.open && c.state.idle(now, &self.limits) {
                 self.close_conn(slot as u32, CloseReason::Idle);

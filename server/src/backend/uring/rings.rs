@@ -96,7 +96,8 @@ fn serve_shared(loops: &mut [UringLoop], evfds: &[i32]) -> anyhow::Result<()> {
         if ready[1..].iter().any(|&r| r) {
             loops[0].enter_nowait()?;
         } else {
-            loops[0].wait()?;
+            let due = loops.iter().map(|lp| lp.sweeps.next()).min();
+            loops[0].wait_until(due.unwrap_or_else(Instant::now))?;
         }
         loops[0].handle();
         for (i, more) in std::mem::take(&mut loops[0].ring_events) {
