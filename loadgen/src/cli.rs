@@ -103,11 +103,10 @@ pub struct RunArgs {
     pub heartbeat: Option<f64>,
 
     /// After a connection with no echo outstanding has been quiet this long, replace its
-    /// armed recv by a poll for input, which holds less kernel memory; the recv comes back
-    /// when its next message is queued (README "Idle connections"). 0 (the default):
-    /// keep the recv armed; parking on this side made the loadgen the bottleneck of a
-    /// 1M hold (heartbeat p50 2 s, client-bound).
-    #[arg(long, value_name = "MS", default_value_t = 0)]
+    /// armed recv by a poll for input, which holds less kernel memory; the echo of its
+    /// next message fires the poll and a one-shot recv reads it (README "Idle
+    /// connections"). Heartbeat connections start parked. 0: keep the recv armed.
+    #[arg(long, value_name = "MS", default_value_t = 5000)]
     pub idle_after_ms: u32,
 
     /// Connect, one exchange, close; again.

@@ -140,6 +140,11 @@ pub struct Args {
     #[arg(long, value_name = "MS")]
     pub idle_after_ms: Option<u32>,
 
+    /// uring, tests only: new connections start parked once the server holds N
+    /// (default 16384; see README "Idle connections"), so a test needs few.
+    #[arg(long, value_name = "N", hide = true)]
+    pub start_parked_from: Option<usize>,
+
     /// uring, tests only: at most N fixed-file slots per ring (below RLIMIT_NOFILE), so
     /// that a few connections need several rings per loop thread.
     #[arg(long, value_name = "N", hide = true)]
@@ -318,6 +323,13 @@ impl Args {
             return Err(ConfigError::Invalid {
                 flag: "ring-slots",
                 value: self.ring_slots.unwrap_or_default().to_string(),
+                why: "only applies with --backend uring",
+            });
+        }
+        if self.start_parked_from.is_some() && !uring {
+            return Err(ConfigError::Invalid {
+                flag: "start-parked-from",
+                value: self.start_parked_from.unwrap_or_default().to_string(),
                 why: "only applies with --backend uring",
             });
         }

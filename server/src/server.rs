@@ -212,6 +212,9 @@ pub fn run(args: Args) -> Result<(), Failure> {
                 coalesce_us: args.coalesce_us,
                 quick_sends: !args.plain_sends,
                 idle_after_ms: args.idle_after_ms(),
+                start_parked_from: args
+                    .start_parked_from
+                    .unwrap_or(crate::backend::uring::START_PARKED_FROM),
             },
             ready: ready_tx.clone(),
         };

@@ -43,10 +43,12 @@ pub struct LoopStats {
     /// Connections closed at once because the uring backend's fixed-file table was full.
     pub refused_fixed_table: Counter,
     pub idle_closed: Counter,
-    /// uring: idle connections whose recv was replaced by a poll (`--idle-after-ms`),
-    /// and polls that fired (the recv re-armed).
+    /// uring: polls armed for idle connections (`--idle-after-ms`), polls that fired,
+    /// and of those the ones after a quiet spell, read by a one-shot recv while the
+    /// connection stays parked (the rest re-armed the multishot recv).
     pub parked: Counter,
     pub woken: Counter,
+    pub woken_parked: Counter,
     pub bytes_in: Counter,
     pub bytes_out: Counter,
     /// Receive completions (uring) or reads that returned data (epoll, tokio).
@@ -141,6 +143,7 @@ pub struct Totals {
     pub idle_closed: u64,
     pub parked: u64,
     pub woken: u64,
+    pub woken_parked: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub recvs: u64,
@@ -169,6 +172,7 @@ impl Totals {
             t.idle_closed += s.idle_closed.get();
             t.parked += s.parked.get();
             t.woken += s.woken.get();
+            t.woken_parked += s.woken_parked.get();
             t.bytes_in += s.bytes_in.get();
             t.bytes_out += s.bytes_out.get();
             t.recvs += s.recvs.get();

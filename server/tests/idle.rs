@@ -18,7 +18,8 @@ backend_tests!(
     idle_then_send_echo,
     idle_then_send_frame,
     idle_then_send_http,
-    idle_then_send_on_many_rings
+    idle_then_send_on_many_rings,
+    idle_then_send_started_parked
 );
 
 /// uring's idle time in these tests; the quiet spell is several times longer.
@@ -126,12 +127,26 @@ fn one_connection(mut stream: TcpStream, proto: Proto, id: u64) -> Result<u64, S
     }
 }
 
-/// `rings`: the server's one loop drives that many rings of 8 slots (uring), each parking
-/// its own connections in steps.
-fn idle_then_send(backend: &str, proto: Proto, rings: Option<usize>) {
-    let label = match rings {
-        Some(r) => format!("{}-{r}-rings", proto.flag()),
-        None => proto.flag().to_string(),
+/// How the server is set up besides its protocol.
+#[derive(Clone, Copy, PartialEq)]
+enum Setup {
+    Plain,
+    /// The server's one loop drives that many rings of 8 slots (uring), each parking its
+    /// own connections in steps.
+    Rings(usize),
+    /// Every connection starts parked (uring), its first message read through the poll.
+    StartedParked,
+}
+
+fn idle_then_send(backend: &str, proto: Proto, setup: Setup) {
+    let rings = match setup {
+        Setup::Rings(r) => Some(r),
+        _ => None,
+    };
+    let label = match setup {
+        Setup::Rings(r) => format!("{}-{r}-rings", proto.flag()),
+        Setup::StartedParked => format!("{}-started-parked", proto.flag()),
+        Setup::Plain => proto.flag().to_string(),
     };
     let path = stats_path("idle", backend, &label);
     let path_arg = path.to_str().expect("utf-8 path").to_string();
@@ -145,8 +160,10 @@ fn idle_then_send(backend: &str, proto: Proto, rings: Option<usize>) {
     let uring = backend == "uring";
     if uring {
         flags.extend(["--idle-after-ms", &idle, "--stats-json", &path_arg]);
-        if rings.is_some() {
-            flags.extend(["--ring-slots", "8"]);
+        match setup {
+            Setup::Rings(_) => flags.extend(["--ring-slots", "8"]),
+            Setup::StartedParked => flags.extend(["--start-parked-from", "0"]),
+            Setup::Plain => {}
         }
     }
     let mut server = Server::start(backend, &flags);
@@ -186,6 +203,12 @@ fn idle_then_send(backend: &str, proto: Proto, rings: Option<usize>) {
     // Every connection was parked at least in its long quiet spell, and woke from it.
     assert!(get("parked") >= CONNS as u64, "parked {}", get("parked"));
     assert!(get("woken") >= CONNS as u64, "woken {}", get("woken"));
+    // The first piece after each quiet spell is read while the connection stays parked.
+    assert!(
+        get("woken_parked") >= CONNS as u64,
+        "woken_parked {}",
+        get("woken_parked")
+    );
     assert_eq!(get("conn_errors"), 0);
     if let Some(rings) = rings {
         // The sizing leaves room for an uneven spread: at least that many rings.
@@ -195,19 +218,24 @@ fn idle_then_send(backend: &str, proto: Proto, rings: Option<usize>) {
 }
 
 fn idle_then_send_echo(backend: &str) {
-    idle_then_send(backend, Proto::Echo, None);
+    idle_then_send(backend, Proto::Echo, Setup::Plain);
 }
 
 fn idle_then_send_frame(backend: &str) {
-    idle_then_send(backend, Proto::Frame, None);
+    idle_then_send(backend, Proto::Frame, Setup::Plain);
 }
 
 fn idle_then_send_http(backend: &str) {
-    idle_then_send(backend, Proto::Http, None);
+    idle_then_send(backend, Proto::Http, Setup::Plain);
 }
 
 /// 12 connections over 6 rings of 8 slots on one thread (room for a hash that puts many on
 /// one ring): every ring's sweep parks its own.
 fn idle_then_send_on_many_rings(backend: &str) {
-    idle_then_send(backend, Proto::Echo, Some(6));
+    idle_then_send(backend, Proto::Echo, Setup::Rings(6));
+}
+
+/// Every connection starts parked: its first message comes in through the poll.
+fn idle_then_send_started_parked(backend: &str) {
+    idle_then_send(backend, Proto::Frame, Setup::StartedParked);
 }

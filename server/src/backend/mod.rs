@@ -33,6 +33,8 @@ pub struct UringOptions {
     pub quick_sends: bool,
     /// Replace the recv of a connection quiet for this many ms by a poll (`uring::idle`).
     pub idle_after_ms: Option<u32>,
+    /// With `idle_after_ms`: new connections start parked once the server holds this many.
+    pub start_parked_from: usize,
 }
 
 /// Everything one event loop owns.

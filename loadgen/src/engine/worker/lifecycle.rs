@@ -38,7 +38,13 @@ impl Core {
         self.open += 1;
         self.peak_open = self.peak_open.max(self.open);
         self.shared.open.store(self.open, Ordering::Relaxed);
-        self.arm_recv(slot);
+        // A heartbeat connection is quiet between beats: it starts parked (`idle.rs`),
+        // rather than have its recv cancelled after the idle time.
+        if self.idle_after_ns.is_some() && matches!(self.plan.mode, Mode::Heartbeat(_)) {
+            self.arm_poll(slot);
+        } else {
+            self.arm_recv(slot);
+        }
         if self.phase == Phase::Load {
             self.kick(slot);
         }
@@ -71,6 +77,8 @@ impl Core {
     /// The receive's own status: EOF, errors, and re-arming a multishot that ended.
     pub(super) fn on_recv_status(&mut self, slot: u32, res: i32, more: bool) {
         let j = slot as usize;
+        // A parked connection's one-shot recv that read its echo: back to the poll.
+        let once = !more && self.conns[j].watch == idle::Watch::Once;
         if res > 0 {
             self.note_input(slot);
         }
@@ -96,7 +104,9 @@ impl Core {
             return;
         }
         // Data, or out of buffers (-ENOBUFS: they are back by the next submit).
-        if !more && matches!(st, St::Open | St::ShutSent) {
+        if once && res > 0 && st == St::Open {
+            self.arm_poll(slot);
+        } else if !more && matches!(st, St::Open | St::ShutSent) {
             self.arm_recv(slot);
         }
     }

@@ -70,6 +70,13 @@ impl UringLoop {
         if let Some(p) = self.proto.as_mut() {
             p.open(slot);
         }
-        self.arm_recv(slot);
+        // A server holding many connections parks new ones at once (`idle.rs`): most
+        // are quiet, and parking each later costs a cancel. One that talks at once
+        // gets its multishot recv at its first message.
+        if self.idle_after_ms.is_some() && self.counts.open() >= self.start_parked_from {
+            self.arm_poll(slot);
+        } else {
+            self.arm_recv(slot);
+        }
     }
 }

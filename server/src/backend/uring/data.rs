@@ -7,7 +7,7 @@ use super::tag::{pack, Op, Tag};
 use super::{CloseReason, Rx, UringLoop, BUFFER_GROUP, NO_BUFFER};
 use crate::conn::ReadControl;
 use io_uring::types::Fixed;
-use io_uring::{cqueue, opcode};
+use io_uring::{cqueue, opcode, squeue};
 
 impl UringLoop {
     pub(super) fn arm_recv(&mut self, slot: u32) {
@@ -16,6 +16,20 @@ impl UringLoop {
         let gen = conn.gen;
         let entry = opcode::RecvMulti::new(Fixed(slot), BUFFER_GROUP)
             .build()
+            .user_data(pack(Op::Recv, 0, gen, slot));
+        self.push(entry);
+    }
+
+    /// A one-shot recv into a provided buffer (of any length: 0 takes the buffer's own),
+    /// for a parked connection whose poll fired (`idle.rs`).
+    pub(super) fn arm_recv_once(&mut self, slot: u32) {
+        let conn = &mut self.conns[slot as usize];
+        conn.rx = Rx::Once;
+        let gen = conn.gen;
+        let entry = opcode::Recv::new(Fixed(slot), std::ptr::null_mut(), 0)
+            .buf_group(BUFFER_GROUP)
+            .build()
+            .flags(squeue::Flags::BUFFER_SELECT)
             .user_data(pack(Op::Recv, 0, gen, slot));
         self.push(entry);
     }
@@ -45,9 +59,10 @@ impl UringLoop {
             }
             return;
         }
-        // The recv ended; if it was being parked and delivered nothing since, a poll
-        // takes its place below (`idle.rs`).
+        // The recv ended; if it was being parked and delivered nothing since, or was the
+        // one-shot recv of a parked connection, a poll takes its place below (`idle.rs`).
         let park = !more && self.conns[slot].rx == Rx::Parking;
+        let once = !more && self.conns[slot].rx == Rx::Once;
         if !more {
             self.conns[slot].rx = Rx::Off;
         }
@@ -100,7 +115,7 @@ impl UringLoop {
             }
         }
         if !more && self.conns[slot].wants_recv() {
-            if park && result <= 0 {
+            if (park && result <= 0) || (once && result > 0) {
                 self.arm_poll(tag.slot);
             } else {
                 self.arm_recv(tag.slot);
