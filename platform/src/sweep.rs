@@ -64,6 +64,12 @@ impl SlotSweep {
     }
 }
 
+/// The period of the parking walk for `--idle-after-ms MS`: a quarter of it, so a quiet
+/// connection is parked between 1x and 1.25x the idle time (at least 1 ms).
+pub fn park_period(idle_after_ms: u32) -> Duration {
+    Duration::from_millis(u64::from(idle_after_ms / 4).max(1))
+}
+
 /// A phase in [0, 1) for loop `index`: successive loops land far apart in the period.
 pub fn phase_of(index: usize) -> f64 {
     // The golden ratio's fraction spreads any prefix of 0, 1, 2, ... nearly evenly.

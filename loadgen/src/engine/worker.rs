@@ -16,7 +16,7 @@ use c1m_platform::bufring::BufRing;
 use c1m_platform::net::{client_socket, errno_name};
 use c1m_platform::quick::{QuickSend, QuickSends};
 use c1m_platform::signals;
-use c1m_platform::sweep::{phase_of, SlotSweep};
+use c1m_platform::sweep::{park_period, phase_of, SlotSweep};
 use hdrhistogram::Histogram;
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 use socket2::SockAddr;
@@ -410,10 +410,8 @@ impl Loop {
             ramp_start: 0,
             connect_rate: plan.loop_connect_rate(l),
             idle_after_ns: plan.idle_after_ms.map(|ms| u64::from(ms) * 1_000_000),
-            // Every quarter of the idle time: parked between 1x and 1.25x of it.
             park_sweep: SlotSweep::new(
-                plan.idle_after_ms
-                    .map(|ms| Duration::from_millis(u64::from(ms / 4).max(1))),
+                plan.idle_after_ms.map(park_period),
                 Duration::from_nanos(now_ns()),
                 phase_of(l),
             ),

@@ -38,7 +38,7 @@ use anyhow::{anyhow, Context};
 use c1m_platform::bufring::BufRing;
 use c1m_platform::quick::{QuickSend, QuickSends};
 use c1m_platform::signals;
-use c1m_platform::sweep::{phase_of, SlotSweep};
+use c1m_platform::sweep::{park_period, phase_of, SlotSweep};
 use io_uring::types::{Fixed, SubmitArgs, Timespec};
 use io_uring::{cqueue, opcode, squeue, IoUring};
 use protocol::ProtoState;
@@ -200,8 +200,7 @@ struct Sweeps {
 
 impl Sweeps {
     fn new(limits: &Limits, idle_after_ms: Option<u32>, index: usize) -> Self {
-        // A connection is parked between 1x and 1.25x the idle time.
-        let park_every = idle_after_ms.map(|ms| Duration::from_millis(u64::from(ms / 4).max(1)));
+        let park_every = idle_after_ms.map(park_period);
         let phase = phase_of(index);
         Self {
             origin: Instant::now(),
