@@ -177,7 +177,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_link_planted_at_the_next_runs_name_is_passed_over() {
-        let t = crate::statedir::tests::TempDir::new();
+        let t = c1m_machine::tempdir::TempDir::new();
         let elsewhere = t.0.join("elsewhere");
         std::fs::create_dir(&elsewhere).unwrap();
         let out = t.0.join("results");

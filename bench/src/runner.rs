@@ -77,29 +77,7 @@ pub fn wait_drained(topo: &Topology, timeout: Duration, target: u64) -> anyhow::
     }
 }
 
-/// One word as bash's `printf %q` writes it.
-pub fn shell_quote(s: &str) -> String {
-    if s.is_empty() {
-        return "''".into();
-    }
-    let safe = |c: char| c.is_ascii_alphanumeric() || "_./:,=+-@%^".contains(c);
-    s.chars()
-        .map(|c| {
-            if safe(c) {
-                c.to_string()
-            } else {
-                format!("\\{c}")
-            }
-        })
-        .collect()
-}
-
-pub fn quote_cmd(argv: &[String]) -> String {
-    argv.iter()
-        .map(|a| shell_quote(a))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
+pub use crate::procs::{quote_cmd, shell_quote};
 
 pub(crate) fn append(path: &Path, text: &str) -> anyhow::Result<()> {
     crate::safe_fs::append(path, text)
@@ -202,7 +180,7 @@ impl HoldSampler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::statedir::tests::TempDir;
+    use c1m_machine::tempdir::TempDir;
 
     #[test]
     fn slabinfo_is_read_on_the_ramp_and_sparsely_after() {

@@ -239,7 +239,7 @@ fn write_nginx_conf(
 fn probe_at(site: &Site, addr: SocketAddr, body: &str) -> Result<(), String> {
     match &site.netns {
         None => probe(addr, body),
-        Some(ns) => crate::topology::netns::sysctl::in_netns(ns, || probe(addr, body))
+        Some(ns) => crate::topology::netns::in_netns(ns, || probe(addr, body))
             .unwrap_or_else(|e| Err(format!("{e:#}"))),
     }
 }

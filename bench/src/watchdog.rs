@@ -4,22 +4,13 @@
 //! it at the end of a normal exit.
 
 use crate::cli::WatchdogArgs;
-use crate::procs::{pid_alive, signal_group_if_live};
+use crate::procs::{pid_alive, stop_recorded};
 use crate::statedir;
 use crate::sysctl::Sysctl;
 use crate::topology::netns::teardown_recorded;
 use anyhow::Context as _;
 use std::process::ExitCode;
 use std::time::Duration;
-
-/// Process group ids from a `pgids` file: positive numbers above 1 only (group 1 or
-/// "-1" would address every process).
-pub fn parse_pgids(text: &str) -> Vec<i32> {
-    text.lines()
-        .filter_map(|l| l.trim().parse::<i32>().ok())
-        .filter(|&g| g > 1)
-        .collect()
-}
 
 /// The sysctl keys listed in a `tuned` file, one per line: dotted names only.
 pub fn parse_keys(text: &str) -> Vec<String> {
@@ -32,19 +23,6 @@ pub fn parse_keys(text: &str) -> Vec<String> {
         })
         .map(str::to_owned)
         .collect()
-}
-
-/// SIGTERM, then after `grace` SIGKILL, to each group a `pgids` record lists, each only
-/// while it still has a live process (a group that emptied may have a new owner).
-pub fn stop_recorded(pgids: &str, grace: Duration) {
-    let groups = parse_pgids(pgids);
-    for &g in &groups {
-        signal_group_if_live(g, libc::SIGTERM);
-    }
-    std::thread::sleep(grace);
-    for &g in &groups {
-        signal_group_if_live(g, libc::SIGKILL);
-    }
 }
 
 pub fn run(a: WatchdogArgs) -> anyhow::Result<ExitCode> {
@@ -103,7 +81,7 @@ mod tests {
     #[test]
     fn pgids_never_address_everyone() {
         assert_eq!(
-            super::parse_pgids("123\n-1\n1\n0\nx\n 456 \n"),
+            crate::procs::parse_pgids("123\n-1\n1\n0\nx\n 456 \n"),
             vec![123, 456]
         );
     }

@@ -121,13 +121,26 @@ fn errnos(g: &Group<'_, Row>) -> String {
 /// time; with three a quarter, with five one in sixteen.
 pub const MIN_PAIRS: usize = 3;
 
-/// The verdict of group `g` against `base`: per column, the paired rounds' differences
-/// all of one sign is a clear difference (shown with the median paired ratio, or the
-/// median difference where the base is 0).
-pub fn verdict(base: &Group<'_, Row>, g: &Group<'_, Row>) -> String {
+/// A verdict and what it weighed: how many columns had enough paired rounds to test,
+/// how many moved all one way, and how many of those chance alone would give.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    pub text: String,
+    pub tested: usize,
+    pub clear: usize,
+    /// Expected 'clear' columns if nothing changed: each tested column with n paired
+    /// rounds moves all one way with probability 2 / 2^n.
+    pub chance: f64,
+}
+
+/// The verdict of group `g` against `base`, with its counts for the chance line under
+/// the table: per column, the paired rounds' differences all of one sign is a clear
+/// difference (shown with the median paired ratio, or the median difference where the
+/// base is 0).
+pub fn weigh(base: &Group<'_, Row>, g: &Group<'_, Row>) -> Verdict {
     let pairing = pair_rounds(&base.rounds(), &g.rounds());
     let mut clear = Vec::new();
-    let mut most_pairs = 0;
+    let (mut most_pairs, mut tested, mut chance) = (0, 0, 0.0);
     for c in columns() {
         let (b, t) = (base.values(&c.get), g.values(&c.get));
         let pairs: Vec<(f64, f64)> = pairing
@@ -139,6 +152,13 @@ pub fn verdict(base: &Group<'_, Row>, g: &Group<'_, Row>) -> String {
         if pairs.len() < MIN_PAIRS {
             continue;
         }
+        // A tied pair (often 0 = 0 for a kernel counter) can never be all one way:
+        // such a column is not a test chance could pass.
+        if pairs.iter().any(|(b, t)| b == t) {
+            continue;
+        }
+        tested += 1;
+        chance += 2.0 * 0.5f64.powi(pairs.len() as i32);
         let up = pairs.iter().all(|(b, t)| t > b);
         let down = pairs.iter().all(|(b, t)| t < b);
         if !(up || down) {
@@ -159,18 +179,44 @@ pub fn verdict(base: &Group<'_, Row>, g: &Group<'_, Row>) -> String {
         };
         clear.push(format!("{} {}{size}", c.name, if up { "↑" } else { "↓" }));
     }
-    match (most_pairs, clear.is_empty()) {
+    let text = match (most_pairs, clear.is_empty()) {
         (n, _) if n < MIN_PAIRS => {
             format!("cannot tell ({n} paired rounds, fewer than {MIN_PAIRS})")
         }
         (_, true) => "none".into(),
         (_, false) => format!("clear: {}", clear.join(", ")),
+    };
+    Verdict {
+        text,
+        tested,
+        clear: clear.len(),
+        chance,
     }
 }
 
-/// The rows of `runs` (not failed ones) as a markdown table, with a verdict column
-/// when `study` pairs variants.
-pub fn table_of(study: &Study, rows: &[Row]) -> String {
+/// The line under an ablation's table: how many 'clear' columns it shows against how
+/// many chance alone would give, so a reader can tell a finding from noise.
+pub fn chance_line(verdicts: &[Verdict]) -> String {
+    let tested: usize = verdicts.iter().map(|v| v.tested).sum();
+    let clear: usize = verdicts.iter().map(|v| v.clear).sum();
+    let chance: f64 = verdicts.iter().map(|v| v.chance).sum();
+    format!(
+        "- 'clear' columns: {clear} of {tested} tested; chance alone would give about {chance:.0} \
+         (a column with n paired rounds moves all one way with probability 2/2^n even when \
+         nothing changed): {}\n",
+        if tested == 0 {
+            "nothing to weigh"
+        } else if (clear as f64) <= 2.0 * chance.max(0.5) {
+            "no more than chance, so no single mark is a finding on its own"
+        } else {
+            "more than chance: the marks that repeat over a key's points are the findings"
+        }
+    )
+}
+
+/// The rows of `runs` (not failed ones) as a markdown table, with a verdict column when
+/// `study` pairs variants, and those verdicts.
+pub fn table_and_verdicts(study: &Study, rows: &[Row]) -> (String, Vec<Verdict>) {
     let groups = group_by(rows, |r| r.run.key.as_str());
     let cols = columns();
     let ablation = !study.baseline.is_empty();
@@ -181,6 +227,7 @@ pub fn table_of(study: &Study, rows: &[Row]) -> String {
         header.push("verdict vs the full profile");
     }
     let mut out = Vec::new();
+    let mut verdicts = Vec::new();
     for g in &groups {
         let first = &g.runs[0].run;
         let mut row = vec![
@@ -203,7 +250,12 @@ pub fn table_of(study: &Study, rows: &[Row]) -> String {
                 })
             });
             row.push(match base {
-                Some(b) => verdict(b, g),
+                Some(b) => {
+                    let v = weigh(b, g);
+                    let text = v.text.clone();
+                    verdicts.push(v);
+                    text
+                }
                 None if study.baseline.values().any(|b| b == first.case.variant()) => {
                     "(the baseline)".into()
                 }
@@ -212,7 +264,7 @@ pub fn table_of(study: &Study, rows: &[Row]) -> String {
         }
         out.push(row);
     }
-    plain_table(&header, &out)
+    (plain_table(&header, &out), verdicts)
 }
 
 /// The experiment section of a scenario folder's compare.md.
@@ -241,7 +293,12 @@ pub fn study_table(study: &Study, sdir: &Path) -> String {
     if rows.is_empty() {
         md.push_str("No run succeeded: no table.\n");
     } else {
-        md.push_str(&table_of(study, &rows));
+        let (table, verdicts) = table_and_verdicts(study, &rows);
+        md.push_str(&table);
+        if !study.baseline.is_empty() {
+            md.push('\n');
+            md.push_str(&chance_line(&verdicts));
+        }
     }
     for n in notes {
         md.push_str(&format!("{n}\n"));

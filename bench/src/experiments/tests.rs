@@ -1,12 +1,20 @@
 //! The generators, the experiment file, the kernel deltas and the verdicts, without root.
 
 use super::kernel::SiteCounters;
-use super::table::{table_of, verdict, Row};
+use super::table::{chance_line, table_and_verdicts, weigh, Row, Verdict};
 use super::*;
 use crate::options::tests::{args, root};
 use crate::report::folder::{CaseRecord, RunFolder};
-use c1m_loadgen::report::stats::group_by;
+use c1m_loadgen::report::stats::{group_by, Group};
 use serde_json::json;
+
+fn verdict(base: &Group<'_, Row>, g: &Group<'_, Row>) -> String {
+    weigh(base, g).text
+}
+
+fn table_of(study: &Study, rows: &[Row]) -> String {
+    table_and_verdicts(study, rows).0
+}
 
 fn names(g: &Generated) -> Vec<&str> {
     g.variants.iter().map(|v| v.name.as_str()).collect()
@@ -397,6 +405,25 @@ fn verdicts_are_clear_none_or_cannot_tell() {
     assert_eq!(verdict(&g[0], &g[1]), "clear: ListenOverflows ↑+30");
     assert_eq!(verdict(&g[0], &g[2]), "none");
     assert!(verdict(&g[0], &g[3]).starts_with("cannot tell"));
+    // What the verdict weighed: every tested column had 3 paired rounds, each all one
+    // way by chance with probability 1/4.
+    let w = weigh(&g[0], &g[1]);
+    assert!(w.tested >= 1 && w.clear == 1, "{w:?}");
+    assert!((w.chance - 0.25 * w.tested as f64).abs() < 1e-9, "{w:?}");
+    assert_eq!(weigh(&g[0], &g[3]).tested, 0);
+    assert!(chance_line(&[w]).contains("no more than chance"));
+    let many = Verdict {
+        text: String::new(),
+        tested: 20,
+        clear: 15,
+        chance: 5.0,
+    };
+    let line = chance_line(&[many]);
+    assert!(
+        line.starts_with("- 'clear' columns: 15 of 20 tested; chance alone would give about 5 "),
+        "{line}"
+    );
+    assert!(line.contains("more than chance: the marks"), "{line}");
     // Mixed signs over the rounds: no clear difference.
     let mixed = vec![
         row("a", 1, 1),

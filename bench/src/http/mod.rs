@@ -20,10 +20,10 @@
 //! - `scenario`: its phases and compare.md; [`report`]: the tables.
 
 pub mod cpu;
-pub mod nginx;
 pub mod report;
 mod scenario;
-pub mod wrk;
+
+pub use c1m_outside::{nginx, wrk};
 
 pub use scenario::compare_body;
 

@@ -393,7 +393,7 @@ pub fn headline_section(sdir: &Path) -> String {
 mod tests {
     use super::*;
     use crate::plan::Backend;
-    use crate::statedir::tests::TempDir;
+    use c1m_machine::tempdir::TempDir;
     use std::fs;
 
     /// A run folder as run.rs leaves it.

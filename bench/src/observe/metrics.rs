@@ -123,7 +123,7 @@ mod tests {
 
     #[test]
     fn metrics_txt_and_its_run_md_line() {
-        let t = crate::statedir::tests::TempDir::new();
+        let t = c1m_machine::tempdir::TempDir::new();
         let d = &t.0;
         std::fs::write(
             d.join("server.log"),

@@ -3,7 +3,7 @@
 //! (a CPU profile of this machine's server processes over the loadgen's measured
 //! window: folded stacks, a flame graph and where the CPU went).
 
-pub mod breakdown;
+pub use c1m_outside::breakdown;
 pub mod metrics;
 pub mod perf;
 

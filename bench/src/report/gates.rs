@@ -82,7 +82,7 @@ fn write_export(path: &Path, body: &str) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::statedir::tests::TempDir;
+    use c1m_machine::tempdir::TempDir;
 
     fn scenario(root: &Path) -> PathBuf {
         let s = root.join("2026-01-01-1200-h-pingpong");

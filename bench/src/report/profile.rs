@@ -67,7 +67,7 @@ mod tests {
 
     #[test]
     fn medians_per_variant_in_backend_order() {
-        let t = crate::statedir::tests::TempDir::new();
+        let t = c1m_machine::tempdir::TempDir::new();
         let mut dirs = Vec::new();
         for (name, variant, user, samples) in [
             ("round-1/epoll-c100", "epoll", 20.0, 100),

@@ -122,7 +122,7 @@ pub fn procs_note(limits: &Limits, variants: &[Variant], listen: &str, n: u64) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::statedir::tests::TempDir;
+    use c1m_machine::tempdir::TempDir;
 
     #[test]
     fn run_lists_and_failure_notes() {

@@ -249,7 +249,7 @@ fn base_name(p: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::statedir::tests::TempDir;
+    use c1m_machine::tempdir::TempDir;
 
     fn run(dir: &Path, name: &str, summary: &str, server: &str) -> PathBuf {
         let d = dir.join(name);

@@ -1,19 +1,14 @@
-//! Topologies: where the server and the load generator run.
+//! Topologies: where the server and the load generator run. The sites, namespaces and
+//! hosts are the `c1m-topology` crate (re-exported here); what stays is what reads the
+//! orchestrator's options and variants.
 //!
-//! - [`placement`]: where the server and each loadgen shard run, as data (loopback,
-//!   netns, hosts);
-//! - [`netns`]: the server in one network namespace, the load generator in K client
-//!   namespaces, joined by veth (`--topology netns --clients K`);
-//! - [`hosts`]: the server and each loadgen shard on machines of their own, over ssh
-//!   (`--topology hosts --server-host H --client-hosts H1,H2`);
 //! - [`setup`]: the topology options checked and the placement sized for a run;
-//! - [`active`]: the topology of one run, built, described and torn down;
-//! - [`case_sysctls`]: a variant's sysctls, set for one case where they live and put back.
+//! - [`case_link`]: a variant's link shaping, set for one case and put back.
 
-pub mod active;
+pub use c1m_topology::{active, case_sysctls, cpus, hosts, netns, placement};
+
 pub mod case_link;
-pub mod case_sysctls;
-pub mod hosts;
-pub mod netns;
-pub mod placement;
 pub mod setup;
+
+#[cfg(test)]
+mod loopback_tests;

@@ -35,6 +35,7 @@ pub mod model;
 pub mod plot;
 pub mod rounds;
 pub mod rundir;
+pub mod serverfiles;
 pub mod stats;
 pub mod summary;
 

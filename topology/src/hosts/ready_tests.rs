@@ -1,7 +1,7 @@
 //! A host is tuned only once its watchdog holds the host's lock and said so.
 
 use super::remote::{wait_ready, READY_LINE};
-use crate::statedir::tests::TempDir;
+use c1m_machine::tempdir::TempDir;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 

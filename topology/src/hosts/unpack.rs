@@ -216,7 +216,7 @@ fn make_dirs(to: &Path, rel: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::statedir::tests::TempDir;
+    use c1m_machine::tempdir::TempDir;
     use std::os::unix::fs::PermissionsExt as _;
 
     /// One ustar header block (GNU magic, like `tar -cf`), its checksum filled in.

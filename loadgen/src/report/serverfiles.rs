@@ -1,5 +1,7 @@
-//! `server.json` of several server processes summed into one, and the hold scenario's
-//! `hold.json`. Both are written with serde_json (keys in alphabetical order).
+//! The orchestrator's files about a server: `server.json` of several server processes
+//! summed into one, and the hold scenario's `hold.json`, beside their reader
+//! ([`super::casedir`]). Both are rendered with serde_json (keys in alphabetical order);
+//! the orchestrator writes them where it keeps its results.
 
 use anyhow::bail;
 use serde_json::{Map, Number, Value as Json};
@@ -74,10 +76,10 @@ fn sum(values: &[&Json]) -> Json {
     }
 }
 
-/// Writes to `out` the sum of the server.json files `paths` (one per c1m-server
-/// process): counters summed, per-process values from the first, `wall_s` the longest,
-/// ratios recomputed from the sums. Fails when none is readable.
-pub fn merge_server(out: &Path, paths: &[PathBuf]) -> anyhow::Result<()> {
+/// The sum of the server.json files `paths` (one per c1m-server process): counters
+/// summed, per-process values from the first, `wall_s` the longest, ratios recomputed
+/// from the sums. Fails when none is readable.
+pub fn merged_server(paths: &[PathBuf]) -> anyhow::Result<String> {
     let docs: Vec<Json> = paths.iter().filter_map(|p| load_obj(p)).collect();
     let Some(first) = docs.first() else {
         bail!(
@@ -169,7 +171,7 @@ pub fn merge_server(out: &Path, paths: &[PathBuf]) -> anyhow::Result<()> {
         ));
     }
     set(&mut merged, "note", Json::String(note));
-    crate::safe_fs::write(out, pretty(&merged))
+    Ok(pretty(&merged))
 }
 
 /// What the hold scenario measured around one run (the first keys of hold.json).
@@ -226,10 +228,10 @@ fn slab_breakdown(run_dir: &Path, est: f64) -> Option<Json> {
     Some(Json::Object(best))
 }
 
-/// Writes `run_dir/hold.json`: the facts, slab per connection (from /proc/slabinfo and
-/// from meminfo), other processes' sockets, and what summary.json and server.json say
-/// about the hold.
-pub fn hold_json(run_dir: &Path, f: &HoldFacts) -> anyhow::Result<()> {
+/// `run_dir`'s hold.json: the facts, slab per connection (from /proc/slabinfo and from
+/// meminfo), other processes' sockets, and what summary.json and server.json say about
+/// the hold.
+pub fn hold_json(run_dir: &Path, f: &HoldFacts) -> String {
     let empty = || Json::Object(Map::new());
     let summary = load_obj(&run_dir.join("summary.json")).unwrap_or_else(empty);
     let server = load_obj(&run_dir.join("server.json")).unwrap_or_else(empty);
@@ -322,14 +324,23 @@ pub fn hold_json(run_dir: &Path, f: &HoldFacts) -> anyhow::Result<()> {
         "server_peak_connections",
         from(&server, "peak_connections"),
     );
-    let path = run_dir.join("hold.json");
-    crate::safe_fs::write(&path, pretty(&info))
+    pretty(&info)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::statedir::tests::TempDir;
+    use crate::report::rundir::tests::TempDir;
+
+    /// As the orchestrator does: the merged server.json written to `out`.
+    fn merge_server(out: &Path, paths: &[PathBuf]) -> anyhow::Result<()> {
+        Ok(std::fs::write(out, merged_server(paths)?)?)
+    }
+
+    /// As the orchestrator does: hold.json written into the run folder.
+    fn write_hold(run_dir: &Path, f: &HoldFacts) {
+        std::fs::write(run_dir.join("hold.json"), hold_json(run_dir, f)).unwrap();
+    }
 
     const SRV: &str = r#"{"backend": "epoll", "listen": ["127.0.0.1:7000"], "pid": 10,
         "nofile_soft": 20000, "wall_s": 6.5, "cpu_user_s": 0.5, "cpu_sys_s": 1.5,
@@ -339,7 +350,7 @@ mod tests {
 
     #[test]
     fn merges_server_processes() {
-        let t = TempDir::new();
+        let t = TempDir::new("server-files");
         let (a, b) = (t.0.join("000.json"), t.0.join("001.json"));
         std::fs::write(&a, SRV).unwrap();
         let other = SRV
@@ -381,7 +392,7 @@ mod tests {
 
     #[test]
     fn writes_hold_json() {
-        let t = TempDir::new();
+        let t = TempDir::new("server-files");
         std::fs::write(
             t.0.join("summary.json"),
             r#"{"connections_established": 1000, "connections_failed": 0, "connect_errors": {},
@@ -411,7 +422,7 @@ mod tests {
             connections_asked: 1000,
             heartbeat_s: 1,
         };
-        hold_json(&t.0, &f).unwrap();
+        write_hold(&t.0, &f);
         let h = load_obj(&t.0.join("hold.json")).unwrap();
         assert_eq!(
             h.get("meminfo_slab_per_connection_bytes")
@@ -455,8 +466,8 @@ mod tests {
         );
 
         // No summary: nothing per connection, nulls from the run.
-        let bare = TempDir::new();
-        hold_json(&bare.0, &HoldFacts::default()).unwrap();
+        let bare = TempDir::new("server-files");
+        write_hold(&bare.0, &HoldFacts::default());
         let h = load_obj(&bare.0.join("hold.json")).unwrap();
         assert_eq!(h.get("slab_per_connection_bytes"), Some(&Json::Null));
         assert_eq!(h.get("connections_established"), Some(&Json::Null));

@@ -81,7 +81,7 @@ impl Revision {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::statedir::tests::TempDir;
+    use crate::tempdir::TempDir;
 
     fn git(dir: &Path, args: &[&str]) {
         let ok = Command::new("git")

@@ -232,10 +232,57 @@ impl Procs {
     }
 }
 
+/// Process group ids from a `pgids` file: positive numbers above 1 only (group 1 or
+/// "-1" would address every process).
+pub fn parse_pgids(text: &str) -> Vec<i32> {
+    text.lines()
+        .filter_map(|l| l.trim().parse::<i32>().ok())
+        .filter(|&g| g > 1)
+        .collect()
+}
+
+/// SIGTERM, then after `grace` SIGKILL, to each group a `pgids` record lists, each only
+/// while it still has a live process (a group that emptied may have a new owner).
+pub fn stop_recorded(pgids: &str, grace: Duration) {
+    let groups = parse_pgids(pgids);
+    for &g in &groups {
+        signal_group_if_live(g, libc::SIGTERM);
+    }
+    std::thread::sleep(grace);
+    for &g in &groups {
+        signal_group_if_live(g, libc::SIGKILL);
+    }
+}
+
+/// One word as bash's `printf %q` writes it.
+pub fn shell_quote(s: &str) -> String {
+    if s.is_empty() {
+        return "''".into();
+    }
+    let safe = |c: char| c.is_ascii_alphanumeric() || "_./:,=+-@%^".contains(c);
+    s.chars()
+        .map(|c| {
+            if safe(c) {
+                c.to_string()
+            } else {
+                format!("\\{c}")
+            }
+        })
+        .collect()
+}
+
+/// A command line as it is recorded in cmd.txt: each word as [`shell_quote`] writes it.
+pub fn quote_cmd(argv: &[String]) -> String {
+    argv.iter()
+        .map(|a| shell_quote(a))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::statedir::tests::TempDir;
+    use crate::tempdir::TempDir;
 
     fn sh(script: &str) -> Vec<String> {
         vec!["/bin/sh".into(), "-c".into(), script.into()]
@@ -304,7 +351,7 @@ mod tests {
         // Reaped and empty: forgotten, in memory and in the record the watchdog reads.
         assert!(p.recorded().is_empty());
         let record = std::fs::read_to_string(t.0.join("pgids")).unwrap();
-        assert!(crate::watchdog::parse_pgids(&record).is_empty(), "{record}");
+        assert!(parse_pgids(&record).is_empty(), "{record}");
         if crate::statedir::euid() != 0 {
             eprintln!("skipping the reuse half: setting ns_last_pid needs root");
             return;
@@ -316,7 +363,7 @@ mod tests {
         };
         assert!(p.kill_leftovers());
         p.stop(libc::SIGTERM, Duration::from_millis(100), &[pid]);
-        crate::watchdog::stop_recorded(&record, Duration::ZERO);
+        stop_recorded(&record, Duration::ZERO);
         let survived = other.try_wait().unwrap().is_none();
         let _ = other.kill();
         let _ = other.wait();

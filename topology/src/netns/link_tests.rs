@@ -5,7 +5,7 @@
 //! fraction, the rate in bytes per second. The `noqueue` one is captured from a veth.
 
 use super::*;
-use crate::topology::netns::{LinkOptions, NetnsPlan, DEVICE};
+use crate::netns::{LinkOptions, NetnsPlan, DEVICE};
 
 fn spec(text: &str) -> LinkSpec {
     LinkSpec::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"))

@@ -165,7 +165,7 @@ pub fn check_out_dir(dir: &Path, sudo_uid: Option<u32>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::statedir::tests::TempDir;
+    use crate::tempdir::TempDir;
     use std::os::unix::fs::{symlink, PermissionsExt as _};
 
     #[test]

@@ -332,9 +332,9 @@ Transfer/sec:     13.46MB
         assert_eq!(s["workload"]["connections"], json!(1000));
         assert_eq!(s["environment"]["loadgen_cpus"], json!([1]));
         // The kit's readers take it like a loadgen's summary.json.
-        let t = crate::statedir::tests::TempDir::new();
+        let t = c1m_machine::tempdir::TempDir::new();
         std::fs::write(t.0.join("summary.json"), s.to_string()).unwrap();
-        let run = crate::report::RunFolder::read(&t.0).expect("reads");
+        let run = c1m_loadgen::report::casedir::RunFolder::read(&t.0).expect("reads");
         assert_eq!(run.errors(), Some(5.0 + 3.0 + 1.0 + 12.0));
         assert_eq!(run.get(|s| s.latency.p90_us), Some(19120.0));
     }

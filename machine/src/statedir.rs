@@ -246,23 +246,10 @@ pub fn lock(
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
+    use crate::tempdir::TempDir;
     use std::os::unix::fs::PermissionsExt as _;
-
-    /// A private temporary directory, removed on drop.
-    pub struct TempDir(pub PathBuf);
-    impl TempDir {
-        pub fn new() -> TempDir {
-            let tmpl = std::env::temp_dir().join("c1m-bench-test.XXXXXX");
-            TempDir(nix::unistd::mkdtemp(&tmpl).expect("mkdtemp"))
-        }
-    }
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 
     fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
         move |k| {

@@ -213,7 +213,7 @@ impl HostsPlan {
 /// hosts' preflight lines.
 pub fn preflight(
     topo: &mut super::active::Topology,
-    split: &mut crate::plan::CpuSplit,
+    split: &mut crate::cpus::CpuSplit,
     root: &std::path::Path,
     needs: &Needs,
 ) -> anyhow::Result<String> {
@@ -227,7 +227,7 @@ pub fn preflight(
         .any(|c| c.get("boot_id") == server.get("boot_id"));
     let list = c1m_platform::cpus::format_cpu_list;
     if shared {
-        *split = crate::plan::split_cpus(&server.cpus());
+        *split = crate::cpus::split_cpus(&server.cpus());
         crate::log("the server and a client host share one kernel (same boot id): CPUs split as on loopback");
     } else {
         split.server = list(&server.cpus());

@@ -206,7 +206,7 @@ mod tests {
     #[test]
     fn the_rendered_nginx_conf() {
         let dir = Path::new("/tmp/c1m.AbC123/nginx.XyZ789");
-        let body = crate::http::body(16);
+        let body = "0123456789abcdef".to_string();
         let conf = NginxConf {
             dir,
             listen: "127.0.0.1:7001",
@@ -261,7 +261,7 @@ mod tests {
     #[test]
     fn private_folders_and_the_command_line() {
         use std::os::unix::fs::PermissionsExt as _;
-        let t = crate::statedir::tests::TempDir::new();
+        let t = c1m_machine::tempdir::TempDir::new();
         let d = private_dir(&t.0).unwrap();
         assert!(d.starts_with(&t.0));
         let mode = std::fs::metadata(&d).unwrap().permissions().mode() & 0o777;

@@ -1,6 +1,5 @@
 use super::*;
-use crate::plan::Limits;
-use crate::topology::netns::{LinkOptions, NetnsPlan};
+use crate::netns::{LinkOptions, NetnsPlan};
 use std::collections::HashSet;
 
 /// Tuned port range 1024-65535: 27,095 connections per (source, server port) pair.
@@ -69,13 +68,13 @@ fn topology_names() {
 
 #[test]
 fn hosts_shards_use_their_own_address_or_their_sources() {
-    let plan = crate::topology::hosts::HostsPlan::new(
+    let plan = crate::hosts::HostsPlan::new(
         "root@198.18.0.1",
         "root@198.18.0.2,root@198.18.0.3",
         &["198.18.2.1-198.18.2.9".into()],
-        crate::topology::hosts::ssh::Ssh::default(),
+        crate::hosts::ssh::Ssh::default(),
         "t",
-        &crate::topology::hosts::resolve,
+        &crate::hosts::resolve,
     )
     .expect("valid");
     let mut p = Placement::hosts(&plan, "1", 27_000);
@@ -98,32 +97,6 @@ fn hosts_shards_use_their_own_address_or_their_sources() {
         argv.last().map(String::as_str),
         Some("cd /tmp/c1m-host.b && mkdir -p -- /tmp/c1m-host.b/f/r/x && exec ./c1m-host.sh run ./c1m-loadgen --out /tmp/c1m-host.b/f/r/x/shard-0")
     );
-}
-
-#[test]
-fn loopback_sources_follow_the_ports_per_pair_rule() {
-    let l = Limits::new(20_000, (1024, 65535), 22 * 1024 * 1024, None);
-    let p = Placement::loopback("1", l.ports_per_pair);
-    assert_eq!(p.listen(7000), "127.0.0.1:7000");
-    assert!(p.server.site.prefix.is_empty());
-    for (conns, targets) in [(100, 1), (27_095, 1), (1_000_000, 1), (1_000_000, 57)] {
-        let shards = p.shards(&closed(conns), targets).expect("fits");
-        assert_eq!(shards.len(), 1);
-        let s = &shards[0];
-        assert_eq!((s.conns, s.subdir.as_deref()), (conns, None));
-        // The same --source-ips the loopback run always had.
-        let old = l.source_ips_for(conns, targets).expect("fits");
-        let new = arg_value(&s.args, "--source-ips").map(str::to_owned);
-        assert_eq!(new, old, "{conns} over {targets}");
-    }
-    let churn = p.shards(&own(50, "127.0.1.2-127.0.1.5"), 1).expect("churn");
-    assert_eq!(
-        arg_value(&churn[0].args, "--source-ips"),
-        Some("127.0.1.2-127.0.1.5")
-    );
-    let small = Placement::loopback("1", 100);
-    let e = small.shards(&closed(1_000_000), 1).unwrap_err();
-    assert!(e.contains("127.0.0.2-127.0.0.251"), "{e}");
 }
 
 #[test]
