@@ -76,21 +76,12 @@ impl Options {
         let scenarios =
             plan::pick_list(&a.scenarios, &Scenario::ALL, Scenario::name).map_err(UsageError)?;
         let (backends, variants, study) = variants_of(a, exp.as_ref(), &scenarios, root)?;
-        let hold_conns = match &a.conns {
-            Some(c) => Some(
-                c.parse::<u64>()
-                    .ok()
-                    .filter(|&n| n > 0 && c.bytes().all(|b| b.is_ascii_digit()))
-                    .context("--conns wants a positive integer")?,
-            ),
-            None => None,
-        };
-        let duration = match &a.duration {
-            Some(d) => {
-                Some(Secs::parse(d).context("--duration wants a positive number of seconds")?)
-            }
-            None => None,
-        };
+        let Counts {
+            hold_conns,
+            duration,
+            rounds,
+            seed,
+        } = Counts::from_args(a)?;
         if a.rate.as_deref().is_some_and(|r| !is_number(r)) {
             bail!("--rate wants messages per second");
         }
@@ -113,21 +104,6 @@ impl Options {
         for s in &a.sets {
             crate::sysctl::check_set(s, probe).map_err(UsageError)?;
         }
-        let rounds = match &a.rounds {
-            Some(r) => Some(
-                r.parse::<u32>()
-                    .ok()
-                    .filter(|&n| (1..=100).contains(&n))
-                    .context("--rounds wants a number of rounds from 1 to 100")?,
-            ),
-            None => None,
-        };
-        let seed = match &a.seed {
-            Some(s) => s
-                .parse::<u64>()
-                .context("--seed wants a non-negative integer")?,
-            None => crate::rounds::clock_seed(),
-        };
         let echo = scenarios.iter().any(|s| s.is_echo());
         if scenarios.is_empty() || (backends.is_empty() && echo) {
             bail!("no scenario or no backend to run");
@@ -305,6 +281,55 @@ fn backends(list: &str, scenarios: &[Scenario]) -> Result<Vec<Backend>, UsageErr
     }
     plan::pick_list(&rest.join(","), &Backend::ALL, Backend::name)
         .map_err(|e| UsageError(format!("{e}; nginx too, for the http scenario")))
+}
+
+/// The plain numbers of the command line, parsed once.
+struct Counts {
+    hold_conns: Option<u64>,
+    duration: Option<Secs>,
+    rounds: Option<u32>,
+    seed: u64,
+}
+
+impl Counts {
+    fn from_args(a: &RunArgs) -> anyhow::Result<Counts> {
+        let hold_conns = match &a.conns {
+            Some(c) => Some(
+                c.parse::<u64>()
+                    .ok()
+                    .filter(|&n| n > 0 && c.bytes().all(|b| b.is_ascii_digit()))
+                    .context("--conns wants a positive integer")?,
+            ),
+            None => None,
+        };
+        let duration = match &a.duration {
+            Some(d) => {
+                Some(Secs::parse(d).context("--duration wants a positive number of seconds")?)
+            }
+            None => None,
+        };
+        let rounds = match &a.rounds {
+            Some(r) => Some(
+                r.parse::<u32>()
+                    .ok()
+                    .filter(|&n| (1..=100).contains(&n))
+                    .context("--rounds wants a number of rounds from 1 to 100")?,
+            ),
+            None => None,
+        };
+        let seed = match &a.seed {
+            Some(s) => s
+                .parse::<u64>()
+                .context("--seed wants a non-negative integer")?,
+            None => crate::rounds::clock_seed(),
+        };
+        Ok(Counts {
+            hold_conns,
+            duration,
+            rounds,
+            seed,
+        })
+    }
 }
 
 #[cfg(test)]
