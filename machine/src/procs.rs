@@ -283,6 +283,14 @@ pub fn quote_cmd(argv: &[String]) -> String {
 mod tests {
     use super::*;
     use crate::tempdir::TempDir;
+    use std::sync::{Mutex, MutexGuard};
+
+    /// One of these tests at a time: one of them hands out chosen pids through
+    /// ns_last_pid, so a pid another test has just reaped can be given out again at once.
+    fn pids_to_myself() -> MutexGuard<'static, ()> {
+        static PIDS: Mutex<()> = Mutex::new(());
+        PIDS.lock().unwrap_or_else(|e| e.into_inner())
+    }
 
     fn sh(script: &str) -> Vec<String> {
         vec!["/bin/sh".into(), "-c".into(), script.into()]
@@ -290,6 +298,7 @@ mod tests {
 
     #[test]
     fn spawn_in_own_session_and_stop() {
+        let _pids = pids_to_myself();
         let t = TempDir::new();
         let mut p = Procs::new(&t.0);
         let (o, e) = (t.0.join("o"), t.0.join("e"));
@@ -339,6 +348,7 @@ mod tests {
 
     #[test]
     fn a_reused_group_number_is_never_signalled() {
+        let _pids = pids_to_myself();
         let t = TempDir::new();
         let mut p = Procs::new(&t.0);
         let pid = p
@@ -375,6 +385,7 @@ mod tests {
 
     #[test]
     fn exit_statuses_and_liveness() {
+        let _pids = pids_to_myself();
         let t = TempDir::new();
         let mut p = Procs::new(&t.0);
         let pid = p
