@@ -255,3 +255,18 @@ fn describe_says_where_everything_runs() {
     assert_eq!(l["server"]["site"]["where"], "root namespace");
     assert!(l["server"]["site"]["network_namespace"].is_null());
 }
+
+#[test]
+fn loopback_shards_keep_own_sources_and_refuse_what_cannot_fit() {
+    let p = Placement::loopback("1", PPP);
+    assert_eq!(p.listen(7000), "127.0.0.1:7000");
+    assert!(p.server.site.prefix.is_empty());
+    let churn = p.shards(&own(50, "127.0.1.2-127.0.1.5"), 1).expect("churn");
+    assert_eq!(
+        arg_value(&churn[0].args, "--source-ips"),
+        Some("127.0.1.2-127.0.1.5")
+    );
+    let small = Placement::loopback("1", 100);
+    let e = small.shards(&closed(1_000_000), 1).unwrap_err();
+    assert!(e.contains("127.0.0.2-127.0.0.251"), "{e}");
+}
