@@ -41,7 +41,9 @@ pub fn estimate_s(p: &Plan) -> u64 {
             Scenario::Pingpong => runs_per_backend += r * s.pp_conns.len() as u64,
             Scenario::Latency => runs_per_backend += r * s.lat_points().len() as u64,
             Scenario::Churn => runs_per_backend += r,
-            Scenario::Hold => est += r * nb * (s.hold_n / 20_000 + s.hold_dur.whole() + 4),
+            Scenario::Hold => {
+                est += r * nb * (s.hold_n / 20_000 + s.hold_dur.whole() + s.hold_warm.whole() + 4)
+            }
             Scenario::Http => est += crate::http::estimate_s(p.backends, s),
         }
     }
@@ -117,7 +119,7 @@ pub fn plan_text(p: &Plan) -> String {
             let c = p.limits.conns_for(v.backend, s.hold_n);
             let _ = write!(line, " {}:{c}/{}", v.name, p.limits.procs_for(v.backend, c));
         }
-        let _ = writeln!(t, "  hold              {} conns, heartbeat every {} s, held {} s; {}; conns/server processes:{line}", s.hold_n, s.hb, s.hold_dur.text, rounds(Scenario::Hold));
+        let _ = writeln!(t, "  hold              {} conns, heartbeat every {} s, held {} s (+{} s warm-up); {}; conns/server processes:{line}", s.hold_n, s.hb, s.hold_dur.text, s.hold_warm.text, rounds(Scenario::Hold));
         let _ = writeln!(t, "                    (RLIMIT_NOFILE {}: up to {} conns per fd-per-connection process; uring: direct descriptors, --max-conns)", p.limits.nofile_soft, p.limits.conns_per_proc);
         if let (true, Ok(Some(src))) = (p.loopback, p.limits.source_ips_for(s.hold_n, 1)) {
             let _ = writeln!(

@@ -317,6 +317,7 @@ impl Suite<'_> {
         let sdir = self.start(Scenario::Hold)?;
         let (hold_n, hb) = (self.ctx.scale.hold_n, self.ctx.scale.hb);
         let dur = self.ctx.scale.hold_dur.text.clone();
+        let warm = self.ctx.scale.hold_warm.text.clone();
         let mut cases = Vec::new();
         for v in self.variants.clone() {
             let b = v.backend;
@@ -327,6 +328,8 @@ impl Suite<'_> {
             let args = vec![
                 "--duration".into(),
                 dur.clone(),
+                "--warmup".into(),
+                warm.clone(),
                 "--heartbeat".into(),
                 hb.to_string(),
             ];
@@ -344,7 +347,7 @@ impl Suite<'_> {
             cases.push(case);
         }
         self.run_rounds(&sdir, Scenario::Hold, cases, None)?;
-        let mut md = format!("# hold: {hold_n} connections, one {MSG_SIZE}-byte heartbeat per connection every {hb} s, held {dur} s\n\n");
+        let mut md = format!("# hold: {hold_n} connections, one {MSG_SIZE}-byte heartbeat per connection every {hb} s, held {dur} s, measured after {warm} s of heartbeats\n\n");
         md.push_str(&failed_note(&sdir));
         md.push_str(&self.procs_note(hold_n));
         let dirs = ok_runs(&sdir, None);

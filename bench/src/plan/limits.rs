@@ -156,8 +156,12 @@ pub fn uring_hold_max_conns(n: u64) -> u64 {
 /// a ramp allowance (1M connects take 20-60 s here; the previous teardown may still be
 /// eating CPU).
 pub fn loadgen_deadline_s(conns: u64, hold: bool, scale: &Scale) -> u64 {
-    let run = if hold { &scale.hold_dur } else { &scale.dur };
-    60 + conns / 5000 + (run.value + scale.warm.value + 1.0).trunc() as u64
+    let (run, warm) = if hold {
+        (&scale.hold_dur, &scale.hold_warm)
+    } else {
+        (&scale.dur, &scale.warm)
+    };
+    60 + conns / 5000 + (run.value + warm.value + 1.0).trunc() as u64
 }
 
 /// How long the servers of a case get to exit after SIGTERM before SIGKILL: 15 s, plus
