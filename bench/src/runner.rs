@@ -140,24 +140,23 @@ pub(crate) struct HoldSampler {
     pub(crate) inuse_peak: u64,
     pub(crate) sl_before: u64,
     pub(crate) sl_peak: u64,
-    /// Sockets in use at the last read of /proc/slabinfo, and when it was.
-    pub(crate) sl_read_inuse: u64,
-    pub(crate) sl_read_at: Option<Instant>,
+    /// Sockets in use at the last read of /proc/slabinfo (None: not read yet), and at
+    /// the previous sample.
+    pub(crate) sl_read_inuse: Option<u64>,
+    pub(crate) prev_inuse: u64,
 }
 
-/// How often /proc/slabinfo is read while the socket count stands still.
-const SLABINFO_EVERY: Duration = Duration::from_secs(10);
-
-/// Whether to read /proc/slabinfo now. A read walks every cache's partial slab lists,
-/// in stretches with interrupts off: 4-5 ms of a CPU at 1M held (measured here), too much
-/// to spend twice a second through a measured window. So it is read while the socket count
-/// grows (the ramp: +0.5% since the last read) and every [`SLABINFO_EVERY`] else.
-fn slabinfo_due(last_inuse: u64, inuse: u64, since_last: Option<Duration>) -> bool {
-    let stale = match since_last {
-        Some(d) => d >= SLABINFO_EVERY,
+/// Whether to read /proc/slabinfo now. A read walks every cache's partial slab lists, in
+/// stretches with interrupts off: 4-5 ms of a CPU at 1M held (measured here), and a
+/// scheduler trace of a 1M hold showed the orchestrator holding the server's CPU for
+/// 1.8-2.7 ms at each read. The slab grows with the sockets, so it is read while their
+/// count grows by 0.5% or more, once more when it has stopped growing (the ramp's end:
+/// the peak), and not while it stands still: not through the measured heartbeats.
+fn slabinfo_due(last_read: Option<u64>, prev_sample: u64, inuse: u64) -> bool {
+    match last_read {
         None => true,
-    };
-    inuse > last_inuse + last_inuse / 200 || stale
+        Some(last) => inuse > last + last / 200 || (inuse > last && inuse == prev_sample),
+    }
 }
 
 impl HoldSampler {
@@ -165,9 +164,10 @@ impl HoldSampler {
     pub(crate) fn sample(&mut self, dir: &Path, tmp: &Path, inuse: u64) {
         self.slab_peak_kb = self.slab_peak_kb.max(crate::preflight::meminfo_kb("Slab"));
         self.inuse_peak = self.inuse_peak.max(inuse);
-        let since = self.sl_read_at.map(|t| t.elapsed());
-        if self.sl_before > 0 && slabinfo_due(self.sl_read_inuse, inuse, since) {
-            (self.sl_read_inuse, self.sl_read_at) = (inuse, Some(Instant::now()));
+        let due = slabinfo_due(self.sl_read_inuse, self.prev_inuse, inuse);
+        self.prev_inuse = inuse;
+        if self.sl_before > 0 && due {
+            self.sl_read_inuse = Some(inuse);
             let now = tmp.join("slab-now.txt");
             if let Some(sl) = slab_snapshot(&now).filter(|&sl| sl > self.sl_peak) {
                 self.sl_peak = sl;
@@ -183,19 +183,28 @@ mod tests {
     use c1m_machine::tempdir::TempDir;
 
     #[test]
-    fn slabinfo_is_read_on_the_ramp_and_sparsely_after() {
-        let tick = Some(Duration::from_millis(500));
-        assert!(slabinfo_due(0, 0, None), "the first sample reads");
+    fn slabinfo_is_read_on_the_ramp_and_at_its_end_only() {
+        assert!(slabinfo_due(None, 0, 0), "the first sample reads");
         assert!(
-            slabinfo_due(100_000, 120_000, tick),
+            slabinfo_due(Some(100_000), 110_000, 120_000),
             "the count grows: read"
         );
         assert!(
-            !slabinfo_due(2_000_000, 2_000_000, tick),
-            "held: not every tick"
+            !slabinfo_due(Some(2_000_000), 2_004_000, 2_005_000),
+            "+0.25% and still growing: wait"
         );
-        assert!(!slabinfo_due(2_000_000, 2_005_000, tick), "+0.25%: noise");
-        assert!(slabinfo_due(2_000_000, 2_000_000, Some(SLABINFO_EVERY)));
+        assert!(
+            slabinfo_due(Some(2_000_000), 2_005_000, 2_005_000),
+            "it stopped growing: the peak, read once more"
+        );
+        assert!(
+            !slabinfo_due(Some(2_005_000), 2_005_000, 2_005_000),
+            "held: never again while it stands still"
+        );
+        assert!(
+            !slabinfo_due(Some(2_005_000), 2_005_000, 2_004_000),
+            "shrinking"
+        );
     }
 
     #[test]
