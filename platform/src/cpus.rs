@@ -116,35 +116,9 @@ pub fn pin_current_thread(cpu: usize) -> bool {
     core_affinity::set_for_current(core_affinity::CoreId { id: cpu })
 }
 
-/// Confines the calling thread, and the threads it starts afterwards, to `cpus`. Returns
-/// false if a CPU is out of range or the kernel refused.
-pub fn confine_current_thread(cpus: &[usize]) -> bool {
-    use nix::sched::{sched_setaffinity, CpuSet};
-    let mut set = CpuSet::new();
-    if cpus.is_empty() || cpus.iter().any(|&c| set.set(c).is_err()) {
-        return false;
-    }
-    sched_setaffinity(nix::unistd::Pid::from_raw(0), &set).is_ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn confines_to_a_set_and_refuses_nonsense() {
-        let online = online_cpus();
-        let confined = std::thread::spawn(move || {
-            assert!(confine_current_thread(&online[..1]));
-            let set = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).unwrap();
-            (0..nix::sched::CpuSet::count())
-                .filter(|&c| set.is_set(c).unwrap_or(false))
-                .collect::<Vec<_>>()
-        });
-        assert_eq!(confined.join().unwrap(), vec![online_cpus()[0]]);
-        assert!(!confine_current_thread(&[]));
-        assert!(!confine_current_thread(&[usize::MAX]));
-    }
 
     #[test]
     fn parses_ranges_and_lists() {

@@ -198,9 +198,6 @@ impl CpuSample {
 /// Starts one pinned thread per CPU (each driving its loops), releases the load once every loop has ramped,
 /// prints a progress line a second, and collects the results.
 fn drive(plan: &Plan, metrics: Option<MetricsListener>) -> anyhow::Result<Outcome> {
-    // The main thread (progress lines, CPU samples) and the metrics thread stay on the
-    // loadgen's CPUs: unconfined, they ran on the server's CPU and took it from the server.
-    cpus::confine_current_thread(&plan.cpus);
     let plan = Arc::new(plan.clone());
     let control = Arc::new(Control::default());
     let (tx, rx) = mpsc::channel::<IntervalMsg>();
