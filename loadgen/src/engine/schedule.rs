@@ -13,11 +13,11 @@ use hdrhistogram::Histogram;
 /// Deadlines this close are waited for without sleeping. A timed sleep costs more than
 /// the wait: arming and cancelling its timer, and the server's echo then has to wake the
 /// thread. On loopback that wake is paid inside the server's send (a cross-CPU wakeup, a
-/// VM exit in a VM), so a sleeping loadgen inflates the server's CPU per message and its
-/// latency. Measured at 1M held, 25,000 heartbeats/s (README, "Idle connections"): with
-/// 20 µs here the server's CPU was 74% busy and heartbeat p99 3.4-4.8 ms; with 200 µs,
-/// 22% and 1.3-1.6 ms. Below about 5,000 sends/s per thread the loop still sleeps
-/// between sends.
+/// VM exit in a VM), so a sleeping loadgen inflates the server's CPU per message and the
+/// latency. Measured against 20 µs here (results/2026-12-04-0600-vm-loadgen-polling, 1,000
+/// connections, 20,000 msgs/s): server CPU per message 0.76-0.83x (uring) and 0.76-0.92x
+/// (epoll), latency p50 52 -> 32 µs; at 1M held, heartbeat p50 57-61 -> 35 µs. Below
+/// about 5,000 sends/s per thread the loop still sleeps between sends.
 pub const SPIN_NS: u64 = 200_000;
 /// Timer slack of a loop thread (the default 50 µs makes every timed wake late).
 const TIMER_SLACK_NS: libc::c_ulong = 1_000;
