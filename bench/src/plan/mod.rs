@@ -301,7 +301,7 @@ pub fn hold_conns_from_memory(mem_avail_kb: u64) -> u64 {
 
 /// Seconds of heartbeats before a hold is measured. When the loadgen has seen its last
 /// connect complete, the server may still be taking connections from its accept queue
-/// (the 1M holds here: 10,000-15,000 in the first second of heartbeats), and a heartbeat
+/// (the 1M holds here: 6,000-15,000 in the first second of heartbeats), and a heartbeat
 /// to a connection not yet accepted waits for that: the first second of a 1M hold read
 /// p99 17-42 ms against ~1 ms after it. The window still holds one heartbeat period.
 pub const HOLD_WARMUP_S: f64 = 2.0;

@@ -16,8 +16,8 @@ use hdrhistogram::Histogram;
 /// VM exit in a VM), so a sleeping loadgen inflates the server's CPU per message and the
 /// latency. Measured against 20 µs here (results/2026-12-04-0600-vm-loadgen-polling, 1,000
 /// connections, 20,000 msgs/s): server CPU per message 0.76-0.83x (uring) and 0.76-0.92x
-/// (epoll), latency p50 52 -> 32 µs; at 1M held, heartbeat p50 57-61 -> 35 µs. Below
-/// about 5,000 sends/s per thread the loop still sleeps between sends.
+/// (epoll), latency p50 52 -> 32 µs; at 1M held, heartbeat p50 57-61 -> 35 µs. Sends
+/// more than this apart (on average below 5,000 sends/s per thread) are still slept for.
 pub const SPIN_NS: u64 = 200_000;
 /// Timer slack of a loop thread (the default 50 µs makes every timed wake late).
 const TIMER_SLACK_NS: libc::c_ulong = 1_000;
